@@ -1,0 +1,62 @@
+/* The data plane: N worker threads, each with its own uv_loop and SO_REUSEPORT listeners
+ * on the production and test addresses, proxying HTTP/1.1 to targets chosen from the
+ * current routing snapshot (DESIGN §7).
+ *
+ * The control thread creates the proxy, starts it, and after each bg_router_publish()
+ * calls bg_proxy_notify(); bg_proxy_adopted() then tells when every worker serves the new
+ * snapshot (the "verified switch"). Workers never block and never touch SQLite or files.
+ */
+#ifndef BG_PROXY_PROXY_H
+#define BG_PROXY_PROXY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "base/err.h"
+#include "config/config.h"
+#include "route/route.h"
+
+typedef struct bg_proxy bg_proxy_t;
+
+typedef struct bg_proxy_options {
+    const char *listen;        /* production "host:port" (required) */
+    const char *test_listen;   /* test listener; NULL = none */
+    bg_proxy_config_t limits;  /* copied */
+    bg_router_t *router;       /* borrowed; must outlive the proxy */
+    /* Borrowed; may be NULL. A worker that passively ejects a target (sets
+     * target->healthy = 0 and passive_ejected = 1) calls uv_async_send() on it so the
+     * control thread's health checker can log the event and start re-checking. */
+    uv_async_t *passive_notify;
+} bg_proxy_options_t;
+
+/* Validates options and copies them. NULL + <err> on bad input. Thread: control. */
+bg_proxy_t *bg_proxy_new(const bg_proxy_options_t *opts, bg_err_t *err);
+
+/* Binds the listeners (errors such as EADDRINUSE come back here, with <err> naming the
+ * address), then starts the worker threads. Returns 0 or a negative code. Thread: control. */
+int bg_proxy_start(bg_proxy_t *p, bg_err_t *err);
+
+/* Actual bound port of the production / test listener (useful with port 0). */
+int bg_proxy_port(const bg_proxy_t *p);
+int bg_proxy_test_port(const bg_proxy_t *p);
+
+/* Wakes every worker to adopt the router's current snapshot. Thread: control. */
+void bg_proxy_notify(bg_proxy_t *p);
+
+/* True when every worker has adopted a snapshot of generation >= <generation>.
+ * Thread: any. */
+bool bg_proxy_adopted(const bg_proxy_t *p, uint64_t generation);
+
+/* Stops accepting, lets in-flight requests finish for up to <grace_ms>, closes every
+ * connection and joins the workers. Thread: control. */
+void bg_proxy_stop(bg_proxy_t *p, uint32_t grace_ms);
+
+/* Frees a stopped (or never started) proxy. NULL is a no-op. */
+void bg_proxy_free(bg_proxy_t *p);
+
+/* Client connections currently open, summed over workers. Thread: any. */
+uint64_t bg_proxy_client_connections(const bg_proxy_t *p);
+
+#endif
