@@ -66,7 +66,7 @@ typedef struct bg_route_slot {
 } bg_route_slot_t;
 
 typedef struct bg_route_service {
-    const char *name;
+    const char *name;               /* owned by the snapshot, like host and prefix */
     const char *host;               /* NULL: any host; lower case, no port */
     size_t host_len;
     const char *prefix;             /* path prefix, starts with '/' */
@@ -88,7 +88,6 @@ typedef struct bg_route_snapshot {
     size_t n_services;
     bg_route_service_t *services;   /* sorted: hosted before any-host, longer prefix first */
     bool sealed;
-    void *strings;                  /* owned copies of names/hosts/prefixes */
 } bg_route_snapshot_t;
 
 #endif

@@ -22,6 +22,12 @@ extern const uint64_t bg_latency_bounds_us[BG_LATENCY_BUCKETS];
 
 /* ---- targets ---- */
 
+/* Resolves "host:port" ("127.0.0.1:80", "[::1]:80", "localhost:80") into <out>.
+ * Returns 0 or BG_EINVAL with <err> saying what is wrong. Thread: control (may block on
+ * name resolution). */
+int bg_addr_resolve(const char *addr, struct sockaddr_storage *out, socklen_t *out_len,
+                    bg_err_t *err);
+
 /* Makes a target for <service>/<slot> at <addr> ("127.0.0.1:9001", "[::1]:80",
  * "localhost:8080"). Starts with refs=1 (the caller's), healthy=<healthy>. Returns NULL
  * with <err> filled when the address is invalid. Thread: control (may resolve names). */
