@@ -39,15 +39,22 @@ bool bgt_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms);
 
 /* A parsed HTTP/1.1 response read by the raw client. */
 typedef struct bgt_resp {
-    int status;           /* 0 if no status line was read */
-    char *head;           /* raw head (status line + headers), NUL-terminated; owned */
-    char *body;           /* de-chunked body, NUL-terminated; owned */
+    int status; /* 0 if no status line was read */
+    char *head; /* raw head (status line + headers), NUL-terminated; owned */
+    char *body; /* de-chunked body, NUL-terminated; owned */
     size_t body_len;
-    bool closed;          /* peer closed the connection after this response */
+    bool closed; /* peer closed the connection after this response */
 } bgt_resp_t;
 void bgt_resp_fini(bgt_resp_t *r);
 /* Value of header <name> in r->head (case-insensitive) copied into <out>; false if absent. */
 bool bgt_resp_header(const bgt_resp_t *r, const char *name, char *out, size_t size);
+
+/* Header <name> of a raw HTTP head <head> (first line skipped, case-insensitive, OWS
+ * trimmed) copied into <out> (may be NULL); false if absent. */
+bool bgt_head_header(const char *head, const char *name, char *out, size_t size);
+/* True if header <name> of <head> lists <token> (comma-separated, case-insensitive), as in
+ * `Connection: keep-alive, Upgrade` or `Transfer-Encoding: gzip, chunked`. */
+bool bgt_head_has_token(const char *head, const char *name, const char *token);
 
 /* Connects to 127.0.0.1:<port>; returns the fd or -1. */
 int bgt_connect(int port);
@@ -62,8 +69,7 @@ bool bgt_wait_closed(int fd, int timeout_ms);
 /* One request on a fresh connection: sends <raw> and reads one response. */
 bool bgt_http_raw(int port, const char *raw, size_t len, bgt_resp_t *out, int timeout_ms);
 /* Convenience GET with Host header <host> (NULL: "localhost"). */
-bool bgt_http_get(int port, const char *host, const char *path, bgt_resp_t *out,
-                  int timeout_ms);
+bool bgt_http_get(int port, const char *host, const char *path, bgt_resp_t *out, int timeout_ms);
 
 /* Fake backend: a thread serving HTTP/1.1 keep-alive on 127.0.0.1:<port> (0 = pick).
  * It records every byte it receives (for "must never reach the backend" checks) and
@@ -71,13 +77,16 @@ bool bgt_http_get(int port, const char *host, const char *path, bgt_resp_t *out,
  * a handler is set. */
 typedef struct bgt_backend bgt_backend_t;
 typedef struct bgt_backend_req {
-    const char *method, *path;      /* borrowed for the call */
-    const char *head;               /* raw request head */
+    const char *method, *path; /* borrowed for the call */
+    const char *head;          /* raw request head */
     const char *body;
     size_t body_len;
 } bgt_backend_req_t;
-/* Returns the full raw response to write (caller-owned malloc'd string) or NULL for the
- * default answer. Runs on the backend's thread. */
+/* Returns the full raw response to write (malloc'd; the backend frees it) or NULL for the
+ * default answer; "" closes the connection without answering. A response with
+ * `Connection: close` closes after it; a `HTTP/1.1 101` response turns the connection into
+ * an echo tunnel. Runs on the connection's thread (one per connection), so it may sleep;
+ * it must be thread-safe if several connections are open. */
 typedef char *(*bgt_backend_handler_t)(void *arg, const bgt_backend_req_t *req);
 
 bgt_backend_t *bgt_backend_start(const char *name, int port);
@@ -88,6 +97,13 @@ unsigned bgt_backend_requests(const bgt_backend_t *b);
 unsigned bgt_backend_connections(const bgt_backend_t *b);
 /* Copy of all bytes received so far (caller frees); *len gets the size. */
 char *bgt_backend_received(bgt_backend_t *b, size_t *len);
+/* Connections open right now. */
+unsigned bgt_backend_open_connections(bgt_backend_t *b);
+/* Shuts down every open connection (as a backend restart would); new ones are accepted. */
+void bgt_backend_drop_connections(bgt_backend_t *b);
+/* Stops accepting, closes every connection and frees <b> (NULL is a no-op). Requests are
+ * framed with Content-Length or chunked; CL+TE or a bad chunk gets 400 and a close;
+ * `Expect: 100-continue` gets an interim 100 once the head is in. */
 void bgt_backend_stop(bgt_backend_t *b);
 
 #endif
