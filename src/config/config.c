@@ -1,0 +1,361 @@
+/* The config file (DESIGN §10): top-level keys, proxy limits, the services map, defaults
+ * and the cross-key checks (admin endpoint and token, workers alias, route conflicts).
+ * bg_config_parse either returns a complete, validated config or NULL with one error that
+ * names file:line:column and the key path; it never returns half a config.
+ */
+#include "config/config.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "base/mem.h"
+#include "config/internal.h"
+#include "base/compat.h"
+
+#define CFG(f) offsetof(bg_config_t, f)
+#define PROXY(f) (offsetof(bg_config_t, proxy) + offsetof(bg_proxy_config_t, f))
+
+/* Top-level nodes kept for checks that run after the whole mapping is read. */
+typedef struct top_nodes {
+    yaml_node_t *services;
+    yaml_node_t *workers;       /* top-level alias */
+    uint32_t workers_value;
+} top_nodes_t;
+
+
+static int listen_addr(cfg_ctx_t *ctx, yaml_node_t *val, char **out)
+{
+    int rc = cfg_set_str(ctx, val, "an address host:port like 127.0.0.1:8080", out);
+
+    /* port 0 lets the kernel pick one (tests on ephemeral ports) */
+    if (rc == 0 && !cfg_addr_ok(*out, true))
+        return cfg_fail(ctx, val,
+                        "expected an address host:port like 127.0.0.1:8080, got \"%.64s\"",
+                        *out);
+    return rc;
+}
+
+static int top_listen(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    return listen_addr(ctx, val, obj);
+}
+
+static int top_string(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    return cfg_set_str(ctx, val, "a non-empty string", obj);
+}
+
+static int top_admin(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    char **admin = obj;
+    int rc = cfg_set_str(ctx, val, "unix:PATH or http://HOST:PORT", admin);
+    const char *a = *admin;
+
+    if (rc != 0)
+        return rc;
+    if (strncmp(a, "unix:", 5) == 0 && a[5] != '\0')
+        return 0;
+    if (strncmp(a, "http://", 7) == 0 && cfg_addr_ok(a + 7, false))
+        return 0;
+    return cfg_fail(ctx, val, "expected unix:PATH or http://HOST:PORT, got \"%.64s\"", a);
+}
+
+static int top_driver(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    static const char *const names[] = {"process", "docker", "static", "ecs"};
+    char *s = NULL;
+    int rc = cfg_str(ctx, val, "a driver", &s);
+
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < BG_ARRAY_LEN(names); i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *(bg_driver_kind_t *)obj = (bg_driver_kind_t)i;
+            free(s);
+            return 0;
+        }
+    }
+    rc = cfg_fail(ctx, val, "expected one of process, docker, static, ecs, got \"%.64s\"", s);
+    free(s);
+    return rc;
+}
+
+static int p_workers(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    return cfg_u32(ctx, val, 1, 1024, obj);
+}
+
+static int p_duration(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    uint32_t *ms = obj;
+    int rc = cfg_duration(ctx, val, ms);
+
+    if (rc == 0 && *ms == 0)
+        return cfg_fail(ctx, val, "expected a duration above 0");
+    return rc;
+}
+
+static int p_header_size(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    uint64_t v = 0;
+    int rc = cfg_size(ctx, val, &v);
+
+    if (rc == 0 && (v < 1024 || v > 1048576))
+        return cfg_fail(ctx, val, "expected a header size from 1k to 1MiB");
+    *(uint32_t *)obj = (uint32_t)v;
+    return rc;
+}
+
+static int p_body_size(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    return cfg_size(ctx, val, obj);
+}
+
+static int p_count(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    return cfg_u32(ctx, val, 0, 100, obj);
+}
+
+static int p_pool(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    return cfg_u32(ctx, val, 0, 100000, obj);
+}
+
+static int p_max_conns(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    return cfg_u32(ctx, val, 1, 10000000, obj);
+}
+
+static const cfg_field_t proxy_fields[] = {
+    {"workers", p_workers, offsetof(bg_proxy_config_t, workers)},
+    {"header_timeout", p_duration, offsetof(bg_proxy_config_t, header_timeout_ms)},
+    {"idle_timeout", p_duration, offsetof(bg_proxy_config_t, idle_timeout_ms)},
+    {"connect_timeout", p_duration, offsetof(bg_proxy_config_t, connect_timeout_ms)},
+    {"response_timeout", p_duration, offsetof(bg_proxy_config_t, response_timeout_ms)},
+    {"max_header_size", p_header_size, offsetof(bg_proxy_config_t, max_header_bytes)},
+    {"max_body_size", p_body_size, offsetof(bg_proxy_config_t, max_body_bytes)},
+    {"retries", p_count, offsetof(bg_proxy_config_t, retries)},
+    {"pool_idle", p_pool, offsetof(bg_proxy_config_t, pool_idle_per_target)},
+    {"pool_idle_timeout", p_duration, offsetof(bg_proxy_config_t, pool_idle_timeout_ms)},
+    {"max_connections", p_max_conns, offsetof(bg_proxy_config_t, max_connections)},
+};
+
+static int top_proxy(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    return cfg_walk(ctx, val, proxy_fields, BG_ARRAY_LEN(proxy_fields), obj, NULL);
+}
+
+/* The two handlers below only note their node (in ctx->user): they are applied once the
+ * whole top level is known (the default driver, proxy.workers). */
+static int top_workers(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    top_nodes_t *t = ctx->user;
+
+    t->workers = val;
+    return cfg_u32(ctx, val, 1, 1024, &t->workers_value);
+}
+
+static int top_services(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    top_nodes_t *t = ctx->user;
+    char got[96];
+
+    if (!cfg_is_null(val) && val->type != YAML_MAPPING_NODE)
+        return cfg_fail(ctx, val, "expected a mapping of service names, got %s",
+                        cfg_describe(val, got, sizeof(got)));
+    t->services = val;
+    return 0;
+}
+
+static const cfg_field_t top_fields[] = {
+    {"listen", top_listen, CFG(listen)},
+    {"test_listen", top_listen, CFG(test_listen)},
+    {"admin", top_admin, CFG(admin)},
+    {"admin_token", top_string, CFG(admin_token)},
+    {"state_dir", top_string, CFG(state_dir)},
+    {"driver", top_driver, CFG(driver)},
+    {"workers", top_workers, 0},
+    {"proxy", top_proxy, CFG(proxy)},
+    {"services", top_services, 0},
+};
+
+static void config_defaults(bg_config_t *cfg)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    bg_proxy_config_t *p = &cfg->proxy;
+
+    cfg->driver = BG_DRIVER_PROCESS;
+    p->workers = cpus < 1 ? 1 : cpus > 1024 ? 1024 : (uint32_t)cpus;
+    p->header_timeout_ms = 10000;
+    p->idle_timeout_ms = 60000;
+    p->connect_timeout_ms = 3000;
+    p->response_timeout_ms = 60000;
+    p->max_header_bytes = 16 * 1024;
+    p->max_body_bytes = 100ull * 1024 * 1024;
+    p->retries = 2;
+    p->pool_idle_per_target = 64;
+    p->pool_idle_timeout_ms = 30000;
+    p->max_connections = 100000;
+}
+
+static int fill_admin(cfg_ctx_t *ctx, yaml_node_t *root, bg_config_t *cfg)
+{
+    yaml_node_t *admin = cfg_find(ctx, root, "admin");
+    struct sockaddr_un sun;
+    size_t saved;
+    int rc = 0;
+
+    if (cfg->admin == NULL)
+        cfg->admin = bg_asprintf("unix:%s/bluegreen.sock", cfg->state_dir);
+    saved = cfg_path_push_key(ctx, admin != NULL ? "admin" : "state_dir");
+    if (admin == NULL)
+        admin = cfg_find(ctx, root, "state_dir");
+    if (strncmp(cfg->admin, "unix:", 5) == 0 && strlen(cfg->admin + 5) >= sizeof(sun.sun_path))
+        rc = cfg_fail(ctx, admin, "unix socket path %s is too long (at most %zu bytes)",
+                      cfg->admin + 5, sizeof(sun.sun_path) - 1);
+    cfg_path_pop(ctx, saved);
+    if (rc != 0)
+        return rc;
+    if (strncmp(cfg->admin, "http://", 7) == 0 && cfg->admin_token == NULL) {
+        saved = cfg_path_push_key(ctx, "admin");
+        rc = cfg_fail(ctx, admin, "an http admin listener needs admin_token (e.g. "
+                                  "admin_token: ${BLUEGREEN_TOKEN})");
+        cfg_path_pop(ctx, saved);
+    }
+    return rc;
+}
+
+static int fill_workers(cfg_ctx_t *ctx, yaml_node_t *root, bg_config_t *cfg,
+                        const top_nodes_t *t)
+{
+    yaml_node_t *proxy = cfg_find(ctx, root, "proxy");
+    size_t saved;
+    int rc;
+
+    if (t->workers == NULL)
+        return 0;
+    if (cfg_find(ctx, proxy, "workers") != NULL) {
+        saved = cfg_path_push_key(ctx, "workers");
+        rc = cfg_fail(ctx, t->workers, "workers is set twice (here and in "
+                                             "proxy.workers); keep one");
+        cfg_path_pop(ctx, saved);
+        return rc;
+    }
+    cfg->proxy.workers = t->workers_value;
+    return 0;
+}
+
+static int service_entry(cfg_ctx_t *ctx, const char *key, yaml_node_t *key_node,
+                         yaml_node_t *val, void *obj)
+{
+    bg_config_t *cfg = obj;
+    size_t idx = cfg->n_services++;
+    int rc;
+
+    rc = cfg_service(ctx, key, key_node, val, cfg->driver, &cfg->services[idx]);
+    if (rc != 0)
+        return rc;
+    return cfg_service_check_routes(ctx, val, cfg, idx);
+}
+
+static int parse_root(cfg_ctx_t *ctx, yaml_node_t *root, bg_config_t *cfg)
+{
+    top_nodes_t t = {0};
+    size_t saved;
+    int rc;
+
+    ctx->user = &t;
+    rc = cfg_walk(ctx, root, top_fields, BG_ARRAY_LEN(top_fields), cfg, NULL);
+    ctx->user = NULL;
+    if (rc != 0)
+        return rc;
+    if (cfg->listen == NULL)
+        cfg->listen = bg_strdup("127.0.0.1:8080");
+    if (cfg->state_dir == NULL)
+        cfg->state_dir = bg_strdup("./state");
+    rc = fill_workers(ctx, root, cfg, &t);
+    if (rc == 0)
+        rc = fill_admin(ctx, root, cfg);
+    if (rc != 0 || t.services == NULL)
+        return rc;
+    cfg->services = bg_xcalloc(cfg_map_size(t.services) + 1, sizeof(bg_service_config_t));
+    saved = cfg_path_push_key(ctx, "services");
+    rc = cfg_each(ctx, t.services, service_entry, cfg);
+    if (rc == 0)
+        cfg_path_pop(ctx, saved);
+    return rc;
+}
+
+bg_config_t *bg_config_parse(const char *text, size_t len, const char *name, bg_err_t *err)
+{
+    yaml_document_t doc;
+    bg_config_t *cfg = NULL;
+    yaml_node_t *root;
+    cfg_ctx_t ctx;
+    char got[96];
+    int rc;
+
+    bg_err_clear(err);
+    if (cfg_doc_load(text, len, name, &doc, err) != 0)
+        return NULL;
+    cfg_ctx_init(&ctx, &doc, name, err);
+    cfg = BG_NEW(bg_config_t);
+    cfg->path = bg_strdup(name);
+    config_defaults(cfg);
+    root = yaml_document_get_root_node(&doc);
+    if (root != NULL && !cfg_is_null(root) && root->type != YAML_MAPPING_NODE) {
+        rc = cfg_fail(&ctx, root, "expected a mapping of settings (listen, services, ...), "
+                                  "got %s",
+                      cfg_describe(root, got, sizeof(got)));
+        goto out;
+    }
+    rc = parse_root(&ctx, root, cfg);
+out:
+    yaml_document_delete(&doc);
+    if (rc != 0) {
+        bg_config_free(cfg);
+        cfg = NULL;
+    }
+    return cfg;
+}
+
+bg_config_t *bg_config_load(const char *path, bg_err_t *err)
+{
+    bg_config_t *cfg;
+    char *text = NULL;
+    size_t len = 0;
+
+    bg_err_clear(err);
+    if (cfg_read_file(path, &text, &len, err) != 0)
+        return NULL;
+    cfg = bg_config_parse(text, len, path, err);
+    free(text);
+    return cfg;
+}
+
+void bg_config_free(bg_config_t *cfg)
+{
+    if (cfg == NULL)
+        return;
+    free(cfg->path);
+    free(cfg->listen);
+    free(cfg->test_listen);
+    free(cfg->admin);
+    free(cfg->admin_token);
+    free(cfg->state_dir);
+    for (size_t i = 0; i < cfg->n_services; i++)
+        cfg_service_fini(&cfg->services[i]);
+    free(cfg->services);
+    free(cfg);
+}
+
+const bg_service_config_t *bg_config_service(const bg_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_services; i++)
+        if (strcmp(cfg->services[i].name, name) == 0)
+            return &cfg->services[i];
+    return NULL;
+}
