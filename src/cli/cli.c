@@ -1,0 +1,319 @@
+/* The command line's front door: global options, the verb table, help and dispatch.
+ *
+ * Global options (--admin, --token, -c) are accepted before and after the verb; the verb
+ * gets only its positional arguments. Verbs of DESIGN §9 that this build does not carry
+ * are listed in the help as coming later and exit 2 with a plain message when called —
+ * the help says so, so nobody mistakes them for working commands. This file never talks
+ * to the daemon or reads the config file.
+ */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "cli/internal.h"
+
+static const bg_cli_verb_t verbs[] = {
+    {"serve", "[-c FILE]", "run the load balancer, controller and admin API",
+     "Loads the config file (default ./bluegreen.yaml) and runs in the foreground until\n"
+     "SIGTERM or SIGINT. A config error is printed as file:line:column: key: message and\n"
+     "exits 2 before anything starts.",
+     0, bg_cli_serve},
+    {"check-config", "[-c FILE]", "validate a config file and summarise its services",
+     "Loads and validates the config file (default ./bluegreen.yaml) without starting\n"
+     "anything. Prints `ok` and one line per service, or the error as\n"
+     "file:line:column: key: message. Exits 0 when valid, 2 otherwise.",
+     0, bg_cli_check_config},
+    {"status", "[SERVICE] [--json]", "show services: route, traffic split, slots and targets",
+     "For every service (or only SERVICE): its route, traffic split, live slot and, per\n"
+     "slot, each target with its health, the reason of the last check and its request\n"
+     "counts. A table on a terminal, stable key=value lines when piped; --json prints the\n"
+     "admin API's JSON.",
+     BG_CLI_OPT_JSON, bg_cli_status},
+    {"traffic", "SERVICE blue=N green=M [--json]", "set the traffic split by hand (atomic)",
+     "Moves production traffic between the slots in one atomic routing change. N and M are\n"
+     "integers from 0 to 100 that add up to 100. Prints the new split and how long the\n"
+     "verified switch took (every worker serves the new routing when it returns).",
+     BG_CLI_OPT_JSON, bg_cli_traffic},
+    {"targets", "SERVICE [list] | SERVICE add SLOT ADDRESS | SERVICE remove ID [--json]",
+     "list, register or deregister the targets of a service",
+     "As in an ALB target group: `list` (the default) prints the targets of both slots;\n"
+     "`add` registers ADDRESS (HOST:PORT) in SLOT (blue or\n"
+     "green); it gets traffic once it passes its health checks. `remove` deregisters the\n"
+     "target with id ID (see `bluegreen status`): it drains, then is dropped.",
+     BG_CLI_OPT_JSON, bg_cli_targets},
+    /* DESIGN §9 verbs that this build does not carry yet (run == NULL). */
+    {"deploy",
+     "SERVICE --version V (--cmd 'CMD ARGS' | --image IMAGE | -f REVISION.yaml)\n"
+     "                 [--strategy all-at-once|canary:10%:5m|linear:10%:1m] [--wait] [--json]",
+     "deploy a new revision into the slot that is not live", NULL, 0, NULL},
+    {"rollback", "SERVICE", "switch traffic back to the previous revision", NULL, 0, NULL},
+    {"promote", "SERVICE", "skip the remaining traffic steps of a deployment", NULL, 0, NULL},
+    {"pause", "SERVICE", "pause a running deployment", NULL, 0, NULL},
+    {"resume", "SERVICE", "resume a paused deployment", NULL, 0, NULL},
+    {"abort", "SERVICE", "abort a running deployment and roll back", NULL, 0, NULL},
+    {"history", "SERVICE [--json]", "list a service's deployments", NULL, 0, NULL},
+    {"events", "[--follow]", "print (or follow) the audit trail", NULL, 0, NULL},
+    {"matrix", "[--json]", "print the API compatibility matrix", NULL, 0, NULL},
+    {"plan", "RELEASE.yaml", "order a multi-service release so every step is compatible", NULL,
+     0, NULL},
+    {"release", "RELEASE.yaml", "run a planned multi-service release", NULL, 0, NULL},
+    {"logs", "SERVICE [--slot live|preview] [--follow]", "print a service's target logs", NULL,
+     0, NULL},
+};
+
+static const char global_help[] =
+    "Global options (before or after the command):\n"
+    "  --admin unix:PATH|http://HOST:PORT\n"
+    "                     admin API of the daemon (env BLUEGREEN_ADMIN; default: `admin` of\n"
+    "                     the config file, else unix:./state/bluegreen.sock)\n"
+    "  --token T          bearer token for an http admin endpoint (env BLUEGREEN_TOKEN;\n"
+    "                     default: `admin_token` of the config file)\n"
+    "  -c, --config FILE  config file (default ./bluegreen.yaml)\n"
+    "  -h, --help         this help; `bluegreen help COMMAND` for one command\n"
+    "  --version          print the version\n"
+    "\n"
+    "Exit codes: 0 ok, 1 failed, 2 usage or config error, 3 refused by the compatibility\n"
+    "gate, 4 daemon unreachable.\n";
+
+const bg_cli_verb_t *bg_cli_verb_find(const char *name)
+{
+    for (size_t i = 0; i < BG_ARRAY_LEN(verbs); i++)
+        if (strcmp(verbs[i].name, name) == 0)
+            return &verbs[i];
+    return NULL;
+}
+
+int bg_cli_fail(bg_cli_t *cli, int code, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("bluegreen: ", cli->err);
+    va_start(ap, fmt);
+    vfprintf(cli->err, fmt, ap);
+    va_end(ap);
+    fputc('\n', cli->err);
+    return code;
+}
+
+int bg_cli_usage(bg_cli_t *cli, const char *verb, const char *fmt, ...)
+{
+    const bg_cli_verb_t *v = bg_cli_verb_find(verb);
+    va_list ap;
+    fprintf(cli->err, "bluegreen %s: ", verb);
+    va_start(ap, fmt);
+    vfprintf(cli->err, fmt, ap);
+    va_end(ap);
+    fputc('\n', cli->err);
+    if (v != NULL)
+        fprintf(cli->err, "usage: bluegreen %s %s\n", v->name, v->usage);
+    return BG_EXIT_USAGE;
+}
+
+static void print_main_help(FILE *f)
+{
+    fputs("Usage: bluegreen [--admin ENDPOINT] [--token T] [-c FILE] COMMAND [ARGS...]\n\n"
+          "Zero-downtime blue/green deployments with a built-in load balancer.\n\n"
+          "Commands:\n",
+          f);
+    for (size_t i = 0; i < BG_ARRAY_LEN(verbs); i++)
+        if (verbs[i].run != NULL)
+            fprintf(f, "  %-13s %s\n", verbs[i].name, verbs[i].summary);
+    fputs("\nComing in later releases (not in this build: calling them prints \"not available\n"
+          "yet in this build\" and exits 2):\n",
+          f);
+    for (size_t i = 0; i < BG_ARRAY_LEN(verbs); i++)
+        if (verbs[i].run == NULL)
+            fprintf(f, "  %-13s %s\n", verbs[i].name, verbs[i].summary);
+    fputc('\n', f);
+    fputs(global_help, f);
+}
+
+static void print_verb_help(FILE *f, const bg_cli_verb_t *v)
+{
+    fprintf(f, "Usage: bluegreen %s %s\n\n%s.\n", v->name, v->usage, v->summary);
+    if (v->help != NULL)
+        fprintf(f, "\n%s\n", v->help);
+    if (v->run == NULL)
+        fputs("\nNot available yet in this build: it comes in a later release.\n", f);
+    fputc('\n', f);
+    fputs(global_help, f);
+}
+
+/* `help [VERB]`: the main help or one verb's. */
+static int run_help(bg_cli_t *cli, int argc, char **argv)
+{
+    const bg_cli_verb_t *v;
+
+    if (argc == 0) {
+        print_main_help(cli->out);
+        return BG_EXIT_OK;
+    }
+    v = bg_cli_verb_find(argv[0]);
+    if (v == NULL)
+        return bg_cli_fail(cli, BG_EXIT_USAGE, "unknown command '%s' (see bluegreen --help)",
+                           argv[0]);
+    print_verb_help(cli->out, v);
+    return BG_EXIT_OK;
+}
+
+/* Value of option <name> at argv[*i]: "--name=V" or "--name V" (advancing *i). NULL when
+ * argv[*i] is not that option; <missing> is set when the value is missing. */
+static const char *opt_value(const char *name, int argc, char **argv, int *i, bool *missing)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+
+    if (strncmp(a, name, n) != 0)
+        return NULL;
+    if (a[n] == '=')
+        return a + n + 1;
+    if (a[n] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        *missing = true;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+/* Consumes a global option at argv[*i]. Returns 1 if consumed, 0 if argv[*i] is not a
+ * global option, -1 (after printing why) if its value is missing. */
+static int take_global(bg_cli_t *cli, int argc, char **argv, int *i)
+{
+    static const char *const names[] = {"--admin", "--token", "--config", "-c"};
+    const char *start = argv[*i];
+    bool missing = false;
+
+    for (size_t k = 0; k < BG_ARRAY_LEN(names); k++) {
+        const char *v = opt_value(names[k], argc, argv, i, &missing);
+        if (missing) {
+            bg_cli_fail(cli, BG_EXIT_USAGE, "option %s needs a value", start);
+            return -1;
+        }
+        if (v == NULL)
+            continue;
+        if (k == 0)
+            cli->admin = v;
+        else if (k == 1)
+            cli->token = v;
+        else
+            cli->config_path = v;
+        return 1;
+    }
+    return 0;
+}
+
+static void cli_init(bg_cli_t *cli)
+{
+    const char *admin = getenv("BLUEGREEN_ADMIN");
+    const char *token = getenv("BLUEGREEN_TOKEN");
+
+    memset(cli, 0, sizeof(*cli));
+    cli->admin = admin != NULL && *admin != '\0' ? admin : NULL;
+    cli->token = token != NULL && *token != '\0' ? token : NULL;
+    cli->out = stdout;
+    cli->err = stderr;
+    cli->tty = isatty(STDOUT_FILENO) == 1;
+    cli->color = cli->tty && getenv("NO_COLOR") == NULL;
+}
+
+/* What the command line asked for, before the verb runs. */
+typedef struct cli_args {
+    const char *verb; /* NULL: none given */
+    char **pos;       /* positionals after the verb; owned array, borrowed strings */
+    int n_pos;
+    bool help, version;
+    const char *bad_option; /* first unknown option, reported once the verb is known */
+} cli_args_t;
+
+static int parse_args(bg_cli_t *cli, int argc, char **argv, cli_args_t *a)
+{
+    bool opts_done = false;
+
+    a->pos = bg_xcalloc((size_t)argc + 1, sizeof(*a->pos));
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (!opts_done && s[0] == '-' && s[1] != '\0') {
+            int r = take_global(cli, argc, argv, &i);
+            if (r < 0)
+                return BG_EXIT_USAGE;
+            if (r > 0)
+                continue;
+            if (strcmp(s, "--") == 0)
+                opts_done = true;
+            else if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0)
+                a->help = true;
+            else if (strcmp(s, "--version") == 0 && a->verb == NULL)
+                a->version = true;
+            else if (strcmp(s, "--json") == 0)
+                cli->json = true;
+            else if (a->bad_option == NULL)
+                a->bad_option = s;
+            continue;
+        }
+        if (a->verb == NULL)
+            a->verb = s;
+        else
+            a->pos[a->n_pos++] = argv[i];
+    }
+    return BG_EXIT_OK;
+}
+
+static int dispatch(bg_cli_t *cli, cli_args_t *a)
+{
+    const bg_cli_verb_t *v;
+
+    if (a->verb == NULL) {
+        if (a->version) {
+            fprintf(cli->out, "bluegreen %s\n", BG_VERSION);
+            return BG_EXIT_OK;
+        }
+        if (a->help && a->bad_option == NULL) {
+            print_main_help(cli->out);
+            return BG_EXIT_OK;
+        }
+        if (a->bad_option != NULL)
+            return bg_cli_fail(cli, BG_EXIT_USAGE, "unknown option '%s' (see bluegreen --help)",
+                               a->bad_option);
+        return bg_cli_fail(cli, BG_EXIT_USAGE,
+                           "no command given\nusage: bluegreen [--admin ENDPOINT] [--token T] "
+                           "[-c FILE] COMMAND [ARGS...] (see bluegreen --help)");
+    }
+    if (strcmp(a->verb, "help") == 0)
+        return run_help(cli, a->n_pos, a->pos);
+    v = bg_cli_verb_find(a->verb);
+    if (v == NULL)
+        return bg_cli_fail(cli, BG_EXIT_USAGE, "unknown command '%s' (see bluegreen --help)",
+                           a->verb);
+    if (a->help) {
+        print_verb_help(cli->out, v);
+        return BG_EXIT_OK;
+    }
+    if (v->run == NULL)
+        return bg_cli_fail(cli, BG_EXIT_USAGE,
+                           "'%s' is not available yet in this build (it comes in a later "
+                           "release; see bluegreen --help)",
+                           v->name);
+    if (a->bad_option != NULL)
+        return bg_cli_usage(cli, v->name, "unknown option '%s'", a->bad_option);
+    if (cli->json && !(v->opts & BG_CLI_OPT_JSON))
+        return bg_cli_usage(cli, v->name, "--json is not supported by this command");
+    return v->run(cli, a->n_pos, a->pos);
+}
+
+int bg_cli_main(int argc, char **argv)
+{
+    bg_cli_t cli;
+    cli_args_t args = {0};
+    int rc;
+
+    bg_log_init();
+    cli_init(&cli);
+    rc = parse_args(&cli, argc, argv, &args);
+    if (rc == BG_EXIT_OK)
+        rc = dispatch(&cli, &args);
+    free(args.pos);
+    fflush(cli.out);
+    return rc;
+}

@@ -1,0 +1,198 @@
+/* Output helpers shared by the verbs: JSON, colour, the target row, and the argument
+ * checks that several verbs share (weights, addresses).
+ *
+ * Two layouts: on a terminal, aligned tables for people; when piped, one `kind key=value`
+ * line per object whose keys never change, for scripts (values with spaces are quoted).
+ */
+#include "cli/internal.h"
+
+#include "base/base.h"
+
+void bg_cli_print_json(bg_cli_t *cli, const json_t *doc)
+{
+    char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+    if (s != NULL)
+        fprintf(cli->out, "%s\n", s);
+    free(s);
+}
+
+const char *bg_cli_jstr(const json_t *obj, const char *key, const char *dflt)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s != NULL ? s : dflt;
+}
+
+json_int_t bg_cli_jint(const json_t *obj, const char *key, json_int_t dflt)
+{
+    const json_t *v = json_object_get(obj, key);
+    return json_is_integer(v) ? json_integer_value(v) : dflt;
+}
+
+const char *bg_cli_sgr(const bg_cli_t *cli, const char *sgr)
+{
+    static _Thread_local char buf[16];
+
+    if (!cli->color)
+        return "";
+    snprintf(buf, sizeof(buf), "\033[%sm", sgr);
+    return buf;
+}
+
+/* Prints " key=value", quoting <value> when a script would otherwise split it. */
+static void print_kv(FILE *f, const char *key, const char *value)
+{
+    bool quote = value[0] == '\0' || strpbrk(value, " \t\"=\\") != NULL;
+
+    fprintf(f, " %s=", key);
+    if (!quote) {
+        fputs(value, f);
+        return;
+    }
+    fputc('"', f);
+    for (const char *p = value; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\')
+            fputc('\\', f);
+        fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static const char *const classes[] = {"2xx", "3xx", "4xx", "5xx", "failed"};
+
+void bg_cli_print_target_header(bg_cli_t *cli)
+{
+    if (!cli->tty)
+        return;
+    fprintf(cli->out, "  %-6s %4s  %-21s %-10s %-16s %6s %6s %6s %6s %6s %6s\n", "SLOT", "ID",
+            "ADDRESS", "HEALTH", "REASON", "2XX", "3XX", "4XX", "5XX", "FAILED", "ACTIVE");
+}
+
+static const char *target_state(const json_t *t)
+{
+    if (json_is_true(json_object_get(t, "draining")))
+        return "draining";
+    return json_is_true(json_object_get(t, "healthy")) ? "healthy" : "unhealthy";
+}
+
+static void print_target_row(bg_cli_t *cli, const json_t *t)
+{
+    const json_t *health = json_object_get(t, "health");
+    const json_t *reqs = json_object_get(t, "requests");
+    const char *state = target_state(t);
+    const char *colour = strcmp(state, "healthy") == 0     ? "32"
+                         : strcmp(state, "draining") == 0 ? "33"
+                                                          : "31";
+
+    fprintf(cli->out, "  %-6s %4lld  %-21s %s%-10s%s %-16.16s", bg_cli_jstr(t, "slot", "?"),
+            (long long)bg_cli_jint(t, "id", 0), bg_cli_jstr(t, "address", "?"),
+            bg_cli_sgr(cli, colour), state, bg_cli_sgr(cli, "0"),
+            bg_cli_jstr(health, "reason", "-"));
+    for (size_t i = 0; i < BG_ARRAY_LEN(classes); i++)
+        fprintf(cli->out, " %6lld", (long long)bg_cli_jint(reqs, classes[i], 0));
+    fprintf(cli->out, " %6lld\n", (long long)bg_cli_jint(t, "active", 0));
+}
+
+static void print_target_line(bg_cli_t *cli, const char *service, const json_t *t)
+{
+    const json_t *health = json_object_get(t, "health");
+    const json_t *reqs = json_object_get(t, "requests");
+    FILE *f = cli->out;
+
+    fputs("target", f);
+    print_kv(f, "service", service);
+    print_kv(f, "slot", bg_cli_jstr(t, "slot", "?"));
+    fprintf(f, " id=%lld", (long long)bg_cli_jint(t, "id", 0));
+    print_kv(f, "address", bg_cli_jstr(t, "address", "?"));
+    print_kv(f, "health", target_state(t));
+    print_kv(f, "reason", bg_cli_jstr(health, "reason", "-"));
+    fprintf(f, " last_status=%lld", (long long)bg_cli_jint(health, "last_status", 0));
+    for (size_t i = 0; i < BG_ARRAY_LEN(classes); i++)
+        fprintf(f, " requests_%s=%lld", classes[i], (long long)bg_cli_jint(reqs, classes[i], 0));
+    fprintf(f, " active=%lld\n", (long long)bg_cli_jint(t, "active", 0));
+}
+
+void bg_cli_print_target(bg_cli_t *cli, const char *service, const json_t *t)
+{
+    if (cli->tty)
+        print_target_row(cli, t);
+    else
+        print_target_line(cli, service, t);
+}
+
+bool bg_cli_parse_weight(const char *s, uint32_t *out)
+{
+    uint64_t v;
+
+    if (!bg_str_to_u64(bg_str(s), 100, &v))
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* One "slot=N" argument into <weights>; <seen> tracks duplicates. */
+static int parse_weight_arg(const char *arg, uint32_t weights[BG_SLOT_COUNT],
+                            bool seen[BG_SLOT_COUNT], char *why, size_t why_size)
+{
+    const char *eq = strchr(arg, '=');
+    char name[16];
+    bg_slot_t slot;
+
+    if (eq == NULL || (size_t)(eq - arg) >= sizeof(name)) {
+        snprintf(why, why_size, "'%s' is not blue=N or green=N", arg);
+        return BG_EINVAL;
+    }
+    snprintf(name, sizeof(name), "%.*s", (int)(eq - arg), arg);
+    if (!bg_slot_parse(name, &slot)) {
+        snprintf(why, why_size, "'%s': the slot must be blue or green", arg);
+        return BG_EINVAL;
+    }
+    if (seen[slot]) {
+        snprintf(why, why_size, "%s is given twice", name);
+        return BG_EINVAL;
+    }
+    if (!bg_cli_parse_weight(eq + 1, &weights[slot])) {
+        snprintf(why, why_size, "'%s': the weight must be an integer from 0 to 100", arg);
+        return BG_EINVAL;
+    }
+    seen[slot] = true;
+    return 0;
+}
+
+int bg_cli_parse_traffic(int argc, char **argv, uint32_t weights[BG_SLOT_COUNT], char *why,
+                         size_t why_size)
+{
+    bool seen[BG_SLOT_COUNT] = {false, false};
+
+    for (int i = 0; i < argc; i++)
+        if (parse_weight_arg(argv[i], weights, seen, why, why_size) != 0)
+            return BG_EINVAL;
+    for (int s = 0; s < BG_SLOT_COUNT; s++) {
+        if (!seen[s]) {
+            snprintf(why, why_size, "missing %s=N (both weights are needed)",
+                     bg_slot_str((bg_slot_t)s));
+            return BG_EINVAL;
+        }
+    }
+    if (weights[BG_SLOT_BLUE] + weights[BG_SLOT_GREEN] != 100) {
+        snprintf(why, why_size, "blue=%u green=%u add up to %u; they must add up to 100",
+                 weights[BG_SLOT_BLUE], weights[BG_SLOT_GREEN],
+                 weights[BG_SLOT_BLUE] + weights[BG_SLOT_GREEN]);
+        return BG_EINVAL;
+    }
+    return 0;
+}
+
+bool bg_cli_address_is_valid(const char *addr)
+{
+    const char *colon = strrchr(addr, ':');
+    uint64_t port;
+
+    if (colon == NULL || colon == addr)
+        return false;
+    if (addr[0] == '[' && colon[-1] != ']')
+        return false;
+    if (strpbrk(addr, " \t/") != NULL)
+        return false;
+    return bg_str_to_u64(bg_str(colon + 1), 65535, &port) && port > 0;
+}
