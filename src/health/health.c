@@ -34,6 +34,7 @@ typedef struct watch {
     bool jittered;              /* the one-off offset after the first check was applied */
     bool healthy;               /* the checker's verdict (mirrors t->healthy) */
     bool passive_hold;          /* passively ejected: reset passive_failures on recovery */
+    bool stale_check;           /* the check in flight began before a passive ejection */
     bg_health_info_t info;
 } watch_t;
 
@@ -204,9 +205,16 @@ static bool handle_readiness_probe(watch_t *w, const bg_check_result_t *res)
 static void check_done(void *arg, const bg_check_result_t *res)
 {
     watch_t *w = arg;
+    bool stale = w->stale_check;
     w->check = NULL;
+    w->stale_check = false;
     if (handle_readiness_probe(w, res))
         return;
+    if (stale && res->ok) {
+        /* It passed before the worker saw failures: not evidence of recovery. */
+        schedule_next(w);
+        return;
+    }
     record_result(w, res);
     apply_thresholds(w, res->reason);
     /* The callback may have unwatched <w> or closed the checker; the timer is then closing
@@ -247,6 +255,7 @@ static void passive_cb(uv_async_t *async)
             continue;
         w->passive_hold = true;
         w->info.consecutive_ok = 0;
+        w->stale_check = w->check != NULL;
         if (!w->healthy) {
             bg_target_set_healthy(w->t, false);
             continue;
