@@ -1,0 +1,89 @@
+/* The one table from our negative codes to HTTP statuses and the JSON error codes of
+ * docs/admin-api.md, and the respond_* helpers every answer goes through.
+ */
+#include "admin/admin.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "admin/internal.h"
+#include "base/base.h"
+#include "base/compat.h"
+
+static const struct {
+    int code;
+    int status;
+    const char *name;
+} error_table[] = {
+    {BG_EINVAL, 400, "bad_request"},
+    {BG_EPROTO, 400, "bad_request"},     /* unparsable HTTP */
+    {UV_EACCES, 401, "unauthorized"},     /* missing or wrong bearer token */
+    {BG_ENOTFOUND, 404, "not_found"},
+    {UV_ENOTSUP, 405, "method_not_allowed"},
+    {BG_EEXIST, 409, "conflict"},
+    {BG_ECONFLICT, 409, "conflict"},
+    {BG_EREFUSED, 409, "conflict"},
+    {UV_E2BIG, 413, "too_large"},         /* body */
+    {UV_EMSGSIZE, 431, "too_large"},      /* request head */
+    {BG_EUNAVAIL, 503, "unavailable"},    /* shutting down */
+    {BG_ETIMEDOUT, 504, "timeout"},       /* a switch was not confirmed in time */
+};
+
+int bg_admin_error_status(int code, const char **json_code)
+{
+    for (size_t i = 0; i < BG_ARRAY_LEN(error_table); i++) {
+        if (error_table[i].code == code) {
+            if (json_code != NULL)
+                *json_code = error_table[i].name;
+            return error_table[i].status;
+        }
+    }
+    if (json_code != NULL)
+        *json_code = "internal";
+    return 500;
+}
+
+json_t *bg_admin_error_json(int code, const char *msg)
+{
+    const char *name;
+
+    bg_admin_error_status(code, &name);
+    return json_pack("{s:{s:s,s:s}}", "error", "code", name, "message",
+                     msg != NULL && *msg != '\0' ? msg : bg_strerror(code));
+}
+
+void bg_admin_respond_json(bg_admin_req_t *req, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    size_t len;
+
+    BG_ASSERT(text != NULL);
+    json_decref(body);
+    len = strlen(text);
+    /* A trailing newline keeps `curl` output and line-oriented tools tidy. */
+    text = bg_xrealloc(text, len + 2);
+    text[len++] = '\n';
+    text[len] = '\0';
+    admin_req_write(req, status, "application/json", text, len);
+}
+
+void bg_admin_respond_error(bg_admin_req_t *req, const bg_err_t *err)
+{
+    int code = err != NULL && err->code != 0 ? err->code : BG_EIO;
+    int status = bg_admin_error_status(code, NULL);
+
+    bg_admin_respond_json(req, status, bg_admin_error_json(code, err != NULL ? err->msg : NULL));
+}
+
+void bg_admin_respond_errorf(bg_admin_req_t *req, int code, const char *fmt, ...)
+{
+    bg_err_t err;
+    va_list ap;
+
+    bg_err_clear(&err);
+    err.code = code;
+    va_start(ap, fmt);
+    vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+    va_end(ap);
+    bg_admin_respond_error(req, &err);
+}

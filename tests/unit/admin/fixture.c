@@ -1,0 +1,366 @@
+/* See fixture.h. */
+#include "fixture.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "base/base.h"
+
+#define IO_TIMEOUT_MS 5000
+
+/* ---- fake ops (loop thread) ---- */
+
+static json_t *fake_service(fx_t *f, const char *name)
+{
+    return json_pack("{s:s,s:{s:i,s:i}}", "name", name, "traffic", "blue", f->weight[0],
+                     "green", f->weight[1]);
+}
+
+static bool known(const char *name)
+{
+    return strcmp(name, "orders") == 0 || strcmp(name, "slow") == 0;
+}
+
+static void op_services(void *ctx, bg_admin_req_t *req)
+{
+    fx_t *f = ctx;
+    bg_admin_respond_json(req, 200, json_pack("{s:[o]}", "services", fake_service(f, "orders")));
+}
+
+static void op_service(void *ctx, bg_admin_req_t *req, const char *name)
+{
+    if (!known(name)) {
+        bg_admin_respond_errorf(req, BG_ENOTFOUND, "service '%s' not found", name);
+        return;
+    }
+    bg_admin_respond_json(req, 200, fake_service(ctx, name));
+}
+
+static void on_defer(uv_timer_t *t)
+{
+    fx_t *f = t->data;
+    bg_admin_req_t *req = f->deferred;
+
+    f->deferred = NULL;
+    bg_admin_respond_json(req, 200,
+                          json_pack("{s:s,s:{s:i,s:i},s:i,s:f}", "service", "orders", "traffic",
+                                    "blue", f->weight[0], "green", f->weight[1], "generation",
+                                    (int)f->traffic_calls + 1, "switch_ms", 0.5));
+}
+
+static void op_traffic(void *ctx, bg_admin_req_t *req, const char *name, uint32_t blue,
+                       uint32_t green)
+{
+    fx_t *f = ctx;
+
+    if (!known(name)) {
+        bg_admin_respond_errorf(req, BG_ENOTFOUND, "service '%s' not found", name);
+        return;
+    }
+    f->traffic_calls++;
+    f->weight[0] = blue;
+    f->weight[1] = green;
+    if (strcmp(name, "slow") == 0) {
+        f->never = req;
+        return;
+    }
+    /* Answer later, as the server does after every worker adopted the change. */
+    f->deferred = req;
+    uv_timer_start(&f->defer_timer, on_defer, 20, 0);
+}
+
+static void op_target_add(void *ctx, bg_admin_req_t *req, const char *name, bg_slot_t slot,
+                          const char *address)
+{
+    fx_t *f = ctx;
+
+    if (!known(name)) {
+        bg_admin_respond_errorf(req, BG_ENOTFOUND, "service '%s' not found", name);
+        return;
+    }
+    if (strchr(address, ':') == NULL) {
+        bg_admin_respond_errorf(req, BG_EINVAL, "bad address '%s'", address);
+        return;
+    }
+    f->add_calls++;
+    bg_admin_respond_json(req, 201, json_pack("{s:i,s:s,s:s,s:b}", "id", 7, "slot",
+                                              bg_slot_str(slot), "address", address, "healthy",
+                                              0));
+}
+
+static void op_target_remove(void *ctx, bg_admin_req_t *req, const char *name, uint64_t id)
+{
+    fx_t *f = ctx;
+
+    if (!known(name) || id != 7) {
+        bg_admin_respond_errorf(req, BG_ENOTFOUND, "target %llu not found",
+                                (unsigned long long)id);
+        return;
+    }
+    f->remove_calls++;
+    bg_admin_respond_json(req, 200, json_pack("{s:{s:i}}", "deregistered", "id", 7));
+}
+
+static void op_metrics(void *ctx, bg_buf_t *out)
+{
+    bg_buf_puts(out, "# HELP bluegreen_test a test\n# TYPE bluegreen_test gauge\n"
+                     "bluegreen_test 1\n");
+}
+
+static const bg_admin_ops_t fake_ops = {
+    .services = op_services,
+    .service = op_service,
+    .traffic = op_traffic,
+    .target_add = op_target_add,
+    .target_remove = op_target_remove,
+    .metrics = op_metrics,
+};
+
+/* ---- loop thread ---- */
+
+static void on_admin_stopped(void *arg)
+{
+    fx_t *f = arg;
+    f->stopped = true;
+}
+
+static void on_stop(uv_async_t *h)
+{
+    fx_t *f = h->data;
+
+    bg_admin_stop(f->admin, on_admin_stopped, f);
+    /* Requests still waiting are answered after the stop: the answers are dropped. */
+    if (f->never != NULL)
+        bg_admin_respond_errorf(f->never, BG_EUNAVAIL, "shutting down");
+    f->never = NULL;
+    if (f->deferred != NULL)
+        bg_admin_respond_errorf(f->deferred, BG_EUNAVAIL, "shutting down");
+    f->deferred = NULL;
+    uv_close((uv_handle_t *)&f->stop_async, NULL);
+    uv_close((uv_handle_t *)&f->defer_timer, NULL);
+}
+
+static void *loop_main(void *arg)
+{
+    fx_t *f = arg;
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+void fx_start(fx_t *f, const char *endpoint, const char *token)
+{
+    bg_admin_options_t opts = {.token = token, .ops = &fake_ops, .ctx = f};
+    char *ep = NULL;
+    bg_err_t err;
+
+    memset(f, 0, sizeof(*f));
+    signal(SIGPIPE, SIG_IGN); /* a client that left must not kill the test */
+    f->weight[0] = 100;
+    cr_assert_eq(uv_loop_init(&f->loop), 0);
+    uv_async_init(&f->loop, &f->stop_async, on_stop);
+    f->stop_async.data = f;
+    uv_timer_init(&f->loop, &f->defer_timer);
+    f->defer_timer.data = f;
+    if (strcmp(endpoint, "unix") == 0) {
+        f->dir = bg_asprintf("/tmp/bgt-admin-XXXXXX");
+        cr_assert_not_null(mkdtemp(f->dir));
+        f->sock_path = bg_asprintf("%s/state/bluegreen.sock", f->dir);
+        ep = bg_asprintf("unix:%s", f->sock_path);
+    } else {
+        ep = bg_strdup(endpoint);
+    }
+    opts.endpoint = ep;
+    f->admin = bg_admin_new(&f->loop, &opts, &err);
+    cr_assert_not_null(f->admin, "bg_admin_new: %s", err.msg);
+    cr_assert_eq(bg_admin_start(f->admin, &err), 0, "bg_admin_start: %s", err.msg);
+    free(ep);
+    cr_assert_eq(pthread_create(&f->thread, NULL, loop_main, f), 0);
+}
+
+void fx_stop(fx_t *f)
+{
+    uv_async_send(&f->stop_async);
+    pthread_join(f->thread, NULL);
+    cr_assert(f->stopped, "admin stop callback did not run");
+    bg_admin_free(f->admin);
+    cr_assert_eq(uv_loop_close(&f->loop), 0, "handles left on the loop");
+    free(f->sock_path);
+    free(f->dir);
+}
+
+/* ---- raw client (test thread) ---- */
+
+void cresp_fini(cresp_t *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+int cl_connect_unix(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int cl_connect_tcp(int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static ssize_t read_some(int fd, char *buf, size_t size)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, IO_TIMEOUT_MS) <= 0)
+        return -1;
+    return read(fd, buf, size);
+}
+
+bool cresp_header(const cresp_t *r, const char *name, char *out, size_t size)
+{
+    size_t nl = strlen(name);
+    const char *p = strstr(r->head, "\r\n");
+
+    while (p != NULL && p[2] != '\r' && p[2] != '\0') {
+        const char *line = p + 2;
+        const char *end = strstr(line, "\r\n");
+        if (end == NULL)
+            break;
+        if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+            const char *v = line + nl + 1;
+            while (*v == ' ')
+                v++;
+            snprintf(out, size, "%.*s", (int)(end - v), v);
+            return true;
+        }
+        p = end;
+    }
+    return false;
+}
+
+/* Bytes already read past the previous response on this connection (pipelining). */
+static _Thread_local char pending[65536];
+static _Thread_local size_t n_pending;
+static _Thread_local int pending_fd = -1;
+
+bool cl_read(int fd, cresp_t *out)
+{
+    char buf[65536 + 8192];
+    size_t len = 0;
+    char *end;
+    char cl[32];
+    size_t body_len, head_len;
+
+    memset(out, 0, sizeof(*out));
+    if (pending_fd == fd && n_pending > 0) {
+        memcpy(buf, pending, n_pending);
+        len = n_pending;
+    }
+    n_pending = 0;
+    for (;;) {
+        buf[len] = '\0';
+        end = strstr(buf, "\r\n\r\n");
+        if (end != NULL)
+            break;
+        ssize_t n = read_some(fd, buf + len, sizeof(buf) - len - 1);
+        if (n <= 0)
+            return false;
+        len += (size_t)n;
+    }
+    head_len = (size_t)(end - buf) + 4;
+    snprintf(out->head, sizeof(out->head), "%.*s", (int)head_len, buf);
+    if (sscanf(buf, "HTTP/1.1 %d", &out->status) != 1)
+        return false;
+    body_len = cresp_header(out, "Content-Length", cl, sizeof(cl)) ? strtoul(cl, NULL, 10) : 0;
+    while (len < head_len + body_len) {
+        ssize_t n = read_some(fd, buf + len, sizeof(buf) - len - 1);
+        if (n <= 0)
+            return false;
+        len += (size_t)n;
+    }
+    out->body = bg_strndup(buf + head_len, body_len);
+    out->body_len = body_len;
+    n_pending = len - head_len - body_len;
+    memcpy(pending, buf + head_len + body_len, n_pending);
+    pending_fd = fd;
+    return true;
+}
+
+bool cl_exchange(int fd, const char *raw, size_t len, cresp_t *out)
+{
+    size_t off = 0;
+
+    while (raw != NULL && off < len) {
+        ssize_t n = write(fd, raw + off, len - off);
+        if (n <= 0)
+            return false;
+        off += (size_t)n;
+    }
+    return cl_read(fd, out);
+}
+
+bool cl_closed(int fd)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t n = read_some(fd, buf, sizeof(buf));
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+            return true;
+        if (n < 0)
+            return false;
+    }
+}
+
+bool fx_call(fx_t *f, const char *method, const char *path, const char *body,
+             const char *extra_headers, cresp_t *out)
+{
+    int port = bg_admin_port(f->admin);
+    int fd = port > 0 ? cl_connect_tcp(port) : cl_connect_unix(f->sock_path);
+    char *raw;
+    bool ok;
+
+    if (fd < 0)
+        return false;
+    raw = bg_asprintf("%s %s HTTP/1.1\r\nHost: localhost\r\n%sContent-Length: %zu\r\n\r\n%s",
+                      method, path, extra_headers ? extra_headers : "",
+                      body ? strlen(body) : 0, body ? body : "");
+    ok = cl_exchange(fd, raw, strlen(raw), out);
+    free(raw);
+    close(fd);
+    return ok;
+}
+
+bool fx_wait_count(_Atomic unsigned *counter, unsigned want)
+{
+    for (int i = 0; i < 5000; i++) {
+        if (*counter >= want)
+            return true;
+        usleep(1000);
+    }
+    return *counter >= want;
+}

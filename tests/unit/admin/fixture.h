@@ -1,0 +1,63 @@
+/* Admin test fixture: a bg_admin_t on its own loop thread with fake ops (a tiny model of
+ * two services), plus a blocking raw HTTP client over Unix or TCP sockets.
+ */
+#ifndef BG_TESTS_ADMIN_FIXTURE_H
+#define BG_TESTS_ADMIN_FIXTURE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "admin/admin.h"
+
+typedef struct fx {
+    uv_loop_t loop;
+    uv_async_t stop_async;
+    uv_timer_t defer_timer;       /* answers the deferred traffic request */
+    bg_admin_t *admin;
+    pthread_t thread;
+    char *dir;
+    char *sock_path;
+    /* fake model, touched on the loop thread only (read by tests after stop) */
+    uint32_t weight[2];
+    _Atomic unsigned traffic_calls, add_calls, remove_calls; /* read by the test thread */
+    bg_admin_req_t *deferred;     /* traffic request waiting for the timer */
+    bg_admin_req_t *never;        /* "slow" service: answered only at stop */
+    bool stopped;
+} fx_t;
+
+/* Starts the admin on <endpoint> ("unix" = a fresh socket in a tmp dir; or http://...)
+ * with <token>. */
+void fx_start(fx_t *f, const char *endpoint, const char *token);
+/* Stops the admin on its thread, joins, checks the loop closes with no handle left. */
+void fx_stop(fx_t *f);
+
+typedef struct cresp {
+    int status;
+    char head[8192];
+    char *body;           /* NUL-terminated, owned */
+    size_t body_len;
+} cresp_t;
+void cresp_fini(cresp_t *r);
+
+int cl_connect_unix(const char *path);
+int cl_connect_tcp(int port);
+/* Sends <raw> (may be NULL: send nothing) and reads one response (Content-Length framed). */
+bool cl_exchange(int fd, const char *raw, size_t len, cresp_t *out);
+/* Reads one response only. */
+bool cl_read(int fd, cresp_t *out);
+/* True if the peer closed <fd> within 3 s. */
+bool cl_closed(int fd);
+/* Fresh connection to the fixture, one request: METHOD PATH with optional JSON body and
+ * extra header lines (each ending in \r\n). */
+bool fx_call(fx_t *f, const char *method, const char *path, const char *body,
+             const char *extra_headers, cresp_t *out);
+/* Polls until *<counter> >= <want> or 5 s pass. */
+bool fx_wait_count(_Atomic unsigned *counter, unsigned want);
+/* Header value lookup in a response head. */
+bool cresp_header(const cresp_t *r, const char *name, char *out, size_t size);
+
+#endif
