@@ -168,9 +168,11 @@ const char *cfg_describe(const yaml_node_t *node, char *buf, size_t size)
     if (cfg_is_null(node))
         snprintf(buf, size, "nothing");
     else if (node->type == YAML_MAPPING_NODE)
-        snprintf(buf, size, "a mapping");
+        snprintf(buf, size, cfg_map_size(node) ? "a mapping" : "an empty mapping");
     else if (node->type == YAML_SEQUENCE_NODE)
-        snprintf(buf, size, "a list");
+        snprintf(buf, size, node->data.sequence.items.top > node->data.sequence.items.start
+                                ? "a list"
+                                : "an empty list");
     else if (node->data.scalar.length > 60)
         snprintf(buf, size, "\"%.57s...\"", (const char *)node->data.scalar.value);
     else

@@ -342,6 +342,7 @@ int bg_revision_parse(const char *text, size_t len, const char *name,
     int rc;
 
     memset(out, 0, sizeof(*out));
+    bg_err_clear(err);
     rc = cfg_doc_load(text, len, name, &doc, err);
     if (rc != 0)
         return rc;
@@ -376,6 +377,7 @@ int bg_revision_load(const char *path, const bg_service_config_t *svc, bg_revisi
     int rc;
 
     memset(out, 0, sizeof(*out));
+    bg_err_clear(err);
     rc = cfg_read_file(path, &text, &len, err);
     if (rc != 0)
         return rc;

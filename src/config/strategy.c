@@ -240,6 +240,7 @@ int bg_strategy_parse_cli(const char *s, bg_strategy_t *out, bg_err_t *err)
 {
     bg_strategy_t st = {0};
 
+    bg_err_clear(err);
     if (strcmp(s, "all-at-once") == 0) {
         st.kind = BG_STRATEGY_ALL_AT_ONCE;
     } else if (strncmp(s, "canary:", 7) == 0 && cli_pair(s + 7, &st.percent, &st.wait_ms)) {
