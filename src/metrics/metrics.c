@@ -1,0 +1,227 @@
+/* Prometheus text format 0.0.4 renderer. Families are written one after another (the
+ * format requires a family's samples to be contiguous), each walking all services, so a
+ * family's order is stable: services in the given order, blue before green, targets in
+ * list order. Histogram buckets are stored non-cumulative by the workers
+ * (bg_traffic_record) and accumulated here; _count is the sum of the same bucket reads so
+ * that the +Inf bucket and _count always agree within one scrape.
+ */
+#include "metrics/metrics.h"
+
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "base/base.h"
+#include "config/config.h"
+#include "route/route.h"
+#include "base/compat.h"
+
+static const char *const class_names[6] = {"failed", "1xx", "2xx", "3xx", "4xx", "5xx"};
+
+#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+void bg_metrics_escape_label(bg_buf_t *out, const char *value)
+{
+    for (const char *p = value; *p != '\0'; p++) {
+        if (*p == '\\')
+            bg_buf_puts(out, "\\\\");
+        else if (*p == '"')
+            bg_buf_puts(out, "\\\"");
+        else if (*p == '\n')
+            bg_buf_puts(out, "\\n");
+        else
+            bg_buf_append(out, p, 1);
+    }
+}
+
+void bg_metrics_format_seconds(bg_buf_t *out, uint64_t us)
+{
+    uint64_t frac = us % 1000000;
+    int digits = 6;
+
+    bg_buf_printf(out, "%" PRIu64, us / 1000000);
+    if (frac == 0)
+        return;
+    while (frac % 10 == 0) {
+        frac /= 10;
+        digits--;
+    }
+    bg_buf_printf(out, ".%0*" PRIu64, digits, frac);
+}
+
+static void family(bg_buf_t *out, const char *name, const char *type, const char *help)
+{
+    bg_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* `name{service="..",slot=".."` — the caller adds more labels and closes with "} v". */
+static void open_sample(bg_buf_t *out, const char *name, const char *service, int slot)
+{
+    bg_buf_printf(out, "%s{service=\"", name);
+    bg_metrics_escape_label(out, service);
+    bg_buf_printf(out, "\",slot=\"%s\"", bg_slot_str((bg_slot_t)slot));
+}
+
+static void open_target_sample(bg_buf_t *out, const char *name, const bg_target_t *t,
+                               const char *service, int slot)
+{
+    open_sample(out, name, service, slot);
+    bg_buf_puts(out, ",target=\"");
+    bg_metrics_escape_label(out, t->addr_str);
+    bg_buf_puts(out, "\"");
+}
+
+static void render_requests(bg_buf_t *out, const bg_metrics_service_t *svcs, size_t n)
+{
+    family(out, "bluegreen_requests_total", "counter",
+           "Requests answered per service and slot, by status class (failed: no response "
+           "from a target).");
+    for (size_t i = 0; i < n; i++) {
+        for (int s = 0; s < BG_SLOT_COUNT; s++) {
+            const bg_traffic_stats_t *st = &svcs[i].stats->slot[s];
+            for (int c = 1; c <= 6; c++) {
+                int cls = c % 6; /* 1xx..5xx, then failed */
+                open_sample(out, "bluegreen_requests_total", svcs[i].name, s);
+                bg_buf_printf(out, ",class=\"%s\"} %" PRIu64 "\n", class_names[cls],
+                              LOAD(st->responses[cls]));
+            }
+        }
+    }
+}
+
+static void render_histogram(bg_buf_t *out, const bg_metrics_service_t *svcs, size_t n)
+{
+    static const char name[] = "bluegreen_request_duration_seconds";
+
+    family(out, name, "histogram", "Request latency per service and slot, in seconds.");
+    for (size_t i = 0; i < n; i++) {
+        for (int s = 0; s < BG_SLOT_COUNT; s++) {
+            const bg_traffic_stats_t *st = &svcs[i].stats->slot[s];
+            uint64_t cum = 0;
+            for (size_t b = 0; b < BG_LATENCY_BUCKETS; b++) {
+                cum += LOAD(st->latency_bucket[b]);
+                open_sample(out, "bluegreen_request_duration_seconds_bucket", svcs[i].name, s);
+                bg_buf_puts(out, ",le=\"");
+                if (bg_latency_bounds_us[b] == UINT64_MAX)
+                    bg_buf_puts(out, "+Inf");
+                else
+                    bg_metrics_format_seconds(out, bg_latency_bounds_us[b]);
+                bg_buf_printf(out, "\"} %" PRIu64 "\n", cum);
+            }
+            open_sample(out, "bluegreen_request_duration_seconds_sum", svcs[i].name, s);
+            bg_buf_puts(out, "} ");
+            bg_metrics_format_seconds(out, LOAD(st->latency_us_sum));
+            bg_buf_puts(out, "\n");
+            open_sample(out, "bluegreen_request_duration_seconds_count", svcs[i].name, s);
+            bg_buf_printf(out, "} %" PRIu64 "\n", cum);
+        }
+    }
+}
+
+static void render_slot_values(bg_buf_t *out, const bg_metrics_service_t *svcs, size_t n)
+{
+    family(out, "bluegreen_bytes_total", "counter",
+           "Bytes per service and slot: in = sent to targets, out = sent back to clients.");
+    for (size_t i = 0; i < n; i++) {
+        for (int s = 0; s < BG_SLOT_COUNT; s++) {
+            const bg_traffic_stats_t *st = &svcs[i].stats->slot[s];
+            open_sample(out, "bluegreen_bytes_total", svcs[i].name, s);
+            bg_buf_printf(out, ",direction=\"in\"} %" PRIu64 "\n", LOAD(st->bytes_in));
+            open_sample(out, "bluegreen_bytes_total", svcs[i].name, s);
+            bg_buf_printf(out, ",direction=\"out\"} %" PRIu64 "\n", LOAD(st->bytes_out));
+        }
+    }
+    family(out, "bluegreen_active_requests", "gauge", "Requests in flight per service and slot.");
+    for (size_t i = 0; i < n; i++) {
+        for (int s = 0; s < BG_SLOT_COUNT; s++) {
+            open_sample(out, "bluegreen_active_requests", svcs[i].name, s);
+            bg_buf_printf(out, "} %" PRId64 "\n", LOAD(svcs[i].stats->slot[s].active));
+        }
+    }
+    family(out, "bluegreen_slot_weight", "gauge",
+           "Share of production traffic routed to the slot, in percent.");
+    for (size_t i = 0; i < n; i++) {
+        for (int s = 0; s < BG_SLOT_COUNT; s++) {
+            open_sample(out, "bluegreen_slot_weight", svcs[i].name, s);
+            bg_buf_printf(out, "} %" PRIu32 "\n", svcs[i].slot[s].weight_pct);
+        }
+    }
+    family(out, "bluegreen_no_target_total", "counter",
+           "Requests answered 503 because the chosen slot had no healthy target.");
+    for (size_t i = 0; i < n; i++) {
+        bg_buf_puts(out, "bluegreen_no_target_total{service=\"");
+        bg_metrics_escape_label(out, svcs[i].name);
+        bg_buf_printf(out, "\"} %" PRIu64 "\n", LOAD(svcs[i].stats->no_target));
+    }
+}
+
+/* What a per-target family shows of <t>. */
+typedef void (*target_value_fn)(bg_buf_t *out, const char *name, const bg_target_t *t,
+                                const char *service, int slot);
+
+static void each_target(bg_buf_t *out, const bg_metrics_service_t *svcs, size_t n,
+                        const char *name, target_value_fn fn)
+{
+    for (size_t i = 0; i < n; i++)
+        for (int s = 0; s < BG_SLOT_COUNT; s++)
+            for (size_t k = 0; k < svcs[i].slot[s].n_targets; k++)
+                fn(out, name, svcs[i].slot[s].targets[k], svcs[i].name, s);
+}
+
+static void target_up(bg_buf_t *out, const char *name, const bg_target_t *t,
+                      const char *service, int slot)
+{
+    open_target_sample(out, name, t, service, slot);
+    bg_buf_printf(out, "} %d\n", bg_target_is_healthy(t) ? 1 : 0);
+}
+
+static void target_conns(bg_buf_t *out, const char *name, const bg_target_t *t,
+                         const char *service, int slot)
+{
+    open_target_sample(out, name, t, service, slot);
+    bg_buf_printf(out, "} %" PRId64 "\n", LOAD(((bg_target_t *)t)->conns));
+}
+
+static void target_active(bg_buf_t *out, const char *name, const bg_target_t *t,
+                          const char *service, int slot)
+{
+    open_target_sample(out, name, t, service, slot);
+    bg_buf_printf(out, "} %" PRId64 "\n", LOAD(((bg_target_t *)t)->stats.active));
+}
+
+static void target_requests(bg_buf_t *out, const char *name, const bg_target_t *t,
+                            const char *service, int slot)
+{
+    for (int c = 1; c <= 6; c++) {
+        int cls = c % 6;
+        open_target_sample(out, name, t, service, slot);
+        bg_buf_printf(out, ",class=\"%s\"} %" PRIu64 "\n", class_names[cls],
+                      LOAD(((bg_target_t *)t)->stats.responses[cls]));
+    }
+}
+
+static void render_targets(bg_buf_t *out, const bg_metrics_service_t *svcs, size_t n)
+{
+    family(out, "bluegreen_target_up", "gauge", "1 if the target passes its health checks.");
+    each_target(out, svcs, n, "bluegreen_target_up", target_up);
+    family(out, "bluegreen_target_connections", "gauge",
+           "Open upstream connections to the target, all workers.");
+    each_target(out, svcs, n, "bluegreen_target_connections", target_conns);
+    family(out, "bluegreen_target_active_requests", "gauge", "Requests in flight to the target.");
+    each_target(out, svcs, n, "bluegreen_target_active_requests", target_active);
+    family(out, "bluegreen_target_requests_total", "counter",
+           "Requests answered per target, by status class.");
+    each_target(out, svcs, n, "bluegreen_target_requests_total", target_requests);
+}
+
+void bg_metrics_render(bg_buf_t *out, const bg_metrics_service_t *services, size_t n,
+                       uint64_t client_connections)
+{
+    render_requests(out, services, n);
+    render_histogram(out, services, n);
+    render_slot_values(out, services, n);
+    render_targets(out, services, n);
+    family(out, "bluegreen_client_connections", "gauge",
+           "Client connections open on the production and test listeners.");
+    bg_buf_printf(out, "bluegreen_client_connections %" PRIu64 "\n", client_connections);
+}
