@@ -1,0 +1,27 @@
+/* Private helpers shared by the store's files. */
+#ifndef BG_STORE_INTERNAL_H
+#define BG_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+struct bg_store {
+    sqlite3 *db;
+    char *path;
+    bool in_tx;
+};
+
+/* Prepares <sql>; NULL + <err> on failure (a programming error in our SQL, or I/O). */
+sqlite3_stmt *bg_store_prepare(bg_store_t *s, const char *sql, bg_err_t *err);
+/* Steps <st> to completion (SQLITE_DONE), finalises it; 0 or BG_EIO with <err>. Honours the
+ * fault point "store.step". */
+int bg_store_exec_stmt(bg_store_t *s, sqlite3_stmt *st, bg_err_t *err);
+/* Runs a statement-free SQL string (schema, pragmas). */
+int bg_store_exec(bg_store_t *s, const char *sql, bg_err_t *err);
+/* Records a SQLite failure in <err> and returns BG_EIO. */
+int bg_store_fail(bg_store_t *s, bg_err_t *err, const char *what);
+/* Copies column <col> of <st> as text into <out> of <size> bytes ("" for NULL). */
+void bg_store_col_text(sqlite3_stmt *st, int col, char *out, size_t size);
+
+#endif

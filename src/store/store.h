@@ -1,0 +1,133 @@
+/* The durable state store (SQLite, WAL): services and their routing, revisions, targets,
+ * deployments with their phases, and the events table (the audit trail: who did what, from
+ * where). The controller writes a change here BEFORE it takes effect (a phase change, a
+ * weight change), so that after a crash the routing and every deployment can be rebuilt
+ * from the store. All calls are synchronous and belong to the control thread: workers never
+ * touch the store. Each write is its own transaction unless wrapped in
+ * bg_store_begin/bg_store_commit.
+ */
+#ifndef BG_STORE_STORE_H
+#define BG_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+typedef struct bg_store bg_store_t;
+
+/* Opens (creating if needed) the database at <path>, enables WAL and foreign keys and
+ * migrates the schema to the current version. NULL + <err> on failure. Thread: control. */
+bg_store_t *bg_store_open(const char *path, bg_err_t *err);
+/* Closes the database. NULL is a no-op. */
+void bg_store_close(bg_store_t *s);
+/* Schema version after migration. */
+int bg_store_schema_version(bg_store_t *s);
+
+/* Explicit transactions (nesting is not allowed). 0 or a negative code. */
+int bg_store_begin(bg_store_t *s, bg_err_t *err);
+int bg_store_commit(bg_store_t *s, bg_err_t *err);
+void bg_store_rollback(bg_store_t *s);
+
+/* ---- services: the routing state that must survive a restart ---- */
+typedef struct bg_store_service {
+    char name[64];
+    int live_slot;              /* 0 blue, 1 green */
+    uint32_t weight[2];
+    int64_t revision[2];        /* revision number in each slot; 0 = empty */
+    uint64_t updated_ms;
+} bg_store_service_t;
+
+/* Inserts or replaces the routing state of a service. */
+int bg_store_service_put(bg_store_t *s, const bg_store_service_t *svc, bg_err_t *err);
+/* Fills <out>; BG_ENOTFOUND if the service has no stored state. */
+int bg_store_service_get(bg_store_t *s, const char *name, bg_store_service_t *out, bg_err_t *err);
+
+/* ---- revisions: immutable, numbered per service ---- */
+typedef struct bg_store_revision {
+    char service[64];
+    int64_t number;             /* 1, 2, ... per service; assigned by add */
+    char version[64];
+    char *spec_json;            /* owned: the full revision (artifact, env, api, ...) */
+    uint64_t created_ms;
+} bg_store_revision_t;
+
+/* Adds a revision with the next number for its service and sets rev->number. */
+int bg_store_revision_add(bg_store_t *s, bg_store_revision_t *rev, bg_err_t *err);
+/* Fills <out> (caller frees out->spec_json). BG_ENOTFOUND if absent. */
+int bg_store_revision_get(bg_store_t *s, const char *service, int64_t number,
+                          bg_store_revision_t *out, bg_err_t *err);
+
+/* ---- targets: running instances, for re-adoption after a restart ---- */
+typedef struct bg_store_target {
+    int64_t id;                 /* assigned by add */
+    char service[64];
+    int slot;
+    int64_t revision;
+    char address[80];
+    char driver[16];
+    char handle[128];           /* pid, container id, task arn */
+    char state[16];             /* starting | running | draining | stopped */
+} bg_store_target_t;
+
+int bg_store_target_add(bg_store_t *s, bg_store_target_t *t, bg_err_t *err);
+int bg_store_target_set_state(bg_store_t *s, int64_t id, const char *state, bg_err_t *err);
+/* Calls <cb> for every target of <service> (NULL: all) not in state "stopped". A non-zero
+ * return from <cb> stops the walk and is returned. */
+int bg_store_target_each(bg_store_t *s, const char *service,
+                         int (*cb)(void *arg, const bg_store_target_t *t), void *arg,
+                         bg_err_t *err);
+
+/* ---- deployments ---- */
+typedef struct bg_store_deployment {
+    int64_t id;                 /* assigned by create */
+    char service[64];
+    int64_t from_revision, to_revision;
+    int slot;                   /* slot the new revision goes to */
+    char phase[32];             /* PRE_SCALE_UP ... CLEAN_UP, or DONE */
+    char result[16];            /* "" while running; SUCCEEDED, ROLLED_BACK, ... */
+    char reason[512];
+    uint32_t weight[2];
+    char actor[64];             /* who started it */
+    char origin[128];           /* from where (unix socket peer uid, TCP address) */
+    char *record_json;          /* owned: strategy, labels, evidence, switch times */
+    uint64_t started_ms, ended_ms;
+} bg_store_deployment_t;
+
+int bg_store_deployment_create(bg_store_t *s, bg_store_deployment_t *d, bg_err_t *err);
+/* Records a phase change durably (phase row + deployment row, one transaction), before
+ * the controller acts on it. */
+int bg_store_deployment_set_phase(bg_store_t *s, int64_t id, const char *phase,
+                                  const uint32_t weight[2], bg_err_t *err);
+/* Ends a deployment with <result> and <reason>; <record_json> (may be NULL) replaces the
+ * stored record. */
+int bg_store_deployment_finish(bg_store_t *s, int64_t id, const char *result, const char *reason,
+                               const char *record_json, bg_err_t *err);
+int bg_store_deployment_get(bg_store_t *s, int64_t id, bg_store_deployment_t *out, bg_err_t *err);
+/* The unfinished deployment of <service> (result ""), if any: 0 and filled, or
+ * BG_ENOTFOUND. */
+int bg_store_deployment_active(bg_store_t *s, const char *service, bg_store_deployment_t *out,
+                               bg_err_t *err);
+void bg_store_deployment_fini(bg_store_deployment_t *d);
+
+/* ---- events: the audit trail ---- */
+typedef struct bg_store_event {
+    int64_t id;
+    uint64_t ts_ms;
+    char service[64];
+    int64_t deployment;         /* 0 if none */
+    char kind[32];              /* deploy.phase, traffic, health, target, ... */
+    char message[512];
+    char actor[64];
+    char origin[128];
+} bg_store_event_t;
+
+/* Appends an event (ts = now if ev->ts_ms == 0) and sets ev->id. */
+int bg_store_event_add(bg_store_t *s, bg_store_event_t *ev, bg_err_t *err);
+/* Calls <cb> for events with id > <after_id> (of <service>, or all if NULL), oldest first,
+ * at most <limit> (0 = no limit). */
+int bg_store_event_each(bg_store_t *s, int64_t after_id, const char *service, unsigned limit,
+                        int (*cb)(void *arg, const bg_store_event_t *ev), void *arg,
+                        bg_err_t *err);
+
+#endif
