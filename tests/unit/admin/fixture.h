@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "admin/admin.h"
+#include "client.h"
 
 typedef struct fx {
     uv_loop_t loop;
@@ -35,29 +36,9 @@ void fx_start(fx_t *f, const char *endpoint, const char *token);
 /* Stops the admin on its thread, joins, checks the loop closes with no handle left. */
 void fx_stop(fx_t *f);
 
-typedef struct cresp {
-    int status;
-    char head[8192];
-    char *body;           /* NUL-terminated, owned */
-    size_t body_len;
-} cresp_t;
-void cresp_fini(cresp_t *r);
-
-int cl_connect_unix(const char *path);
-int cl_connect_tcp(int port);
-/* Sends <raw> (may be NULL: send nothing) and reads one response (Content-Length framed). */
-bool cl_exchange(int fd, const char *raw, size_t len, cresp_t *out);
-/* Reads one response only. */
-bool cl_read(int fd, cresp_t *out);
-/* True if the peer closed <fd> within 3 s. */
-bool cl_closed(int fd);
 /* Fresh connection to the fixture, one request: METHOD PATH with optional JSON body and
  * extra header lines (each ending in \r\n). */
 bool fx_call(fx_t *f, const char *method, const char *path, const char *body,
              const char *extra_headers, cresp_t *out);
-/* Polls until *<counter> >= <want> or 5 s pass. */
-bool fx_wait_count(_Atomic unsigned *counter, unsigned want);
-/* Header value lookup in a response head. */
-bool cresp_header(const cresp_t *r, const char *name, char *out, size_t size);
 
 #endif
