@@ -172,9 +172,9 @@ static struct curl_slist *request_headers(const char *token, bool has_body)
 }
 
 /* One exchange; the answer's status in *<status>, its body in <resp>. */
-static CURLcode perform(CURL *h, const bg_cli_endpoint_t *ep, const char *method,
-                        const char *url, const char *req, struct curl_slist *hdrs,
-                        bg_buf_t *resp, char *errbuf, long *status)
+static CURLcode perform(CURL *h, const bg_cli_endpoint_t *ep, const char *method, const char *url,
+                        const char *req, struct curl_slist *hdrs, bg_buf_t *resp, char *errbuf,
+                        long *status)
 {
     CURLcode cr;
 
@@ -199,8 +199,7 @@ static CURLcode perform(CURL *h, const bg_cli_endpoint_t *ep, const char *method
     return cr;
 }
 
-int bg_cli_api(bg_cli_t *cli, const char *method, const char *path, json_t *body,
-               json_t **out)
+int bg_cli_api(bg_cli_t *cli, const char *method, const char *path, json_t *body, json_t **out)
 {
     bg_cli_endpoint_t ep = {0};
     char *spec = NULL, *token = NULL, *url = NULL, *req = NULL;

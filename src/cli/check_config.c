@@ -15,7 +15,8 @@ static void format_strategy(const bg_strategy_t *s, bg_buf_t *b)
         bg_buf_puts(b, "all-at-once");
         break;
     case BG_STRATEGY_CANARY:
-        bg_buf_printf(b, "canary:%u%%:%s", s->percent, bg_duration_format(s->wait_ms, d, sizeof(d)));
+        bg_buf_printf(b, "canary:%u%%:%s", s->percent,
+                      bg_duration_format(s->wait_ms, d, sizeof(d)));
         break;
     case BG_STRATEGY_LINEAR:
         bg_buf_printf(b, "linear:%u%%:%s", s->percent,

@@ -56,11 +56,11 @@ static const bg_cli_verb_t verbs[] = {
     {"history", "SERVICE [--json]", "list a service's deployments", NULL, 0, NULL},
     {"events", "[--follow]", "print (or follow) the audit trail", NULL, 0, NULL},
     {"matrix", "[--json]", "print the API compatibility matrix", NULL, 0, NULL},
-    {"plan", "RELEASE.yaml", "order a multi-service release so every step is compatible", NULL,
-     0, NULL},
+    {"plan", "RELEASE.yaml", "order a multi-service release so every step is compatible", NULL, 0,
+     NULL},
     {"release", "RELEASE.yaml", "run a planned multi-service release", NULL, 0, NULL},
-    {"logs", "SERVICE [--slot live|preview] [--follow]", "print a service's target logs", NULL,
-     0, NULL},
+    {"logs", "SERVICE [--slot live|preview] [--follow]", "print a service's target logs", NULL, 0,
+     NULL},
 };
 
 static const char global_help[] =

@@ -99,8 +99,7 @@ void bg_cli_endpoint_fini(bg_cli_endpoint_t *ep);
  * for an empty body) and returns BG_EXIT_OK. Otherwise prints why and returns the exit
  * code: BG_EXIT_UNREACHABLE when no connection could be made, BG_EXIT_USAGE for a
  * configuration problem or a 400 answer, BG_EXIT_FAILED for any other error answer. */
-int bg_cli_api(bg_cli_t *cli, const char *method, const char *path, json_t *body,
-               json_t **out);
+int bg_cli_api(bg_cli_t *cli, const char *method, const char *path, json_t *body, json_t **out);
 /* "/v1/services/<escaped name><suffix>" (caller frees). */
 char *bg_cli_service_path(const char *name, const char *suffix);
 
@@ -112,8 +111,15 @@ void bg_cli_print_json(bg_cli_t *cli, const json_t *doc);
 const char *bg_cli_jstr(const json_t *obj, const char *key, const char *dflt);
 /* Integer member <key> of <obj>, or <dflt>. */
 json_int_t bg_cli_jint(const json_t *obj, const char *key, json_int_t dflt);
-/* Starts / ends an ANSI colour (<sgr> e.g. "32" green) when cli->color; no-op otherwise. */
-const char *bg_cli_sgr(const bg_cli_t *cli, const char *sgr);
+/* ANSI SGR sequences for bg_cli_sgr(). */
+#define BG_SGR_RESET "\033[0m"
+#define BG_SGR_BOLD "\033[1m"
+#define BG_SGR_RED "\033[31m"
+#define BG_SGR_GREEN "\033[32m"
+#define BG_SGR_YELLOW "\033[33m"
+#define BG_SGR_BLUE "\033[34m"
+/* <seq> (one of BG_SGR_*) when cli->color, else "". */
+const char *bg_cli_sgr(const bg_cli_t *cli, const char *seq);
 /* Prints one TARGET object (docs/admin-api.md) as a table row (tty) or a key=value line
  * prefixed with `target service=<service>`. */
 void bg_cli_print_target(bg_cli_t *cli, const char *service, const json_t *t);

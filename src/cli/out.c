@@ -29,14 +29,9 @@ json_int_t bg_cli_jint(const json_t *obj, const char *key, json_int_t dflt)
     return json_is_integer(v) ? json_integer_value(v) : dflt;
 }
 
-const char *bg_cli_sgr(const bg_cli_t *cli, const char *sgr)
+const char *bg_cli_sgr(const bg_cli_t *cli, const char *seq)
 {
-    static _Thread_local char buf[16];
-
-    if (!cli->color)
-        return "";
-    snprintf(buf, sizeof(buf), "\033[%sm", sgr);
-    return buf;
+    return cli->color ? seq : "";
 }
 
 /* Prints " key=value", quoting <value> when a script would otherwise split it. */
@@ -80,13 +75,13 @@ static void print_target_row(bg_cli_t *cli, const json_t *t)
     const json_t *health = json_object_get(t, "health");
     const json_t *reqs = json_object_get(t, "requests");
     const char *state = target_state(t);
-    const char *colour = strcmp(state, "healthy") == 0     ? "32"
-                         : strcmp(state, "draining") == 0 ? "33"
-                                                          : "31";
+    const char *colour = strcmp(state, "healthy") == 0    ? BG_SGR_GREEN
+                         : strcmp(state, "draining") == 0 ? BG_SGR_YELLOW
+                                                          : BG_SGR_RED;
 
     fprintf(cli->out, "  %-6s %4lld  %-21s %s%-10s%s %-16.16s", bg_cli_jstr(t, "slot", "?"),
             (long long)bg_cli_jint(t, "id", 0), bg_cli_jstr(t, "address", "?"),
-            bg_cli_sgr(cli, colour), state, bg_cli_sgr(cli, "0"),
+            bg_cli_sgr(cli, colour), state, bg_cli_sgr(cli, BG_SGR_RESET),
             bg_cli_jstr(health, "reason", "-"));
     for (size_t i = 0; i < BG_ARRAY_LEN(classes); i++)
         fprintf(cli->out, " %6lld", (long long)bg_cli_jint(reqs, classes[i], 0));

@@ -21,11 +21,16 @@ int bg_cli_serve(bg_cli_t *cli, int argc, char **argv)
     if (cfg == NULL)
         return BG_EXIT_USAGE;
     bg_err_clear(&err);
-    srv = bg_server_new(cfg, &err); /* takes ownership of cfg, even on failure */
-    if (srv == NULL || bg_server_run(srv, &err) != 0) {
-        rc = err.code == BG_EINVAL ? BG_EXIT_USAGE : BG_EXIT_FAILED;
+    /* Takes ownership of cfg, also on failure; NULL means the config cannot be served
+     * (a target address that does not parse, a TCP admin without a token). */
+    srv = bg_server_new(cfg, &err);
+    if (srv == NULL) {
         bg_err_format(&err, line, sizeof(line));
-        bg_cli_fail(cli, rc, "serve: %s", line);
+        return bg_cli_fail(cli, BG_EXIT_USAGE, "serve: %s", line);
+    }
+    if (bg_server_run(srv, &err) != 0) {
+        bg_err_format(&err, line, sizeof(line));
+        rc = bg_cli_fail(cli, BG_EXIT_FAILED, "serve: %s", line);
     }
     bg_server_free(srv);
     return rc;

@@ -8,11 +8,10 @@
 
 static const char *const slots[] = {"blue", "green"};
 
-static void print_slot_targets(bg_cli_t *cli, const char *name, const json_t *svc,
-                               const char *slot)
+static void print_slot_targets(bg_cli_t *cli, const char *name, const json_t *svc, const char *slot)
 {
-    const json_t *targets = json_object_get(json_object_get(json_object_get(svc, "slots"), slot),
-                                            "targets");
+    const json_t *targets =
+        json_object_get(json_object_get(json_object_get(svc, "slots"), slot), "targets");
     size_t i;
     json_t *t;
 
@@ -31,13 +30,14 @@ static void print_service_tty(bg_cli_t *cli, const json_t *svc)
     const char *name = bg_cli_jstr(svc, "name", "?");
     const char *live = bg_cli_jstr(svc, "live_slot", "-");
 
-    fprintf(cli->out, "%s%s%s  %s%s  (%s)\n", bg_cli_sgr(cli, "1"), name, bg_cli_sgr(cli, "0"),
-            bg_cli_jstr(svc, "host", "*"), bg_cli_jstr(svc, "path_prefix", "/"),
-            bg_cli_jstr(svc, "driver", "?"));
-    fprintf(cli->out, "  traffic  %sblue %lld%%%s  %sgreen %lld%%%s   live %s\n",
-            bg_cli_sgr(cli, "34"), (long long)bg_cli_jint(traffic, "blue", 0), bg_cli_sgr(cli, "0"),
-            bg_cli_sgr(cli, "32"), (long long)bg_cli_jint(traffic, "green", 0),
-            bg_cli_sgr(cli, "0"), live);
+    fprintf(cli->out, "%s%s%s  %s%s  (%s)\n", bg_cli_sgr(cli, BG_SGR_BOLD), name,
+            bg_cli_sgr(cli, BG_SGR_RESET), bg_cli_jstr(svc, "host", "*"),
+            bg_cli_jstr(svc, "path_prefix", "/"), bg_cli_jstr(svc, "driver", "?"));
+    fprintf(cli->out, "  traffic  %sblue %lld%%%s  %sgreen %lld%%%s   live %s, preview %s\n",
+            bg_cli_sgr(cli, BG_SGR_BLUE), (long long)bg_cli_jint(traffic, "blue", 0),
+            bg_cli_sgr(cli, BG_SGR_RESET), bg_cli_sgr(cli, BG_SGR_GREEN),
+            (long long)bg_cli_jint(traffic, "green", 0), bg_cli_sgr(cli, BG_SGR_RESET), live,
+            bg_cli_jstr(svc, "preview_slot", "-"));
     bg_cli_print_target_header(cli);
     for (size_t s = 0; s < BG_ARRAY_LEN(slots); s++)
         print_slot_targets(cli, name, svc, slots[s]);
@@ -49,8 +49,9 @@ static void print_service_plain(bg_cli_t *cli, const json_t *svc)
     const json_t *traffic = json_object_get(svc, "traffic");
     const char *name = bg_cli_jstr(svc, "name", "?");
 
-    fprintf(cli->out, "service name=%s host=%s path_prefix=%s driver=%s blue=%lld green=%lld "
-                      "live=%s preview=%s\n",
+    fprintf(cli->out,
+            "service name=%s host=%s path_prefix=%s driver=%s blue=%lld green=%lld "
+            "live=%s preview=%s\n",
             name, bg_cli_jstr(svc, "host", "*"), bg_cli_jstr(svc, "path_prefix", "/"),
             bg_cli_jstr(svc, "driver", "?"), (long long)bg_cli_jint(traffic, "blue", 0),
             (long long)bg_cli_jint(traffic, "green", 0), bg_cli_jstr(svc, "live_slot", "-"),

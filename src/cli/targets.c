@@ -48,9 +48,8 @@ static void print_changed(bg_cli_t *cli, const char *service, const char *what, 
     fprintf(cli->out, "%s: %s target %lld (%s %s)%s\n", service, what,
             (long long)bg_cli_jint(t, "id", 0), bg_cli_jstr(t, "slot", "?"),
             bg_cli_jstr(t, "address", "?"),
-            strcmp(what, "registered") == 0
-                ? "; it gets traffic once it passes its health checks"
-                : "; it drains, then is dropped");
+            strcmp(what, "registered") == 0 ? "; it gets traffic once it passes its health checks"
+                                            : "; it drains, then is dropped");
 }
 
 static int add_target(bg_cli_t *cli, const char *service, const char *slot_s, const char *addr)
@@ -63,8 +62,7 @@ static int add_target(bg_cli_t *cli, const char *service, const char *slot_s, co
     if (!bg_slot_parse(slot_s, &slot))
         return bg_cli_usage(cli, "targets", "slot '%s' must be blue or green", slot_s);
     if (!bg_cli_address_is_valid(addr))
-        return bg_cli_usage(cli, "targets", "address '%s' must be HOST:PORT (port 1-65535)",
-                            addr);
+        return bg_cli_usage(cli, "targets", "address '%s' must be HOST:PORT (port 1-65535)", addr);
     body = json_pack("{s:s, s:s}", "slot", bg_slot_str(slot), "address", addr);
     path = bg_cli_service_path(service, "/targets");
     rc = bg_cli_api(cli, "POST", path, body, &doc);
@@ -84,8 +82,10 @@ static int remove_target(bg_cli_t *cli, const char *service, const char *id_s)
     int rc;
 
     if (!bg_str_to_u64(bg_str(id_s), INT64_MAX, &id))
-        return bg_cli_usage(cli, "targets", "target id '%s' must be a number (see bluegreen "
-                                            "status)", id_s);
+        return bg_cli_usage(cli, "targets",
+                            "target id '%s' must be a number (see bluegreen "
+                            "status)",
+                            id_s);
     suffix = bg_asprintf("/targets/%llu", (unsigned long long)id);
     path = bg_cli_service_path(service, suffix);
     rc = bg_cli_api(cli, "DELETE", path, NULL, &doc);

@@ -18,8 +18,9 @@ static void print_result(bg_cli_t *cli, const json_t *doc)
     const char *name = bg_cli_jstr(doc, "service", "?");
 
     if (cli->tty)
-        fprintf(cli->out, "%s: traffic now blue %lld%% / green %lld%% (generation %lld; "
-                          "switch verified on every worker in %.3f ms)\n",
+        fprintf(cli->out,
+                "%s: traffic now blue %lld%% / green %lld%% (generation %lld; "
+                "switch verified on every worker in %.3f ms)\n",
                 name, blue, green, gen, switch_ms);
     else
         fprintf(cli->out, "service=%s blue=%lld green=%lld generation=%lld switch_ms=%.3f\n", name,

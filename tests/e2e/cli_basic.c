@@ -63,8 +63,8 @@ Test(cli, help_lists_every_verb_and_marks_the_later_ones)
     }
     for (size_t i = 0; i < BG_ARRAY_LEN(later_verbs); i++) {
         char *line = bg_asprintf("\n  %s ", later_verbs[i]);
-        cr_assert_not_null(strstr(later, line), "%s not in the later list:\n%s",
-                           later_verbs[i], r.out);
+        cr_assert_not_null(strstr(later, line), "%s not in the later list:\n%s", later_verbs[i],
+                           r.out);
         free(line);
     }
     cr_assert_not_null(strstr(r.out, "--admin unix:PATH|http://HOST:PORT"));
@@ -201,8 +201,7 @@ Test(cli, check_config_error_names_file_line_column_and_key)
 
     CLI_RUN(&r, "check-config", "-c", path);
     cr_assert_eq(r.code, 2);
-    char *want = bg_asprintf("%s:6:17: services.orders.health.interval: expected a duration",
-                             path);
+    char *want = bg_asprintf("%s:6:17: services.orders.health.interval: expected a duration", path);
     cr_assert(starts_with(r.err, want), "want %s\ngot  %s", want, r.err);
     cr_assert_str_eq(r.out, "");
     cli_res_fini(&r);
@@ -291,8 +290,7 @@ Test(cli, targets_arguments_are_checked_before_any_request)
         cli_res_t r;
         const char *const *c = cases[i];
         if (c[3] != NULL)
-            CLI_RUN(&r, "--admin", "unix:/nonexistent/bg.sock", "targets", c[0], c[1], c[2],
-                    c[3]);
+            CLI_RUN(&r, "--admin", "unix:/nonexistent/bg.sock", "targets", c[0], c[1], c[2], c[3]);
         else
             CLI_RUN(&r, "--admin", "unix:/nonexistent/bg.sock", "targets", c[0], c[1], c[2]);
         cr_assert_eq(r.code, 2, "case %zu: exit %d, %s", i, r.code, r.err);
@@ -328,7 +326,8 @@ Test(cli, unreachable_daemon_exits_4)
                (const char *const[]){"targets", "orders", "add", "green", "127.0.0.1:9", NULL});
     cr_assert_eq(r.code, 4, "%s", r.err);
     cli_res_fini(&r);
-    cli_run_in(&r, NULL, env, 30000, (const char *const[]){"targets", "orders", "remove", "3", NULL});
+    cli_run_in(&r, NULL, env, 30000,
+               (const char *const[]){"targets", "orders", "remove", "3", NULL});
     cr_assert_eq(r.code, 4, "%s", r.err);
     cli_res_fini(&r);
 
@@ -336,8 +335,8 @@ Test(cli, unreachable_daemon_exits_4)
     char *http = bg_asprintf("http://127.0.0.1:%d", bgt_free_port());
     CLI_RUN(&r, "--admin", http, "status", "orders");
     cr_assert_eq(r.code, 4, "%s", r.err);
-    char *want_http = bg_asprintf("bluegreen: cannot reach the daemon at %s: Connection refused",
-                                  http);
+    char *want_http =
+        bg_asprintf("bluegreen: cannot reach the daemon at %s: Connection refused", http);
     cr_assert(starts_with(r.err, want_http), "%s", r.err);
     cli_res_fini(&r);
 
@@ -434,8 +433,8 @@ Test(cli, api_error_answers_print_the_message)
     for (size_t i = 0; i < BG_ARRAY_LEN(cases); i++) {
         fake_t f;
         cli_res_t r;
-        char *body = bg_asprintf("{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
-                                 cases[i].code, cases[i].msg);
+        char *body = bg_asprintf("{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", cases[i].code,
+                                 cases[i].msg);
         fake_start(&f, cases[i].status, cases[i].reason, body);
         CLI_RUN(&r, "--admin", f.url, "status", "nope");
         cr_assert_eq(r.code, cases[i].exit_code, "case %zu: %d %s", i, r.code, r.err);
@@ -467,8 +466,7 @@ Test(cli, traffic_sends_the_split_and_prints_the_verified_switch)
     fake_start(&f, 200, "OK",
                "{\"service\":\"orders\",\"traffic\":{\"blue\":0,\"green\":100},"
                "\"generation\":4,\"switch_ms\":1.25}");
-    CLI_RUN(&r, "--admin", f.url, "--token", "sekrit", "traffic", "orders", "green=100",
-            "blue=0");
+    CLI_RUN(&r, "--admin", f.url, "--token", "sekrit", "traffic", "orders", "green=100", "blue=0");
     cr_assert_eq(r.code, 0, "%s", r.err);
     cr_assert_str_eq(r.out, "service=orders blue=0 green=100 generation=4 switch_ms=1.250\n");
     char *got = fake_stop(&f);
@@ -490,11 +488,13 @@ static const char service_json[] =
     "\"slots\":{\"blue\":{\"targets\":[{\"id\":3,\"slot\":\"blue\",\"address\":\"127.0.0.1:9001\","
     "\"healthy\":true,\"draining\":false,\"health\":{\"reason\":\"UP\",\"last_status\":200,"
     "\"last_check\":\"2026-11-27T13:00:00.000Z\",\"consecutive_ok\":5,\"consecutive_fail\":0},"
-    "\"requests\":{\"1xx\":0,\"2xx\":10,\"3xx\":1,\"4xx\":2,\"5xx\":3,\"failed\":4},\"active\":5}]},"
+    "\"requests\":{\"1xx\":0,\"2xx\":10,\"3xx\":1,\"4xx\":2,\"5xx\":3,\"failed\":4},\"active\":5}]}"
+    ","
     "\"green\":{\"targets\":[{\"id\":4,\"slot\":\"green\",\"address\":\"127.0.0.1:9002\","
     "\"healthy\":false,\"draining\":false,\"health\":{\"reason\":\"db: DOWN\",\"last_status\":503,"
     "\"consecutive_ok\":0,\"consecutive_fail\":2},"
-    "\"requests\":{\"1xx\":0,\"2xx\":0,\"3xx\":0,\"4xx\":0,\"5xx\":0,\"failed\":0},\"active\":0}]}},"
+    "\"requests\":{\"1xx\":0,\"2xx\":0,\"3xx\":0,\"4xx\":0,\"5xx\":0,\"failed\":0},\"active\":0}]}}"
+    ","
     "\"health\":{\"type\":\"http\",\"path\":\"/actuator/health\",\"format\":\"actuator\","
     "\"interval_ms\":1000}}";
 
@@ -570,8 +570,7 @@ Test(cli, targets_add_and_remove_send_the_documented_requests)
     fake_start(&f, 200, "OK", dereg);
     CLI_RUN(&r, "--admin", f.url, "targets", "orders", "remove", "7");
     cr_assert_eq(r.code, 0, "%s", r.err);
-    cr_assert_str_eq(r.out,
-                     "deregistered service=orders id=7 slot=green address=127.0.0.1:9002\n");
+    cr_assert_str_eq(r.out, "deregistered service=orders id=7 slot=green address=127.0.0.1:9002\n");
     got = fake_stop(&f);
     cr_assert(starts_with(got, "DELETE /v1/services/orders/targets/7 HTTP/1.1\r\n"), "%s", got);
     free(got);

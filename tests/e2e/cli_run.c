@@ -13,8 +13,7 @@
 #include "base/base.h"
 #include "support/support.h"
 
-static const char *const base_env[] = {"BLUEGREEN_ADMIN=", "BLUEGREEN_TOKEN=", "NO_COLOR=1",
-                                       NULL};
+static const char *const base_env[] = {"BLUEGREEN_ADMIN=", "BLUEGREEN_TOKEN=", "NO_COLOR=1", NULL};
 
 static bool has_key(const char *const env[], const char *kv)
 {

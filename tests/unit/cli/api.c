@@ -30,13 +30,12 @@ Test(cli_api, http_endpoint_drops_trailing_slashes)
 
 Test(cli_api, bad_endpoints)
 {
-    static const char *const bad[] = {"unix:", "http://", "http:///v1", "tcp://1.2.3.4:5",
-                                      "127.0.0.1:9900", ""};
+    static const char *const bad[] = {"unix:",           "http://",        "http:///v1",
+                                      "tcp://1.2.3.4:5", "127.0.0.1:9900", ""};
     for (size_t i = 0; i < BG_ARRAY_LEN(bad); i++) {
         bg_cli_endpoint_t ep;
         char why[128] = "";
-        cr_assert_eq(bg_cli_endpoint_parse(bad[i], &ep, why, sizeof(why)), BG_EINVAL, "%s",
-                     bad[i]);
+        cr_assert_eq(bg_cli_endpoint_parse(bad[i], &ep, why, sizeof(why)), BG_EINVAL, "%s", bad[i]);
         cr_assert_neq(why[0], '\0');
         bg_cli_endpoint_fini(&ep);
     }
