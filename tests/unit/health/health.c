@@ -64,16 +64,19 @@ static bool is_closed(void *arg)
     return *(bool *)arg;
 }
 
-static void teardown(void)
+/* Ends every test, inside the test body: Criterion does not fail a test whose .fini
+ * asserts or crashes, so the close checks must run here. */
+static void finish_test(void)
 {
     bg_health_close(hc, on_closed, &closed);
     if (srv.port)
         loopsrv_stop(&srv);
     cr_assert(run_until(&loop, is_closed, &closed, WAIT_MS), "close callback never ran");
     cr_assert_eq(loop_finish(&loop), 0, "handles left open on the loop");
+    cr_assert_eq(leak_check(), 0, "memory leaked");
 }
 
-TestSuite(health, .init = setup, .fini = teardown, .timeout = 30);
+TestSuite(health, .init = setup, .timeout = 30);
 
 /* ---- helpers ---- */
 
@@ -165,6 +168,7 @@ Test(health, thresholds_down_then_up)
     cr_assert(wait_requests(srv.requests + 3));
     cr_expect_eq(n_events, 2);
     bg_target_unref(t);
+    finish_test();
 }
 
 Test(health, initially_unhealthy_needs_threshold)
@@ -182,6 +186,7 @@ Test(health, initially_unhealthy_needs_threshold)
     cr_expect_eq(events[0].served, 3);
     cr_expect(bg_target_is_healthy(t));
     bg_target_unref(t);
+    finish_test();
 }
 
 Test(health, failures_interrupted_by_a_pass_do_not_count)
@@ -203,6 +208,7 @@ Test(health, failures_interrupted_by_a_pass_do_not_count)
     cr_expect_not(events[0].healthy);
     cr_expect_eq(events[0].served, BG_ARRAY_LEN(seq));
     bg_target_unref(t);
+    finish_test();
 }
 
 /* ---- reasons, matcher, request shape ---- */
@@ -240,6 +246,7 @@ Test(health, actuator_reason_names_component)
     cr_expect_eq(info.consecutive_ok, 0);
     cr_expect_gt(info.last_check_ms, 0);
     bg_target_unref(t);
+    finish_test();
 }
 
 Test(health, matcher_ranges)
@@ -268,6 +275,7 @@ Test(health, matcher_ranges)
     cr_assert(wait_events(4));
     cr_expect(events[3].healthy);
     bg_target_unref(t);
+    finish_test();
 }
 
 Test(health, default_matcher_is_200_to_399)
@@ -287,6 +295,7 @@ Test(health, default_matcher_is_200_to_399)
     cr_expect_not(events[1].healthy);
     cr_expect_str_eq(events[1].reason, "status 400");
     bg_target_unref(t);
+    finish_test();
 }
 
 Test(health, request_headers)
@@ -307,6 +316,7 @@ Test(health, request_headers)
                                     "application/json\r\n") != NULL);
     cr_expect(strstr(srv.last_head, "\r\nConnection: close\r\n") != NULL);
     bg_target_unref(t);
+    finish_test();
 }
 
 Test(health, first_check_runs_at_once_then_per_interval)
@@ -323,6 +333,7 @@ Test(health, first_check_runs_at_once_then_per_interval)
     cr_expect_eq(srv.requests, 1);
     cr_expect_eq(srv.connections, 1);
     bg_target_unref(t);
+    finish_test();
 }
 
 /* ---- failures: timeout, refused, broken responses ---- */
@@ -341,6 +352,7 @@ Test(health, timeout_when_server_never_answers)
     cr_expect_str_eq(events[0].reason, "timed out after 150ms");
     cr_expect_geq(srv.requests, 2, "the request reached the server");
     bg_target_unref(t);
+    finish_test();
 }
 
 Test(health, connection_refused)
@@ -357,6 +369,7 @@ Test(health, connection_refused)
     cr_expect_eq(info.last_status, 0);
     cr_expect_geq(info.consecutive_fail, 2);
     bg_target_unref(t);
+    finish_test();
 }
 
 Test(health, closed_without_response)
@@ -369,6 +382,7 @@ Test(health, closed_without_response)
     cr_assert(wait_events(1));
     cr_expect_str_eq(events[0].reason, "connection closed before a complete response");
     bg_target_unref(t);
+    finish_test();
 }
 
 Test(health, garbage_response)
@@ -381,6 +395,7 @@ Test(health, garbage_response)
     cr_assert(wait_events(1));
     cr_expect(strncmp(events[0].reason, "bad HTTP response", 17) == 0, "%s", events[0].reason);
     bg_target_unref(t);
+    finish_test();
 }
 
 Test(health, body_delimited_by_close)
@@ -395,6 +410,7 @@ Test(health, body_delimited_by_close)
     cr_expect(events[0].healthy, "%s", events[0].reason);
     cr_expect_str_eq(events[0].reason, "UP");
     bg_target_unref(t);
+    finish_test();
 }
 
 Test(health, actuator_rejects_non_json_content_type)
@@ -409,6 +425,7 @@ Test(health, actuator_rejects_non_json_content_type)
     cr_expect_not(events[0].healthy);
     cr_expect(strstr(events[0].reason, "text/plain") != NULL, "%s", events[0].reason);
     bg_target_unref(t);
+    finish_test();
 }
 
 Test(health, actuator_body_over_cap_is_unhealthy)
@@ -431,6 +448,7 @@ Test(health, actuator_body_over_cap_is_unhealthy)
     bg_health_info(hc, t, &info);
     cr_expect_eq(strlen(info.last_body), sizeof(info.last_body) - 1);
     bg_target_unref(t);
+    finish_test();
 }
 
 /* ---- TCP checks ---- */
@@ -456,6 +474,7 @@ Test(health, tcp_check)
     cr_expect_not(events[1].healthy);
     cr_expect_str_eq(events[1].reason, "connect: connection refused");
     bg_target_unref(t);
+    finish_test();
 }
 
 /* ---- readiness fallback ---- */
@@ -490,6 +509,7 @@ Test(health, readiness_404_falls_back_to_health)
     bg_health_info(hc, t, &info);
     cr_expect_eq(info.failures, 0);
     bg_target_unref(t);
+    finish_test();
 }
 
 static const char *with_readiness(loopsrv_t *s, const char *path)
@@ -516,6 +536,7 @@ Test(health, readiness_group_is_used_when_present)
     for (unsigned i = 0; i < 4; i++)
         cr_expect_str_eq(srv.paths[i], "/actuator/health/readiness");
     bg_target_unref(t);
+    finish_test();
 }
 
 /* ---- passive ejection ---- */
@@ -554,6 +575,7 @@ Test(health, passive_ejection_and_recovery)
     bg_health_info(hc, t, &info);
     cr_expect(info.healthy);
     bg_target_unref(t);
+    finish_test();
 }
 
 Test(health, passive_wake_without_ejection_changes_nothing)
@@ -570,6 +592,7 @@ Test(health, passive_wake_without_ejection_changes_nothing)
     cr_expect(bg_target_is_healthy(t));
     cr_expect_eq(atomic_load(&t->passive_failures), 2);
     bg_target_unref(t);
+    finish_test();
 }
 
 /* ---- watch set ---- */
@@ -592,6 +615,7 @@ Test(health, watch_twice_and_info_of_unknown)
     cr_assert(wait_requests(1));
     bg_target_unref(other);
     bg_target_unref(t);
+    finish_test();
 }
 
 Test(health, unwatch_during_inflight_check)
@@ -620,6 +644,7 @@ Test(health, unwatch_during_inflight_check)
     cr_assert(wait_events(1));
     cr_expect_not(events[0].healthy);
     bg_target_unref(t);
+    finish_test();
 }
 
 Test(health, unwatch_from_inside_the_callback)
@@ -637,6 +662,7 @@ Test(health, unwatch_from_inside_the_callback)
     cr_expect_eq(srv.requests, served, "no checks after unwatch");
     cr_expect_eq(atomic_load(&t->refs), 1);
     bg_target_unref(t);
+    finish_test();
 }
 
 Test(health, many_targets_close_with_checks_in_flight)
@@ -653,6 +679,7 @@ Test(health, many_targets_close_with_checks_in_flight)
     /* teardown closes the checker with 8 checks hanging: nothing may stay open. */
     for (unsigned i = 0; i < BG_ARRAY_LEN(ts); i++)
         bg_target_unref(ts[i]);
+    finish_test();
 }
 
 Test(health, close_before_any_check_ran)
@@ -661,4 +688,5 @@ Test(health, close_before_any_check_ran)
     bg_health_config_t cfg = http_cfg("/");
     cr_assert_eq(bg_health_watch(hc, t, &cfg), 0);
     bg_target_unref(t); /* the checker's ref keeps it alive until close */
+    finish_test();
 }

@@ -171,6 +171,19 @@ int loop_finish(uv_loop_t *loop)
     return uv_loop_close(loop);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+int leak_check(void)
+{
+    return __lsan_do_recoverable_leak_check();
+}
+#else
+int leak_check(void)
+{
+    return 0;
+}
+#endif
+
 const char *http_response(int status, const char *ctype, const char *body)
 {
     static char slots[8][96 * 1024];

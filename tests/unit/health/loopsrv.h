@@ -49,6 +49,11 @@ void run_for(uv_loop_t *loop, int ms);
  * result (0 when nothing was left open). */
 int loop_finish(uv_loop_t *loop);
 
+/* Under AddressSanitizer: runs LeakSanitizer now and returns the number of leaked
+ * allocations found (0 without ASan). Criterion's workers never reach LSan's exit-time
+ * check, so tests call this at the end. */
+int leak_check(void);
+
 /* Builds "HTTP/1.1 <status> X\r\nContent-Type: <ctype>\r\nContent-Length: N\r\n\r\n<body>"
  * in a static rotating buffer (8 slots). */
 const char *http_response(int status, const char *ctype, const char *body);
