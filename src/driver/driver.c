@@ -1,0 +1,70 @@
+/* Code shared by the drivers: enum names, directories, log tails. */
+#include "driver/driver.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "driver/internal.h"
+#include "base/compat.h"
+
+const char *bg_instance_state_str(bg_instance_state_t s)
+{
+    switch (s) {
+    case BG_INSTANCE_RUNNING: return "running";
+    case BG_INSTANCE_RESTARTING: return "restarting";
+    case BG_INSTANCE_STOPPING: return "stopping";
+    case BG_INSTANCE_STOPPED: return "stopped";
+    }
+    return "?";
+}
+
+int bg_driver_mkdirs(const char *path, bg_err_t *err)
+{
+    char *p = bg_strdup(path);
+    int rc = 0;
+
+    for (char *s = p + 1; rc == 0; s++) {
+        bool end = *s == '\0';
+        if (*s != '/' && !end)
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+            rc = bg_err_set(err, -errno, "creating directory %s: %s", p, strerror(errno));
+        if (end)
+            break;
+        *s = '/';
+    }
+    free(p);
+    return rc;
+}
+
+int bg_driver_tail_file(const char *path, size_t max_bytes, bg_buf_t *out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    off_t from;
+    char chunk[8192];
+    ssize_t n;
+
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (fstat(fd, &st) < 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    from = st.st_size > (off_t)max_bytes ? st.st_size - (off_t)max_bytes : 0;
+    while ((n = pread(fd, chunk, sizeof(chunk), from)) > 0) {
+        bg_buf_append(out, chunk, (size_t)n);
+        from += n;
+        if (out->len >= max_bytes)
+            break;
+    }
+    close(fd);
+    return 0;
+}

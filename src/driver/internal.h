@@ -1,0 +1,15 @@
+/* Helpers shared by the drivers. */
+#ifndef BG_DRIVER_INTERNAL_H
+#define BG_DRIVER_INTERNAL_H
+
+#include <stddef.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+
+/* mkdir -p <path> (mode 0755). 0 or a negative code with <err>. */
+int bg_driver_mkdirs(const char *path, bg_err_t *err);
+/* Appends the last <max_bytes> of file <path> to <out> (nothing if it does not exist). */
+int bg_driver_tail_file(const char *path, size_t max_bytes, bg_buf_t *out);
+
+#endif
