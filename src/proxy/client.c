@@ -1,0 +1,395 @@
+/* Client connections: accept, read into a buffer borrowed from the worker only while a
+ * request is in progress, parse request heads, hand them to an exchange, keep-alive and
+ * pipelining (requests answered strictly in order: the next head is not parsed until the
+ * current response is done), header/idle timeouts, and the lingering close after an error
+ * (FIN first, then drain what the client still sends, so the error is not lost to RST). */
+#include <string.h>
+
+#include "base/base.h"
+#include "net/net.h"
+#include "proxy/internal.h"
+#include "base/compat.h"
+
+#define LINGER_MS 2000
+
+static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void client_closed_cb(uv_handle_t *h)
+{
+    bg_client_t *c = h->data;
+    bg_worker_t *w = c->w;
+
+    if (++c->closes < 2)
+        return;
+    bg_worker_buf_put(w, c->buf);
+    c->buf = NULL;
+    free(c);
+    bg_worker_maybe_finish_stop(w);
+}
+
+void bg_client_close(bg_client_t *c)
+{
+    bg_worker_t *w = c->w;
+
+    if (c->state == BG_CLIENT_CLOSING)
+        return;
+    c->state = BG_CLIENT_CLOSING;
+    if (c->ex) {
+        bg_exchange_t *ex = c->ex;
+        c->ex = NULL;
+        ex->c = NULL;
+        bg_exchange_abort(ex);
+    }
+    bg_list_remove(&c->link);
+    atomic_fetch_sub_explicit(&w->n_clients, 1, memory_order_relaxed);
+    uv_close((uv_handle_t *)&c->tcp, client_closed_cb);
+    uv_close((uv_handle_t *)&c->timer, client_closed_cb);
+}
+
+static void timer_close_cb(uv_timer_t *t)
+{
+    bg_client_close(t->data);
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+    bg_client_t *c = req->data;
+
+    free(req);
+    if (status < 0 && c->state != BG_CLIENT_CLOSING)
+        bg_client_close(c);
+}
+
+/* RFC 9112 §9.6: half-close, then read and discard until the client closes or the linger
+ * time passes, so a response sent before unread request bytes is not destroyed by RST. */
+static void linger_close(bg_client_t *c)
+{
+    uv_shutdown_t *req;
+
+    if (c->state == BG_CLIENT_CLOSING)
+        return;
+    if (c->ex) {
+        bg_exchange_t *ex = c->ex;
+        c->ex = NULL;
+        ex->c = NULL;
+        bg_exchange_abort(ex);
+    }
+    c->state = BG_CLIENT_LINGER;
+    req = bg_xmalloc(sizeof(*req));
+    req->data = c;
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, shutdown_cb) < 0) {
+        free(req);
+        bg_client_close(c);
+        return;
+    }
+    uv_timer_start(&c->timer, timer_close_cb, LINGER_MS, 0);
+    c->len = c->off = 0;
+    if (!c->reading) {
+        uv_read_start((uv_stream_t *)&c->tcp, NULL, client_read_cb);
+        c->reading = true;
+    }
+}
+
+static bool is_lingering(const bg_client_t *c)
+{
+    return c->state == BG_CLIENT_LINGER;
+}
+
+static void client_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    bg_client_t *c = h->data;
+    bg_worker_t *w = c->w;
+
+    (void)suggested;
+    if (!c->buf) {
+        c->buf = bg_worker_buf_get(w);
+        c->len = c->off = 0;
+    }
+    if (is_lingering(c))
+        c->len = c->off = 0;
+    out->base = c->buf->data + c->len;
+    out->len = w->buf_size - c->len;
+}
+
+void bg_client_update_reading(bg_client_t *c)
+{
+    bool want = c->state != BG_CLIENT_CLOSING && (!c->buf || c->len < c->w->buf_size);
+
+    if (c->state == BG_CLIENT_TUNNEL)
+        return; /* tunnel.c drives reading */
+    if (want && !c->reading)
+        uv_read_start((uv_stream_t *)&c->tcp, client_alloc_cb, client_read_cb);
+    else if (!want && c->reading)
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = want;
+}
+
+static void release_buf_if_idle(bg_client_t *c)
+{
+    if (c->buf && c->state == BG_CLIENT_IDLE && c->off == c->len && !c->ex) {
+        bg_worker_buf_put(c->w, c->buf);
+        c->buf = NULL;
+        c->len = c->off = 0;
+    }
+}
+
+static void header_timeout_cb(uv_timer_t *t)
+{
+    bg_client_t *c = t->data;
+
+    /* RFC 9110 §15.5.9: 408 when a request was started; a silent client is just closed. */
+    if (c->state == BG_CLIENT_HEAD && (c->len > c->off || (c->ex && c->ex->rp.consumed > 0)))
+        bg_client_local_response(c, 408, "{\"error\":\"request header timeout\"}", 34, true);
+    else
+        bg_client_close(c);
+}
+
+static void local_written(bg_client_t *c)
+{
+    bg_exchange_t *ex = c->ex;
+    bool close = ex->close_client;
+
+    c->writing_local = false;
+    c->ex = NULL;
+    ex->c = NULL;
+    bg_exchange_release(ex);
+    if (close)
+        linger_close(c);
+    else
+        bg_client_exchange_done(c, true);
+}
+
+static void local_write_cb(uv_write_t *req, int status)
+{
+    bg_exchange_t *ex = req->data;
+
+    ex->pending_writes--;
+    if (ex->dead) {
+        if (ex->pending_writes == 0)
+            bg_exchange_release(ex);
+        return;
+    }
+    if (status < 0) {
+        bg_client_close(ex->c);
+        return;
+    }
+    local_written(ex->c);
+}
+
+void bg_client_local_response(bg_client_t *c, int status, const char *body, size_t len,
+                              bool close)
+{
+    bg_exchange_t *ex;
+    uv_buf_t b;
+    int n;
+
+    if (c->state == BG_CLIENT_CLOSING || is_lingering(c))
+        return;
+    if (!c->ex)
+        c->ex = bg_exchange_new(c);
+    ex = c->ex;
+    uv_timer_stop(&c->timer);
+    /* Reuse only when the whole request was consumed and its sender allows it. */
+    if (ex->phase != BG_EX_SENT) {
+        if (ex->req.head_bytes == 0 || ex->req.framing != BG_BODY_NONE || !ex->req.keep_alive)
+            close = true;
+    } else if (!ex->req_keep_alive) {
+        close = true;
+    }
+    ex->close_client = close;
+    ex->status = status;
+    bg_buf_reset(&ex->rsp_out);
+    bg_http_write_local(&ex->rsp_out, status, body, len, close);
+    c->writing_local = true;
+    c->state = BG_CLIENT_BUSY;
+    b = uv_buf_init(ex->rsp_out.data, (unsigned)ex->rsp_out.len);
+    n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)b.len) {
+        local_written(c);
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        bg_client_close(c);
+        return;
+    }
+    if (n > 0) {
+        b.base += n;
+        b.len -= (size_t)n;
+    }
+    ex->cl_wreq.data = ex;
+    ex->pending_writes++;
+    uv_write(&ex->cl_wreq, (uv_stream_t *)&c->tcp, &b, 1, local_write_cb);
+}
+
+void bg_client_exchange_done(bg_client_t *c, bool reuse)
+{
+    bg_worker_t *w = c->w;
+
+    c->ex = NULL;
+    if (!reuse || w->stopping) {
+        linger_close(c);
+        return;
+    }
+    c->state = BG_CLIENT_IDLE;
+    if (c->off < c->len) {
+        c->state = BG_CLIENT_HEAD;
+        uv_timer_start(&c->timer, header_timeout_cb, w->cfg->header_timeout_ms, 0);
+        bg_client_process(c);
+        return;
+    }
+    release_buf_if_idle(c);
+    uv_timer_start(&c->timer, timer_close_cb, w->cfg->idle_timeout_ms, 0);
+    bg_client_update_reading(c);
+}
+
+static void compact(bg_client_t *c)
+{
+    if (c->off == 0)
+        return;
+    memmove(c->buf->data, c->buf->data + c->off, c->len - c->off);
+    c->len -= c->off;
+    c->off = 0;
+}
+
+static void parse_head(bg_client_t *c, bg_exchange_t *ex)
+{
+    size_t used;
+    bg_http_result_t r;
+
+    if (ex->rp.consumed == 0 && ex->req.method.ptr == NULL)
+        compact(c); /* a head starts at the buffer's beginning, so it can use it all */
+    r = bg_http_parser_execute(&ex->rp, c->buf->data + c->off, c->len - c->off, &used);
+    c->off += (uint32_t)used;
+    switch (r) {
+    case BG_HTTP_NEED_MORE:
+        if (c->len == c->w->buf_size) {
+            bg_client_local_response(c, 431, "{\"error\":\"request header too large\"}", 36,
+                                     true);
+            return;
+        }
+        bg_client_update_reading(c);
+        return;
+    case BG_HTTP_HEAD_DONE:
+        uv_timer_stop(&c->timer);
+        c->state = BG_CLIENT_BUSY;
+        bg_exchange_dispatch(ex);
+        return;
+    default: {
+        char body[160];
+        int st = ex->rp.status ? ex->rp.status : 400;
+        int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}",
+                         ex->rp.reason && !strchr(ex->rp.reason, '"') ? ex->rp.reason
+                                                                     : "bad request");
+        bg_log(BG_LOG_DEBUG, "proxy", "bad request status=%d reason=\"%s\" client=%.*s", st,
+               ex->rp.reason ? ex->rp.reason : "", c->ip_len, c->ip);
+        c->off = c->len; /* nothing of it is forwarded or parsed again */
+        bg_client_local_response(c, st, body, (size_t)n, true);
+        return;
+    }
+    }
+}
+
+void bg_client_process(bg_client_t *c)
+{
+    bg_exchange_t *ex;
+
+    if (c->state == BG_CLIENT_CLOSING || is_lingering(c) || c->writing_local)
+        return;
+    if (!c->ex) {
+        if (c->off == c->len) {
+            bg_client_update_reading(c);
+            return;
+        }
+        c->ex = bg_exchange_new(c);
+        c->state = BG_CLIENT_HEAD;
+    }
+    ex = c->ex;
+    switch (ex->phase) {
+    case BG_EX_HEAD:
+        parse_head(c, ex);
+        return;
+    case BG_EX_BODY:
+        bg_exchange_pump_request(ex);
+        return;
+    default:
+        bg_client_update_reading(c);
+        return;
+    }
+}
+
+static void client_eof(bg_client_t *c)
+{
+    bg_exchange_t *ex = c->ex;
+
+    /* A client that half-closes after a complete request still gets its response. */
+    if (ex && ex->phase == BG_EX_SENT && !ex->rsp_done) {
+        ex->close_client = true;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+        c->len = c->w->buf_size; /* keeps update_reading from restarting */
+        c->off = c->len;
+        return;
+    }
+    bg_client_close(c);
+}
+
+static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    bg_client_t *c = s->data;
+
+    (void)buf;
+    if (is_lingering(c)) {
+        c->len = c->off = 0;
+        if (nread < 0)
+            bg_client_close(c);
+        return;
+    }
+    if (nread == 0) {
+        release_buf_if_idle(c);
+        return;
+    }
+    if (nread < 0) {
+        if (c->state == BG_CLIENT_TUNNEL)
+            bg_tunnel_client_read(c, nread);
+        else
+            client_eof(c);
+        return;
+    }
+    if (c->state == BG_CLIENT_TUNNEL) {
+        bg_tunnel_client_read(c, nread);
+        return;
+    }
+    c->len += (uint32_t)nread;
+    if (c->state == BG_CLIENT_IDLE) {
+        c->state = BG_CLIENT_HEAD;
+        uv_timer_start(&c->timer, header_timeout_cb, c->w->cfg->header_timeout_ms, 0);
+    }
+    bg_client_process(c);
+}
+
+void bg_client_accept(bg_worker_t *w, uv_stream_t *server, uint8_t listener)
+{
+    bg_client_t *c = BG_NEW(bg_client_t);
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+
+    c->w = w;
+    c->listener = listener;
+    uv_tcp_init(&w->loop, &c->tcp);
+    c->tcp.data = c;
+    uv_timer_init(&w->loop, &c->timer);
+    c->timer.data = c;
+    bg_list_insert_tail(&w->clients, &c->link);
+    atomic_fetch_add_explicit(&w->n_clients, 1, memory_order_relaxed);
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || w->stopping ||
+        atomic_load_explicit(&w->n_clients, memory_order_relaxed) > w->cfg->max_connections) {
+        bg_client_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+        c->ip_len = (uint8_t)bg_net_ip_format((struct sockaddr *)&ss, c->ip, sizeof(c->ip));
+    c->state = BG_CLIENT_IDLE;
+    uv_timer_start(&c->timer, header_timeout_cb, w->cfg->header_timeout_ms, 0);
+    bg_client_update_reading(c);
+}

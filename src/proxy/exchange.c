@@ -1,0 +1,577 @@
+/* One proxied request: routing (host + longest prefix), slot choice (test listener,
+ * preview header, sticky cookie, weight), target choice (least outstanding among healthy),
+ * upstream acquisition with retries (only before any byte reached a target), the
+ * rewritten head, and the request body streamed with backpressure (at most one write in
+ * flight per direction; the source is not parsed further until it completes). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "proxy/internal.h"
+#include "base/compat.h"
+
+#define MAX_FREE_EX 128
+
+static const bg_http_body_cbs_t request_cbs;
+
+/* ---- output queue ---- */
+
+void bg_outq_reset(bg_outq_t *q)
+{
+    q->n = 0;
+    q->bytes = 0;
+    q->scratch_len = 0;
+}
+
+void bg_outq_add(bg_outq_t *q, const char *p, size_t n)
+{
+    BG_ASSERT(q->n < BG_OUTQ_IOV);
+    if (n == 0)
+        return;
+    q->iov[q->n++] = uv_buf_init((char *)p, (unsigned)n);
+    q->bytes += n;
+}
+
+void bg_outq_add_scratch(bg_outq_t *q, const char *p, size_t n)
+{
+    BG_ASSERT(q->scratch_len + n <= BG_OUTQ_SCRATCH);
+    char *dst = q->scratch + q->scratch_len;
+    memcpy(dst, p, n);
+    q->scratch_len += (unsigned)n;
+    /* merge with the previous scratch piece when adjacent ("\r\n" + next chunk size) */
+    if (q->n > 0 && q->iov[q->n - 1].base + q->iov[q->n - 1].len == dst) {
+        q->iov[q->n - 1].len += n;
+        q->bytes += n;
+        return;
+    }
+    bg_outq_add(q, dst, n);
+}
+
+void bg_outq_addf_chunk(bg_outq_t *q, uint64_t size)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%" PRIx64 "\r\n", size);
+    bg_outq_add_scratch(q, tmp, (size_t)n);
+}
+
+static bool outq_full(const bg_outq_t *q)
+{
+    return q->n + 4 >= BG_OUTQ_IOV || q->scratch_len + 64 >= BG_OUTQ_SCRATCH;
+}
+
+static void write_cb(uv_write_t *req, int status);
+
+int bg_outq_flush(bg_exchange_t *ex, bool to_client)
+{
+    bg_outq_t *q = to_client ? &ex->to_client : &ex->to_up;
+    uv_stream_t *s = to_client ? (uv_stream_t *)&ex->c->tcp : (uv_stream_t *)&ex->up->tcp;
+    uv_write_t *req = to_client ? &ex->cl_wreq : &ex->up_wreq;
+    unsigned i = 0;
+    int n;
+
+    if (q->n == 0)
+        return 1;
+    n = uv_try_write(s, q->iov, q->n);
+    if (n >= 0 && (size_t)n == q->bytes) {
+        bg_outq_reset(q);
+        return 1;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        if (to_client)
+            bg_client_close(ex->c);
+        else if (!ex->byte_sent)
+            bg_exchange_upstream_failed(ex, n, false);
+        else
+            bg_exchange_fail(ex, 502, "target write failed");
+        return -1;
+    }
+    if (n > 0) {
+        size_t left = (size_t)n;
+        while (left >= q->iov[i].len) {
+            left -= q->iov[i].len;
+            i++;
+        }
+        q->iov[i].base += left;
+        q->iov[i].len -= left;
+    }
+    req->data = ex;
+    ex->pending_writes++;
+    if (to_client)
+        ex->cl_writing = true;
+    else
+        ex->up_writing = true;
+    uv_write(req, s, q->iov + i, q->n - i, write_cb);
+    return 0;
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+    bg_exchange_t *ex = req->data;
+    bool to_client = req == &ex->cl_wreq;
+
+    ex->pending_writes--;
+    if (to_client)
+        ex->cl_writing = false;
+    else
+        ex->up_writing = false;
+    if (ex->dead) {
+        if (ex->pending_writes == 0)
+            bg_exchange_release(ex);
+        return;
+    }
+    if (to_client) {
+        bg_outq_reset(&ex->to_client);
+        if (status < 0) {
+            bg_client_close(ex->c);
+            return;
+        }
+        if (ex->tunnel)
+            bg_tunnel_start(ex);
+        else if (ex->rsp_done)
+            bg_exchange_finish(ex);
+        else
+            bg_response_pump(ex);
+        return;
+    }
+    bg_outq_reset(&ex->to_up);
+    if (status < 0) {
+        bg_exchange_fail(ex, 502, "target write failed");
+        return;
+    }
+    if (ex->phase == BG_EX_BODY)
+        bg_exchange_pump_request(ex);
+    else if (ex->phase == BG_EX_SENT && ex->c)
+        bg_client_update_reading(ex->c);
+}
+
+/* ---- lifecycle ---- */
+
+bg_exchange_t *bg_exchange_new(bg_client_t *c)
+{
+    bg_worker_t *w = c->w;
+    bg_exchange_t *ex = w->free_ex;
+
+    if (ex) {
+        w->free_ex = ex->next_free;
+        w->n_free_ex--;
+    } else {
+        ex = BG_NEW(bg_exchange_t);
+        bg_buf_init(&ex->head_out);
+        bg_buf_init(&ex->rsp_out);
+    }
+    ex->next_free = NULL;
+    ex->w = w;
+    ex->c = c;
+    ex->up = NULL;
+    memset(&ex->req, 0, offsetof(bg_http_head_t, headers));
+    memset(&ex->rsp, 0, offsetof(bg_http_head_t, headers));
+    bg_buf_reset(&ex->head_out);
+    bg_buf_reset(&ex->rsp_out);
+    bg_outq_reset(&ex->to_up);
+    bg_outq_reset(&ex->to_client);
+    ex->pending_writes = 0;
+    ex->dead = false;
+    memset(&ex->phase, 0, sizeof(*ex) - offsetof(bg_exchange_t, phase));
+    ex->slot = -1;
+    ex->rp.max_header_bytes = w->cfg->max_header_bytes;
+    ex->rp.max_body_bytes = w->cfg->max_body_bytes;
+    bg_http_parser_init(&ex->rp, false, &ex->req, &request_cbs, ex);
+    return ex;
+}
+
+static void account(bg_exchange_t *ex)
+{
+    uint64_t lat = bg_now_us() - ex->start_us;
+    bg_traffic_stats_t *ss = &ex->svc->stats->slot[ex->slot];
+
+    if (ex->target) {
+        bg_traffic_stats_t *ts = &ex->target->stats;
+        bg_traffic_record(ts, ex->target_status, lat);
+        atomic_fetch_sub_explicit(&ts->active, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&ts->bytes_in, ex->bytes_in, memory_order_relaxed);
+        atomic_fetch_add_explicit(&ts->bytes_out, ex->bytes_out, memory_order_relaxed);
+    }
+    bg_traffic_record(ss, ex->target_status, lat);
+    atomic_fetch_sub_explicit(&ss->active, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&ss->bytes_in, ex->bytes_in, memory_order_relaxed);
+    atomic_fetch_add_explicit(&ss->bytes_out, ex->bytes_out, memory_order_relaxed);
+    ex->counted = false;
+}
+
+void bg_exchange_release(bg_exchange_t *ex)
+{
+    bg_worker_t *w = ex->w;
+
+    if (ex->counted)
+        account(ex);
+    if (ex->sref) {
+        bg_worker_snap_release(w, ex->sref);
+        ex->sref = NULL;
+    }
+    if (ex->up) {
+        bg_upstream_t *up = ex->up;
+        ex->up = NULL;
+        up->ex = NULL;
+        bg_upstream_close(up);
+    }
+    ex->c = NULL;
+    if (ex->pending_writes > 0) {
+        ex->dead = true;
+        return;
+    }
+    if (w->n_free_ex >= MAX_FREE_EX || w->stopping) {
+        bg_buf_fini(&ex->head_out);
+        bg_buf_fini(&ex->rsp_out);
+        free(ex);
+        return;
+    }
+    ex->dead = false;
+    ex->next_free = w->free_ex;
+    w->free_ex = ex;
+    w->n_free_ex++;
+}
+
+void bg_exchange_abort(bg_exchange_t *ex)
+{
+    bg_exchange_release(ex);
+}
+
+void bg_exchange_fail(bg_exchange_t *ex, int status, const char *error)
+{
+    bg_client_t *c = ex->c;
+    char body[128];
+    int n;
+
+    if (ex->up) {
+        bg_upstream_t *up = ex->up;
+        ex->up = NULL;
+        up->ex = NULL;
+        bg_upstream_close(up);
+    }
+    if (!c) {
+        bg_exchange_release(ex);
+        return;
+    }
+    if (ex->rsp_started) {
+        bg_client_close(c); /* mid-response: the client sees a truncated message */
+        return;
+    }
+    n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", error);
+    bg_client_local_response(c, status, body, (size_t)n,
+                             ex->phase != BG_EX_SENT || !ex->req_keep_alive);
+}
+
+/* Passive outlier detection (DESIGN §4): consecutive connect failures or 5xx eject. */
+void bg_exchange_passive(bg_exchange_t *ex, bool failure)
+{
+    bg_target_t *t = ex->target;
+    uint32_t thr = ex->svc->passive_failures;
+
+    if (!t)
+        return;
+    if (!failure) {
+        if (atomic_load_explicit(&t->passive_failures, memory_order_relaxed) != 0)
+            atomic_store_explicit(&t->passive_failures, 0, memory_order_relaxed);
+        return;
+    }
+    uint32_t n = atomic_fetch_add_explicit(&t->passive_failures, 1, memory_order_relaxed) + 1;
+    if (thr == 0 || n < thr)
+        return;
+    if (atomic_exchange(&t->healthy, 0) == 1) {
+        atomic_store(&t->passive_ejected, 1);
+        bg_log(BG_LOG_WARN, "proxy", "passive ejection service=%s target=%s failures=%u",
+               t->service, t->addr_str, n);
+        if (ex->w->proxy->opts.passive_notify)
+            uv_async_send(ex->w->proxy->opts.passive_notify);
+    }
+}
+
+/* ---- dispatch ---- */
+
+static bg_str_t path_only(bg_str_t p)
+{
+    const char *q = memchr(p.ptr, '?', p.len);
+
+    if (p.len == 1 && p.ptr[0] == '*')
+        return BG_STR_LIT("/");
+    return q ? (bg_str_t){p.ptr, (size_t)(q - p.ptr)} : p;
+}
+
+static void answer_no_route(bg_exchange_t *ex, bg_str_t host, bg_str_t path)
+{
+    char body[512];
+    int n = snprintf(body, sizeof(body), "{\"error\":\"no route\",\"host\":\"%.*s\",\"path\":\"%.*s\"}",
+                     (int)(host.len > 200 ? 200 : host.len), host.ptr,
+                     (int)(path.len > 200 ? 200 : path.len), path.ptr);
+
+    bg_client_local_response(ex->c, 404, body, (size_t)n, false);
+}
+
+static void answer_unavailable(bg_exchange_t *ex, const char *why)
+{
+    char body[256];
+    int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"service\":\"%s\",\"slot\":\"%s\"}",
+                     why, ex->svc->name, ex->slot >= 0 ? bg_slot_str((bg_slot_t)ex->slot) : "none");
+
+    bg_client_local_response(ex->c, 503, body, (size_t)n, false);
+}
+
+static int choose_slot(bg_exchange_t *ex)
+{
+    const bg_route_service_t *svc = ex->svc;
+    const bg_http_header_t *h;
+    bg_str_t v;
+    int slot;
+
+    if (ex->c->listener == 1)
+        return svc->preview_slot;
+    h = bg_http_head_find(&ex->req, BG_HDR_BG_SLOT);
+    if (h && bg_str_case_eq(h->value, BG_STR_LIT("preview")))
+        return svc->preview_slot;
+    if (svc->sticky && svc->slot[0].weight > 0 && svc->slot[1].weight > 0) {
+        if (bg_http_cookie_get(&ex->req, BG_STR_LIT("bg_slot"), &v)) {
+            if (bg_str_eq(v, BG_STR_LIT("blue")))
+                return BG_SLOT_BLUE;
+            if (bg_str_eq(v, BG_STR_LIT("green")))
+                return BG_SLOT_GREEN;
+        }
+        slot = bg_route_pick_slot(svc, bg_worker_rand(ex->w));
+        if (slot >= 0)
+            snprintf(ex->set_cookie, sizeof(ex->set_cookie), "bg_slot=%s; Path=/; HttpOnly",
+                     bg_slot_str((bg_slot_t)slot));
+        return slot;
+    }
+    return bg_route_pick_slot(svc, bg_worker_rand(ex->w));
+}
+
+static void make_request_id(bg_exchange_t *ex)
+{
+    const bg_http_header_t *h = bg_http_head_find(&ex->req, BG_HDR_REQUEST_ID);
+    static const char hex[] = "0123456789abcdef";
+
+    if (h && bg_http_request_id_is_valid(h->value)) {
+        memcpy(ex->request_id, h->value.ptr, h->value.len > 39 ? 39 : h->value.len);
+        ex->request_id_len = (uint8_t)(h->value.len > 39 ? 39 : h->value.len);
+        if (h->value.len <= 39)
+            return;
+    }
+    for (int k = 0; k < 4; k++) {
+        uint32_t r = bg_worker_rand(ex->w);
+        for (int i = 0; i < 8; i++)
+            ex->request_id[k * 8 + i] = hex[(r >> (i * 4)) & 15];
+    }
+    ex->request_id_len = 32;
+}
+
+static void try_target(bg_exchange_t *ex)
+{
+    bg_worker_t *w = ex->w;
+    bg_target_t *t;
+    bg_pool_t *pool;
+    bg_upstream_t *up;
+
+    t = bg_route_pick_target(ex->svc, ex->slot, bg_worker_rand(w), ex->tried, ex->n_tried);
+    if (ex->target) {
+        atomic_fetch_sub_explicit(&ex->target->stats.active, 1, memory_order_relaxed);
+        bg_traffic_record(&ex->target->stats, 0, bg_now_us() - ex->start_us);
+        ex->target = NULL;
+    }
+    if (!t) {
+        if (ex->attempts == 0)
+            atomic_fetch_add_explicit(&ex->svc->stats->no_target, 1, memory_order_relaxed);
+        answer_unavailable(ex, ex->attempts == 0 ? "no healthy target" : "targets unreachable");
+        return;
+    }
+    ex->target = t;
+    atomic_fetch_add_explicit(&t->stats.active, 1, memory_order_relaxed);
+    pool = bg_pool_get(w, t);
+    up = bg_pool_take(pool);
+    if (up) {
+        bg_exchange_upstream_ready(ex, up);
+        return;
+    }
+    ex->phase = BG_EX_CONNECT;
+    bg_upstream_connect(w, pool, ex);
+}
+
+void bg_exchange_dispatch(bg_exchange_t *ex)
+{
+    bg_worker_t *w = ex->w;
+    bg_http_head_t *req = &ex->req;
+    bg_http_fwd_t fwd;
+    bg_str_t path = path_only(req->path);
+
+    ex->start_us = bg_now_us();
+    ex->req_keep_alive = req->keep_alive;
+    ex->req_is_head = req->is_head;
+    ex->req_http10 = req->minor == 0;
+    ex->req_expect = req->expect_continue;
+    ex->req_upgrade = req->upgrade;
+    if (!w->cur || !(ex->svc = bg_route_match(w->cur->snap, req->host, path))) {
+        answer_no_route(ex, req->host, path);
+        return;
+    }
+    ex->sref = w->cur;
+    ex->sref->inflight++;
+    ex->slot = choose_slot(ex);
+    if (ex->slot < 0) {
+        ex->svc = ex->svc; /* no slot: unavailable, not counted per slot */
+        answer_unavailable(ex, ex->c->listener == 1 || bg_http_head_find(req, BG_HDR_BG_SLOT)
+                                   ? "no preview slot" : "no slot has weight");
+        return;
+    }
+    make_request_id(ex);
+    fwd.client_ip = (bg_str_t){ex->c->ip, ex->c->ip_len};
+    fwd.proto = BG_STR_LIT("http");
+    fwd.request_id = (bg_str_t){ex->request_id, ex->request_id_len};
+    fwd.tunnel = req->upgrade;
+    bg_http_write_request(&ex->head_out, req, &fwd);
+    ex->counted = true;
+    atomic_fetch_add_explicit(&ex->svc->stats->slot[ex->slot].active, 1, memory_order_relaxed);
+    try_target(ex);
+}
+
+void bg_exchange_upstream_failed(bg_exchange_t *ex, int status, bool connect_failure)
+{
+    bg_worker_t *w = ex->w;
+
+    if (ex->up) {
+        bg_upstream_t *up = ex->up;
+        ex->up = NULL;
+        up->ex = NULL;
+        bg_upstream_close(up);
+    }
+    if (connect_failure) {
+        bg_exchange_passive(ex, true);
+        bg_log(BG_LOG_WARN, "proxy", "connect failed service=%s target=%s err=%s",
+               ex->svc->name, ex->target->addr_str, bg_strerror(status));
+    }
+    if (ex->target && ex->n_tried < BG_MAX_TRIED)
+        ex->tried[ex->n_tried++] = ex->target;
+    ex->attempts++;
+    ex->phase = BG_EX_CONNECT;
+    if (ex->attempts > w->cfg->retries) {
+        if (ex->target) {
+            atomic_fetch_sub_explicit(&ex->target->stats.active, 1, memory_order_relaxed);
+            bg_traffic_record(&ex->target->stats, 0, bg_now_us() - ex->start_us);
+            ex->target = NULL;
+        }
+        answer_unavailable(ex, "targets unreachable");
+        return;
+    }
+    try_target(ex);
+}
+
+void bg_exchange_upstream_ready(bg_exchange_t *ex, bg_upstream_t *up)
+{
+    bg_outq_t *q = &ex->to_up;
+    int rc;
+
+    ex->up = up;
+    up->ex = ex;
+    ex->phase = BG_EX_BODY;
+    ex->sp.max_header_bytes = (uint32_t)ex->w->buf_size;
+    ex->sp.max_body_bytes = 0;
+    ex->sp.req_is_head = ex->req_is_head;
+    bg_http_parser_init(&ex->sp, true, &ex->rsp, &bg_response_cbs, ex);
+    bg_outq_reset(q);
+    bg_outq_add(q, ex->head_out.data, ex->head_out.len);
+    ex->bytes_in += ex->head_out.len;
+    /* The head goes alone: if a pooled connection turns out dead, nothing of the body
+     * has been consumed and the request can go to another target. */
+    rc = bg_outq_flush(ex, false);
+    if (rc < 0)
+        return;
+    ex->byte_sent = true;
+    bg_upstream_update_reading(up);
+    bg_upstream_start_response_timer(up);
+    if (rc == 1)
+        bg_exchange_pump_request(ex);
+}
+
+static void compact_client(bg_client_t *c)
+{
+    if (c->off == 0 || !c->buf)
+        return;
+    memmove(c->buf->data, c->buf->data + c->off, c->len - c->off);
+    c->len -= c->off;
+    c->off = 0;
+}
+
+void bg_exchange_pump_request(bg_exchange_t *ex)
+{
+    bg_client_t *c = ex->c;
+    size_t used;
+
+    if (ex->req.framing == BG_BODY_NONE && ex->phase == BG_EX_BODY) {
+        ex->phase = BG_EX_SENT; /* bodiless: the head was the whole request */
+        bg_client_update_reading(c);
+        return;
+    }
+    while (ex->phase == BG_EX_BODY && !ex->up_writing) {
+        bg_http_result_t r =
+            bg_http_parser_execute(&ex->rp, c->buf->data + c->off, c->len - c->off, &used);
+        c->off += (uint32_t)used;
+        if (r == BG_HTTP_ERROR) {
+            int st = ex->rp.status ? ex->rp.status : 400;
+            ex->req_keep_alive = false;
+            bg_exchange_fail(ex, st, st == 413 ? "body too large" : "bad request body");
+            return;
+        }
+        if (r == BG_HTTP_DONE)
+            ex->phase = BG_EX_SENT;
+        int rc = bg_outq_flush(ex, false);
+        if (rc < 0)
+            return;
+        if (rc == 0)
+            break;
+        if (r == BG_HTTP_NEED_MORE) {
+            compact_client(c);
+            break;
+        }
+    }
+    bg_client_update_reading(c);
+}
+
+static int req_on_body(void *arg, const char *p, size_t n)
+{
+    bg_exchange_t *ex = arg;
+
+    bg_outq_add(&ex->to_up, p, n);
+    ex->bytes_in += n;
+    return outq_full(&ex->to_up);
+}
+
+static int req_on_chunk_header(void *arg, uint64_t size)
+{
+    bg_exchange_t *ex = arg;
+
+    bg_outq_addf_chunk(&ex->to_up, size);
+    return outq_full(&ex->to_up);
+}
+
+static int req_on_chunk_complete(void *arg)
+{
+    bg_exchange_t *ex = arg;
+
+    bg_outq_add_scratch(&ex->to_up, "\r\n", 2);
+    return outq_full(&ex->to_up);
+}
+
+static int req_on_message_complete(void *arg)
+{
+    bg_exchange_t *ex = arg;
+
+    /* Trailers are dropped (RFC 9112 §7.1.2 allows it); the chunked framing is ours. */
+    if (ex->req.framing == BG_BODY_CHUNKED)
+        bg_outq_add_scratch(&ex->to_up, "0\r\n\r\n", 5);
+    return 0;
+}
+
+static const bg_http_body_cbs_t request_cbs = {
+    .on_body = req_on_body,
+    .on_chunk_header = req_on_chunk_header,
+    .on_chunk_complete = req_on_chunk_complete,
+    .on_message_complete = req_on_message_complete,
+};

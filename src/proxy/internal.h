@@ -1,0 +1,284 @@
+/* Private structures of the data plane, shared by the files of src/proxy/.
+ *
+ * Ownership: a worker owns its loop, its listeners, its client and upstream connections,
+ * its pools and its free lists; nothing here is touched by another thread except the
+ * atomics named in bg_worker_t. A client owns at most one exchange (the request being
+ * proxied); an exchange borrows an upstream connection from the pool while it runs.
+ * Memory for reading (bg_iobuf_t) and exchanges is taken from per-worker free lists only
+ * while a connection is busy, so idle connections cost a few hundred bytes.
+ */
+#ifndef BG_PROXY_INTERNAL_H
+#define BG_PROXY_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "base/base.h"
+#include "http/http.h"
+#include "proxy/proxy.h"
+#include "route/route.h"
+
+#define BG_OUTQ_IOV 64
+#define BG_OUTQ_SCRATCH (BG_OUTQ_IOV * 20)
+#define BG_MAX_TRIED 8
+#define BG_LISTENERS 2 /* production, test */
+
+typedef struct bg_worker bg_worker_t;
+typedef struct bg_client bg_client_t;
+typedef struct bg_upstream bg_upstream_t;
+typedef struct bg_exchange bg_exchange_t;
+typedef struct bg_pool bg_pool_t;
+
+/* A read buffer from the worker's free list; <size> bytes of data follow. */
+typedef struct bg_iobuf {
+    struct bg_iobuf *next;
+    char data[];
+} bg_iobuf_t;
+
+/* Bytes collected during one parse pass, written with one writev. */
+typedef struct bg_outq {
+    uv_buf_t iov[BG_OUTQ_IOV];
+    unsigned n;
+    size_t bytes;
+    unsigned scratch_len;
+    char scratch[BG_OUTQ_SCRATCH];
+} bg_outq_t;
+
+/* A snapshot this worker has adopted, with the number of its requests still running. */
+typedef struct bg_snapref {
+    bg_route_snapshot_t *snap;
+    uint64_t inflight;
+    struct bg_snapref *next;
+} bg_snapref_t;
+
+struct bg_proxy {
+    bg_proxy_options_t opts;
+    char *listen, *test_listen;
+    unsigned n_workers;
+    bg_worker_t *workers;
+    int port, test_port;
+    bool started;
+};
+
+struct bg_worker {
+    bg_proxy_t *proxy;
+    unsigned index;
+    const bg_proxy_config_t *cfg;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    uv_async_t async;
+    uv_timer_t drain_timer;
+    uv_timer_t stop_timer;
+    uv_tcp_t listeners[BG_LISTENERS];
+    int listen_fd[BG_LISTENERS];
+    bool has_listener[BG_LISTENERS];
+
+    bg_snapref_t *cur;          /* newest adopted snapshot (NULL before the first) */
+    bg_snapref_t *old;          /* older ones with requests still running */
+    _Atomic uint64_t adopted;   /* generation of cur; read by the control thread */
+    _Atomic uint64_t n_clients; /* read by bg_proxy_client_connections() */
+    _Atomic bool stop_requested;
+    uint32_t grace_ms;
+
+    bg_list_t clients;
+    bg_list_t pools;
+    size_t buf_size;
+    bg_iobuf_t *free_bufs;
+    unsigned n_free_bufs;
+    bg_exchange_t *free_ex;
+    unsigned n_free_ex;
+    char scratch[64];           /* read sink for idle upstream connections */
+    uint64_t rng[2];
+    bool stopping;
+    bool drain_timer_on;
+};
+
+typedef enum bg_client_state {
+    BG_CLIENT_IDLE = 0,         /* between requests */
+    BG_CLIENT_HEAD = 1,         /* reading a request head */
+    BG_CLIENT_BUSY = 2,         /* an exchange is running */
+    BG_CLIENT_TUNNEL = 3,       /* after 101: raw bytes both ways */
+    BG_CLIENT_CLOSING = 4,
+    BG_CLIENT_LINGER = 5,       /* FIN sent after an error; draining until close */
+} bg_client_state_t;
+
+struct bg_client {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    bg_worker_t *w;
+    bg_list_t link;
+    bg_iobuf_t *buf;
+    uint32_t len, off;          /* buffered bytes; parse offset */
+    bg_exchange_t *ex;
+    uint8_t state;              /* bg_client_state_t */
+    uint8_t listener;           /* 0 production, 1 test */
+    uint8_t closes;             /* handles closed so far */
+    bool reading;
+    bool writing_local;         /* a local response is being written, then close */
+    uint8_t ip_len;
+    char ip[46];
+};
+
+typedef enum bg_up_state {
+    BG_UP_CONNECTING = 0,
+    BG_UP_IDLE = 1,             /* in its pool */
+    BG_UP_ACTIVE = 2,           /* serving an exchange */
+    BG_UP_CLOSING = 3,
+    BG_UP_TUNNEL = 4,           /* after 101 */
+} bg_up_state_t;
+
+struct bg_upstream {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_connect_t connect_req;
+    bg_worker_t *w;
+    bg_pool_t *pool;
+    bg_list_t link;             /* pool->conns */
+    bg_list_t idle_link;        /* pool->idle when idle */
+    bg_exchange_t *ex;
+    bg_iobuf_t *buf;
+    uint32_t len, off;
+    uint8_t state;              /* bg_up_state_t */
+    uint8_t closes;
+    bool reading;
+    bool reused;                /* served a request before */
+    uint64_t idle_since_ms;
+};
+
+struct bg_pool {
+    bg_list_t link;             /* worker->pools */
+    bg_target_t *target;        /* one ref */
+    bg_list_t conns;
+    bg_list_t idle;
+    unsigned n_idle, n_conns;
+    bool draining;
+    uint64_t drain_deadline_ms;
+};
+
+typedef enum bg_ex_phase {
+    BG_EX_HEAD = 0,             /* reading the request head */
+    BG_EX_CONNECT = 1,          /* waiting for an upstream connection */
+    BG_EX_BODY = 2,             /* forwarding the request body */
+    BG_EX_SENT = 3,             /* request fully forwarded */
+} bg_ex_phase_t;
+
+struct bg_exchange {
+    bg_exchange_t *next_free;
+    bg_worker_t *w;
+    bg_client_t *c;
+    bg_upstream_t *up;
+    bg_http_parser_t rp;        /* request parser */
+    bg_http_parser_t sp;        /* response parser */
+    bg_http_head_t req;
+    bg_http_head_t rsp;
+    bg_buf_t head_out;          /* rewritten request head */
+    bg_buf_t rsp_out;           /* relayed response head or a local response */
+    bg_outq_t to_up, to_client;
+    uv_write_t up_wreq, cl_wreq;
+    unsigned pending_writes;
+    bool dead;                  /* detached; freed when pending_writes reaches 0 */
+
+    uint8_t phase;              /* bg_ex_phase_t */
+    bool up_writing, cl_writing;
+    bool byte_sent;             /* some byte of the request reached a target */
+    bool rsp_head_done;         /* final response head parsed */
+    bool rsp_started;           /* some byte of a response went to the client */
+    bool rsp_done;              /* response fully parsed */
+    bool rsp_chunked;           /* re-frame the response as chunked to the client */
+    bool rsp_eof_chunks;        /* upstream EOF-delimited: one chunk per body piece */
+    bool close_client;          /* close the client after this response */
+    bool req_keep_alive, req_is_head, req_http10, req_expect, req_upgrade;
+    bool tunnel;
+    bool counted;               /* active counters were incremented */
+
+    bg_snapref_t *sref;
+    const bg_route_service_t *svc;
+    int slot;
+    bg_target_t *target;
+    bg_target_t *tried[BG_MAX_TRIED];
+    unsigned n_tried;
+    unsigned attempts;
+    uint64_t start_us;
+    uint64_t bytes_in, bytes_out;
+    int status;                 /* status sent to the client */
+    int target_status;          /* final status from the target; 0 = none (stats) */
+    char set_cookie[48];
+    char request_id[40];
+    uint8_t request_id_len;
+};
+
+/* worker.c */
+bg_iobuf_t *bg_worker_buf_get(bg_worker_t *w);
+void bg_worker_buf_put(bg_worker_t *w, bg_iobuf_t *b);
+uint32_t bg_worker_rand(bg_worker_t *w);
+void bg_worker_snap_release(bg_worker_t *w, bg_snapref_t *sref);
+int bg_worker_init(bg_worker_t *w, bg_proxy_t *p, unsigned index);
+void bg_worker_fini(bg_worker_t *w);
+void bg_worker_maybe_finish_stop(bg_worker_t *w);
+
+/* client.c */
+void bg_client_accept(bg_worker_t *w, uv_stream_t *server, uint8_t listener);
+void bg_client_close(bg_client_t *c);
+/* The exchange finished; <reuse>: the connection may take another request. */
+void bg_client_exchange_done(bg_client_t *c, bool reuse);
+void bg_client_update_reading(bg_client_t *c);
+/* Sends a response made by the proxy and closes when <close> (always after errors). */
+void bg_client_local_response(bg_client_t *c, int status, const char *body, size_t len,
+                              bool close);
+void bg_client_process(bg_client_t *c);
+
+/* exchange.c */
+bg_exchange_t *bg_exchange_new(bg_client_t *c);
+void bg_exchange_release(bg_exchange_t *ex);
+/* The request head is parsed: route, pick, connect. */
+void bg_exchange_dispatch(bg_exchange_t *ex);
+/* Client input arrived while forwarding the body. */
+void bg_exchange_pump_request(bg_exchange_t *ex);
+/* An upstream connection is ready (connected or taken from the pool). */
+void bg_exchange_upstream_ready(bg_exchange_t *ex, bg_upstream_t *up);
+/* Connecting failed (<status> error); retries or answers. */
+void bg_exchange_upstream_failed(bg_exchange_t *ex, int status, bool connect_failure);
+/* Abort: the client went away or a fatal error; tears down the upstream side. */
+void bg_exchange_abort(bg_exchange_t *ex);
+void bg_exchange_passive(bg_exchange_t *ex, bool failure);
+/* Writes the queued bytes: 1 all written, 0 a write is pending (its callback continues
+ * the flow), -1 failed (already handled: <ex> may be gone). */
+int bg_outq_flush(bg_exchange_t *ex, bool to_client);
+/* Ends the exchange with <status> made by the proxy (502/503/504). */
+void bg_exchange_fail(bg_exchange_t *ex, int status, const char *error);
+void bg_outq_reset(bg_outq_t *q);
+void bg_outq_add(bg_outq_t *q, const char *p, size_t n);
+void bg_outq_addf_chunk(bg_outq_t *q, uint64_t size);
+void bg_outq_add_scratch(bg_outq_t *q, const char *p, size_t n);
+
+/* response.c */
+void bg_response_pump(bg_exchange_t *ex);
+void bg_response_eof(bg_exchange_t *ex);
+void bg_response_timeout(bg_exchange_t *ex);
+void bg_exchange_finish(bg_exchange_t *ex);
+extern const bg_http_body_cbs_t bg_response_cbs;
+
+/* upstream.c */
+bg_upstream_t *bg_upstream_connect(bg_worker_t *w, bg_pool_t *pool, bg_exchange_t *ex);
+void bg_upstream_close(bg_upstream_t *up);
+void bg_upstream_update_reading(bg_upstream_t *up);
+void bg_upstream_start_response_timer(bg_upstream_t *up);
+
+/* pool.c */
+bg_pool_t *bg_pool_get(bg_worker_t *w, bg_target_t *t);
+bg_upstream_t *bg_pool_take(bg_pool_t *pool);
+void bg_pool_put(bg_upstream_t *up);
+void bg_pool_adopt(bg_worker_t *w, const bg_route_snapshot_t *snap);
+void bg_pool_close_all(bg_worker_t *w);
+void bg_pool_detach(bg_upstream_t *up);
+void bg_pool_drain_tick(uv_timer_t *t);
+
+/* tunnel.c */
+void bg_tunnel_start(bg_exchange_t *ex);
+void bg_tunnel_client_read(bg_client_t *c, ssize_t nread);
+void bg_tunnel_upstream_read(bg_upstream_t *up, ssize_t nread);
+
+#endif

@@ -1,0 +1,215 @@
+/* The data plane's public face: creates the workers, binds their SO_REUSEPORT listeners
+ * on the control thread (so bind errors come back to the caller), wakes them on a new
+ * snapshot and reports which generation every worker serves. */
+#include "proxy/proxy.h"
+
+#include <unistd.h>
+
+#include "base/base.h"
+#include "net/net.h"
+#include "proxy/internal.h"
+#include "base/compat.h"
+
+#define LISTEN_BACKLOG 1024
+
+bg_proxy_t *bg_proxy_new(const bg_proxy_options_t *opts, bg_err_t *err)
+{
+    bg_proxy_t *p;
+    struct sockaddr_storage ss;
+    socklen_t len;
+
+    if (!opts || !opts->listen || !opts->router) {
+        bg_err_set(err, BG_EINVAL, "proxy: listen address and router are required");
+        return NULL;
+    }
+    if (bg_net_addr_parse(opts->listen, &ss, &len, err) < 0)
+        return NULL;
+    if (opts->test_listen && bg_net_addr_parse(opts->test_listen, &ss, &len, err) < 0)
+        return NULL;
+    p = BG_NEW(bg_proxy_t);
+    p->opts = *opts;
+    p->listen = bg_strdup(opts->listen);
+    p->test_listen = bg_strdup(opts->test_listen);
+    p->opts.listen = p->listen;
+    p->opts.test_listen = p->test_listen;
+    bg_proxy_config_t *l = &p->opts.limits;
+    if (l->workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        l->workers = n > 0 ? (uint32_t)n : 1;
+    }
+    if (l->header_timeout_ms == 0)
+        l->header_timeout_ms = 10000;
+    if (l->idle_timeout_ms == 0)
+        l->idle_timeout_ms = 60000;
+    if (l->connect_timeout_ms == 0)
+        l->connect_timeout_ms = 3000;
+    if (l->response_timeout_ms == 0)
+        l->response_timeout_ms = 60000;
+    if (l->max_header_bytes == 0)
+        l->max_header_bytes = 16 * 1024;
+    if (l->pool_idle_timeout_ms == 0)
+        l->pool_idle_timeout_ms = 30000;
+    if (l->max_connections == 0)
+        l->max_connections = 100000;
+    p->n_workers = l->workers;
+    return p;
+}
+
+/* Binds one socket per worker on <addr>; with port 0 the first picks the port and the
+ * others join it. Returns the bound port or a negative code. */
+static int bind_all(bg_proxy_t *p, const char *addr, int which, bg_err_t *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int port = -1;
+
+    if (bg_net_addr_parse(addr, &ss, &len, err) < 0)
+        return BG_EINVAL;
+    for (unsigned i = 0; i < p->n_workers; i++) {
+        int fd = bg_net_listen((struct sockaddr *)&ss, len, LISTEN_BACKLOG, addr, err);
+        if (fd < 0)
+            return fd;
+        p->workers[i].listen_fd[which] = fd;
+        p->workers[i].has_listener[which] = true;
+        if (i == 0) {
+            port = bg_net_local_port(fd);
+            if (port < 0)
+                return port;
+            if (ss.ss_family == AF_INET6)
+                ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+            else
+                ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+        }
+    }
+    return port;
+}
+
+static void close_listen_fds(bg_proxy_t *p)
+{
+    for (unsigned i = 0; i < p->n_workers; i++)
+        for (int k = 0; k < BG_LISTENERS; k++)
+            if (p->workers[i].listen_fd[k] >= 0) {
+                close(p->workers[i].listen_fd[k]);
+                p->workers[i].listen_fd[k] = -1;
+            }
+}
+
+static void worker_main(void *arg)
+{
+    bg_worker_t *w = arg;
+
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+int bg_proxy_start(bg_proxy_t *p, bg_err_t *err)
+{
+    int rc;
+    unsigned started = 0;
+
+    BG_ASSERT(!p->started);
+    p->workers = bg_xcalloc(p->n_workers, sizeof(bg_worker_t));
+    for (unsigned i = 0; i < p->n_workers; i++)
+        for (int k = 0; k < BG_LISTENERS; k++)
+            p->workers[i].listen_fd[k] = -1;
+    rc = bind_all(p, p->listen, 0, err);
+    if (rc < 0)
+        goto fail;
+    p->port = rc;
+    if (p->test_listen) {
+        rc = bind_all(p, p->test_listen, 1, err);
+        if (rc < 0)
+            goto fail;
+        p->test_port = rc;
+    }
+    for (unsigned i = 0; i < p->n_workers; i++) {
+        rc = bg_worker_init(&p->workers[i], p, i);
+        if (rc < 0) {
+            bg_err_set(err, rc, "proxy: worker %u: %s", i, bg_strerror(rc));
+            goto fail_workers;
+        }
+        started++;
+    }
+    for (unsigned i = 0; i < p->n_workers; i++) {
+        rc = uv_thread_create(&p->workers[i].thread, worker_main, &p->workers[i]);
+        BG_ASSERT(rc == 0);
+    }
+    p->started = true;
+    bg_log(BG_LOG_INFO, "proxy", "started listen=%s port=%d test_port=%d workers=%u", p->listen,
+           p->port, p->test_port, p->n_workers);
+    return 0;
+fail_workers:
+    for (unsigned i = 0; i < started; i++)
+        bg_worker_fini(&p->workers[i]);
+fail:
+    close_listen_fds(p);
+    free(p->workers);
+    p->workers = NULL;
+    return rc;
+}
+
+int bg_proxy_port(const bg_proxy_t *p)
+{
+    return p->port;
+}
+
+int bg_proxy_test_port(const bg_proxy_t *p)
+{
+    return p->test_port;
+}
+
+void bg_proxy_notify(bg_proxy_t *p)
+{
+    if (!p->started)
+        return;
+    for (unsigned i = 0; i < p->n_workers; i++)
+        uv_async_send(&p->workers[i].async);
+}
+
+bool bg_proxy_adopted(const bg_proxy_t *p, uint64_t generation)
+{
+    if (!p->started)
+        return false;
+    for (unsigned i = 0; i < p->n_workers; i++)
+        if (atomic_load(&p->workers[i].adopted) < generation)
+            return false;
+    return true;
+}
+
+void bg_proxy_stop(bg_proxy_t *p, uint32_t grace_ms)
+{
+    if (!p || !p->started)
+        return;
+    for (unsigned i = 0; i < p->n_workers; i++) {
+        p->workers[i].grace_ms = grace_ms;
+        atomic_store(&p->workers[i].stop_requested, true);
+        uv_async_send(&p->workers[i].async);
+    }
+    for (unsigned i = 0; i < p->n_workers; i++) {
+        uv_thread_join(&p->workers[i].thread);
+        bg_worker_fini(&p->workers[i]);
+    }
+    p->started = false;
+    bg_log(BG_LOG_INFO, "proxy", "stopped");
+}
+
+void bg_proxy_free(bg_proxy_t *p)
+{
+    if (!p)
+        return;
+    bg_proxy_stop(p, 0);
+    free(p->workers);
+    free(p->listen);
+    free(p->test_listen);
+    free(p);
+}
+
+uint64_t bg_proxy_client_connections(const bg_proxy_t *p)
+{
+    uint64_t n = 0;
+
+    if (!p->workers)
+        return 0;
+    for (unsigned i = 0; i < p->n_workers; i++)
+        n += atomic_load_explicit(&p->workers[i].n_clients, memory_order_relaxed);
+    return n;
+}

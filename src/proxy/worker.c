@@ -1,0 +1,250 @@
+/* One data-plane worker: its own uv_loop on its own thread, SO_REUSEPORT listeners,
+ * snapshot adoption (uv_async from the control thread), per-worker free lists for read
+ * buffers and exchanges, and the graceful stop. Never blocks, never takes a lock on the
+ * request path (bg_router_acquire's short lock is taken on adoption only). */
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "proxy/internal.h"
+#include "base/compat.h"
+
+#define MAX_FREE_BUFS 256
+#define DRAIN_TICK_MS 100
+
+bg_iobuf_t *bg_worker_buf_get(bg_worker_t *w)
+{
+    bg_iobuf_t *b = w->free_bufs;
+
+    if (b) {
+        w->free_bufs = b->next;
+        w->n_free_bufs--;
+        return b;
+    }
+    return bg_xmalloc(sizeof(bg_iobuf_t) + w->buf_size);
+}
+
+void bg_worker_buf_put(bg_worker_t *w, bg_iobuf_t *b)
+{
+    if (!b)
+        return;
+    if (w->n_free_bufs >= MAX_FREE_BUFS) {
+        free(b);
+        return;
+    }
+    b->next = w->free_bufs;
+    w->free_bufs = b;
+    w->n_free_bufs++;
+}
+
+/* xorshift128+: slot picks, tie-breaks and request ids; no shared state. */
+static uint64_t rand64(bg_worker_t *w)
+{
+    uint64_t s1 = w->rng[0];
+    const uint64_t s0 = w->rng[1];
+
+    w->rng[0] = s0;
+    s1 ^= s1 << 23;
+    w->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+    return w->rng[1] + s0;
+}
+
+uint32_t bg_worker_rand(bg_worker_t *w)
+{
+    return (uint32_t)(rand64(w) >> 16);
+}
+
+static void snapref_free(bg_snapref_t *s)
+{
+    bg_route_snapshot_unref(s->snap);
+    free(s);
+}
+
+void bg_worker_snap_release(bg_worker_t *w, bg_snapref_t *sref)
+{
+    BG_ASSERT(sref->inflight > 0);
+    if (--sref->inflight > 0 || sref == w->cur)
+        return;
+    for (bg_snapref_t **pp = &w->old; *pp; pp = &(*pp)->next) {
+        if (*pp == sref) {
+            *pp = sref->next;
+            snapref_free(sref);
+            return;
+        }
+    }
+}
+
+static void adopt(bg_worker_t *w)
+{
+    bg_route_snapshot_t *snap = bg_router_acquire(w->proxy->opts.router);
+    bg_snapref_t *s;
+
+    if (!snap)
+        return;
+    if (w->cur && w->cur->snap == snap) {
+        bg_route_snapshot_unref(snap);
+        return;
+    }
+    s = BG_NEW(bg_snapref_t);
+    s->snap = snap;
+    if (w->cur) {
+        if (w->cur->inflight == 0) {
+            snapref_free(w->cur);
+        } else {
+            w->cur->next = w->old;
+            w->old = w->cur;
+        }
+    }
+    w->cur = s;
+    bg_pool_adopt(w, snap);
+    atomic_store(&w->adopted, snap->generation);
+}
+
+static void close_cb_noop(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void finish_stop(bg_worker_t *w)
+{
+    bg_pool_close_all(w);
+    if (!uv_is_closing((uv_handle_t *)&w->async))
+        uv_close((uv_handle_t *)&w->async, close_cb_noop);
+    if (!uv_is_closing((uv_handle_t *)&w->drain_timer))
+        uv_close((uv_handle_t *)&w->drain_timer, close_cb_noop);
+    if (!uv_is_closing((uv_handle_t *)&w->stop_timer))
+        uv_close((uv_handle_t *)&w->stop_timer, close_cb_noop);
+}
+
+void bg_worker_maybe_finish_stop(bg_worker_t *w)
+{
+    if (w->stopping && bg_list_is_empty(&w->clients))
+        finish_stop(w);
+}
+
+static void stop_timer_cb(uv_timer_t *t)
+{
+    bg_worker_t *w = t->data;
+    bg_list_t *pos, *tmp;
+
+    bg_list_foreach_safe(pos, tmp, &w->clients)
+        bg_client_close(BG_CONTAINER_OF(pos, bg_client_t, link));
+    bg_worker_maybe_finish_stop(w);
+}
+
+static void begin_stop(bg_worker_t *w)
+{
+    bg_list_t *pos, *tmp;
+
+    w->stopping = true;
+    for (int k = 0; k < BG_LISTENERS; k++)
+        if (w->has_listener[k] && !uv_is_closing((uv_handle_t *)&w->listeners[k]))
+            uv_close((uv_handle_t *)&w->listeners[k], close_cb_noop);
+    bg_list_foreach_safe(pos, tmp, &w->clients) {
+        bg_client_t *c = BG_CONTAINER_OF(pos, bg_client_t, link);
+        if (c->state == BG_CLIENT_IDLE && c->len == c->off)
+            bg_client_close(c);
+    }
+    if (bg_list_is_empty(&w->clients)) {
+        finish_stop(w);
+        return;
+    }
+    uv_timer_start(&w->stop_timer, stop_timer_cb, w->grace_ms, 0);
+}
+
+static void async_cb(uv_async_t *a)
+{
+    bg_worker_t *w = a->data;
+
+    if (atomic_load(&w->stop_requested)) {
+        if (!w->stopping)
+            begin_stop(w);
+        return;
+    }
+    adopt(w);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    bg_worker_t *w = server->data;
+
+    if (status < 0) {
+        bg_log(BG_LOG_WARN, "proxy", "accept failed err=%s", uv_strerror(status));
+        return;
+    }
+    bg_client_accept(w, server, server == (uv_stream_t *)&w->listeners[0] ? 0 : 1);
+}
+
+int bg_worker_init(bg_worker_t *w, bg_proxy_t *p, unsigned index)
+{
+    int rc;
+
+    w->proxy = p;
+    w->index = index;
+    w->cfg = &p->opts.limits;
+    w->buf_size = 32 * 1024;
+    if (w->buf_size < w->cfg->max_header_bytes + 4096)
+        w->buf_size = w->cfg->max_header_bytes + 4096;
+    bg_list_init(&w->clients);
+    bg_list_init(&w->pools);
+    w->rng[0] = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)w << 17) ^ 0x9e3779b97f4a7c15ULL;
+    w->rng[1] = bg_now_us() * 0xbf58476d1ce4e5b9ULL + index + 1;
+    if ((rc = uv_loop_init(&w->loop)) < 0)
+        return rc;
+    uv_async_init(&w->loop, &w->async, async_cb);
+    w->async.data = w;
+    uv_timer_init(&w->loop, &w->drain_timer);
+    w->drain_timer.data = w;
+    uv_timer_init(&w->loop, &w->stop_timer);
+    w->stop_timer.data = w;
+    for (int k = 0; k < BG_LISTENERS; k++) {
+        if (!w->has_listener[k])
+            continue;
+        uv_tcp_init(&w->loop, &w->listeners[k]);
+        w->listeners[k].data = w;
+        if ((rc = uv_tcp_open(&w->listeners[k], w->listen_fd[k])) < 0)
+            return rc;
+        w->listen_fd[k] = -1; /* owned by the handle now */
+        if ((rc = uv_listen((uv_stream_t *)&w->listeners[k], 1024, on_connection)) < 0)
+            return rc;
+    }
+    adopt(w);
+    return 0;
+}
+
+void bg_worker_fini(bg_worker_t *w)
+{
+    bg_snapref_t *s, *n;
+
+    if (uv_loop_alive(&w->loop)) {
+        /* never started: close what init opened */
+        finish_stop(w);
+        for (int k = 0; k < BG_LISTENERS; k++)
+            if (w->has_listener[k] && !uv_is_closing((uv_handle_t *)&w->listeners[k]))
+                uv_close((uv_handle_t *)&w->listeners[k], close_cb_noop);
+        uv_run(&w->loop, UV_RUN_DEFAULT);
+    }
+    if (uv_loop_close(&w->loop) != 0)
+        bg_log(BG_LOG_ERROR, "proxy", "worker=%u loop closed with live handles", w->index);
+    while (w->free_bufs) {
+        bg_iobuf_t *b = w->free_bufs;
+        w->free_bufs = b->next;
+        free(b);
+    }
+    while (w->free_ex) {
+        bg_exchange_t *e = w->free_ex;
+        w->free_ex = e->next_free;
+        bg_buf_fini(&e->head_out);
+        bg_buf_fini(&e->rsp_out);
+        free(e);
+    }
+    for (s = w->old; s; s = n) {
+        n = s->next;
+        snapref_free(s);
+    }
+    w->old = NULL;
+    if (w->cur)
+        snapref_free(w->cur);
+    w->cur = NULL;
+}
