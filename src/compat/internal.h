@@ -32,8 +32,7 @@ static inline bool bg_semver_is_digit(char c)
 
 static inline bool bg_semver_is_ident(char c)
 {
-    return bg_semver_is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           c == '-';
+    return bg_semver_is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
 }
 
 /* A string whose every byte remembers the 1-based column of <s> it came from, so errors

@@ -43,12 +43,18 @@ struct bg_range {
 static const char *op_text(cmp_op_t op)
 {
     switch (op) {
-    case OP_ANY: return "";
-    case OP_EQ: return "";
-    case OP_LT: return "<";
-    case OP_LE: return "<=";
-    case OP_GT: return ">";
-    case OP_GE: return ">=";
+    case OP_ANY:
+        return "";
+    case OP_EQ:
+        return "";
+    case OP_LT:
+        return "<";
+    case OP_LE:
+        return "<=";
+    case OP_GT:
+        return ">";
+    case OP_GE:
+        return ">=";
     }
     return "";
 }
@@ -104,27 +110,34 @@ static void collapse_ws(const char *s, bg_pstr_t *out)
     }
 }
 
-/* Names the first character of <tok> that keeps it from being `[<>]?=?v?X.Y.Z[-pre]`. */
-static void comparator_error(const char *range, const bg_pstr_t *tok, size_t op_len,
-                             const bg_semver_diag_t *d, size_t alt, bg_err_t *err)
+/* Names the first character of <tok> that keeps it from being `[<>]?=?v?X.Y.Z[-pre]`.
+ * When <tok> is not the user's text but node-semver's rewrite of it (hyphen, caret, tilde,
+ * x-range expansion), the message also quotes the alternative <part> it came from. */
+static void comparator_error(const char *range, const bg_pstr_t *part, const bg_pstr_t *tok,
+                             size_t op_len, const bg_semver_diag_t *d, size_t alt, bg_err_t *err)
 {
     size_t at = op_len + d->pos;
     unsigned col = bg_pstr_col(tok, at);
-    char found[24];
+    size_t first = tok->len ? tok->col[0] - 1 : 0;
+    bool verbatim =
+        first + tok->len <= strlen(range) && memcmp(range + first, tok->s, tok->len) == 0;
+    char found[24], from[128] = "";
 
     if (at < tok->len)
         snprintf(found, sizeof(found), "'%c'", tok->s[at]);
     else
         snprintf(found, sizeof(found), "end of comparator");
+    if (!verbatim)
+        snprintf(from, sizeof(from), ", as node-semver rewrites \"%.80s\"", part->s);
     bg_err_set_at(err, BG_EINVAL, NULL, 1, col, "range",
-                  "invalid range \"%.160s\": comparator \"%.80s\" (alternative %zu) at column "
-                  "%u: expected %s, found %s%s",
-                  range, tok->s, alt, col, d->expected, found, d->detail);
+                  "invalid range \"%.160s\": comparator \"%.80s\" (alternative %zu%s) at "
+                  "column %u: expected %s, found %s%s",
+                  range, tok->s, alt, from, col, d->expected, found, d->detail);
 }
 
 /* node-semver's Comparator constructor on one rewritten token. */
-static int comparator_parse(const char *range, const bg_pstr_t *tok, size_t alt,
-                            comparator_t *out, bg_err_t *err)
+static int comparator_parse(const char *range, const bg_pstr_t *part, const bg_pstr_t *tok,
+                            size_t alt, comparator_t *out, bg_err_t *err)
 {
     const char *s = tok->s;
     size_t i = 0;
@@ -148,13 +161,13 @@ static int comparator_parse(const char *range, const bg_pstr_t *tok, size_t alt,
     if (i == tok->len) {
         d.pos = 0;
         d.expected = "a version after the operator";
-        comparator_error(range, tok, i, &d, alt, err);
+        comparator_error(range, part, tok, i, &d, alt, err);
         return BG_EINVAL;
     }
     if (bg_semver_parse_text(s + i, tok->len - i, true, &out->v, &d) < 0) {
         if (d.pos == 0 && !bg_semver_is_digit(s[i]) && s[i] != 'v')
             d.expected = "an operator (< <= > >= = ~ ^) or a version";
-        comparator_error(range, tok, i, &d, alt, err);
+        comparator_error(range, part, tok, i, &d, alt, err);
         return BG_EINVAL;
     }
     char *ver = bg_semver_format(&out->v, false);
@@ -199,7 +212,7 @@ static int parse_set(const char *range, const bg_pstr_t *part, size_t alt, cset_
     bg_range_rewrite(part, &toks);
     cs = bg_xcalloc(toks.n, sizeof(*cs));
     for (size_t i = 0; i < toks.n; i++) {
-        if ((rc = comparator_parse(range, &toks.v[i], alt, &cs[i], err)) < 0) {
+        if ((rc = comparator_parse(range, part, &toks.v[i], alt, &cs[i], err)) < 0) {
             for (size_t k = 0; k < i; k++)
                 comparator_fini(&cs[k]);
             goto out;
@@ -315,12 +328,18 @@ static bool comparator_test(const comparator_t *c, const bg_semver_t *v)
         return true;
     d = bg_semver_cmp(v, &c->v);
     switch (c->op) {
-    case OP_EQ: return d == 0;
-    case OP_LT: return d < 0;
-    case OP_LE: return d <= 0;
-    case OP_GT: return d > 0;
-    case OP_GE: return d >= 0;
-    case OP_ANY: break;
+    case OP_EQ:
+        return d == 0;
+    case OP_LT:
+        return d < 0;
+    case OP_LE:
+        return d <= 0;
+    case OP_GT:
+        return d > 0;
+    case OP_GE:
+        return d >= 0;
+    case OP_ANY:
+        break;
     }
     return true;
 }

@@ -191,8 +191,8 @@ static bool match_xplain(const char *s, size_t len, size_t i, xplain_t *x)
 /* isX(): absent, 'x', 'X' or '*'. */
 static bool is_x(const char *s, span_t id)
 {
-    return id.b == id.e || (id.e - id.b == 1 && (s[id.b] == 'x' || s[id.b] == 'X' ||
-                                                  s[id.b] == '*'));
+    return id.b == id.e ||
+           (id.e - id.b == 1 && (s[id.b] == 'x' || s[id.b] == 'X' || s[id.b] == '*'));
 }
 
 static bool is_zero(const char *s, span_t id)
@@ -351,8 +351,7 @@ static size_t pre_ident_end(const char *s, size_t len, size_t i, bool loose)
 {
     size_t d = digits_end(s, len, i, BG_SEMVER_MAX_LEN);
 
-    if (d < len && ((s[d] >= 'a' && s[d] <= 'z') || (s[d] >= 'A' && s[d] <= 'Z') ||
-                    s[d] == '-')) {
+    if (d < len && ((s[d] >= 'a' && s[d] <= 'z') || (s[d] >= 'A' && s[d] <= 'Z') || s[d] == '-')) {
         size_t end = d + 1, limit = end + MAX_IDENT_TAIL;
         while (end < limit && end < len && bg_semver_is_ident(s[end]))
             end++;
@@ -670,8 +669,7 @@ static void replace_xrange(const bg_pstr_t *t, bg_pstr_t *out)
         gtlt[0] = s[i++];
     if (i < t->len && s[i] == '=')
         gtlt[strlen(gtlt)] = s[i++];
-    if (!match_xplain(s, t->len, i, &x) || x.end != t->len ||
-        (is_x(s, x.M) && !is_x(s, x.m)) ||
+    if (!match_xplain(s, t->len, i, &x) || x.end != t->len || (is_x(s, x.M) && !is_x(s, x.m)) ||
         (is_x(s, x.m) && x.p.b != x.p.e && !is_x(s, x.p))) {
         bg_pstr_putp(out, t, 0, t->len); /* no match, or invalidXRangeOrder: unchanged */
         return;

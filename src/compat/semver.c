@@ -35,9 +35,11 @@ static int parse_number(const char *s, size_t len, size_t *i, const char *what, 
     while (*i < len && bg_semver_is_digit(s[*i])) {
         unsigned d = (unsigned)(s[*i] - '0');
         if (v > (BG_SEMVER_MAX_NUMBER - d) / 10) {
-            snprintf(diag->detail, sizeof(diag->detail), " (%.*s is above %llu)",
-                     (int)(len - start > 40 ? 40 : len - start), s + start,
-                     (unsigned long long)BG_SEMVER_MAX_NUMBER);
+            size_t e = start;
+            while (e < len && e - start < 40 && bg_semver_is_digit(s[e]))
+                e++;
+            snprintf(diag->detail, sizeof(diag->detail), " (%.*s is above %llu)", (int)(e - start),
+                     s + start, (unsigned long long)BG_SEMVER_MAX_NUMBER);
             return fail(diag, start, "a number of at most 2^53 - 1");
         }
         v = v * 10 + d;
@@ -106,8 +108,10 @@ int bg_semver_parse_text(const char *s, size_t len, bool allow_v, bg_semver_t *o
             return -1;
     }
     if (i < len)
-        return fail(diag, i, build ? "end of version" : pre ? "'+build' or end of version"
-                                                        : "'-prerelease', '+build' or end of version");
+        return fail(diag, i,
+                    build ? "end of version"
+                    : pre ? "'+build' or end of version"
+                          : "'-prerelease', '+build' or end of version");
     out->major = n[0];
     out->minor = n[1];
     out->patch = n[2];
@@ -295,8 +299,8 @@ char *bg_semver_format(const bg_semver_t *v, bool with_build)
     bg_buf_t b;
 
     bg_buf_init(&b);
-    bg_buf_printf(&b, "%llu.%llu.%llu", (unsigned long long)v->major,
-                  (unsigned long long)v->minor, (unsigned long long)v->patch);
+    bg_buf_printf(&b, "%llu.%llu.%llu", (unsigned long long)v->major, (unsigned long long)v->minor,
+                  (unsigned long long)v->patch);
     if (v->prerelease != NULL)
         bg_buf_printf(&b, "-%s", v->prerelease);
     if (with_build && v->build != NULL)

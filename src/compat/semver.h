@@ -19,8 +19,8 @@
 #include "base/err.h"
 
 /* Limits node-semver enforces; we enforce the same so both accept the same versions. */
-#define BG_SEMVER_MAX_LEN 256                       /* characters in one version */
-#define BG_SEMVER_MAX_NUMBER 9007199254740991ULL    /* 2^53 - 1, JavaScript's safe integer */
+#define BG_SEMVER_MAX_LEN 256                    /* characters in one version */
+#define BG_SEMVER_MAX_NUMBER 9007199254740991ULL /* 2^53 - 1, JavaScript's safe integer */
 
 /* A parsed version. Caller storage: bg_semver_parse() fills it, bg_semver_fini() releases
  * the two strings. <prerelease> and <build> are the dot-separated identifiers without the
