@@ -730,8 +730,9 @@ static void replace_stars(const bg_pstr_t *in, bg_pstr_t *out)
             j++;
         if (j < e && s[j] == ' ')
             j++;
-        /* Greedy first; shorter prefixes from the same start only drop characters that
-         * could not precede '*' anyway, except a skipped '=' or ' ' right before '*'. */
+        /* Taking each optional part when present is the only way to match from <i>:
+         * the four parts' character classes are disjoint, so skipping one leaves a
+         * character no later part accepts. */
         size_t star = j;
         if (star < e && s[star] == '*') {
             bg_pstr_putp(out, in, b, i);
