@@ -7,6 +7,7 @@
  */
 #include "health/internal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -195,6 +196,13 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 
 static int on_message_complete(llhttp_t *p)
 {
+    /* RFC 9110 §15.2: an interim 1xx response (100 Continue, 103 Early Hints) precedes the
+     * final one; skip it. (101 would be a protocol switch we never asked for.) */
+    if (p->status_code >= 100 && p->status_code < 200 && p->status_code != 101) {
+        check_of(p)->content_type_len = 0;
+        check_of(p)->content_type[0] = '\0';
+        return 0;
+    }
     check_of(p)->complete = true;
     return HPE_PAUSED; /* one response is all we read; stop here */
 }

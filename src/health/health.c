@@ -245,25 +245,41 @@ static void tick(uv_timer_t *timer)
 
 /* ---- passive ejection ---- */
 
+/* Handles one ejected watch; returns true if the callback ran (it may have changed the
+ * watch list). */
+static bool passive_eject(watch_t *w)
+{
+    w->passive_hold = true;
+    w->info.consecutive_ok = 0;
+    w->stale_check = w->check != NULL;
+    if (!w->healthy) {
+        bg_target_set_healthy(w->t, false);
+        return false;
+    }
+    char reason[96];
+    snprintf(reason, sizeof(reason), "passive: %u consecutive failures",
+             atomic_load_explicit(&w->t->passive_failures, memory_order_relaxed));
+    transition(w, false, reason);
+    return true;
+}
+
 static void passive_cb(uv_async_t *async)
 {
     bg_health_t *h = async->data;
-    bg_list_t *pos, *tmp;
-    bg_list_foreach_safe(pos, tmp, &h->watches) {
-        watch_t *w = BG_CONTAINER_OF(pos, watch_t, link);
-        if (atomic_exchange_explicit(&w->t->passive_ejected, 0, memory_order_relaxed) == 0)
-            continue;
-        w->passive_hold = true;
-        w->info.consecutive_ok = 0;
-        w->stale_check = w->check != NULL;
-        if (!w->healthy) {
-            bg_target_set_healthy(w->t, false);
-            continue;
+    bg_list_t *pos;
+    bool rescan = true;
+    /* The callback may unwatch any target or close the checker, so after it ran the scan
+     * starts over; handled targets have passive_ejected cleared and are skipped. */
+    while (rescan) {
+        rescan = false;
+        bg_list_foreach(pos, &h->watches) {
+            watch_t *w = BG_CONTAINER_OF(pos, watch_t, link);
+            if (atomic_exchange_explicit(&w->t->passive_ejected, 0, memory_order_relaxed) &&
+                passive_eject(w)) {
+                rescan = true;
+                break;
+            }
         }
-        char reason[96];
-        snprintf(reason, sizeof(reason), "passive: %u consecutive failures",
-                 atomic_load_explicit(&w->t->passive_failures, memory_order_relaxed));
-        transition(w, false, reason);
     }
 }
 

@@ -451,6 +451,59 @@ Test(health, actuator_body_over_cap_is_unhealthy)
     finish_test();
 }
 
+Test(health, slow_body_times_out)
+{
+    loopsrv_start(&srv, &loop, 0);
+    srv.response = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                   "Content-Length: 100\r\n\r\n{\"status\":";
+    srv.keep_open = true;
+    bg_target_t *t = target_at(srv.port, true);
+    bg_health_config_t cfg = http_cfg("/actuator/health");
+    cfg.format = BG_HEALTH_FORMAT_ACTUATOR;
+    cfg.timeout_ms = 150;
+    cfg.unhealthy_threshold = 1;
+    cr_assert_eq(bg_health_watch(hc, t, &cfg), 0);
+    cr_assert(wait_events(1));
+    cr_expect_str_eq(events[0].reason, "timed out after 150ms");
+    bg_target_unref(t);
+    finish_test();
+}
+
+Test(health, interim_1xx_response_is_skipped)
+{
+    loopsrv_start(&srv, &loop, 0);
+    srv.response = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+                   "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                   "Content-Length: 15\r\n\r\n{\"status\":\"UP\"}";
+    bg_target_t *t = target_at(srv.port, false);
+    bg_health_config_t cfg = http_cfg("/actuator/health");
+    cfg.format = BG_HEALTH_FORMAT_ACTUATOR;
+    cfg.healthy_threshold = 1;
+    cr_assert_eq(bg_health_watch(hc, t, &cfg), 0);
+    cr_assert(wait_events(1));
+    cr_expect(events[0].healthy, "%s", events[0].reason);
+    bg_health_info_t info;
+    bg_health_info(hc, t, &info);
+    cr_expect_eq(info.last_status, 200);
+    bg_target_unref(t);
+    finish_test();
+}
+
+Test(health, connect_error_reported_later_not_inline)
+{
+    bg_target_t *t = target_at(bgt_free_port(), true);
+    /* An address family no socket supports: uv_tcp_connect fails synchronously. */
+    t->addr.ss_family = AF_UNSPEC;
+    bg_health_config_t cfg = http_cfg("/");
+    cfg.unhealthy_threshold = 1;
+    cr_assert_eq(bg_health_watch(hc, t, &cfg), 0);
+    cr_expect_eq(n_events, 0, "no callback from inside watch");
+    cr_assert(wait_events(1));
+    cr_expect(strncmp(events[0].reason, "connect: ", 9) == 0, "%s", events[0].reason);
+    bg_target_unref(t);
+    finish_test();
+}
+
 /* ---- TCP checks ---- */
 
 Test(health, tcp_check)
@@ -593,6 +646,64 @@ Test(health, passive_wake_without_ejection_changes_nothing)
     cr_expect_eq(atomic_load(&t->passive_failures), 2);
     bg_target_unref(t);
     finish_test();
+}
+
+static bool close_in_cb;
+static void closing_cb(void *ctx, bg_target_t *t, bool healthy, const char *reason)
+{
+    on_transition(ctx, t, healthy, reason);
+    if (close_in_cb) {
+        close_in_cb = false;
+        bg_health_close(hc, on_closed, &closed);
+    }
+}
+
+Test(health, passive_callback_may_close_the_checker)
+{
+    loopsrv_start(&srv, &loop, 0);
+    srv.response = http_response(200, "text/plain", "ok");
+    bg_health_close(hc, NULL, NULL); /* replace the fixture's checker */
+    run_for(&loop, 10);
+    hc = bg_health_new(&loop, closing_cb, &loop);
+    bg_target_t *a = target_at(srv.port, true), *b = target_at(srv.port, true);
+    bg_health_config_t cfg = http_cfg("/");
+    cr_assert_eq(bg_health_watch(hc, a, &cfg), 0);
+    cr_assert_eq(bg_health_watch(hc, b, &cfg), 0);
+    cr_assert(wait_requests(2));
+    atomic_store(&a->passive_ejected, 1);
+    atomic_store(&b->passive_ejected, 1);
+    close_in_cb = true;
+    uv_async_send(bg_health_passive_async(hc));
+    cr_assert(run_until(&loop, is_closed, &closed, WAIT_MS));
+    cr_expect_eq(n_events, 1, "closed after the first transition");
+    loopsrv_stop(&srv);
+    cr_assert_eq(loop_finish(&loop), 0);
+    cr_expect_eq(atomic_load(&a->refs), 1);
+    cr_expect_eq(atomic_load(&b->refs), 1);
+    bg_target_unref(a);
+    bg_target_unref(b);
+    cr_assert_eq(leak_check(), 0);
+}
+
+Test(health, transition_callback_may_close_the_checker)
+{
+    loopsrv_start(&srv, &loop, 0);
+    srv.response = http_response(503, "text/plain", "no");
+    bg_health_close(hc, NULL, NULL);
+    run_for(&loop, 10);
+    hc = bg_health_new(&loop, closing_cb, &loop);
+    bg_target_t *t = target_at(srv.port, true);
+    bg_health_config_t cfg = http_cfg("/");
+    cfg.unhealthy_threshold = 1;
+    close_in_cb = true;
+    cr_assert_eq(bg_health_watch(hc, t, &cfg), 0);
+    cr_assert(run_until(&loop, is_closed, &closed, WAIT_MS));
+    cr_expect_eq(n_events, 1);
+    loopsrv_stop(&srv);
+    cr_assert_eq(loop_finish(&loop), 0);
+    cr_expect_eq(atomic_load(&t->refs), 1);
+    bg_target_unref(t);
+    cr_assert_eq(leak_check(), 0);
 }
 
 /* ---- watch set ---- */

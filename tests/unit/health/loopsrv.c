@@ -35,7 +35,9 @@ static void conn_close(conn_t *c)
 
 static void wrote(uv_write_t *req, int status)
 {
-    conn_close(req->data);
+    conn_t *c = req->data;
+    if (!c->s->keep_open || status < 0)
+        conn_close(c);
 }
 
 static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

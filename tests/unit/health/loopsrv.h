@@ -26,6 +26,7 @@ struct loopsrv {
     loopsrv_handler_t handler;
     const char *response;        /* used when handler is NULL; NULL = hang */
     bool close_without_answer;   /* read the request, then close (no handler call) */
+    bool keep_open;              /* after writing the answer, leave the connection open */
     unsigned connections;
     unsigned requests;
     char last_head[4096];
