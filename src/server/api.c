@@ -1,0 +1,225 @@
+/* The admin ops on the server's model (docs/admin-api.md): JSON views of services and
+ * targets, traffic changes and target registration — each a verified switch — and the
+ * metrics view handed to the Prometheus renderer. Validation against the model happens
+ * here before anything changes, so a refused call leaves the model untouched.
+ */
+#include "server/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "metrics/metrics.h"
+#include "base/compat.h"
+
+static json_t *health_json(bg_server_t *s, const bg_target_t *t)
+{
+    bg_health_info_t info;
+    char ts[40];
+
+    bg_health_info(s->health, t, &info);
+    if (!info.watched)
+        return json_null();
+    return json_pack("{s:s,s:i,s:o,s:I,s:I}", "reason", info.reason, "last_status",
+                     info.last_status, "last_check",
+                     info.last_check_ms ? json_string(bg_wall_format(info.last_check_ms, ts))
+                                        : json_null(),
+                     "consecutive_ok", (json_int_t)info.consecutive_ok, "consecutive_fail",
+                     (json_int_t)info.consecutive_fail);
+}
+
+#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+json_t *srv_target_json(bg_server_t *s, const bg_target_t *t)
+{
+    bg_target_t *m = (bg_target_t *)t; /* atomics are read, never written */
+
+    return json_pack("{s:I,s:s,s:s,s:b,s:b,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:I}", "id",
+                     (json_int_t)t->id, "slot", bg_slot_str((bg_slot_t)t->slot), "address",
+                     t->addr_str, "healthy", bg_target_is_healthy(t), "draining",
+                     LOAD(m->draining) != 0, "health", health_json(s, t), "requests", "1xx",
+                     (json_int_t)LOAD(m->stats.responses[1]), "2xx",
+                     (json_int_t)LOAD(m->stats.responses[2]), "3xx",
+                     (json_int_t)LOAD(m->stats.responses[3]), "4xx",
+                     (json_int_t)LOAD(m->stats.responses[4]), "5xx",
+                     (json_int_t)LOAD(m->stats.responses[5]), "failed",
+                     (json_int_t)LOAD(m->stats.responses[0]), "active",
+                     (json_int_t)LOAD(m->stats.active));
+}
+
+/* Live slot: the larger weight (blue on a tie); preview: the other when it has targets. */
+static int live_slot(const srv_service_t *svc)
+{
+    return svc->weight[BG_SLOT_GREEN] > svc->weight[BG_SLOT_BLUE] ? BG_SLOT_GREEN : BG_SLOT_BLUE;
+}
+
+static json_t *service_json(bg_server_t *s, const srv_service_t *svc)
+{
+    const bg_service_config_t *c = svc->cfg;
+    int live = live_slot(svc), other = 1 - live;
+    json_t *slots = json_object();
+
+    for (int sl = 0; sl < BG_SLOT_COUNT; sl++) {
+        json_t *arr = json_array();
+        for (size_t k = 0; k < svc->slot[sl].n; k++)
+            json_array_append_new(arr, srv_target_json(s, svc->slot[sl].targets[k]));
+        json_object_set_new(slots, bg_slot_str((bg_slot_t)sl), json_pack("{s:o}", "targets", arr));
+    }
+    return json_pack(
+        "{s:s,s:s?,s:s,s:s,s:{s:i,s:i},s:s,s:o,s:o,s:{s:s,s:s?,s:s,s:I}}", "name", c->name,
+        "host", c->host, "path_prefix", c->path_prefix ? c->path_prefix : "/", "driver",
+        bg_driver_kind_str(c->driver), "traffic", "blue", (int)svc->weight[BG_SLOT_BLUE],
+        "green", (int)svc->weight[BG_SLOT_GREEN], "live_slot", bg_slot_str((bg_slot_t)live),
+        "preview_slot",
+        svc->slot[other].n > 0 ? json_string(bg_slot_str((bg_slot_t)other)) : json_null(),
+        "slots", slots, "health", "type", bg_health_type_str(c->health.type), "path",
+        c->health.path, "format",
+        c->health.format == BG_HEALTH_FORMAT_ACTUATOR ? "actuator" : "status", "interval_ms",
+        (json_int_t)c->health.interval_ms);
+}
+
+static srv_service_t *find_or_404(bg_server_t *s, bg_admin_req_t *req, const char *name)
+{
+    srv_service_t *svc = srv_service_find(s, name);
+    if (svc == NULL)
+        bg_admin_respond_errorf(req, BG_ENOTFOUND, "service '%s' not found", name);
+    return svc;
+}
+
+static bool refuse_when_stopping(bg_server_t *s, bg_admin_req_t *req)
+{
+    if (!s->shutting_down)
+        return false;
+    bg_admin_respond_errorf(req, BG_EUNAVAIL, "the daemon is shutting down");
+    return true;
+}
+
+static void op_services(void *ctx, bg_admin_req_t *req)
+{
+    bg_server_t *s = ctx;
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < s->n_services; i++)
+        json_array_append_new(arr, service_json(s, &s->services[i]));
+    bg_admin_respond_json(req, 200, json_pack("{s:o}", "services", arr));
+}
+
+static void op_service(void *ctx, bg_admin_req_t *req, const char *name)
+{
+    bg_server_t *s = ctx;
+    srv_service_t *svc = find_or_404(s, req, name);
+
+    if (svc != NULL)
+        bg_admin_respond_json(req, 200, service_json(s, svc));
+}
+
+static void op_traffic(void *ctx, bg_admin_req_t *req, const char *name, uint32_t blue,
+                       uint32_t green)
+{
+    bg_server_t *s = ctx;
+    srv_service_t *svc = find_or_404(s, req, name);
+    uint64_t gen, t0;
+
+    if (svc == NULL || refuse_when_stopping(s, req))
+        return;
+    bg_log(BG_LOG_INFO, "route", "msg=\"traffic change\" service=%s blue=%u green=%u "
+           "was_blue=%u was_green=%u", name, blue, green, svc->weight[BG_SLOT_BLUE],
+           svc->weight[BG_SLOT_GREEN]);
+    svc->weight[BG_SLOT_BLUE] = blue;
+    svc->weight[BG_SLOT_GREEN] = green;
+    t0 = bg_now_us();
+    gen = srv_publish(s);
+    srv_wait_adopted(s, gen, t0, req, 200,
+                     json_pack("{s:s,s:{s:i,s:i}}", "service", name, "traffic", "blue",
+                               (int)blue, "green", (int)green),
+                     true);
+}
+
+static void op_target_add(void *ctx, bg_admin_req_t *req, const char *name, bg_slot_t slot,
+                          const char *address)
+{
+    bg_server_t *s = ctx;
+    srv_service_t *svc = find_or_404(s, req, name);
+    bg_target_t *t;
+    bg_err_t err;
+    uint64_t gen, t0;
+
+    if (svc == NULL || refuse_when_stopping(s, req))
+        return;
+    if (srv_service_find_addr(svc, slot, address) != NULL) {
+        bg_admin_respond_errorf(req, BG_EEXIST, "%s is already a target of %s/%s", address, name,
+                                bg_slot_str(slot));
+        return;
+    }
+    bg_err_clear(&err);
+    /* Registered targets start unhealthy: traffic only after healthy_threshold passes. */
+    t = bg_target_new(name, slot, address, false, &err);
+    if (t == NULL) {
+        if (err.code == 0)
+            err.code = BG_EINVAL;
+        bg_admin_respond_error(req, &err);
+        return;
+    }
+    srv_slot_add(svc, slot, t);
+    bg_health_watch(s->health, t, &svc->cfg->health);
+    bg_log(BG_LOG_INFO, "route", "msg=\"target registered\" service=%s slot=%s target=%s id=%llu",
+           name, bg_slot_str(slot), t->addr_str, (unsigned long long)t->id);
+    t0 = bg_now_us();
+    gen = srv_publish(s);
+    srv_wait_adopted(s, gen, t0, req, 201, srv_target_json(s, t), false);
+}
+
+static void op_target_remove(void *ctx, bg_admin_req_t *req, const char *name, uint64_t id)
+{
+    bg_server_t *s = ctx;
+    srv_service_t *svc = find_or_404(s, req, name);
+    bg_target_t *t;
+    json_t *body;
+    uint64_t gen, t0;
+
+    if (svc == NULL || refuse_when_stopping(s, req))
+        return;
+    t = srv_service_take(svc, id);
+    if (t == NULL) {
+        bg_admin_respond_errorf(req, BG_ENOTFOUND, "service '%s' has no target %llu", name,
+                                (unsigned long long)id);
+        return;
+    }
+    /* Workers stop picking it at once; requests in flight on it finish (drain). */
+    atomic_store_explicit(&t->draining, 1, memory_order_relaxed);
+    body = json_pack("{s:o}", "deregistered", srv_target_json(s, t));
+    bg_health_unwatch(s->health, t);
+    bg_log(BG_LOG_INFO, "route", "msg=\"target deregistered\" service=%s slot=%s target=%s id=%llu",
+           name, bg_slot_str((bg_slot_t)t->slot), t->addr_str, (unsigned long long)id);
+    t0 = bg_now_us();
+    gen = srv_publish(s);
+    bg_target_unref(t); /* older snapshots keep it alive while workers still use them */
+    srv_wait_adopted(s, gen, t0, req, 200, body, false);
+}
+
+static void op_metrics(void *ctx, bg_buf_t *out)
+{
+    bg_server_t *s = ctx;
+    bg_metrics_service_t *view = bg_xcalloc(s->n_services ? s->n_services : 1, sizeof(*view));
+
+    for (size_t i = 0; i < s->n_services; i++) {
+        srv_service_t *svc = &s->services[i];
+        view[i].name = svc->cfg->name;
+        view[i].stats = svc->stats;
+        for (int sl = 0; sl < BG_SLOT_COUNT; sl++)
+            view[i].slot[sl] = (bg_metrics_slot_t){svc->weight[sl], svc->slot[sl].targets,
+                                                   svc->slot[sl].n};
+    }
+    bg_metrics_render(out, view, s->n_services,
+                      s->proxy_running ? bg_proxy_client_connections(s->proxy) : 0);
+    free(view);
+}
+
+const bg_admin_ops_t srv_admin_ops = {
+    .services = op_services,
+    .service = op_service,
+    .traffic = op_traffic,
+    .target_add = op_target_add,
+    .target_remove = op_target_remove,
+    .metrics = op_metrics,
+};

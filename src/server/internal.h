@@ -1,0 +1,99 @@
+/* Private to the server module: the control thread's model and the pieces around it.
+ * server.c: life cycle (new/start/run/shutdown, signals); model.c: services, targets,
+ * snapshots and the verified switch; api.c: the admin ops, JSON views and metrics view.
+ * Everything here runs on the control loop.
+ */
+#ifndef BG_SERVER_INTERNAL_H
+#define BG_SERVER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "admin/admin.h"
+#include "base/list.h"
+#include "config/config.h"
+#include "health/health.h"
+#include "proxy/proxy.h"
+#include "route/route.h"
+#include "server/server.h"
+
+/* The targets of one slot; each pointer holds one ref owned by the model. */
+typedef struct srv_slot {
+    bg_target_t **targets;
+    size_t n, cap;
+} srv_slot_t;
+
+typedef struct srv_service {
+    const bg_service_config_t *cfg; /* borrowed from the server's config */
+    bg_service_stats_t *stats;      /* one ref */
+    uint32_t weight[BG_SLOT_COUNT];
+    srv_slot_t slot[BG_SLOT_COUNT];
+} srv_service_t;
+
+/* An API call waiting until every worker adopted <generation>. */
+typedef struct srv_waiter {
+    bg_list_t link;
+    uint64_t generation;
+    uint64_t published_us;      /* monotonic, when the snapshot was published */
+    uint64_t deadline_ms;       /* monotonic */
+    bg_admin_req_t *req;
+    int status;                 /* HTTP status of the success answer */
+    json_t *answer;             /* success body; "generation" (and "switch_ms") added */
+    bool report_switch;         /* add switch_ms / generation to the answer */
+} srv_waiter_t;
+
+struct bg_server {
+    bg_config_t *cfg;           /* owned */
+    uv_loop_t loop;
+    bg_router_t *router;
+    bg_health_t *health;
+    bg_proxy_t *proxy;
+    bg_admin_t *admin;
+    srv_service_t *services;    /* cfg->n_services, same order */
+    size_t n_services;
+
+    uv_signal_t sig_int, sig_term;
+    uv_async_t stop_async;
+    uv_timer_t switch_timer;    /* polls bg_proxy_adopted() while waiters exist */
+    bg_list_t waiters;
+
+    uint32_t grace_ms;
+    bool started;               /* bg_server_start() succeeded */
+    bool proxy_running;         /* bg_proxy_start() succeeded, not yet stopped */
+    bool admin_started;
+    bool shutting_down;
+    bool health_closed;
+    bool admin_stopped;
+    bool loop_closed;           /* uv_loop_close() succeeded */
+};
+
+/* model.c */
+int srv_model_init(bg_server_t *s, bg_err_t *err);
+void srv_model_fini(bg_server_t *s);
+srv_service_t *srv_service_find(bg_server_t *s, const char *name);
+/* Appends <t> (the model takes the caller's ref) to its slot. */
+void srv_slot_add(srv_service_t *svc, int slot, bg_target_t *t);
+/* Removes and returns the target with <id> (the caller gets the model's ref), or NULL. */
+bg_target_t *srv_service_take(srv_service_t *svc, uint64_t id);
+bg_target_t *srv_service_find_addr(srv_service_t *svc, int slot, const char *addr);
+/* Builds a snapshot of the model, publishes it and wakes the workers. Returns the new
+ * generation. */
+uint64_t srv_publish(bg_server_t *s);
+/* Waits (on the loop) until every worker adopted <generation>, then answers <req> with
+ * <status> and <answer> (taken). */
+void srv_wait_adopted(bg_server_t *s, uint64_t generation, uint64_t published_us,
+                      bg_admin_req_t *req, int status, json_t *answer, bool report_switch);
+/* Answers every waiting call with <code> (shutdown). */
+void srv_waiters_fail(bg_server_t *s, int code, const char *msg);
+/* The health checker's transition callback. */
+void srv_on_health(void *ctx, bg_target_t *t, bool healthy, const char *reason);
+
+/* api.c */
+extern const bg_admin_ops_t srv_admin_ops;
+json_t *srv_target_json(bg_server_t *s, const bg_target_t *t);
+
+#endif

@@ -1,0 +1,242 @@
+/* The control thread's model of services, slots and targets, and the verified switch:
+ * every change rebuilds a whole snapshot from the model (one service entry per configured
+ * service), publishes it, wakes the workers and then polls bg_proxy_adopted() from a 1 ms
+ * loop timer until every worker serves it — never blocking the loop — before the API call
+ * that caused it is answered with the measured switch time.
+ */
+#include "server/internal.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "base/compat.h"
+
+#define SWITCH_POLL_MS 1
+
+void srv_slot_add(srv_service_t *svc, int slot, bg_target_t *t)
+{
+    srv_slot_t *sl = &svc->slot[slot];
+
+    if (sl->n == sl->cap) {
+        sl->cap = sl->cap ? sl->cap * 2 : 4;
+        sl->targets = bg_xrealloc(sl->targets, sl->cap * sizeof(*sl->targets));
+    }
+    sl->targets[sl->n++] = t;
+}
+
+bg_target_t *srv_service_take(srv_service_t *svc, uint64_t id)
+{
+    for (int s = 0; s < BG_SLOT_COUNT; s++) {
+        srv_slot_t *sl = &svc->slot[s];
+        for (size_t i = 0; i < sl->n; i++) {
+            bg_target_t *t = sl->targets[i];
+            if (t->id != id)
+                continue;
+            memmove(&sl->targets[i], &sl->targets[i + 1], (sl->n - i - 1) * sizeof(*sl->targets));
+            sl->n--;
+            return t;
+        }
+    }
+    return NULL;
+}
+
+bg_target_t *srv_service_find_addr(srv_service_t *svc, int slot, const char *addr)
+{
+    for (size_t i = 0; i < svc->slot[slot].n; i++)
+        if (strcmp(svc->slot[slot].targets[i]->addr_str, addr) == 0)
+            return svc->slot[slot].targets[i];
+    return NULL;
+}
+
+srv_service_t *srv_service_find(bg_server_t *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_services; i++)
+        if (strcmp(s->services[i].cfg->name, name) == 0)
+            return &s->services[i];
+    return NULL;
+}
+
+/* Static targets from the config start healthy (servers start UP, as in HAProxy) and are
+ * checked from the first moment; anything wrong with them fails the start. */
+static int add_config_targets(srv_service_t *svc, bg_err_t *err)
+{
+    for (int s = 0; s < BG_SLOT_COUNT; s++) {
+        for (size_t i = 0; i < svc->cfg->n_targets[s]; i++) {
+            const char *addr = svc->cfg->targets[s][i];
+            bg_target_t *t;
+            if (srv_service_find_addr(svc, s, addr) != NULL)
+                return bg_err_set(err, BG_EINVAL, "services.%s.targets.%s: %s listed twice",
+                                  svc->cfg->name, bg_slot_str((bg_slot_t)s), addr);
+            t = bg_target_new(svc->cfg->name, s, addr, true, err);
+            if (t == NULL)
+                return err != NULL && err->code != 0 ? err->code : BG_EINVAL;
+            srv_slot_add(svc, s, t);
+        }
+    }
+    return 0;
+}
+
+int srv_model_init(bg_server_t *s, bg_err_t *err)
+{
+    s->n_services = s->cfg->n_services;
+    s->services = bg_xcalloc(s->n_services ? s->n_services : 1, sizeof(*s->services));
+    for (size_t i = 0; i < s->n_services; i++) {
+        srv_service_t *svc = &s->services[i];
+        int rc;
+        svc->cfg = &s->cfg->services[i];
+        svc->stats = bg_service_stats_new();
+        if (svc->cfg->has_traffic) {
+            svc->weight[BG_SLOT_BLUE] = svc->cfg->traffic[BG_SLOT_BLUE];
+            svc->weight[BG_SLOT_GREEN] = svc->cfg->traffic[BG_SLOT_GREEN];
+        } else {
+            svc->weight[BG_SLOT_BLUE] = 100;
+        }
+        if ((rc = add_config_targets(svc, err)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+void srv_model_fini(bg_server_t *s)
+{
+    for (size_t i = 0; i < s->n_services; i++) {
+        srv_service_t *svc = &s->services[i];
+        for (int sl = 0; sl < BG_SLOT_COUNT; sl++) {
+            for (size_t k = 0; k < svc->slot[sl].n; k++)
+                bg_target_unref(svc->slot[sl].targets[k]);
+            free(svc->slot[sl].targets);
+        }
+        bg_service_stats_unref(svc->stats);
+    }
+    free(s->services);
+    s->services = NULL;
+    s->n_services = 0;
+}
+
+static bg_route_snapshot_t *build_snapshot(bg_server_t *s)
+{
+    bg_route_snapshot_t *snap = bg_route_snapshot_new();
+
+    for (size_t i = 0; i < s->n_services; i++) {
+        srv_service_t *svc = &s->services[i];
+        bg_route_service_t *rs = bg_route_snapshot_add_service(snap, svc->cfg->name,
+                                                               svc->cfg->host,
+                                                               svc->cfg->path_prefix,
+                                                               svc->stats);
+        rs->drain_ms = svc->cfg->drain_ms;
+        rs->passive_failures = svc->cfg->health.passive_failures;
+        rs->retries = s->cfg->proxy.retries;
+        rs->sticky = svc->cfg->strategy.sticky;
+        for (int sl = 0; sl < BG_SLOT_COUNT; sl++)
+            for (size_t k = 0; k < svc->slot[sl].n; k++)
+                bg_route_snapshot_add_target(snap, i, sl, svc->slot[sl].targets[k]);
+        bg_route_snapshot_set_weights(snap, i, svc->weight[BG_SLOT_BLUE],
+                                      svc->weight[BG_SLOT_GREEN]);
+    }
+    bg_route_snapshot_seal(snap);
+    return snap;
+}
+
+uint64_t srv_publish(bg_server_t *s)
+{
+    uint64_t gen = bg_router_publish(s->router, build_snapshot(s));
+
+    if (s->proxy_running)
+        bg_proxy_notify(s->proxy);
+    bg_log(BG_LOG_DEBUG, "route", "msg=published generation=%" PRIu64, gen);
+    return gen;
+}
+
+static void answer(srv_waiter_t *w, double switch_ms)
+{
+    if (w->report_switch) {
+        json_object_set_new(w->answer, "generation", json_integer((json_int_t)w->generation));
+        json_object_set_new(w->answer, "switch_ms", json_real(switch_ms));
+    }
+    bg_admin_respond_json(w->req, w->status, w->answer);
+    w->answer = NULL;
+}
+
+static void waiter_free(srv_waiter_t *w)
+{
+    bg_list_remove(&w->link);
+    json_decref(w->answer);
+    free(w);
+}
+
+static void on_switch_poll(uv_timer_t *timer)
+{
+    bg_server_t *s = timer->data;
+    uint64_t now_ms = bg_now_ms();
+    bg_list_t *pos, *tmp;
+
+    bg_list_foreach_safe(pos, tmp, &s->waiters)
+    {
+        srv_waiter_t *w = BG_CONTAINER_OF(pos, srv_waiter_t, link);
+        if (bg_proxy_adopted(s->proxy, w->generation)) {
+            double ms = (double)(bg_now_us() - w->published_us) / 1000.0;
+            bg_log(BG_LOG_INFO, "route", "msg=\"switch verified\" generation=%" PRIu64
+                   " switch_ms=%.3f", w->generation, ms);
+            answer(w, ms);
+            waiter_free(w);
+        } else if (now_ms >= w->deadline_ms) {
+            bg_log(BG_LOG_ERROR, "route", "msg=\"switch not confirmed\" generation=%" PRIu64
+                   " timeout_ms=%d", w->generation, BG_SERVER_SWITCH_TIMEOUT_MS);
+            bg_admin_respond_errorf(w->req, BG_ETIMEDOUT,
+                                    "routing generation %" PRIu64 " was published but not "
+                                    "every worker confirmed it within %d ms",
+                                    w->generation, BG_SERVER_SWITCH_TIMEOUT_MS);
+            waiter_free(w);
+        }
+    }
+    if (bg_list_is_empty(&s->waiters))
+        uv_timer_stop(&s->switch_timer);
+}
+
+void srv_wait_adopted(bg_server_t *s, uint64_t generation, uint64_t published_us,
+                      bg_admin_req_t *req, int status, json_t *body, bool report_switch)
+{
+    srv_waiter_t *w = BG_NEW(srv_waiter_t);
+
+    w->generation = generation;
+    w->published_us = published_us;
+    w->deadline_ms = bg_now_ms() + BG_SERVER_SWITCH_TIMEOUT_MS;
+    w->req = req;
+    w->status = status;
+    w->answer = body;
+    w->report_switch = report_switch;
+    bg_list_init(&w->link);
+    bg_list_insert_tail(&s->waiters, &w->link);
+    if (!uv_is_active((uv_handle_t *)&s->switch_timer))
+        uv_timer_start(&s->switch_timer, on_switch_poll, SWITCH_POLL_MS, SWITCH_POLL_MS);
+}
+
+void srv_waiters_fail(bg_server_t *s, int code, const char *msg)
+{
+    bg_list_t *pos, *tmp;
+
+    bg_list_foreach_safe(pos, tmp, &s->waiters)
+    {
+        srv_waiter_t *w = BG_CONTAINER_OF(pos, srv_waiter_t, link);
+        bg_admin_respond_errorf(w->req, code, "%s", msg);
+        waiter_free(w);
+    }
+    uv_timer_stop(&s->switch_timer);
+}
+
+void srv_on_health(void *ctx, bg_target_t *t, bool healthy, const char *reason)
+{
+    char clean[256];
+    size_t n = 0;
+
+    (void)ctx;
+    /* Keep the key=value line parseable: no quotes or newlines inside the quoted value. */
+    for (const char *p = reason ? reason : ""; *p != '\0' && n + 1 < sizeof(clean); p++)
+        clean[n++] = (*p == '"' || *p == '\n' || *p == '\r') ? '\'' : *p;
+    clean[n] = '\0';
+    bg_log(healthy ? BG_LOG_INFO : BG_LOG_WARN, "health",
+           "service=%s slot=%s target=%s healthy=%s reason=\"%s\"", t->service,
+           bg_slot_str((bg_slot_t)t->slot), t->addr_str, healthy ? "true" : "false", clean);
+}

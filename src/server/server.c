@@ -1,0 +1,282 @@
+/* Life cycle of the daemon: composition (router, health, proxy, admin around the model),
+ * start (state_dir, first snapshot, listeners, workers, signals, health checks), the
+ * control loop, and the clean stop: answer waiting calls, stop the admin API, stop the
+ * proxy with a grace period, close the health checker and every handle, and close the
+ * loop with nothing left on it.
+ */
+#include "server/server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/base.h"
+#include "server/internal.h"
+#include "base/compat.h"
+
+static int mkdir_p(const char *dir, bg_err_t *err)
+{
+    char *path = bg_strdup(dir);
+    int rc = 0;
+
+    for (char *p = path + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            rc = bg_err_set(err, -errno, "state_dir: mkdir %s: %s", path, strerror(errno));
+            goto out;
+        }
+        *p = '/';
+    }
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        rc = bg_err_set(err, -errno, "state_dir: mkdir %s: %s", path, strerror(errno));
+out:
+    free(path);
+    return rc;
+}
+
+static void begin_shutdown(bg_server_t *s, const char *why);
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    begin_shutdown(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void on_stop_async(uv_async_t *h)
+{
+    begin_shutdown(h->data, "stop requested");
+}
+
+static int make_proxy(bg_server_t *s, bg_err_t *err)
+{
+    bg_proxy_options_t po = {
+        .listen = s->cfg->listen,
+        .test_listen = s->cfg->test_listen,
+        .limits = s->cfg->proxy,
+        .router = s->router,
+        .passive_notify = bg_health_passive_async(s->health),
+    };
+
+    s->proxy = bg_proxy_new(&po, err);
+    return s->proxy != NULL ? 0 : (err != NULL && err->code != 0 ? err->code : BG_EINVAL);
+}
+
+static int make_admin(bg_server_t *s, bg_err_t *err)
+{
+    bg_admin_options_t ao = {
+        .endpoint = s->cfg->admin,
+        .token = s->cfg->admin_token,
+        .ops = &srv_admin_ops,
+        .ctx = s,
+    };
+    char *fallback = NULL;
+
+    if (ao.endpoint == NULL)
+        ao.endpoint = fallback = bg_asprintf("unix:%s/bluegreen.sock",
+                                             s->cfg->state_dir ? s->cfg->state_dir : "./state");
+    s->admin = bg_admin_new(&s->loop, &ao, err);
+    free(fallback);
+    return s->admin != NULL ? 0 : (err != NULL && err->code != 0 ? err->code : BG_EINVAL);
+}
+
+bg_server_t *bg_server_new(bg_config_t *cfg, bg_err_t *err)
+{
+    bg_server_t *s = BG_NEW(bg_server_t);
+
+    s->cfg = cfg;
+    s->grace_ms = BG_SERVER_STOP_GRACE_MS;
+    s->health_closed = true;
+    s->admin_stopped = true;
+    bg_list_init(&s->waiters);
+    BG_ASSERT(uv_loop_init(&s->loop) == 0);
+    uv_signal_init(&s->loop, &s->sig_int);
+    uv_signal_init(&s->loop, &s->sig_term);
+    uv_async_init(&s->loop, &s->stop_async, on_stop_async);
+    uv_timer_init(&s->loop, &s->switch_timer);
+    s->sig_int.data = s->sig_term.data = s->stop_async.data = s->switch_timer.data = s;
+    if (cfg == NULL) {
+        bg_err_set(err, BG_EINVAL, "server: no configuration");
+        goto fail;
+    }
+    s->router = bg_router_new();
+    s->health = bg_health_new(&s->loop, srv_on_health, s);
+    s->health_closed = false;
+    if (srv_model_init(s, err) != 0 || make_proxy(s, err) != 0 || make_admin(s, err) != 0)
+        goto fail;
+    return s;
+fail:
+    bg_server_free(s);
+    return NULL;
+}
+
+static void watch_all(bg_server_t *s)
+{
+    for (size_t i = 0; i < s->n_services; i++) {
+        srv_service_t *svc = &s->services[i];
+        for (int sl = 0; sl < BG_SLOT_COUNT; sl++)
+            for (size_t k = 0; k < svc->slot[sl].n; k++)
+                bg_health_watch(s->health, svc->slot[sl].targets[k], &svc->cfg->health);
+        if (svc->cfg->driver != BG_DRIVER_STATIC && svc->slot[0].n + svc->slot[1].n == 0)
+            bg_log(BG_LOG_WARN, "server", "service=%s driver=%s msg=\"no targets: this build "
+                   "runs no driver for it; register targets through the admin API\"",
+                   svc->cfg->name, bg_driver_kind_str(svc->cfg->driver));
+    }
+}
+
+int bg_server_start(bg_server_t *s, bg_err_t *err)
+{
+    int rc;
+
+    BG_ASSERT(!s->started && !s->shutting_down);
+    /* Writes to a peer that left must come back as EPIPE, not kill the daemon. */
+    signal(SIGPIPE, SIG_IGN);
+    if (s->cfg->state_dir != NULL && (rc = mkdir_p(s->cfg->state_dir, err)) != 0)
+        return rc;
+    /* The admin endpoint first: a second daemon on the same state_dir stops here, before
+     * its workers ever bind. Nothing is served before the loop runs. */
+    s->admin_stopped = false;
+    if ((rc = bg_admin_start(s->admin, err)) != 0)
+        return rc;
+    s->admin_started = true;
+    srv_publish(s);
+    if ((rc = bg_proxy_start(s->proxy, err)) != 0)
+        return rc;
+    s->proxy_running = true;
+    uv_signal_start(&s->sig_int, on_signal, SIGINT);
+    uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+    watch_all(s);
+    s->started = true;
+    bg_log(BG_LOG_INFO, "server", "msg=started listen=%s proxy_port=%d test_port=%d admin=%s "
+           "services=%zu", s->cfg->listen, bg_proxy_port(s->proxy),
+           s->cfg->test_listen ? bg_proxy_test_port(s->proxy) : -1,
+           s->cfg->admin ? s->cfg->admin : "(default)", s->n_services);
+    return 0;
+}
+
+static void on_admin_stopped(void *arg)
+{
+    bg_server_t *s = arg;
+    s->admin_stopped = true;
+}
+
+static void on_health_closed(void *arg)
+{
+    bg_server_t *s = arg;
+    s->health = NULL;
+    s->health_closed = true;
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Idempotent; everything it starts finishes through close callbacks on the loop. */
+static void begin_shutdown(bg_server_t *s, const char *why)
+{
+    if (s->shutting_down)
+        return;
+    s->shutting_down = true;
+    bg_log(BG_LOG_INFO, "server", "msg=stopping reason=\"%s\" grace_ms=%u", why, s->grace_ms);
+    srv_waiters_fail(s, BG_EUNAVAIL, "the daemon is shutting down");
+    if (!s->admin_stopped)
+        bg_admin_stop(s->admin, on_admin_stopped, s);
+    if (s->proxy_running) {
+        bg_proxy_stop(s->proxy, s->grace_ms);
+        s->proxy_running = false;
+    }
+    if (s->health != NULL && !s->health_closed)
+        bg_health_close(s->health, on_health_closed, s);
+    close_handle((uv_handle_t *)&s->sig_int);
+    close_handle((uv_handle_t *)&s->sig_term);
+    close_handle((uv_handle_t *)&s->stop_async);
+    close_handle((uv_handle_t *)&s->switch_timer);
+}
+
+static void log_leftover(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    bg_log(BG_LOG_ERROR, "server", "msg=\"handle left open at shutdown\" type=%s closing=%d",
+           uv_handle_type_name(uv_handle_get_type(h)), uv_is_closing(h));
+}
+
+/* Runs the loop until every handle is closed, then closes it. */
+static int drain_loop(bg_server_t *s, bg_err_t *err)
+{
+    int rc;
+
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    rc = uv_loop_close(&s->loop);
+    if (rc != 0) {
+        uv_walk(&s->loop, log_leftover, NULL);
+        return bg_err_set(err, BG_EIO, "server: handles left open on the control loop");
+    }
+    return 0;
+}
+
+int bg_server_run(bg_server_t *s, bg_err_t *err)
+{
+    int rc;
+
+    if (!s->started && (rc = bg_server_start(s, err)) != 0)
+        return rc; /* the caller reports <err> */
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    /* uv_run returns only when nothing is active, i.e. after begin_shutdown(). */
+    begin_shutdown(s, "loop ended");
+    rc = drain_loop(s, err);
+    s->started = false;
+    s->loop_closed = true;
+    if (rc == 0)
+        bg_log(BG_LOG_INFO, "server", "msg=stopped");
+    return rc;
+}
+
+void bg_server_stop(bg_server_t *s)
+{
+    uv_async_send(&s->stop_async);
+}
+
+void bg_server_free(bg_server_t *s)
+{
+    if (s == NULL)
+        return;
+    if (!s->loop_closed) {
+        begin_shutdown(s, "freed");
+        drain_loop(s, NULL);
+    }
+    bg_proxy_free(s->proxy);
+    bg_admin_free(s->admin);
+    srv_model_fini(s);
+    bg_router_free(s->router);
+    bg_config_free(s->cfg);
+    free(s);
+}
+
+int bg_server_proxy_port(const bg_server_t *s)
+{
+    return bg_proxy_port(s->proxy);
+}
+
+int bg_server_test_port(const bg_server_t *s)
+{
+    return s->cfg->test_listen != NULL ? bg_proxy_test_port(s->proxy) : -1;
+}
+
+int bg_server_admin_port(const bg_server_t *s)
+{
+    return bg_admin_port(s->admin);
+}
+
+const char *bg_server_admin_path(const bg_server_t *s)
+{
+    return bg_admin_socket_path(s->admin);
+}
+
+void bg_server_set_stop_grace(bg_server_t *s, uint32_t grace_ms)
+{
+    s->grace_ms = grace_ms;
+}

@@ -1,0 +1,66 @@
+/* The daemon behind `bluegreen serve`: the control thread's composition of router, proxy
+ * (data plane workers), health checker and admin API around one model of services,
+ * slots and targets (DESIGN §1, §7, §8 static, §9).
+ *
+ * Every routing change goes the same way: rebuild a snapshot from the model, publish it,
+ * wake the workers, and answer the API call only once every worker has adopted it (the
+ * verified switch), with the time it took. The control loop runs on the thread that calls
+ * bg_server_run(); nothing on it blocks except the final join of the workers at shutdown.
+ */
+#ifndef BG_SERVER_SERVER_H
+#define BG_SERVER_SERVER_H
+
+#include <stdint.h>
+
+#include "base/err.h"
+#include "config/config.h"
+
+typedef struct bg_server bg_server_t;
+
+/* How long in-flight requests may finish at shutdown, and how long a published routing
+ * change may wait for every worker before the API call answers 504. */
+#define BG_SERVER_STOP_GRACE_MS 10000
+#define BG_SERVER_SWITCH_TIMEOUT_MS 10000
+
+/* Builds the server from <cfg>: the routing model (static targets start healthy, as
+ * HAProxy servers start UP, and are health-checked), router, health checker, proxy and
+ * admin objects. Binds nothing yet. Takes ownership of <cfg>, also on failure. Returns
+ * NULL with <err> filled on bad input (e.g. a static target address that does not parse,
+ * a TCP admin endpoint without a token). Thread: the future control thread. */
+bg_server_t *bg_server_new(bg_config_t *cfg, bg_err_t *err);
+
+/* Creates state_dir if missing, publishes the first routing snapshot, binds the proxy
+ * listeners and starts the workers, binds the admin endpoint, installs the SIGINT/SIGTERM
+ * handlers and starts health checks. After it returns 0 the ports are bound (connections
+ * queue until the loop runs). On failure returns a negative code with <err> filled; the
+ * caller then calls bg_server_free(). Optional: bg_server_run() starts if needed.
+ * Thread: control (the thread that will call bg_server_run()). */
+int bg_server_start(bg_server_t *s, bg_err_t *err);
+
+/* Runs the control loop on the calling thread until SIGINT, SIGTERM or bg_server_stop(),
+ * then stops cleanly: answers calls still waiting (503), stops the admin API, stops the
+ * proxy with a grace period of BG_SERVER_STOP_GRACE_MS, closes the health checker and
+ * closes the loop with no handle left. Returns 0, or a negative code with <err> filled
+ * when starting failed or a handle was left open. Thread: control. */
+int bg_server_run(bg_server_t *s, bg_err_t *err);
+
+/* Asks a running server to stop as if it got SIGTERM. Thread: any. */
+void bg_server_stop(bg_server_t *s);
+
+/* Frees the server (stopping what still runs if bg_server_run() was never called or
+ * failed) and its config. NULL is a no-op. Thread: control, after bg_server_run()
+ * returned. */
+void bg_server_free(bg_server_t *s);
+
+/* Bound ports after bg_server_start(): production and test listeners (-1: none) and the
+ * TCP admin endpoint (-1 for a Unix socket). Thread: any. */
+int bg_server_proxy_port(const bg_server_t *s);
+int bg_server_test_port(const bg_server_t *s);
+int bg_server_admin_port(const bg_server_t *s);
+/* Admin socket path for a Unix endpoint (borrowed), or NULL. Thread: any. */
+const char *bg_server_admin_path(const bg_server_t *s);
+
+/* Overrides the shutdown grace period (tests). Thread: control, before run. */
+void bg_server_set_stop_grace(bg_server_t *s, uint32_t grace_ms);
+
+#endif

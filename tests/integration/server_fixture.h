@@ -1,0 +1,71 @@
+/* Server integration fixture: a real bg_server_t (proxy workers, health checks, admin API)
+ * running on its own thread, in front of three fake backends ("blue", "green" and a spare
+ * "extra" to register at run time), with a static service `orders` (host orders.local).
+ */
+#ifndef BG_TESTS_SERVER_FIXTURE_H
+#define BG_TESTS_SERVER_FIXTURE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "server/server.h"
+#include "support/support.h"
+#include "unit/admin/client.h"
+
+#define SFX_BLUE 0
+#define SFX_GREEN 1
+#define SFX_EXTRA 2
+#define SFX_TOKEN "integration-token"
+
+typedef struct sfx sfx_t;
+
+typedef struct sfx_backend {
+    sfx_t *f;
+    int idx;
+    bgt_backend_t *b;
+    _Atomic unsigned hits;          /* proxied requests (health checks not counted) */
+    _Atomic int fail_health;        /* 1: /healthz answers 503 */
+} sfx_backend_t;
+
+struct sfx {
+    char *dir;
+    sfx_backend_t be[3];
+    bg_server_t *srv;
+    pthread_t thread;
+    bool running;
+    int run_rc;
+    int proxy_port;
+    char *sock;                     /* admin socket path (unix) */
+    int admin_port;                 /* tcp admin, else -1 */
+};
+
+typedef struct sfx_opts {
+    bool tcp_admin;                 /* http://127.0.0.1:0 with SFX_TOKEN */
+    int green_weight;               /* initial traffic to green */
+    const char *dir;                /* state lives in <dir>/state; NULL: a fresh tmp dir */
+} sfx_opts_t;
+
+/* The fixture's config for <f> (backends started, f->dir set). Caller owns it. */
+bg_config_t *sfx_config(sfx_t *f, const sfx_opts_t *opts);
+
+/* Builds the config, starts the server (ports bound) and runs it on a thread. Waits
+ * until both configured targets have passed a health check. */
+void sfx_start(sfx_t *f, const sfx_opts_t *opts);
+/* Stops the server as SIGTERM would, joins, asserts bg_server_run() returned 0 (loop
+ * closed with no handle left), stops the backends. */
+void sfx_stop(sfx_t *f);
+
+/* Admin call (adds the bearer token for a TCP admin). */
+bool sfx_admin(sfx_t *f, const char *method, const char *path, const char *body, cresp_t *out);
+/* One GET through the proxy to orders.local<path>: returns the answering backend's index,
+ * -1 if no backend answered; *status gets the HTTP status (may be NULL). */
+int sfx_get(sfx_t *f, const char *path, int *status);
+/* JSON of GET /v1/services/orders (new reference). */
+void *sfx_service_json(sfx_t *f);
+/* Polls GET /v1/services/orders until target <addr> has healthy == <healthy>. */
+bool sfx_wait_healthy(sfx_t *f, const char *addr, bool healthy, int timeout_ms);
+/* "127.0.0.1:<port>" of backend <idx> (static buffer per idx). */
+const char *sfx_addr(sfx_t *f, int idx);
+
+#endif
