@@ -59,8 +59,8 @@ void bg_cli_print_target_header(bg_cli_t *cli)
 {
     if (!cli->tty)
         return;
-    fprintf(cli->out, "  %-6s %4s  %-21s %-10s %-16s %6s %6s %6s %6s %6s %6s\n", "SLOT", "ID",
-            "ADDRESS", "HEALTH", "REASON", "2XX", "3XX", "4XX", "5XX", "FAILED", "ACTIVE");
+    fprintf(cli->out, "  %-6s %4s  %-21s %-10s %6s %6s %6s %6s %6s %6s  %s\n", "SLOT", "ID",
+            "ADDRESS", "HEALTH", "2XX", "3XX", "4XX", "5XX", "FAILED", "ACTIVE", "REASON");
 }
 
 static const char *target_state(const json_t *t)
@@ -70,22 +70,29 @@ static const char *target_state(const json_t *t)
     return json_is_true(json_object_get(t, "healthy")) ? "healthy" : "unhealthy";
 }
 
+/* Why the target is in its state; "-" before anything was said (a static target starts
+ * healthy and keeps an empty reason until its first transition). */
+static const char *target_reason(const json_t *t)
+{
+    const char *r = bg_cli_jstr(json_object_get(t, "health"), "reason", "");
+    return r[0] != '\0' ? r : "-";
+}
+
 static void print_target_row(bg_cli_t *cli, const json_t *t)
 {
-    const json_t *health = json_object_get(t, "health");
     const json_t *reqs = json_object_get(t, "requests");
     const char *state = target_state(t);
     const char *colour = strcmp(state, "healthy") == 0    ? BG_SGR_GREEN
                          : strcmp(state, "draining") == 0 ? BG_SGR_YELLOW
                                                           : BG_SGR_RED;
 
-    fprintf(cli->out, "  %-6s %4lld  %-21s %s%-10s%s %-16.16s", bg_cli_jstr(t, "slot", "?"),
+    /* The reason goes last: it is free text of any length ("DOWN (db: DOWN)"). */
+    fprintf(cli->out, "  %-6s %4lld  %-21s %s%-10s%s", bg_cli_jstr(t, "slot", "?"),
             (long long)bg_cli_jint(t, "id", 0), bg_cli_jstr(t, "address", "?"),
-            bg_cli_sgr(cli, colour), state, bg_cli_sgr(cli, BG_SGR_RESET),
-            bg_cli_jstr(health, "reason", "-"));
+            bg_cli_sgr(cli, colour), state, bg_cli_sgr(cli, BG_SGR_RESET));
     for (size_t i = 0; i < BG_ARRAY_LEN(classes); i++)
         fprintf(cli->out, " %6lld", (long long)bg_cli_jint(reqs, classes[i], 0));
-    fprintf(cli->out, " %6lld\n", (long long)bg_cli_jint(t, "active", 0));
+    fprintf(cli->out, " %6lld  %s\n", (long long)bg_cli_jint(t, "active", 0), target_reason(t));
 }
 
 static void print_target_line(bg_cli_t *cli, const char *service, const json_t *t)
@@ -100,7 +107,7 @@ static void print_target_line(bg_cli_t *cli, const char *service, const json_t *
     fprintf(f, " id=%lld", (long long)bg_cli_jint(t, "id", 0));
     print_kv(f, "address", bg_cli_jstr(t, "address", "?"));
     print_kv(f, "health", target_state(t));
-    print_kv(f, "reason", bg_cli_jstr(health, "reason", "-"));
+    print_kv(f, "reason", target_reason(t));
     fprintf(f, " last_status=%lld", (long long)bg_cli_jint(health, "last_status", 0));
     for (size_t i = 0; i < BG_ARRAY_LEN(classes); i++)
         fprintf(f, " requests_%s=%lld", classes[i], (long long)bg_cli_jint(reqs, classes[i], 0));
