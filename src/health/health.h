@@ -32,8 +32,11 @@ typedef enum bg_actuator_verdict {
 } bg_actuator_verdict_t;
 
 /* Judges an Actuator health response: <http_status>, <body> of <len> bytes. Writes a
- * short reason into <reason> (e.g. "DOWN (db: DOWN, diskSpace: UP)" lists failing
- * components; "UP"). Thread: any. */
+ * short reason into <reason> (e.g. "DOWN (db: DOWN)", nested "DOWN (broker/us1: DOWN)"
+ * lists the failing components; "UP"). Healthy only for HTTP 2xx with top-level "status"
+ * exactly "UP" (case-sensitive: "up" is not Actuator); DOWN, OUT_OF_SERVICE, UNKNOWN and
+ * custom statuses are unhealthy; components never override the top-level status.
+ * <reason> may be NULL when <reason_size> is 0. Thread: any. */
 bg_actuator_verdict_t bg_actuator_judge(int http_status, const char *body, size_t len,
                                         char *reason, size_t reason_size);
 
