@@ -284,3 +284,82 @@ Test(cli_daemon, serve_refuses_a_bad_config_with_its_position)
     free(want);
     free(bad);
 }
+
+/* A TCP admin endpoint needs the bearer token; the CLI takes it from --token,
+ * BLUEGREEN_TOKEN or the config file's admin_token. */
+static daemon_t h;
+
+static void http_daemon_start(void)
+{
+    h.dir = bgt_tmpdir("cli-daemon-http");
+    h.port = bgt_free_port();
+    int admin_port = bgt_free_port();
+    char *yaml = bg_asprintf("listen: 127.0.0.1:%d\n"
+                             "admin: http://127.0.0.1:%d\n"
+                             "admin_token: s3cret\n"
+                             "state_dir: %s/state\n"
+                             "services:\n"
+                             "  web:\n"
+                             "    route: {host: web.local}\n"
+                             "    driver: static\n"
+                             "    targets: {blue: [\"127.0.0.1:1\"]}\n",
+                             h.port, admin_port, h.dir);
+    h.cfg = cli_write_file(h.dir, "bluegreen.yaml", yaml);
+    free(yaml);
+    h.admin = bg_asprintf("http://127.0.0.1:%d", admin_port);
+    char *log = bg_asprintf("%s/serve.log", h.dir);
+    const char *const argv[] = {bgt_bin("bluegreen"), "serve", "-c", h.cfg, NULL};
+    h.serve = bgt_spawn(argv, NULL, log);
+    free(log);
+    cr_assert(bgt_wait_port(admin_port, WAIT_MS), "no admin port (see %s/serve.log)", h.dir);
+}
+
+static void http_daemon_stop(void)
+{
+    if (h.serve > 0)
+        bgt_stop(h.serve, 10000);
+    free(h.dir);
+    free(h.cfg);
+    free(h.admin);
+    memset(&h, 0, sizeof(h));
+}
+
+TestSuite(cli_daemon_http, .init = http_daemon_start, .fini = http_daemon_stop, .timeout = 90);
+
+Test(cli_daemon_http, bearer_token_from_flag_env_or_config)
+{
+    cli_res_t r;
+
+    CLI_RUN(&r, "--admin", h.admin, "status");
+    cr_assert_eq(r.code, 1, "%s", r.err);
+    cr_assert(strncmp(r.err, "bluegreen: ", 11) == 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "hint: pass --token or set BLUEGREEN_TOKEN."), "%s", r.err);
+    cli_res_fini(&r);
+
+    CLI_RUN(&r, "--admin", h.admin, "--token", "wrong", "status");
+    cr_assert_eq(r.code, 1, "%s", r.err);
+    cli_res_fini(&r);
+
+    CLI_RUN(&r, "--admin", h.admin, "--token", "s3cret", "status");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strncmp(r.out, "service name=web ", 17) == 0, "%s", r.out);
+    cli_res_fini(&r);
+
+    const char *const env[] = {"BLUEGREEN_TOKEN=s3cret", NULL};
+    char *admin_env = bg_asprintf("BLUEGREEN_ADMIN=%s", h.admin);
+    const char *const env2[] = {"BLUEGREEN_TOKEN=s3cret", admin_env, NULL};
+    cli_run_in(&r, NULL, env, 30000, (const char *const[]){"--admin", h.admin, "status", NULL});
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cli_res_fini(&r);
+    cli_run_in(&r, NULL, env2, 30000,
+               (const char *const[]){"traffic", "web", "blue=100", "green=0", NULL});
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strncmp(r.out, "service=web blue=100 green=0 generation=", 40) == 0, "%s", r.out);
+    cli_res_fini(&r);
+    free(admin_env);
+
+    /* Endpoint and token both from the config file. */
+    CLI_RUN(&r, "status", "web", "-c", h.cfg);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cli_res_fini(&r);
+}
