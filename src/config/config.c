@@ -19,12 +19,36 @@
 #define PROXY(f) (offsetof(bg_config_t, proxy) + offsetof(bg_proxy_config_t, f))
 
 /* Top-level nodes kept for checks that run after the whole mapping is read. */
+/* Two listeners on one address would fail at bind time with a less helpful message. */
+static int check_listeners(cfg_ctx_t *ctx, yaml_node_t *root, const bg_config_t *cfg)
+{
+    const char *admin_addr = strncmp(cfg->admin, "http://", 7) == 0 ? cfg->admin + 7 : NULL;
+    const char *key = NULL;
+    size_t saved;
+    int rc;
+
+    if (cfg->test_listen != NULL && strcmp(cfg->test_listen, cfg->listen) == 0)
+        key = "test_listen";
+    else if (admin_addr != NULL &&
+             (strcmp(admin_addr, cfg->listen) == 0 ||
+              (cfg->test_listen && strcmp(admin_addr, cfg->test_listen) == 0)))
+        key = "admin";
+    if (key == NULL)
+        return 0;
+    saved = cfg_path_push_key(ctx, key);
+    rc = cfg_fail(ctx, cfg_find(ctx, root, key),
+                  "%s uses the same address as another listener (listen %s%s%s)", key, cfg->listen,
+                  cfg->test_listen ? ", test_listen " : "",
+                  cfg->test_listen ? cfg->test_listen : "");
+    cfg_path_pop(ctx, saved);
+    return rc;
+}
+
 typedef struct top_nodes {
     yaml_node_t *services;
-    yaml_node_t *workers;       /* top-level alias */
+    yaml_node_t *workers; /* top-level alias */
     uint32_t workers_value;
 } top_nodes_t;
-
 
 static int listen_addr(cfg_ctx_t *ctx, yaml_node_t *val, char **out)
 {
@@ -33,8 +57,7 @@ static int listen_addr(cfg_ctx_t *ctx, yaml_node_t *val, char **out)
     /* port 0 lets the kernel pick one (tests on ephemeral ports) */
     if (rc == 0 && !cfg_addr_ok(*out, true))
         return cfg_fail(ctx, val,
-                        "expected an address host:port like 127.0.0.1:8080, got \"%.64s\"",
-                        *out);
+                        "expected an address host:port like 127.0.0.1:8080, got \"%.64s\"", *out);
     return rc;
 }
 
@@ -221,15 +244,15 @@ static int fill_admin(cfg_ctx_t *ctx, yaml_node_t *root, bg_config_t *cfg)
         return rc;
     if (strncmp(cfg->admin, "http://", 7) == 0 && cfg->admin_token == NULL) {
         saved = cfg_path_push_key(ctx, "admin");
-        rc = cfg_fail(ctx, admin, "an http admin listener needs admin_token (e.g. "
-                                  "admin_token: ${BLUEGREEN_TOKEN})");
+        rc = cfg_fail(ctx, admin,
+                      "an http admin listener needs admin_token (e.g. "
+                      "admin_token: ${BLUEGREEN_TOKEN})");
         cfg_path_pop(ctx, saved);
     }
     return rc;
 }
 
-static int fill_workers(cfg_ctx_t *ctx, yaml_node_t *root, bg_config_t *cfg,
-                        const top_nodes_t *t)
+static int fill_workers(cfg_ctx_t *ctx, yaml_node_t *root, bg_config_t *cfg, const top_nodes_t *t)
 {
     yaml_node_t *proxy = cfg_find(ctx, root, "proxy");
     size_t saved;
@@ -239,8 +262,9 @@ static int fill_workers(cfg_ctx_t *ctx, yaml_node_t *root, bg_config_t *cfg,
         return 0;
     if (cfg_find(ctx, proxy, "workers") != NULL) {
         saved = cfg_path_push_key(ctx, "workers");
-        rc = cfg_fail(ctx, t->workers, "workers is set twice (here and in "
-                                             "proxy.workers); keep one");
+        rc = cfg_fail(ctx, t->workers,
+                      "workers is set twice (here and in "
+                      "proxy.workers); keep one");
         cfg_path_pop(ctx, saved);
         return rc;
     }
@@ -248,8 +272,8 @@ static int fill_workers(cfg_ctx_t *ctx, yaml_node_t *root, bg_config_t *cfg,
     return 0;
 }
 
-static int service_entry(cfg_ctx_t *ctx, const char *key, yaml_node_t *key_node,
-                         yaml_node_t *val, void *obj)
+static int service_entry(cfg_ctx_t *ctx, const char *key, yaml_node_t *key_node, yaml_node_t *val,
+                         void *obj)
 {
     bg_config_t *cfg = obj;
     size_t idx = cfg->n_services++;
@@ -279,6 +303,8 @@ static int parse_root(cfg_ctx_t *ctx, yaml_node_t *root, bg_config_t *cfg)
     rc = fill_workers(ctx, root, cfg, &t);
     if (rc == 0)
         rc = fill_admin(ctx, root, cfg);
+    if (rc == 0)
+        rc = check_listeners(ctx, root, cfg);
     if (rc != 0 || t.services == NULL)
         return rc;
     cfg->services = bg_xcalloc(cfg_map_size(t.services) + 1, sizeof(bg_service_config_t));
@@ -307,8 +333,9 @@ bg_config_t *bg_config_parse(const char *text, size_t len, const char *name, bg_
     config_defaults(cfg);
     root = yaml_document_get_root_node(&doc);
     if (root != NULL && !cfg_is_null(root) && root->type != YAML_MAPPING_NODE) {
-        rc = cfg_fail(&ctx, root, "expected a mapping of settings (listen, services, ...), "
-                                  "got %s",
+        rc = cfg_fail(&ctx, root,
+                      "expected a mapping of settings (listen, services, ...), "
+                      "got %s",
                       cfg_describe(root, got, sizeof(got)));
         goto out;
     }

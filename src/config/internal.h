@@ -20,11 +20,11 @@
 
 typedef struct cfg_ctx {
     yaml_document_t *doc;
-    const char *file;   /* name used in errors */
+    const char *file; /* name used in errors */
     bg_err_t *err;
     char path[BG_ERR_PATH_MAX]; /* key path of the node being read, "" at the root */
     size_t path_len;
-    void *user;         /* for handlers that need more than their field */
+    void *user; /* for handlers that need more than their field */
 } cfg_ctx_t;
 
 /* A known key of a mapping: <fn> reads <val> into (char *)obj + <offset>. */
@@ -86,8 +86,7 @@ int cfg_bool(cfg_ctx_t *ctx, yaml_node_t *node, bool *out);
 int cfg_duration(cfg_ctx_t *ctx, yaml_node_t *node, uint32_t *ms);
 /* "10%" or "10" (0..100); cfg_percent_u32 also requires a whole number in [min, max]. */
 int cfg_percent(cfg_ctx_t *ctx, yaml_node_t *node, double *pct);
-int cfg_percent_u32(cfg_ctx_t *ctx, yaml_node_t *node, uint32_t min, uint32_t max,
-                    uint32_t *out);
+int cfg_percent_u32(cfg_ctx_t *ctx, yaml_node_t *node, uint32_t min, uint32_t max, uint32_t *out);
 int cfg_size(cfg_ctx_t *ctx, yaml_node_t *node, uint64_t *bytes);
 /* A list of non-empty strings (a single string is a list of one when <one_ok>). */
 int cfg_str_list(cfg_ctx_t *ctx, yaml_node_t *node, bool one_ok, char ***out, size_t *n);
@@ -137,8 +136,7 @@ int cfg_strategy(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
 int cfg_service(cfg_ctx_t *ctx, const char *key, yaml_node_t *key_node, yaml_node_t *val,
                 bg_driver_kind_t driver, bg_service_config_t *svc);
 /* Checks <svc> against the services before it (route conflicts). */
-int cfg_service_check_routes(cfg_ctx_t *ctx, yaml_node_t *val, const bg_config_t *cfg,
-                             size_t idx);
+int cfg_service_check_routes(cfg_ctx_t *ctx, yaml_node_t *val, const bg_config_t *cfg, size_t idx);
 void cfg_service_fini(bg_service_config_t *svc);
 
 #endif

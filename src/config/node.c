@@ -87,8 +87,8 @@ parse_error:
     memset(doc, 0, sizeof(*doc));
     rc = bg_err_set_at(err, BG_EINVAL, file, (unsigned)parser.problem_mark.line + 1,
                        (unsigned)parser.problem_mark.column + 1, NULL, "invalid YAML: %s%s%s",
-                       parser.problem ? parser.problem : "syntax error",
-                       parser.context ? " " : "", parser.context ? parser.context : "");
+                       parser.problem ? parser.problem : "syntax error", parser.context ? " " : "",
+                       parser.context ? parser.context : "");
 out:
     yaml_parser_delete(&parser);
     return rc;
@@ -126,8 +126,8 @@ int cfg_fail(cfg_ctx_t *ctx, const yaml_node_t *node, const char *fmt, ...)
 size_t cfg_path_push_key(cfg_ctx_t *ctx, const char *key)
 {
     size_t saved = ctx->path_len;
-    int n = snprintf(ctx->path + saved, sizeof(ctx->path) - saved, "%s%s",
-                     saved > 0 ? "." : "", key);
+    int n =
+        snprintf(ctx->path + saved, sizeof(ctx->path) - saved, "%s%s", saved > 0 ? "." : "", key);
 
     if (n > 0)
         ctx->path_len = strnlen(ctx->path, sizeof(ctx->path) - 1);
@@ -170,9 +170,9 @@ const char *cfg_describe(const yaml_node_t *node, char *buf, size_t size)
     else if (node->type == YAML_MAPPING_NODE)
         snprintf(buf, size, cfg_map_size(node) ? "a mapping" : "an empty mapping");
     else if (node->type == YAML_SEQUENCE_NODE)
-        snprintf(buf, size, node->data.sequence.items.top > node->data.sequence.items.start
-                                ? "a list"
-                                : "an empty list");
+        snprintf(buf, size,
+                 node->data.sequence.items.top > node->data.sequence.items.start ? "a list"
+                                                                                 : "an empty list");
     else if (node->data.scalar.length > 60)
         snprintf(buf, size, "\"%.57s...\"", (const char *)node->data.scalar.value);
     else
@@ -205,8 +205,8 @@ static int check_map(cfg_ctx_t *ctx, yaml_node_t *node)
             yaml_node_t *k0 = cfg_node(ctx, q->key);
             if (strcmp(key_of(k0), key) == 0) {
                 size_t saved = cfg_path_push_key(ctx, key);
-                int rc = cfg_fail(ctx, k, "duplicate key \"%s\" (first at line %u, column %u)",
-                                  key, (unsigned)k0->start_mark.line + 1,
+                int rc = cfg_fail(ctx, k, "duplicate key \"%s\" (first at line %u, column %u)", key,
+                                  (unsigned)k0->start_mark.line + 1,
                                   (unsigned)k0->start_mark.column + 1);
                 cfg_path_pop(ctx, saved);
                 return rc;
@@ -216,8 +216,7 @@ static int check_map(cfg_ctx_t *ctx, yaml_node_t *node)
     return 0;
 }
 
-static int unknown_key(cfg_ctx_t *ctx, yaml_node_t *k, const cfg_field_t *fields,
-                       size_t n_fields)
+static int unknown_key(cfg_ctx_t *ctx, yaml_node_t *k, const cfg_field_t *fields, size_t n_fields)
 {
     char valid[BG_ERR_MSG_MAX / 2];
     size_t off = 0;
@@ -342,7 +341,8 @@ int cfg_subst(cfg_ctx_t *ctx, const yaml_node_t *node, const char *in, char **ou
         if (*end != '}' || end == p + 2) {
             rc = cfg_fail(ctx, node,
                           "bad variable reference in \"%s\": expected ${NAME} with NAME of "
-                          "letters, digits and _ (write $${ for a literal ${)", in);
+                          "letters, digits and _ (write $${ for a literal ${)",
+                          in);
             goto out;
         }
         name = bg_strndup(p + 2, (size_t)(end - p - 2));
@@ -477,8 +477,7 @@ int cfg_percent(cfg_ctx_t *ctx, yaml_node_t *node, double *pct)
     return typed(ctx, node, "a percentage from 0% to 100% like 10%", parse_percent, pct);
 }
 
-int cfg_percent_u32(cfg_ctx_t *ctx, yaml_node_t *node, uint32_t min, uint32_t max,
-                    uint32_t *out)
+int cfg_percent_u32(cfg_ctx_t *ctx, yaml_node_t *node, uint32_t min, uint32_t max, uint32_t *out)
 {
     double v = 0;
     int rc = cfg_percent(ctx, node, &v);
@@ -486,8 +485,8 @@ int cfg_percent_u32(cfg_ctx_t *ctx, yaml_node_t *node, uint32_t min, uint32_t ma
     if (rc != 0)
         return rc;
     if (v != (double)(uint32_t)v || v < min || v > max)
-        return cfg_fail(ctx, node, "expected a whole percentage from %u%% to %u%%, got %g%%",
-                        min, max, v);
+        return cfg_fail(ctx, node, "expected a whole percentage from %u%% to %u%%, got %g%%", min,
+                        max, v);
     *out = (uint32_t)v;
     return 0;
 }

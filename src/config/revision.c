@@ -43,8 +43,9 @@ static int run_command(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
     if (val->type == YAML_SEQUENCE_NODE) {
         rc = cfg_str_list(ctx, val, false, &rev->command, &n);
         if (rc == 0 && n == 0)
-            rc = cfg_fail(ctx, val, "expected a non-empty command list like [\"./app\", "
-                                    "\"--port\", \"8080\"]");
+            rc = cfg_fail(ctx, val,
+                          "expected a non-empty command list like [\"./app\", "
+                          "\"--port\", \"8080\"]");
         return rc;
     }
     rc = cfg_str(ctx, val, "a command: a list of arguments or a string", &line);
@@ -111,8 +112,8 @@ int cfg_rev_port(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
 }
 
 /* api.provides.<name>: "1.2.3" | ["1.10.0", "2.0.0"] */
-static int provide_entry(cfg_ctx_t *ctx, const char *key, yaml_node_t *key_node,
-                         yaml_node_t *val, void *obj)
+static int provide_entry(cfg_ctx_t *ctx, const char *key, yaml_node_t *key_node, yaml_node_t *val,
+                         void *obj)
 {
     bg_api_config_t *api = obj;
     bg_api_provide_t *p;
@@ -124,8 +125,8 @@ static int provide_entry(cfg_ctx_t *ctx, const char *key, yaml_node_t *key_node,
     p = &api->provides[api->n_provides++];
     memset(p, 0, sizeof(*p));
     p->api = bg_strdup(key);
-    if (val->type == YAML_SEQUENCE_NODE && val->data.sequence.items.top ==
-                                               val->data.sequence.items.start)
+    if (val->type == YAML_SEQUENCE_NODE &&
+        val->data.sequence.items.top == val->data.sequence.items.start)
         return cfg_fail(ctx, val, "expected at least one version");
     rc = cfg_str_list(ctx, val, true, &p->versions, &p->n_versions);
     if (rc != 0)
@@ -140,8 +141,7 @@ static int provide_entry(cfg_ctx_t *ctx, const char *key, yaml_node_t *key_node,
                 at = cfg_node(ctx, val->data.sequence.items.start[i]);
                 cfg_path_push_index(ctx, i);
             }
-            rc = cfg_fail(ctx, at, "expected " VERSION_EXPECT ", got \"%.64s\"",
-                          p->versions[i]);
+            rc = cfg_fail(ctx, at, "expected " VERSION_EXPECT ", got \"%.64s\"", p->versions[i]);
             cfg_path_pop(ctx, saved);
             return rc;
         }
@@ -150,8 +150,8 @@ static int provide_entry(cfg_ctx_t *ctx, const char *key, yaml_node_t *key_node,
 }
 
 /* api.requires.<name>: "^1.4" (the range grammar belongs to compat/) */
-static int require_entry(cfg_ctx_t *ctx, const char *key, yaml_node_t *key_node,
-                         yaml_node_t *val, void *obj)
+static int require_entry(cfg_ctx_t *ctx, const char *key, yaml_node_t *key_node, yaml_node_t *val,
+                         void *obj)
 {
     bg_api_config_t *api = obj;
     bg_api_require_t *r;
@@ -197,16 +197,16 @@ int cfg_rev_check_artifact(cfg_ctx_t *ctx, yaml_node_t *node, const bg_revision_
         if (rev->command == NULL)
             return cfg_fail(ctx, node, "the process driver needs run.command");
         if (image != NULL)
-            return cfg_fail(ctx, image, "image is for the docker and ecs drivers; the process "
-                                        "driver runs run.command");
+            return cfg_fail(ctx, image,
+                            "image is for the docker and ecs drivers; the process "
+                            "driver runs run.command");
         break;
     case BG_DRIVER_DOCKER:
     case BG_DRIVER_ECS:
         if (rev->image == NULL)
             return cfg_fail(ctx, node, "the %s driver needs image", d);
         if (run != NULL)
-            return cfg_fail(ctx, run, "run is for the process driver; the %s driver runs image",
-                            d);
+            return cfg_fail(ctx, run, "run is for the process driver; the %s driver runs image", d);
         break;
     case BG_DRIVER_STATIC:
         if (run != NULL || image != NULL)
@@ -262,7 +262,7 @@ static void api_copy(bg_api_config_t *out, const bg_api_config_t *in)
     }
     out->n_provides = in->n_provides;
     if (in->n_requires > 0)
-        out->requires = bg_xcalloc(in->n_requires, sizeof(bg_api_require_t));
+    out->requires = bg_xcalloc(in->n_requires, sizeof(bg_api_require_t));
     for (size_t i = 0; i < in->n_requires; i++) {
         out->requires[i].api = bg_strdup(in->requires[i].api);
         out->requires[i].range = bg_strdup(in->requires[i].range);
@@ -307,16 +307,13 @@ static int rev_strategy(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
 /* Order matters: bit i of `seen` is revision_fields[i]. */
 enum { SEEN_ENV = 1u << 3, SEEN_COUNT = 1u << 4, SEEN_PORT = 1u << 5 };
 static const cfg_field_t revision_fields[] = {
-    {"version", cfg_rev_version, 0}, {"run", cfg_rev_run, 0},
-    {"image", cfg_rev_image, 0},     {"env", cfg_rev_env, 0},
-    {"count", cfg_rev_count, 0},     {"port", cfg_rev_port, 0},
-    {"api", cfg_rev_api, 0},         {"strategy", rev_strategy, 0},
-    {"labels", cfg_rev_labels, 0},
+    {"version", cfg_rev_version, 0}, {"run", cfg_rev_run, 0},       {"image", cfg_rev_image, 0},
+    {"env", cfg_rev_env, 0},         {"count", cfg_rev_count, 0},   {"port", cfg_rev_port, 0},
+    {"api", cfg_rev_api, 0},         {"strategy", rev_strategy, 0}, {"labels", cfg_rev_labels, 0},
 };
 
 /* Fills what the file left out: count, port and env from <svc>, version "0.0.0". */
-static void rev_inherit(bg_revision_config_t *rev, const bg_service_config_t *svc,
-                        uint64_t seen)
+static void rev_inherit(bg_revision_config_t *rev, const bg_service_config_t *svc, uint64_t seen)
 {
     if (rev->version == NULL)
         rev->version = bg_strdup("0.0.0");
@@ -349,8 +346,9 @@ int bg_revision_parse(const char *text, size_t len, const char *name,
     cfg_ctx_init(&ctx, &doc, name, err);
     root = yaml_document_get_root_node(&doc);
     if (root == NULL || root->type != YAML_MAPPING_NODE) {
-        rc = cfg_fail(&ctx, root, "expected a revision mapping (version, run or image, ...), "
-                                  "got %s",
+        rc = cfg_fail(&ctx, root,
+                      "expected a revision mapping (version, run or image, ...), "
+                      "got %s",
                       cfg_describe(root, got, sizeof(got)));
         goto out;
     }

@@ -183,8 +183,9 @@ static int matcher_scalar(cfg_ctx_t *ctx, yaml_node_t *val, bg_health_config_t *
             break;
         }
         if (!status_range(p, len, &h->matcher[h->n_matcher])) {
-            rc = cfg_fail(ctx, val, "expected status codes (100-599) like 200-399 or 200,204, "
-                                    "got \"%.64s\"",
+            rc = cfg_fail(ctx, val,
+                          "expected status codes (100-599) like 200-399 or 200,204, "
+                          "got \"%.64s\"",
                           s);
             break;
         }
@@ -256,8 +257,7 @@ static int svc_health(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
     for (size_t i = 0; i < BG_ARRAY_LEN(http_only); i++) {
         yaml_node_t *n = cfg_find(ctx, val, http_only[i]);
         if (n != NULL)
-            return cfg_fail(ctx, n, "%s is for http checks; this check is type tcp",
-                            http_only[i]);
+            return cfg_fail(ctx, n, "%s is for http checks; this check is type tcp", http_only[i]);
     }
     return 0;
 }
@@ -317,8 +317,10 @@ static int rb_window(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
 }
 
 static const cfg_field_t rollback_fields[] = {
-    {"error_rate", rb_error_rate, 0},           {"p99", rb_p99, 0},
-    {"min_requests", rb_min_requests, 0},       {"unhealthy_targets", rb_unhealthy, 0},
+    {"error_rate", rb_error_rate, 0},
+    {"p99", rb_p99, 0},
+    {"min_requests", rb_min_requests, 0},
+    {"unhealthy_targets", rb_unhealthy, 0},
     {"window", rb_window, 0},
 };
 
@@ -352,8 +354,7 @@ static int svc_hooks(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
 
 /* targets.{blue,green}: ["127.0.0.1:9001", ...] */
 
-static int targets_slot(cfg_ctx_t *ctx, yaml_node_t *val, bg_service_config_t *svc,
-                        bg_slot_t slot)
+static int targets_slot(cfg_ctx_t *ctx, yaml_node_t *val, bg_service_config_t *svc, bg_slot_t slot)
 {
     int rc = cfg_str_list(ctx, val, false, &svc->targets[slot], &svc->n_targets[slot]);
 
@@ -475,8 +476,9 @@ static int service_check(cfg_ctx_t *ctx, yaml_node_t *val, bg_service_config_t *
                             "the static driver needs targets, e.g. targets: {blue: "
                             "[\"127.0.0.1:9001\"], green: [\"127.0.0.1:9002\"]}");
     } else if (targets != NULL) {
-        return cfg_fail(ctx, targets, "targets are only for the static driver (this service "
-                                      "uses %s)",
+        return cfg_fail(ctx, targets,
+                        "targets are only for the static driver (this service "
+                        "uses %s)",
                         bg_driver_kind_str(svc->driver));
     }
     rc = cfg_rev_check_artifact(ctx, val, &svc->rev, svc->driver);
@@ -496,9 +498,10 @@ int cfg_service(cfg_ctx_t *ctx, const char *key, yaml_node_t *key_node, yaml_nod
     svc->name = bg_strdup(key);
     service_defaults(svc, driver);
     if (!cfg_service_name_ok(key))
-        return cfg_fail(ctx, key_node, "bad service name \"%.64s\": expected lowercase letters, "
-                                       "digits, - and _ (starting with a letter or digit, at "
-                                       "most 63)",
+        return cfg_fail(ctx, key_node,
+                        "bad service name \"%.64s\": expected lowercase letters, "
+                        "digits, - and _ (starting with a letter or digit, at "
+                        "most 63)",
                         key);
     if (val->type != YAML_MAPPING_NODE)
         return cfg_fail(ctx, val, "expected a service mapping (route, run, health, ...), got %s",
@@ -524,8 +527,7 @@ static bool host_eq(const char *a, const char *b)
     return bg_str_case_eq(bg_str(a), bg_str(b));
 }
 
-int cfg_service_check_routes(cfg_ctx_t *ctx, yaml_node_t *val, const bg_config_t *cfg,
-                             size_t idx)
+int cfg_service_check_routes(cfg_ctx_t *ctx, yaml_node_t *val, const bg_config_t *cfg, size_t idx)
 {
     const bg_service_config_t *svc = &cfg->services[idx];
 

@@ -12,7 +12,7 @@
 #include "base/compat.h"
 
 #define STRATEGY_FORMS                                                                             \
-    "all-at-once, {canary: {percent, wait}}, {linear: {percent, every}} or "                     \
+    "all-at-once, {canary: {percent, wait}}, {linear: {percent, every}} or "                       \
     "{steps: [5, 25, {pause: true}, 100]}"
 
 void bg_strategy_fini(bg_strategy_t *s)
@@ -45,8 +45,8 @@ static const cfg_field_t linear_fields[] = {{"percent", canary_percent, 0},
 
 /* Both keys of canary/linear are required: a canary without a wait would go straight on
  * to 100%, which is all-at-once under another name. */
-static int kind_body(cfg_ctx_t *ctx, yaml_node_t *val, bg_strategy_t *s,
-                     const cfg_field_t *fields, const char *example)
+static int kind_body(cfg_ctx_t *ctx, yaml_node_t *val, bg_strategy_t *s, const cfg_field_t *fields,
+                     const char *example)
 {
     uint64_t seen = 0;
     int rc;
@@ -61,8 +61,7 @@ static int kind_body(cfg_ctx_t *ctx, yaml_node_t *val, bg_strategy_t *s,
         return rc;
     for (size_t i = 0; i < 2; i++)
         if (!(seen & (UINT64_C(1) << i)))
-            return cfg_fail(ctx, val, "missing key \"%s\" (expected %s)", fields[i].key,
-                            example);
+            return cfg_fail(ctx, val, "missing key \"%s\" (expected %s)", fields[i].key, example);
     return 0;
 }
 
@@ -137,17 +136,17 @@ static int strategy_steps(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
     char got[96];
 
     s->kind = BG_STRATEGY_STEPS;
-    if (val->type != YAML_SEQUENCE_NODE || val->data.sequence.items.top ==
-                                               val->data.sequence.items.start)
-        return cfg_fail(ctx, val, "expected a non-empty list like [5, 25, {pause: true}, 100], "
-                                  "got %s",
+    if (val->type != YAML_SEQUENCE_NODE ||
+        val->data.sequence.items.top == val->data.sequence.items.start)
+        return cfg_fail(ctx, val,
+                        "expected a non-empty list like [5, 25, {pause: true}, 100], "
+                        "got %s",
                         cfg_describe(val, got, sizeof(got)));
     n = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
     s->steps = bg_xcalloc(n, sizeof(bg_strategy_step_t));
     for (size_t i = 0; i < n; i++) {
         size_t saved = cfg_path_push_index(ctx, i);
-        int rc = strategy_step(ctx, cfg_node(ctx, val->data.sequence.items.start[i]),
-                               &s->steps[i]);
+        int rc = strategy_step(ctx, cfg_node(ctx, val->data.sequence.items.start[i]), &s->steps[i]);
         if (rc != 0)
             return rc;
         s->n_steps++;
@@ -173,9 +172,8 @@ static int strategy_sticky(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
 }
 
 static const cfg_field_t strategy_fields[] = {
-    {"canary", strategy_canary, 0}, {"linear", strategy_linear, 0},
-    {"steps", strategy_steps, 0},   {"all-at-once", strategy_all, 0},
-    {"sticky", strategy_sticky, 0},
+    {"canary", strategy_canary, 0},   {"linear", strategy_linear, 0}, {"steps", strategy_steps, 0},
+    {"all-at-once", strategy_all, 0}, {"sticky", strategy_sticky, 0},
 };
 
 int cfg_strategy(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
@@ -208,7 +206,7 @@ int cfg_strategy(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
 }
 
 #define CLI_FORMS                                                                                  \
-    "expected all-at-once, canary:PERCENT:WAIT (e.g. canary:10%%:5m) or "                        \
+    "expected all-at-once, canary:PERCENT:WAIT (e.g. canary:10%%:5m) or "                          \
     "linear:PERCENT:EVERY (e.g. linear:10%%:1m)"
 
 /* "10%:5m" -> percent (1..100, whole) and duration. */

@@ -215,6 +215,16 @@ Test(config, listen_addresses)
                "got \"300.1.1.1:80\"");
 }
 
+Test(config, listeners_must_differ)
+{
+    assert_err("listen: 127.0.0.1:8080\ntest_listen: 127.0.0.1:8080\n",
+               "t.yaml:2:14: test_listen: test_listen uses the same address as another listener "
+               "(listen 127.0.0.1:8080, test_listen 127.0.0.1:8080)");
+    assert_err("test_listen: 127.0.0.1:9\nadmin: http://127.0.0.1:9\nadmin_token: t\n",
+               "t.yaml:2:8: admin: admin uses the same address as another listener (listen "
+               "127.0.0.1:8080, test_listen 127.0.0.1:9)");
+}
+
 Test(config, top_level_errors)
 {
     assert_err("listen: 127.0.0.1:8080\nlisten_addr: x\n",
@@ -242,8 +252,7 @@ Test(config, yaml_syntax_error_has_position)
     assert_err("listen: 127.0.0.1:8080\nservices:\n  orders: {route: [\n",
                "t.yaml:4:1: invalid YAML: did not find expected node content while parsing a "
                "flow node");
-    assert_err("a: 1\n---\nb: 2\n",
-               "t.yaml:2:1: expected one YAML document, found a second one");
+    assert_err("a: 1\n---\nb: 2\n", "t.yaml:2:1: expected one YAML document, found a second one");
 }
 
 Test(config, load_errors_use_the_file_name)
@@ -361,4 +370,46 @@ Test(config, mutated_inputs_never_crash)
             free(copy);
         }
     }
+}
+
+/* Aliases are resolved by libyaml to the same node; the walker follows the schema, so a
+ * self-referencing or fan-out alias can neither loop nor blow up. */
+Test(config, aliases)
+{
+    bg_config_t *cfg = parse_ok("services:\n"
+                                "  a: &svc\n"
+                                "    route: {host: a.local}\n"
+                                "    run: {command: &cmd [./app, --flag]}\n"
+                                "  b:\n"
+                                "    route: {host: b.local}\n"
+                                "    run: {command: *cmd}\n");
+    cr_assert_str_eq(cfg->services[1].rev.command[1], "--flag");
+    bg_config_free(cfg);
+    assert_err("services: &s\n  a: *s\n",
+               "t.yaml:2:3: services.a.a: unknown key \"a\"; valid keys: route, driver, "
+               "version, count, run, image, env, port, health, strategy, bake, "
+               "termination_wait, drain, stop_timeout, startup_timeout, rollback_on, api, "
+               "hooks, targets, traffic, keep_failed, labels");
+    /* an alias reports the position of the node it names (libyaml's document API keeps
+     * no mark for the alias itself) */
+    assert_err("services:\n  a:\n" SVC_RUN "    hooks: {test: &h [*h]}\n",
+               "t.yaml:4:19: services.a.hooks.test[0]: expected a non-empty string, got a list");
+}
+
+/* Deep nesting must end in an error, not a stack overflow. */
+Test(config, deep_nesting)
+{
+    size_t depth = 100000;
+    char *text = malloc(depth * 2 + 16);
+    size_t n = 0;
+    bg_err_t err;
+
+    n += (size_t)snprintf(text, 16, "services: ");
+    for (size_t i = 0; i < depth; i++)
+        text[n++] = '[';
+    for (size_t i = 0; i < depth; i++)
+        text[n++] = ']';
+    cr_assert_null(bg_config_parse(text, n, "deep.yaml", &err));
+    cr_assert_eq(err.code, BG_EINVAL);
+    free(text);
 }

@@ -40,8 +40,8 @@ Test(revision, design_example_file)
     bg_err_t err;
     char buf[512];
 
-    cr_assert_eq(bg_revision_load("tests/unit/config/data/revision.yaml", svc, &rev, &err), 0,
-                 "%s", bg_err_format(&err, buf, sizeof(buf)));
+    cr_assert_eq(bg_revision_load("tests/unit/config/data/revision.yaml", svc, &rev, &err), 0, "%s",
+                 bg_err_format(&err, buf, sizeof(buf)));
     cr_assert_str_eq(rev.version, "3.0.0");
     cr_assert_str_eq(rev.command[0], "./build/sample-app");
     cr_assert_str_eq(rev.command[4], "3.0.0");

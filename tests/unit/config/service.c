@@ -154,12 +154,12 @@ Test(service, every_key)
 
 Test(service, command_string_is_split_like_a_shell)
 {
-    bg_config_t *cfg = parse_ok(
-        "services:\n  a:\n"
-        "    run:\n"
-        "      command: \"./app --name 'two words' --q \\\"x y\\\" a\\\\ b ''\"\n"
-        "      env: {PORT_HINT: \"1\"}\n"
-        "    env: {OTHER: \"2\"}\n");
+    bg_config_t *cfg =
+        parse_ok("services:\n  a:\n"
+                 "    run:\n"
+                 "      command: \"./app --name 'two words' --q \\\"x y\\\" a\\\\ b ''\"\n"
+                 "      env: {PORT_HINT: \"1\"}\n"
+                 "    env: {OTHER: \"2\"}\n");
     char **c = cfg->services[0].rev.command;
 
     cr_assert_str_eq(c[0], "./app");
@@ -283,10 +283,10 @@ Test(service, drivers_and_artifacts)
     assert_err("services:\n  a:\n    driver: static\n    targets: {blue: []}\n",
                "t.yaml:4:14: services.a: the static driver needs targets, e.g. targets: {blue: "
                "[\"127.0.0.1:9001\"], green: [\"127.0.0.1:9002\"]}");
-    assert_err("services:\n  a:\n    driver: static\n    targets: {blue: [\"127.0.0.1:1\"]}\n"
-               SVC_RUN,
-               "t.yaml:5:10: services.a: the static driver runs nothing: list its targets "
-               "instead");
+    assert_err(
+        "services:\n  a:\n    driver: static\n    targets: {blue: [\"127.0.0.1:1\"]}\n" SVC_RUN,
+        "t.yaml:5:10: services.a: the static driver runs nothing: list its targets "
+        "instead");
     assert_err("services:\n  a:\n" SVC_RUN "    targets: {blue: [\"127.0.0.1:1\"]}\n",
                "t.yaml:4:14: services.a: targets are only for the static driver (this service "
                "uses process)");

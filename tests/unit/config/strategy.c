@@ -42,8 +42,7 @@ Test(strategy, yaml_forms)
     bg_config_free(cfg);
 
     s = parse_strategy(
-        WITH_STRATEGY("{steps: [5, \"25%\", {pause: true}, {percent: 50, wait: 1m}, 100]}"),
-        &cfg);
+        WITH_STRATEGY("{steps: [5, \"25%\", {pause: true}, {percent: 50, wait: 1m}, 100]}"), &cfg);
     cr_assert_eq(s.kind, BG_STRATEGY_STEPS);
     cr_assert_eq(s.n_steps, 5);
     cr_assert_eq(s.steps[0].percent, 5);
@@ -127,9 +126,15 @@ Test(strategy, cli_forms)
 
 Test(strategy, cli_errors_explain_the_forms)
 {
-    static const char *const bad[] = {"",          "canary",          "canary:10%",
-                                      "canary:%:1m", "canary:0%:1m",  "canary:10%:soon",
-                                      "linear:101%:1m", "linear:2.5%:1m", "steps:5,100",
+    static const char *const bad[] = {"",
+                                      "canary",
+                                      "canary:10%",
+                                      "canary:%:1m",
+                                      "canary:0%:1m",
+                                      "canary:10%:soon",
+                                      "linear:101%:1m",
+                                      "linear:2.5%:1m",
+                                      "steps:5,100",
                                       "Canary:10%:5m"};
     bg_strategy_t s = {.kind = BG_STRATEGY_STEPS, .percent = 77};
     bg_err_t err;

@@ -6,13 +6,19 @@
 
 Test(syntax, semver)
 {
-    static const char *const good[] = {"0.0.0", "1.2.3", "10.20.30", "1.0.0-alpha",
-                                       "1.0.0-alpha.1", "1.0.0-0.3.7", "1.0.0-x-y.z",
-                                       "1.0.0+20130313144700", "1.0.0-beta+exp.sha.5114f85",
+    static const char *const good[] = {"0.0.0",
+                                       "1.2.3",
+                                       "10.20.30",
+                                       "1.0.0-alpha",
+                                       "1.0.0-alpha.1",
+                                       "1.0.0-0.3.7",
+                                       "1.0.0-x-y.z",
+                                       "1.0.0+20130313144700",
+                                       "1.0.0-beta+exp.sha.5114f85",
                                        "1.0.0+001"};
-    static const char *const bad[] = {"", "1", "1.2", "1.2.3.4", "01.2.3", "1.02.3", "1.2.03",
-                                      "v1.2.3", "1.2.3-", "1.2.3+", "1.2.3-01", "1.2.3-a..b",
-                                      "1.2.x", " 1.2.3", "1.2.3 ", "^1.2.3"};
+    static const char *const bad[] = {
+        "",       "1",      "1.2",      "1.2.3.4",    "01.2.3", "1.02.3", "1.2.03", "v1.2.3",
+        "1.2.3-", "1.2.3+", "1.2.3-01", "1.2.3-a..b", "1.2.x",  " 1.2.3", "1.2.3 ", "^1.2.3"};
 
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         cr_assert(cfg_semver_ok(good[i]), "%s", good[i]);
@@ -50,10 +56,10 @@ Test(syntax, service_names)
     cr_assert_not(cfg_service_name_ok("Orders"));
     cr_assert_not(cfg_service_name_ok("a.b"));
     cr_assert_not(cfg_service_name_ok("a b"));
-    cr_assert(cfg_service_name_ok("a23456789012345678901234567890123456789012345678901234567890123"
-                                  + 1));
-    cr_assert_not(cfg_service_name_ok(
-        "a234567890123456789012345678901234567890123456789012345678901234"));
+    cr_assert(
+        cfg_service_name_ok("a23456789012345678901234567890123456789012345678901234567890123" + 1));
+    cr_assert_not(
+        cfg_service_name_ok("a234567890123456789012345678901234567890123456789012345678901234"));
 }
 
 Test(syntax, split_command)
