@@ -53,6 +53,17 @@ static int live_slot(const srv_service_t *svc)
     return svc->weight[BG_SLOT_GREEN] > svc->weight[BG_SLOT_BLUE] ? BG_SLOT_GREEN : BG_SLOT_BLUE;
 }
 
+static json_t *last_switch_json(const srv_service_t *svc)
+{
+    char ts[40];
+
+    if (svc->last_switch_generation == 0)
+        return json_null();
+    return json_pack("{s:I,s:f,s:s}", "generation", (json_int_t)svc->last_switch_generation,
+                     "switch_ms", svc->last_switch_ms, "at",
+                     bg_wall_format(svc->last_switch_wall_ms, ts));
+}
+
 static json_t *service_json(bg_server_t *s, const srv_service_t *svc)
 {
     const bg_service_config_t *c = svc->cfg;
@@ -66,7 +77,7 @@ static json_t *service_json(bg_server_t *s, const srv_service_t *svc)
         json_object_set_new(slots, bg_slot_str((bg_slot_t)sl), json_pack("{s:o}", "targets", arr));
     }
     return json_pack(
-        "{s:s,s:s?,s:s,s:s,s:{s:i,s:i},s:s,s:o,s:o,s:{s:s,s:s?,s:s,s:I}}", "name", c->name,
+        "{s:s,s:s?,s:s,s:s,s:{s:i,s:i},s:s,s:o,s:o,s:{s:s,s:s?,s:s,s:I},s:o}", "name", c->name,
         "host", c->host, "path_prefix", c->path_prefix ? c->path_prefix : "/", "driver",
         bg_driver_kind_str(c->driver), "traffic", "blue", (int)svc->weight[BG_SLOT_BLUE],
         "green", (int)svc->weight[BG_SLOT_GREEN], "live_slot", bg_slot_str((bg_slot_t)live),
@@ -75,7 +86,7 @@ static json_t *service_json(bg_server_t *s, const srv_service_t *svc)
         "slots", slots, "health", "type", bg_health_type_str(c->health.type), "path",
         c->health.path, "format",
         c->health.format == BG_HEALTH_FORMAT_ACTUATOR ? "actuator" : "status", "interval_ms",
-        (json_int_t)c->health.interval_ms);
+        (json_int_t)c->health.interval_ms, "last_switch", last_switch_json(svc));
 }
 
 static srv_service_t *find_or_404(bg_server_t *s, bg_admin_req_t *req, const char *name)
@@ -122,6 +133,13 @@ static void op_traffic(void *ctx, bg_admin_req_t *req, const char *name, uint32_
 
     if (svc == NULL || refuse_when_stopping(s, req))
         return;
+    for (int sl = 0; sl < BG_SLOT_COUNT; sl++) {
+        if ((sl == BG_SLOT_BLUE ? blue : green) > 0 && svc->slot[sl].n == 0) {
+            bg_admin_respond_errorf(req, BG_ECONFLICT, "slot %s of %s has no targets: it "
+                                    "cannot take traffic", bg_slot_str((bg_slot_t)sl), name);
+            return;
+        }
+    }
     bg_log(BG_LOG_INFO, "route", "msg=\"traffic change\" service=%s blue=%u green=%u "
            "was_blue=%u was_green=%u", name, blue, green, svc->weight[BG_SLOT_BLUE],
            svc->weight[BG_SLOT_GREEN]);
@@ -129,10 +147,9 @@ static void op_traffic(void *ctx, bg_admin_req_t *req, const char *name, uint32_
     svc->weight[BG_SLOT_GREEN] = green;
     t0 = bg_now_us();
     gen = srv_publish(s);
-    srv_wait_adopted(s, gen, t0, req, 200,
-                     json_pack("{s:s,s:{s:i,s:i}}", "service", name, "traffic", "blue",
-                               (int)blue, "green", (int)green),
-                     true);
+    srv_wait_switch(s, svc, gen, t0, req,
+                    json_pack("{s:s,s:{s:i,s:i}}", "service", name, "traffic", "blue", (int)blue,
+                              "green", (int)green));
 }
 
 static void op_target_add(void *ctx, bg_admin_req_t *req, const char *name, bg_slot_t slot,

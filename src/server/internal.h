@@ -32,6 +32,10 @@ typedef struct srv_service {
     bg_service_stats_t *stats;      /* one ref */
     uint32_t weight[BG_SLOT_COUNT];
     srv_slot_t slot[BG_SLOT_COUNT];
+    /* The last verified traffic change (0: none since start). */
+    uint64_t last_switch_generation;
+    double last_switch_ms;
+    uint64_t last_switch_wall_ms;
 } srv_service_t;
 
 /* An API call waiting until every worker adopted <generation>. */
@@ -44,6 +48,7 @@ typedef struct srv_waiter {
     int status;                 /* HTTP status of the success answer */
     json_t *answer;             /* success body; "generation" (and "switch_ms") added */
     bool report_switch;         /* add switch_ms / generation to the answer */
+    srv_service_t *svc;         /* records the verified switch in it, or NULL */
 } srv_waiter_t;
 
 struct bg_server {
@@ -87,6 +92,9 @@ uint64_t srv_publish(bg_server_t *s);
  * <status> and <answer> (taken). */
 void srv_wait_adopted(bg_server_t *s, uint64_t generation, uint64_t published_us,
                       bg_admin_req_t *req, int status, json_t *answer, bool report_switch);
+/* Like srv_wait_adopted() for a traffic change of <svc>: records it as the last switch. */
+void srv_wait_switch(bg_server_t *s, srv_service_t *svc, uint64_t generation,
+                     uint64_t published_us, bg_admin_req_t *req, json_t *answer);
 /* Answers every waiting call with <code> (shutdown). */
 void srv_waiters_fail(bg_server_t *s, int code, const char *msg);
 /* The health checker's transition callback. */

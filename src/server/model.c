@@ -151,6 +151,11 @@ uint64_t srv_publish(bg_server_t *s)
 
 static void answer(srv_waiter_t *w, double switch_ms)
 {
+    if (w->svc != NULL) {
+        w->svc->last_switch_generation = w->generation;
+        w->svc->last_switch_ms = switch_ms;
+        w->svc->last_switch_wall_ms = bg_wall_ms();
+    }
     if (w->report_switch) {
         json_object_set_new(w->answer, "generation", json_integer((json_int_t)w->generation));
         json_object_set_new(w->answer, "switch_ms", json_real(switch_ms));
@@ -211,6 +216,13 @@ void srv_wait_adopted(bg_server_t *s, uint64_t generation, uint64_t published_us
     bg_list_insert_tail(&s->waiters, &w->link);
     if (!uv_is_active((uv_handle_t *)&s->switch_timer))
         uv_timer_start(&s->switch_timer, on_switch_poll, SWITCH_POLL_MS, SWITCH_POLL_MS);
+}
+
+void srv_wait_switch(bg_server_t *s, srv_service_t *svc, uint64_t generation,
+                     uint64_t published_us, bg_admin_req_t *req, json_t *body)
+{
+    srv_wait_adopted(s, generation, published_us, req, 200, body, true);
+    BG_CONTAINER_OF(s->waiters.prev, srv_waiter_t, link)->svc = svc;
 }
 
 void srv_waiters_fail(bg_server_t *s, int code, const char *msg)

@@ -339,3 +339,40 @@ Test(server_admin, tcp_admin_requires_the_token, .timeout = 60)
     cresp_fini(&r);
     sfx_stop(&f);
 }
+
+Test(server_admin, no_traffic_to_an_empty_slot, .timeout = 60)
+{
+    cresp_t r;
+    json_t *svc, *t;
+    char path[128];
+
+    sfx_start(&f, NULL);
+    svc = sfx_service_json(&f);
+    cr_assert(json_is_null(json_object_get(svc, "last_switch")));
+    t = json_array_get(json_object_get(json_object_get(json_object_get(svc, "slots"), "green"),
+                                       "targets"), 0);
+    snprintf(path, sizeof(path), "/v1/services/orders/targets/%lld",
+             (long long)json_integer_value(json_object_get(t, "id")));
+    json_decref(svc);
+    cr_assert(sfx_admin(&f, "DELETE", path, NULL, &r));
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cresp_fini(&r);
+
+    put_traffic(10, 90, &r);
+    expect_error(&r, 409, "conflict");
+    cresp_fini(&r);
+    svc = sfx_service_json(&f);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(svc, "traffic"), "blue")), 100);
+    cr_assert(json_is_null(json_object_get(svc, "preview_slot")));
+    json_decref(svc);
+    expect_all_from(SFX_BLUE, 10);
+
+    put_traffic(100, 0, &r); /* weight 0 on the empty slot is fine */
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cresp_fini(&r);
+    svc = sfx_service_json(&f);
+    cr_assert(json_is_object(json_object_get(svc, "last_switch")));
+    cr_assert(json_is_number(json_object_get(json_object_get(svc, "last_switch"), "switch_ms")));
+    json_decref(svc);
+    sfx_stop(&f);
+}
