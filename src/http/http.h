@@ -121,6 +121,7 @@ struct bg_http_parser {
     bool method_subst;          /* unknown method token fed to llhttp as a stand-in */
     bool upgraded;              /* llhttp stopped at an upgrade (101 / CONNECT) */
     uint8_t pause_kind;         /* why the last callback paused */
+    bool last_chunk;            /* inside the zero-size chunk (trailers follow) */
     int status;                 /* on BG_HTTP_ERROR: HTTP status to answer */
     const char *reason;         /* on BG_HTTP_ERROR: short reason for logs */
     uint32_t max_header_bytes;

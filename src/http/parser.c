@@ -359,7 +359,8 @@ static int on_chunk_header(llhttp_t *ll)
 {
     bg_http_parser_t *p = P(ll);
 
-    if (ll->content_length == 0)
+    p->last_chunk = ll->content_length == 0;
+    if (p->last_chunk)
         return 0; /* last chunk: the framing is closed in message_complete */
     if (p->cbs && p->cbs->on_chunk_header && p->cbs->on_chunk_header(p->arg, ll->content_length)) {
         p->pause_kind = PAUSE_BODY;
@@ -372,6 +373,8 @@ static int on_chunk_complete(llhttp_t *ll)
 {
     bg_http_parser_t *p = P(ll);
 
+    if (p->last_chunk)
+        return 0;
     if (p->cbs && p->cbs->on_chunk_complete && p->cbs->on_chunk_complete(p->arg)) {
         p->pause_kind = PAUSE_BODY;
         return HPE_PAUSED;
