@@ -322,7 +322,8 @@ static void config_copy(bg_health_config_t *dst, const bg_health_config_t *src)
 
 int bg_health_watch(bg_health_t *h, bg_target_t *t, const bg_health_config_t *cfg)
 {
-    BG_ASSERT(!h->closing);
+    if (h->closing)
+        return BG_ECONFLICT; /* between bg_health_close() and its callback */
     if (find_watch(h, t))
         return BG_EEXIST;
     watch_t *w = BG_NEW(watch_t);
