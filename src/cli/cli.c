@@ -208,6 +208,7 @@ static void cli_init(bg_cli_t *cli)
 {
     const char *admin = getenv("BLUEGREEN_ADMIN");
     const char *token = getenv("BLUEGREEN_TOKEN");
+    const char *no_color = getenv("NO_COLOR");
 
     memset(cli, 0, sizeof(*cli));
     cli->admin = admin != NULL && *admin != '\0' ? admin : NULL;
@@ -215,7 +216,8 @@ static void cli_init(bg_cli_t *cli)
     cli->out = stdout;
     cli->err = stderr;
     cli->tty = isatty(STDOUT_FILENO) == 1;
-    cli->color = cli->tty && getenv("NO_COLOR") == NULL;
+    /* no-color.org: NO_COLOR present and not empty turns colour off. */
+    cli->color = cli->tty && (no_color == NULL || *no_color == '\0');
 }
 
 /* What the command line asked for, before the verb runs. */

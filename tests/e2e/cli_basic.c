@@ -577,3 +577,59 @@ Test(cli, targets_add_and_remove_send_the_documented_requests)
     free(dereg);
     cli_res_fini(&r);
 }
+
+Test(cli, on_a_terminal_status_is_a_table_with_colour)
+{
+    fake_t f;
+    cli_res_t r;
+    char *list = bg_asprintf("{\"services\":[%s]}", service_json);
+
+    fake_start(&f, 200, "OK", list);
+    const char *const colour[] = {"NO_COLOR=", NULL};
+    cli_run_tty(&r, colour, 30000, (const char *const[]){"--admin", f.url, "status", NULL});
+    cr_assert_eq(r.code, 0, "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "\033[1morders\033[0m  orders.local/  (static)\n"), "%s",
+                       r.out);
+    cr_assert_not_null(strstr(r.out, "  traffic  \033[34mblue 100%\033[0m  \033[32mgreen "
+                                     "0%\033[0m   live blue, preview green\n"),
+                       "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "  SLOT     ID  ADDRESS               HEALTH        2XX    "
+                                     "3XX    4XX    5XX FAILED ACTIVE  REASON\n"),
+                       "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "  blue      3  127.0.0.1:9001        \033[32mhealthy   "
+                                     "\033[0m     10      1      2      3      4      5  UP\n"),
+                       "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "\033[31munhealthy \033[0m      0      0      0      0   "
+                                     "   0      0  db: DOWN\n"),
+                       "%s", r.out);
+    cli_res_fini(&r);
+
+    /* NO_COLOR (not empty) keeps the layout and drops the escapes. */
+    const char *const plain[] = {"NO_COLOR=1", NULL};
+    cli_run_tty(&r, plain, 30000, (const char *const[]){"--admin", f.url, "status", NULL});
+    cr_assert_eq(r.code, 0, "%s", r.out);
+    cr_assert_null(strchr(r.out, '\033'), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "  blue      3  127.0.0.1:9001        healthy   "), "%s",
+                       r.out);
+    cli_res_fini(&r);
+    free(fake_stop(&f));
+    free(list);
+}
+
+Test(cli, on_a_terminal_traffic_explains_the_switch)
+{
+    fake_t f;
+    cli_res_t r;
+
+    fake_start(&f, 200, "OK",
+               "{\"service\":\"orders\",\"traffic\":{\"blue\":0,\"green\":100},"
+               "\"generation\":4,\"switch_ms\":1.25}");
+    cli_run_tty(
+        &r, NULL, 30000,
+        (const char *const[]){"--admin", f.url, "traffic", "orders", "blue=0", "green=100", NULL});
+    cr_assert_eq(r.code, 0, "%s", r.out);
+    cr_assert_str_eq(r.out, "orders: traffic now blue 0% / green 100% (generation 4; switch "
+                            "verified on every worker in 1.250 ms)\n");
+    cli_res_fini(&r);
+    free(fake_stop(&f));
+}

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/prctl.h>
@@ -81,6 +83,75 @@ static bool exited(void *arg)
     return bgt_exited(c->pid, &c->status);
 }
 
+static void find_bin(char bin[PATH_MAX])
+{
+    if (realpath(bgt_bin("bluegreen"), bin) == NULL) {
+        fprintf(stderr, "cli_run: %s: %s\n", bgt_bin("bluegreen"), strerror(errno));
+        abort();
+    }
+}
+
+/* Reads the pty master until the child closed its side (EIO) or <timeout_ms> passed. */
+static char *read_pty(int master, int timeout_ms)
+{
+    uint64_t deadline = bg_now_ms() + (uint64_t)timeout_ms;
+    char chunk[4096];
+    bg_buf_t b;
+
+    bg_buf_init(&b);
+    bg_buf_append(&b, "", 0);
+    for (;;) {
+        uint64_t now = bg_now_ms();
+        struct pollfd p = {.fd = master, .events = POLLIN};
+        if (now >= deadline || poll(&p, 1, (int)(deadline - now)) <= 0)
+            break;
+        ssize_t n = read(master, chunk, sizeof(chunk));
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            if (chunk[i] != '\r')
+                bg_buf_append(&b, &chunk[i], 1);
+    }
+    return bg_buf_steal(&b);
+}
+
+void cli_run_tty(cli_res_t *r, const char *const env[], int timeout_ms, const char *const args[])
+{
+    char bin[PATH_MAX];
+    const char *argv[64];
+    size_t n = 0;
+    int master = -1;
+
+    find_bin(bin);
+    argv[n++] = bin;
+    for (size_t i = 0; args[i] != NULL && n < BG_ARRAY_LEN(argv) - 1; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    char **envp = make_env(env);
+    pid_t pid = forkpty(&master, NULL, NULL, NULL);
+    if (pid < 0)
+        abort();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        execve(bin, (char *const *)argv, envp);
+        _exit(127);
+    }
+    free(envp);
+    r->out = read_pty(master, timeout_ms);
+    r->err = bg_strdup("");
+    close(master);
+
+    child_t c = {pid, 0};
+    r->code = -1;
+    if (bgt_wait_until(exited, &c, 5000)) {
+        if (WIFEXITED(c.status))
+            r->code = WEXITSTATUS(c.status);
+    } else {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+}
+
 void cli_run_in(cli_res_t *r, const char *cwd, const char *const env[], int timeout_ms,
                 const char *const args[])
 {
@@ -88,10 +159,7 @@ void cli_run_in(cli_res_t *r, const char *cwd, const char *const env[], int time
     const char *argv[64];
     size_t n = 0;
 
-    if (realpath(bgt_bin("bluegreen"), bin) == NULL) {
-        fprintf(stderr, "cli_run: %s: %s\n", bgt_bin("bluegreen"), strerror(errno));
-        abort();
-    }
+    find_bin(bin);
     argv[n++] = bin;
     for (size_t i = 0; args[i] != NULL && n < BG_ARRAY_LEN(argv) - 1; i++)
         argv[n++] = args[i];

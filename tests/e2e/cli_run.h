@@ -20,6 +20,10 @@ void cli_run_in(cli_res_t *r, const char *cwd, const char *const env[], int time
 #define CLI_RUN(r, ...) cli_run_in((r), NULL, NULL, 30000, (const char *const[]){__VA_ARGS__, NULL})
 void cli_res_fini(cli_res_t *r);
 
+/* Like cli_run_in() but on a pseudo-terminal, as a user at a shell runs it: stdout and
+ * stderr both go to r->out (with "\r\n" turned back into "\n"); r->err is "". */
+void cli_run_tty(cli_res_t *r, const char *const env[], int timeout_ms, const char *const args[]);
+
 /* Writes <text> to <dir>/<name>; returns the path (caller frees). Aborts on failure. */
 char *cli_write_file(const char *dir, const char *name, const char *text);
 
