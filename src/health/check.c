@@ -228,16 +228,12 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     } else
         e = llhttp_execute(&c->parser, buf->base, (size_t)nread);
-    if (c->complete) {
+    if (c->complete)
         judge(c);
-        return;
-    }
-    if (e != HPE_OK) {
-        finish(c, false, 0, "bad HTTP response: %s", llhttp_errno_name(e));
-        return;
-    }
-    if (nread == UV_EOF)
+    else if (nread == UV_EOF)
         finish(c, false, 0, "connection closed before a complete response");
+    else if (e != HPE_OK)
+        finish(c, false, 0, "bad HTTP response: %s", llhttp_errno_name(e));
 }
 
 static void write_cb(uv_write_t *req, int status)

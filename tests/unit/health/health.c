@@ -385,6 +385,21 @@ Test(health, closed_without_response)
     finish_test();
 }
 
+Test(health, eof_in_the_middle_of_the_body)
+{
+    loopsrv_start(&srv, &loop, 0);
+    srv.response = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                   "Content-Length: 100\r\n\r\n{\"status\":\"UP\"}";
+    bg_target_t *t = target_at(srv.port, true);
+    bg_health_config_t cfg = http_cfg("/");
+    cfg.unhealthy_threshold = 1;
+    cr_assert_eq(bg_health_watch(hc, t, &cfg), 0);
+    cr_assert(wait_events(1));
+    cr_expect_str_eq(events[0].reason, "connection closed before a complete response");
+    bg_target_unref(t);
+    finish_test();
+}
+
 Test(health, garbage_response)
 {
     loopsrv_start(&srv, &loop, 0);
