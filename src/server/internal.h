@@ -63,7 +63,8 @@ struct bg_server {
 
     uv_signal_t sig_int, sig_term;
     uv_async_t stop_async;
-    uv_timer_t switch_timer;    /* polls bg_proxy_adopted() while waiters exist */
+    uv_idle_t switch_idle;      /* polls bg_proxy_adopted() every loop turn, first ms */
+    uv_timer_t switch_timer;    /* then every SWITCH_POLL_MS while waiters exist */
     bg_list_t waiters;
 
     uint32_t grace_ms;

@@ -1,8 +1,11 @@
 /* The control thread's model of services, slots and targets, and the verified switch:
  * every change rebuilds a whole snapshot from the model (one service entry per configured
- * service), publishes it, wakes the workers and then polls bg_proxy_adopted() from a 1 ms
- * loop timer until every worker serves it — never blocking the loop — before the API call
- * that caused it is answered with the measured switch time.
+ * service), publishes it, wakes the workers and then polls bg_proxy_adopted() until every
+ * worker serves it — never blocking the loop — before the API call that caused it is
+ * answered with the measured switch time. Workers adopt within microseconds when they get
+ * the CPU, so the first SWITCH_SPIN_US are polled on every loop turn (uv_idle) for a
+ * precise switch time; after that a 1 ms timer takes over so that a busy machine is not
+ * made busier by the control thread spinning.
  */
 #include "server/internal.h"
 
@@ -14,6 +17,7 @@
 #include "base/compat.h"
 
 #define SWITCH_POLL_MS 1
+#define SWITCH_SPIN_US 2000
 
 void srv_slot_add(srv_service_t *svc, int slot, bg_target_t *t)
 {
@@ -171,10 +175,13 @@ static void waiter_free(srv_waiter_t *w)
     free(w);
 }
 
-static void on_switch_poll(uv_timer_t *timer)
+static void on_switch_timer(uv_timer_t *timer);
+
+static void poll_waiters(bg_server_t *s)
 {
-    bg_server_t *s = timer->data;
     uint64_t now_ms = bg_now_ms();
+    uint64_t now_us = bg_now_us();
+    bool spin = false;
     bg_list_t *pos, *tmp;
 
     bg_list_foreach_safe(pos, tmp, &s->waiters)
@@ -194,10 +201,26 @@ static void on_switch_poll(uv_timer_t *timer)
                                     "every worker confirmed it within %d ms",
                                     w->generation, BG_SERVER_SWITCH_TIMEOUT_MS);
             waiter_free(w);
+        } else if (now_us - w->published_us < SWITCH_SPIN_US) {
+            spin = true;
         }
     }
+    if (!spin)
+        uv_idle_stop(&s->switch_idle);
     if (bg_list_is_empty(&s->waiters))
         uv_timer_stop(&s->switch_timer);
+    else if (!spin && !uv_is_active((uv_handle_t *)&s->switch_timer))
+        uv_timer_start(&s->switch_timer, on_switch_timer, SWITCH_POLL_MS, SWITCH_POLL_MS);
+}
+
+static void on_switch_timer(uv_timer_t *timer)
+{
+    poll_waiters(timer->data);
+}
+
+static void on_switch_idle(uv_idle_t *idle)
+{
+    poll_waiters(idle->data);
 }
 
 void srv_wait_adopted(bg_server_t *s, uint64_t generation, uint64_t published_us,
@@ -214,8 +237,7 @@ void srv_wait_adopted(bg_server_t *s, uint64_t generation, uint64_t published_us
     w->report_switch = report_switch;
     bg_list_init(&w->link);
     bg_list_insert_tail(&s->waiters, &w->link);
-    if (!uv_is_active((uv_handle_t *)&s->switch_timer))
-        uv_timer_start(&s->switch_timer, on_switch_poll, SWITCH_POLL_MS, SWITCH_POLL_MS);
+    uv_idle_start(&s->switch_idle, on_switch_idle);
 }
 
 void srv_wait_switch(bg_server_t *s, srv_service_t *svc, uint64_t generation,
@@ -235,6 +257,7 @@ void srv_waiters_fail(bg_server_t *s, int code, const char *msg)
         bg_admin_respond_errorf(w->req, code, "%s", msg);
         waiter_free(w);
     }
+    uv_idle_stop(&s->switch_idle);
     uv_timer_stop(&s->switch_timer);
 }
 

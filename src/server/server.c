@@ -96,7 +96,9 @@ bg_server_t *bg_server_new(bg_config_t *cfg, bg_err_t *err)
     uv_signal_init(&s->loop, &s->sig_term);
     uv_async_init(&s->loop, &s->stop_async, on_stop_async);
     uv_timer_init(&s->loop, &s->switch_timer);
-    s->sig_int.data = s->sig_term.data = s->stop_async.data = s->switch_timer.data = s;
+    uv_idle_init(&s->loop, &s->switch_idle);
+    s->sig_int.data = s->sig_term.data = s->stop_async.data = s;
+    s->switch_timer.data = s->switch_idle.data = s;
     if (cfg == NULL) {
         bg_err_set(err, BG_EINVAL, "server: no configuration");
         goto fail;
@@ -195,6 +197,7 @@ static void begin_shutdown(bg_server_t *s, const char *why)
     close_handle((uv_handle_t *)&s->sig_term);
     close_handle((uv_handle_t *)&s->stop_async);
     close_handle((uv_handle_t *)&s->switch_timer);
+    close_handle((uv_handle_t *)&s->switch_idle);
 }
 
 static void log_leftover(uv_handle_t *h, void *arg)
