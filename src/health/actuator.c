@@ -81,7 +81,8 @@ static unsigned name_failing(json_t *node, const char *prefix, int depth, reason
     unsigned named = 0;
     const char *key;
     json_t *val;
-    json_object_foreach(kids, key, val) {
+    json_object_foreach(kids, key, val)
+    {
         if (!is_component(val))
             continue;
         char path[192];
@@ -102,8 +103,8 @@ static bool http_2xx(int status)
     return status >= 200 && status <= 299;
 }
 
-bg_actuator_verdict_t bg_actuator_judge(int http_status, const char *body, size_t len,
-                                        char *reason, size_t reason_size)
+bg_actuator_verdict_t bg_actuator_judge(int http_status, const char *body, size_t len, char *reason,
+                                        size_t reason_size)
 {
     reason_buf_t r = {reason, reason_size, 0, 0};
     bg_actuator_verdict_t v = BG_ACTUATOR_INVALID;

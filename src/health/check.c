@@ -20,8 +20,8 @@
 
 typedef enum check_stage {
     STAGE_CONNECTING = 0,
-    STAGE_WAITING = 1,   /* request written or being written; reading the response */
-    STAGE_DONE = 2,      /* result delivered or aborted; handles closing */
+    STAGE_WAITING = 1, /* request written or being written; reading the response */
+    STAGE_DONE = 2,    /* result delivered or aborted; handles closing */
 } check_stage_t;
 
 struct bg_check {
@@ -31,20 +31,20 @@ struct bg_check {
     uv_write_t write_req;
     int open_handles;
     check_stage_t stage;
-    int sync_error;           /* uv_tcp_connect() failed at once: reported by the timer */
+    int sync_error; /* uv_tcp_connect() failed at once: reported by the timer */
 
     bg_health_type_t type;
     bg_health_format_t format;
     uint32_t timeout_ms;
     bg_status_range_t matcher[BG_MATCHER_MAX];
     size_t n_matcher;
-    char *request;            /* owned; the raw GET */
+    char *request; /* owned; the raw GET */
 
     llhttp_t parser;
     llhttp_settings_t settings;
     bool complete;
     bool body_truncated;
-    bool in_content_type;     /* the header whose value is arriving is Content-Type */
+    bool in_content_type; /* the header whose value is arriving is Content-Type */
     char field[32];
     size_t field_len;
     char content_type[128];
@@ -118,13 +118,12 @@ static void judge(bg_check_t *c)
         return;
     }
     if (c->body_truncated) {
-        finish(c, false, status, "HTTP %d, body larger than %d bytes", status,
-               BG_HEALTH_BODY_MAX);
+        finish(c, false, status, "HTTP %d, body larger than %d bytes", status, BG_HEALTH_BODY_MAX);
         return;
     }
     char reason[256];
-    bg_actuator_verdict_t v = bg_actuator_judge(status, c->body.data, c->body.len, reason,
-                                                sizeof(reason));
+    bg_actuator_verdict_t v =
+        bg_actuator_judge(status, c->body.data, c->body.len, reason, sizeof(reason));
     /* README: accept v3+json / v2+json / application/json; a 200 text/plain or HTML page
      * (a proxy's error page, a login redirect) is not Actuator. */
     if (v == BG_ACTUATOR_HEALTHY && !bg_actuator_content_type_ok(c->content_type)) {

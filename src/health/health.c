@@ -16,25 +16,25 @@
 
 /* Which path an HTTP check asks for. */
 typedef enum path_mode {
-    PATH_CONFIGURED = 0,  /* cfg.path (or "/") */
+    PATH_CONFIGURED = 0,    /* cfg.path (or "/") */
     PATH_TRY_READINESS = 1, /* actuator, no path: readiness group not yet seen */
-    PATH_READINESS = 2,   /* the readiness group answered: keep it */
-    PATH_ACTUATOR = 3,    /* readiness was 404: whole-system /actuator/health */
+    PATH_READINESS = 2,     /* the readiness group answered: keep it */
+    PATH_ACTUATOR = 3,      /* readiness was 404: whole-system /actuator/health */
 } path_mode_t;
 
 typedef struct watch {
-    bg_list_t link;             /* in bg_health.watches while watched */
+    bg_list_t link; /* in bg_health.watches while watched */
     bg_health_t *h;
-    bg_target_t *t;             /* one ref, dropped at unwatch */
-    bg_health_config_t cfg;     /* cfg.path owned */
+    bg_target_t *t;         /* one ref, dropped at unwatch */
+    bg_health_config_t cfg; /* cfg.path owned */
     path_mode_t path_mode;
     uv_timer_t timer;
-    bg_check_t *check;          /* in flight, or NULL */
-    uint64_t check_started_ms;  /* monotonic */
-    bool jittered;              /* the one-off offset after the first check was applied */
-    bool healthy;               /* the checker's verdict (mirrors t->healthy) */
-    bool passive_hold;          /* passively ejected: reset passive_failures on recovery */
-    bool stale_check;           /* the check in flight began before a passive ejection */
+    bg_check_t *check;         /* in flight, or NULL */
+    uint64_t check_started_ms; /* monotonic */
+    bool jittered;             /* the one-off offset after the first check was applied */
+    bool healthy;              /* the checker's verdict (mirrors t->healthy) */
+    bool passive_hold;         /* passively ejected: reset passive_failures on recovery */
+    bool stale_check;          /* the check in flight began before a passive ejection */
     bg_health_info_t info;
 } watch_t;
 
@@ -44,11 +44,11 @@ struct bg_health {
     void *ctx;
     uv_async_t passive;
     bg_list_t watches;
-    unsigned pending;           /* async + watches + checks whose memory is not released */
+    unsigned pending; /* async + watches + checks whose memory is not released */
     bool closing;
     void (*close_cb)(void *arg);
     void *close_arg;
-    uint64_t rnd;               /* xorshift state for jitter */
+    uint64_t rnd; /* xorshift state for jitter */
 };
 
 /* ---- memory release (close callbacks) ---- */
@@ -93,7 +93,8 @@ static uint32_t next_rand(bg_health_t *h)
 static watch_t *find_watch(bg_health_t *h, const bg_target_t *t)
 {
     bg_list_t *pos;
-    bg_list_foreach(pos, &h->watches) {
+    bg_list_foreach(pos, &h->watches)
+    {
         watch_t *w = BG_CONTAINER_OF(pos, watch_t, link);
         if (w->t == t)
             return w;
@@ -104,10 +105,13 @@ static watch_t *find_watch(bg_health_t *h, const bg_target_t *t)
 static const char *watch_path(const watch_t *w)
 {
     switch (w->path_mode) {
-    case PATH_CONFIGURED: return w->cfg.path ? w->cfg.path : "/";
+    case PATH_CONFIGURED:
+        return w->cfg.path ? w->cfg.path : "/";
     case PATH_TRY_READINESS:
-    case PATH_READINESS: return BG_HEALTH_PATH_READINESS;
-    case PATH_ACTUATOR: return BG_HEALTH_PATH_ACTUATOR;
+    case PATH_READINESS:
+        return BG_HEALTH_PATH_READINESS;
+    case PATH_ACTUATOR:
+        return BG_HEALTH_PATH_ACTUATOR;
     }
     return "/";
 }
@@ -125,8 +129,7 @@ static void transition(watch_t *w, bool healthy, const char *reason)
     set_reason(w, reason);
     bg_target_set_healthy(w->t, healthy);
     bg_log(BG_LOG_INFO, "health", "transition service=%s target=%s healthy=%s reason=\"%s\"",
-           w->t->service ? w->t->service : "-", w->t->addr_str, healthy ? "true" : "false",
-           reason);
+           w->t->service ? w->t->service : "-", w->t->addr_str, healthy ? "true" : "false", reason);
     if (w->h->cb)
         w->h->cb(w->h->ctx, w->t, healthy, reason);
 }
@@ -156,8 +159,8 @@ static void record_result(watch_t *w, const bg_check_result_t *res)
     in->checks++;
     in->last_status = res->status;
     in->last_check_ms = bg_wall_ms();
-    size_t n = res->body_len < sizeof(in->last_body) - 1 ? res->body_len
-                                                         : sizeof(in->last_body) - 1;
+    size_t n =
+        res->body_len < sizeof(in->last_body) - 1 ? res->body_len : sizeof(in->last_body) - 1;
     memcpy(in->last_body, res->body, n);
     in->last_body[n] = '\0';
     if (res->ok) {
@@ -272,7 +275,8 @@ static void passive_cb(uv_async_t *async)
      * starts over; handled targets have passive_ejected cleared and are skipped. */
     while (rescan) {
         rescan = false;
-        bg_list_foreach(pos, &h->watches) {
+        bg_list_foreach(pos, &h->watches)
+        {
             watch_t *w = BG_CONTAINER_OF(pos, watch_t, link);
             if (atomic_exchange_explicit(&w->t->passive_ejected, 0, memory_order_relaxed) &&
                 passive_eject(w)) {
@@ -330,8 +334,7 @@ int bg_health_watch(bg_health_t *h, bg_target_t *t, const bg_health_config_t *cf
     w->h = h;
     w->t = bg_target_ref(t);
     config_copy(&w->cfg, cfg);
-    if (w->cfg.type == BG_HEALTH_HTTP && w->cfg.format == BG_HEALTH_FORMAT_ACTUATOR &&
-        !w->cfg.path)
+    if (w->cfg.type == BG_HEALTH_HTTP && w->cfg.format == BG_HEALTH_FORMAT_ACTUATOR && !w->cfg.path)
         w->path_mode = PATH_TRY_READINESS;
     w->healthy = bg_target_is_healthy(t);
     w->info.watched = true;

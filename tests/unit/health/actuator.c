@@ -51,12 +51,13 @@ Test(actuator, manifest_bodies)
     cr_assert_eq(json_array_size(cases), 16);
     size_t i, n_healthy = 0;
     json_t *c;
-    json_array_foreach(cases, i, c) {
+    json_array_foreach(cases, i, c)
+    {
         const char *body_path = json_string_value(json_object_get(c, "body"));
         int status = (int)json_integer_value(json_object_get(c, "http_status"));
         const char *field = json_string_value(json_object_get(c, "status_field"));
-        bool want = expected_healthy(
-            json_string_value(json_object_get(c, "health_checker_verdict")));
+        bool want =
+            expected_healthy(json_string_value(json_object_get(c, "health_checker_verdict")));
         char path[512];
         snprintf(path, sizeof(path), DATA_DIR "%s", body_path);
         size_t len;
@@ -79,14 +80,12 @@ Test(actuator, names_failing_component)
     char reason[256];
     size_t len;
     char *body = read_file(DATA_DIR "bodies/13-overall-down-one-component-down.json", &len);
-    cr_assert_eq(bg_actuator_judge(503, body, len, reason, sizeof(reason)),
-                 BG_ACTUATOR_UNHEALTHY);
+    cr_assert_eq(bg_actuator_judge(503, body, len, reason, sizeof(reason)), BG_ACTUATOR_UNHEALTHY);
     cr_expect_str_eq(reason, "DOWN (charlie: DOWN)");
     free(body);
 
     body = read_file(DATA_DIR "bodies/16-health-with-exception-detail.json", &len);
-    cr_assert_eq(bg_actuator_judge(503, body, len, reason, sizeof(reason)),
-                 BG_ACTUATOR_UNHEALTHY);
+    cr_assert_eq(bg_actuator_judge(503, body, len, reason, sizeof(reason)), BG_ACTUATOR_UNHEALTHY);
     cr_expect_str_eq(reason, "DOWN (db: DOWN)");
     free(body);
 }
@@ -94,13 +93,12 @@ Test(actuator, names_failing_component)
 Test(actuator, nested_components_named_by_path)
 {
     char reason[256];
-    const char *body =
-        "{\"status\":\"DOWN\",\"components\":{"
-        "\"broker\":{\"status\":\"DOWN\",\"components\":{"
-        "\"us1\":{\"status\":\"DOWN\",\"details\":{\"version\":\"1.0.2\"}},"
-        "\"us2\":{\"status\":\"UP\"}}},"
-        "\"db\":{\"status\":\"OUT_OF_SERVICE\"},"
-        "\"diskSpace\":{\"status\":\"UP\",\"details\":{\"total\":1}}}}";
+    const char *body = "{\"status\":\"DOWN\",\"components\":{"
+                       "\"broker\":{\"status\":\"DOWN\",\"components\":{"
+                       "\"us1\":{\"status\":\"DOWN\",\"details\":{\"version\":\"1.0.2\"}},"
+                       "\"us2\":{\"status\":\"UP\"}}},"
+                       "\"db\":{\"status\":\"OUT_OF_SERVICE\"},"
+                       "\"diskSpace\":{\"status\":\"UP\",\"details\":{\"total\":1}}}}";
     cr_assert_eq(judge_str(503, body, reason), BG_ACTUATOR_UNHEALTHY);
     cr_expect_str_eq(reason, "DOWN (broker/us1: DOWN, db: OUT_OF_SERVICE)");
 }
@@ -133,10 +131,9 @@ Test(actuator, top_level_status_only_decides)
                  BG_ACTUATOR_HEALTHY);
     cr_expect_str_eq(reason, "UP");
     /* and all-UP components do not rescue a DOWN top level. */
-    cr_expect_eq(judge_str(503,
-                           "{\"status\":\"DOWN\",\"components\":{\"db\":{\"status\":\"UP\"}}}",
-                           reason),
-                 BG_ACTUATOR_UNHEALTHY);
+    cr_expect_eq(
+        judge_str(503, "{\"status\":\"DOWN\",\"components\":{\"db\":{\"status\":\"UP\"}}}", reason),
+        BG_ACTUATOR_UNHEALTHY);
     cr_expect_str_eq(reason, "DOWN");
 }
 
@@ -199,7 +196,8 @@ Test(actuator, content_types)
     cr_expect(bg_actuator_content_type_ok("application/json"));
     cr_expect(bg_actuator_content_type_ok("application/json;charset=UTF-8"));
     cr_expect(bg_actuator_content_type_ok("application/vnd.spring-boot.actuator.v3+json"));
-    cr_expect(bg_actuator_content_type_ok("application/vnd.spring-boot.actuator.v3+json; charset=UTF-8"));
+    cr_expect(
+        bg_actuator_content_type_ok("application/vnd.spring-boot.actuator.v3+json; charset=UTF-8"));
     cr_expect(bg_actuator_content_type_ok("Application/JSON"));
     cr_expect(bg_actuator_content_type_ok("application/vnd.spring-boot.actuator.v2+json"));
     cr_expect_not(bg_actuator_content_type_ok("text/plain"));

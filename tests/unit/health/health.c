@@ -20,7 +20,7 @@ typedef struct event {
     bg_target_t *t;
     bool healthy;
     char reason[256];
-    unsigned served;   /* requests the test server had answered at that moment */
+    unsigned served; /* requests the test server had answered at that moment */
 } event_t;
 
 static uv_loop_t loop;

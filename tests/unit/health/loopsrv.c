@@ -192,7 +192,7 @@ const char *http_response(int status, const char *ctype, const char *body)
     static unsigned next;
     char *out = slots[next++ % 8];
     snprintf(out, sizeof(slots[0]),
-             "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n%s", status,
-             ctype, strlen(body), body);
+             "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n%s", status, ctype,
+             strlen(body), body);
     return out;
 }

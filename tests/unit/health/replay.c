@@ -20,7 +20,7 @@
 #define N_CASES 16
 
 typedef struct replay_case {
-    char *raw;               /* the .http file */
+    char *raw; /* the .http file */
     char status_field[32];
     bool want_healthy;
     bgt_backend_t *backend;
@@ -74,7 +74,8 @@ static void load_manifest(void)
     json_t *arr = json_object_get(m, "cases"), *c;
     size_t i;
     cr_assert_eq(json_array_size(arr), N_CASES);
-    json_array_foreach(arr, i, c) {
+    json_array_foreach(arr, i, c)
+    {
         replay_case_t *rc = &cases[n_cases++];
         char path[512];
         snprintf(path, sizeof(path), DATA_DIR "%s",
@@ -138,8 +139,8 @@ static void replay_all(const char *path)
     for (unsigned i = 0; i < n_cases; i++) {
         replay_case_t *rc = &cases[i];
         cr_expect_eq(rc->transitions, 1, "case %u: %u transitions", i + 1, rc->transitions);
-        cr_expect_eq(rc->got_healthy, rc->want_healthy, "case %u: healthy=%d reason '%s'",
-                     i + 1, rc->got_healthy, rc->reason);
+        cr_expect_eq(rc->got_healthy, rc->want_healthy, "case %u: healthy=%d reason '%s'", i + 1,
+                     rc->got_healthy, rc->reason);
         cr_expect_eq(bg_target_is_healthy(rc->t), rc->want_healthy, "case %u", i + 1);
         cr_expect(strncmp(rc->reason, rc->status_field, strlen(rc->status_field)) == 0,
                   "case %u: reason '%s' does not start with %s", i + 1, rc->reason,
@@ -182,9 +183,12 @@ Test(replay, failing_component_in_reason, .timeout = 60)
     cr_assert_eq(uv_loop_init(&loop), 0);
     n_cases = 1;
     bg_health_t *h = bg_health_new(&loop, on_transition, NULL);
-    bg_health_config_t cfg = {.type = BG_HEALTH_HTTP, .format = BG_HEALTH_FORMAT_ACTUATOR,
-                              .path = "/actuator/health", .interval_ms = 50,
-                              .timeout_ms = 2000, .healthy_threshold = 1,
+    bg_health_config_t cfg = {.type = BG_HEALTH_HTTP,
+                              .format = BG_HEALTH_FORMAT_ACTUATOR,
+                              .path = "/actuator/health",
+                              .interval_ms = 50,
+                              .timeout_ms = 2000,
+                              .healthy_threshold = 1,
                               .unhealthy_threshold = 2};
     replay_case_t *rc = &cases[0];
     free(rc->raw);

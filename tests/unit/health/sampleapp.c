@@ -50,8 +50,10 @@ static void post(int port, const char *path)
 {
     char raw[256];
     bgt_resp_t r = {0};
-    snprintf(raw, sizeof(raw), "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
-             "Connection: close\r\n\r\n", path);
+    snprintf(raw, sizeof(raw),
+             "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+             "Connection: close\r\n\r\n",
+             path);
     cr_assert(bgt_http_raw(port, raw, strlen(raw), &r, 5000), "POST %s failed", path);
     cr_assert_eq(r.status, 200);
     bgt_resp_fini(&r);
@@ -64,8 +66,7 @@ Test(sampleapp, actuator_lifecycle, .timeout = 60)
     int port = bgt_free_port();
     char port_s[16];
     snprintf(port_s, sizeof(port_s), "%d", port);
-    const char *argv[] = {bin, "--service", "orders", "--version", "1.0.0", "--port", port_s,
-                          NULL};
+    const char *argv[] = {bin, "--service", "orders", "--version", "1.0.0", "--port", port_s, NULL};
     pid_t pid = bgt_spawn(argv, NULL, NULL);
     cr_assert(bgt_wait_port(port, 10000), "sample-app did not listen");
 
@@ -78,8 +79,11 @@ Test(sampleapp, actuator_lifecycle, .timeout = 60)
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
     bg_target_t *t = bg_target_new("orders", BG_SLOT_BLUE, addr, false, &err);
     cr_assert_not_null(t);
-    bg_health_config_t cfg = {.type = BG_HEALTH_HTTP, .format = BG_HEALTH_FORMAT_ACTUATOR,
-                              .interval_ms = 50, .timeout_ms = 2000, .healthy_threshold = 2,
+    bg_health_config_t cfg = {.type = BG_HEALTH_HTTP,
+                              .format = BG_HEALTH_FORMAT_ACTUATOR,
+                              .interval_ms = 50,
+                              .timeout_ms = 2000,
+                              .healthy_threshold = 2,
                               .unhealthy_threshold = 2};
     cr_assert_eq(bg_health_watch(h, t, &cfg), 0);
 
