@@ -122,6 +122,10 @@ struct bg_http_parser {
     bool upgraded;              /* llhttp stopped at an upgrade (101 / CONNECT) */
     uint8_t pause_kind;         /* why the last callback paused */
     bool last_chunk;            /* inside the zero-size chunk (trailers follow) */
+    bool self_chunked;          /* body decoded by chunked.c, not llhttp */
+    uint8_t ch_state, ch_digits;
+    uint32_t ch_line;
+    uint64_t ch_size;
     int status;                 /* on BG_HTTP_ERROR: HTTP status to answer */
     const char *reason;         /* on BG_HTTP_ERROR: short reason for logs */
     uint32_t max_header_bytes;

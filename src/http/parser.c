@@ -4,6 +4,7 @@
  * the caller's buffer. Nothing here allocates.
  */
 #include "http/http.h"
+#include "http/internal.h"
 
 #include <string.h>
 
@@ -487,6 +488,9 @@ static bg_http_result_t finish_pause(bg_http_parser_t *p, const char *data, size
     p->pause_kind = PAUSE_NONE;
     if (kind == PAUSE_HEAD) {
         p->head->head_bytes = p->consumed;
+        /* llhttp stays paused after a chunked head: chunked.c decodes the body */
+        p->self_chunked = p->head->framing == BG_BODY_CHUNKED;
+        p->ch_state = 0;
         if (p->consumed > p->max_header_bytes && p->max_header_bytes) {
             p->status = p->response ? 502 : 431;
             p->reason = "head too large";
@@ -506,6 +510,8 @@ bg_http_result_t bg_http_parser_execute(bg_http_parser_t *p, const char *data, s
     llhttp_errno_t e;
 
     *used = 0;
+    if (p->self_chunked)
+        return bg_http_chunked_execute(p, data, len, used);
     if (!p->response && p->consumed == 0 && p->head->method.ptr == NULL) {
         /* RFC 9112 §2.2: ignore empty lines before a request-line. */
         while (off + 1 < len && data[off] == '\r' && data[off + 1] == '\n')
