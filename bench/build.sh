@@ -15,7 +15,7 @@ cmake -S "$ROOT" -B "$OUT" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-
     -DBG_SANITIZE= -DBG_FAULT=OFF -DBG_TESTS=OFF -DBG_WERROR=OFF >"$OUT/cmake-configure.log" 2>&1 ||
     { cat "$OUT/cmake-configure.log" >&2; exit 1; }
 targets=(bluegreen)
-if cmake --build "$OUT" --target help 2>/dev/null | grep -q '\bsample-app\b'; then
+if [[ "$(cmake --build "$OUT" --target help 2>/dev/null)" == *" sample-app"* ]]; then
     targets+=(sample-app)
 fi
 cmake --build "$OUT" -j2 --target "${targets[@]}"
