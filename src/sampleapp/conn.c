@@ -213,9 +213,10 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     sa_conn_close(req->data);
 }
 
-/* Closes after every queued write has gone out. */
-static void close_after_writes(sa_conn_t *c)
+void sa_conn_close_after_writes(sa_conn_t *c)
 {
+    if (c->closing)
+        return; /* a shutdown or close is already under way */
     c->closing = true;
     c->shutdown.data = c;
     if (uv_is_closing((uv_handle_t *)&c->tcp) ||
@@ -338,7 +339,7 @@ void sa_conn_request_done(sa_conn_t *c)
     c->busy = false;
     c->in_request = false;
     if (closes_after(c)) {
-        close_after_writes(c);
+        sa_conn_close_after_writes(c);
         return;
     }
     /* Called from inside feed() the loop there goes on; from a timer, call or write

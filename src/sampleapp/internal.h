@@ -88,6 +88,8 @@ typedef struct sa_conn {
 void sa_conn_accept(sa_app_t *app, uv_stream_t *server);
 /* Closes <c> now (in-flight dependency calls finish first). */
 void sa_conn_close(sa_conn_t *c);
+/* Closes <c> once every queued write has gone out (uv_shutdown). */
+void sa_conn_close_after_writes(sa_conn_t *c);
 /* Queues a full response with <status>, <ctype> and <body> of <len> bytes, then finishes
  * the request (keep-alive or close). Copies the bytes. */
 void sa_conn_respond(sa_conn_t *c, int status, const char *ctype, const char *body, size_t len);

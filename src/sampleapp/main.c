@@ -193,8 +193,10 @@ static void close_all_conns(sa_app_t *app, bool idle_only)
     bg_list_foreach_safe(pos, tmp, &app->conns)
     {
         sa_conn_t *c = BG_CONTAINER_OF(pos, sa_conn_t, node);
-        if (!idle_only || !c->in_request || c->tunnel)
+        if (!idle_only)
             sa_conn_close(c);
+        else if (!c->in_request || c->tunnel)
+            sa_conn_close_after_writes(c); /* a response may still be on its way out */
     }
 }
 

@@ -70,6 +70,16 @@ static void stop_current(void)
 
 TestSuite(sampleapp, .fini = stop_current, .timeout = 60);
 
+/* Waits for <pid> to exit by itself (no signal sent); returns its wait status. */
+static int wait_exit(pid_t pid)
+{
+    int st = -1;
+    for (uint64_t end = now_ms() + T_MS; !bgt_exited(pid, &st) && now_ms() < end;)
+        usleep(5000);
+    cur.pid = -1;
+    return st;
+}
+
 static json_t *body_json(const bgt_resp_t *r)
 {
     json_error_t e;
@@ -144,17 +154,13 @@ Test(sampleapp, bad_flags_exit_2)
                             {"--bogus", NULL}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         app_t a = spawn_app(bad[i], NULL, true);
-        int st = 0;
-        for (uint64_t end = now_ms() + T_MS; !bgt_exited(a.pid, &st) && now_ms() < end;)
-            usleep(5000);
+        int st = wait_exit(a.pid);
         cr_assert(WIFEXITED(st), "case %zu exited", i);
         cr_assert_eq(WEXITSTATUS(st), 2, "case %zu", i);
     }
     const char *noport[] = {NULL};
     app_t a = spawn_app(noport, NULL, false);
-    int st = 0;
-    for (uint64_t end = now_ms() + T_MS; !bgt_exited(a.pid, &st) && now_ms() < end;)
-        usleep(5000);
+    int st = wait_exit(a.pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "no port and no $PORT");
 }
 
@@ -537,16 +543,35 @@ Test(sampleapp, sigterm_finishes_in_flight_then_exits_0)
     cr_assert_eq(r.status, 200);
     cr_assert(r.closed, "with Connection: close");
     bgt_resp_fini(&r);
-    struct {
-        pid_t pid;
-    } w = {a.pid};
-    int st = 0;
-    for (uint64_t end = now_ms() + T_MS; !bgt_exited(w.pid, &st) && now_ms() < end;)
-        usleep(5000);
-    cur.pid = -1;
+    int st = wait_exit(a.pid);
     cr_assert(WIFEXITED(st), "exited on its own");
     cr_assert_eq(WEXITSTATUS(st), 0);
     close(idle);
     close(busy);
     bgt_backend_stop(dep);
+}
+
+Test(sampleapp, sigterm_lets_a_streaming_body_finish)
+{
+    const char *args[] = {"--service", "s", "--version", "1", NULL};
+    app_t a = start_app(args);
+    const size_t total = 20 * 1000 * 1000;
+    int fd = bgt_connect(a.port);
+    const char *req = "GET /bytes/20000000 HTTP/1.1\r\nHost: x\r\n\r\n";
+    cr_assert(bgt_write_all(fd, req, strlen(req)));
+    /* Read the first bytes: the response is under way before the signal. */
+    static char buf[65536];
+    ssize_t n = read(fd, buf, 4096);
+    cr_assert_gt(n, 0);
+    char *end = memmem(buf, (size_t)n, "\r\n\r\n", 4);
+    cr_assert_not_null(end, "head in the first read");
+    size_t body = (size_t)n - (size_t)(end + 4 - buf);
+    kill(a.pid, SIGTERM);
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        body += (size_t)n;
+    cr_assert_eq(n, 0, "closed cleanly after the body");
+    cr_assert_eq(body, total);
+    close(fd);
+    int st = wait_exit(a.pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
