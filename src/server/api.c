@@ -160,6 +160,7 @@ static void op_target_add(void *ctx, bg_admin_req_t *req, const char *name, bg_s
     bg_target_t *t;
     bg_err_t err;
     uint64_t gen, t0;
+    int rc;
 
     if (svc == NULL || refuse_when_stopping(s, req))
         return;
@@ -177,8 +178,13 @@ static void op_target_add(void *ctx, bg_admin_req_t *req, const char *name, bg_s
         bg_admin_respond_error(req, &err);
         return;
     }
+    rc = bg_health_watch(s->health, t, &svc->cfg->health);
+    if (rc != 0) {
+        bg_admin_respond_errorf(req, rc, "cannot health-check %s: %s", address, bg_strerror(rc));
+        bg_target_unref(t);
+        return;
+    }
     srv_slot_add(svc, slot, t);
-    bg_health_watch(s->health, t, &svc->cfg->health);
     bg_log(BG_LOG_INFO, "route", "msg=\"target registered\" service=%s slot=%s target=%s id=%llu",
            name, bg_slot_str(slot), t->addr_str, (unsigned long long)t->id);
     t0 = bg_now_us();

@@ -271,7 +271,7 @@ void srv_on_health(void *ctx, bg_target_t *t, bool healthy, const char *reason)
     for (const char *p = reason ? reason : ""; *p != '\0' && n + 1 < sizeof(clean); p++)
         clean[n++] = (*p == '"' || *p == '\n' || *p == '\r') ? '\'' : *p;
     clean[n] = '\0';
-    bg_log(healthy ? BG_LOG_INFO : BG_LOG_WARN, "health",
+    bg_log(BG_LOG_INFO, "health",
            "service=%s slot=%s target=%s healthy=%s reason=\"%s\"", t->service,
            bg_slot_str((bg_slot_t)t->slot), t->addr_str, healthy ? "true" : "false", clean);
 }

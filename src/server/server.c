@@ -114,18 +114,25 @@ fail:
     return NULL;
 }
 
-static void watch_all(bg_server_t *s)
+static int watch_all(bg_server_t *s, bg_err_t *err)
 {
     for (size_t i = 0; i < s->n_services; i++) {
         srv_service_t *svc = &s->services[i];
-        for (int sl = 0; sl < BG_SLOT_COUNT; sl++)
-            for (size_t k = 0; k < svc->slot[sl].n; k++)
-                bg_health_watch(s->health, svc->slot[sl].targets[k], &svc->cfg->health);
+        for (int sl = 0; sl < BG_SLOT_COUNT; sl++) {
+            for (size_t k = 0; k < svc->slot[sl].n; k++) {
+                bg_target_t *t = svc->slot[sl].targets[k];
+                int rc = bg_health_watch(s->health, t, &svc->cfg->health);
+                if (rc != 0)
+                    return bg_err_set(err, rc, "health: cannot watch %s: %s", t->addr_str,
+                                      bg_strerror(rc));
+            }
+        }
         if (svc->cfg->driver != BG_DRIVER_STATIC && svc->slot[0].n + svc->slot[1].n == 0)
             bg_log(BG_LOG_WARN, "server", "service=%s driver=%s msg=\"no targets: this build "
                    "runs no driver for it; register targets through the admin API\"",
                    svc->cfg->name, bg_driver_kind_str(svc->cfg->driver));
     }
+    return 0;
 }
 
 int bg_server_start(bg_server_t *s, bg_err_t *err)
@@ -149,7 +156,8 @@ int bg_server_start(bg_server_t *s, bg_err_t *err)
     s->proxy_running = true;
     uv_signal_start(&s->sig_int, on_signal, SIGINT);
     uv_signal_start(&s->sig_term, on_signal, SIGTERM);
-    watch_all(s);
+    if ((rc = watch_all(s, err)) != 0)
+        return rc;
     s->started = true;
     bg_log(BG_LOG_INFO, "server", "msg=started listen=%s proxy_port=%d test_port=%d admin=%s "
            "services=%zu", s->cfg->listen, bg_proxy_port(s->proxy),

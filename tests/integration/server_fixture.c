@@ -60,10 +60,13 @@ bg_config_t *sfx_config(sfx_t *f, const sfx_opts_t *o)
         "    targets: {blue: [\"%s\"], green: [\"%s\"]}\n"
         "    traffic: {blue: %d, green: %d}\n"
         "    drain: 1s\n"
-        "    health: {path: /healthz, interval: 100ms, timeout: 500ms,\n"
-        "             healthy_threshold: 2, unhealthy_threshold: 2}\n",
-        f->dir, sfx_addr(f, SFX_BLUE), sfx_addr(f, SFX_GREEN), 100 - o->green_weight,
-        o->green_weight);
+        "    health: %s\n",
+        f->dir, o->blue_addr ? o->blue_addr : sfx_addr(f, SFX_BLUE),
+        o->green_addr ? o->green_addr : sfx_addr(f, SFX_GREEN), 100 - o->green_weight,
+        o->green_weight,
+        o->health_yaml ? o->health_yaml
+                       : "{path: /healthz, interval: 100ms, timeout: 500ms, "
+                         "healthy_threshold: 2, unhealthy_threshold: 2}");
     bg_err_t err;
     bg_config_t *cfg = bg_config_parse(yaml, strlen(yaml), "test.yaml", &err);
 
@@ -165,7 +168,7 @@ void *sfx_service_json(sfx_t *f)
     return j;
 }
 
-static json_t *find_target(json_t *svc, const char *addr)
+json_t *sfx_find_target(json_t *svc, const char *addr)
 {
     json_t *slots = json_object_get(svc, "slots");
     const char *key;
@@ -190,7 +193,7 @@ bool sfx_wait_healthy(sfx_t *f, const char *addr, bool healthy, int timeout_ms)
 
     do {
         json_t *svc = sfx_service_json(f);
-        json_t *t = find_target(svc, addr);
+        json_t *t = sfx_find_target(svc, addr);
         bool ok = t != NULL && json_is_true(json_object_get(t, "healthy")) == healthy;
         json_decref(svc);
         if (ok)

@@ -9,6 +9,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include <jansson.h>
+
 #include "server/server.h"
 #include "support/support.h"
 #include "unit/admin/client.h"
@@ -44,6 +46,9 @@ typedef struct sfx_opts {
     bool tcp_admin;                 /* http://127.0.0.1:0 with SFX_TOKEN */
     int green_weight;               /* initial traffic to green */
     const char *dir;                /* state lives in <dir>/state; NULL: a fresh tmp dir */
+    /* Overrides (NULL: the fake backends / the /healthz status check). */
+    const char *blue_addr, *green_addr;
+    const char *health_yaml;        /* flow mapping for `health:` */
 } sfx_opts_t;
 
 /* The fixture's config for <f> (backends started, f->dir set). Caller owns it. */
@@ -65,6 +70,8 @@ int sfx_get(sfx_t *f, const char *path, int *status);
 void *sfx_service_json(sfx_t *f);
 /* Polls GET /v1/services/orders until target <addr> has healthy == <healthy>. */
 bool sfx_wait_healthy(sfx_t *f, const char *addr, bool healthy, int timeout_ms);
+/* Target <addr> in a SERVICE document (borrowed), or NULL. */
+json_t *sfx_find_target(json_t *svc, const char *addr);
 /* "127.0.0.1:<port>" of backend <idx> (static buffer per idx). */
 const char *sfx_addr(sfx_t *f, int idx);
 
