@@ -12,15 +12,11 @@ static void print_slot_targets(bg_cli_t *cli, const char *name, const json_t *sv
 {
     const json_t *targets =
         json_object_get(json_object_get(json_object_get(svc, "slots"), slot), "targets");
-    size_t i;
-    json_t *t;
 
-    if (json_array_size(targets) == 0) {
-        if (cli->tty)
-            fprintf(cli->out, "  %-6s    -  (no targets)\n", slot);
-        return;
-    }
-    json_array_foreach(targets, i, t) bg_cli_print_target(cli, name, t);
+    if (json_array_size(targets) == 0 && cli->tty)
+        fprintf(cli->out, "  %-6s    -  (no targets)\n", slot);
+    for (size_t i = 0; i < json_array_size(targets); i++)
+        bg_cli_print_target(cli, name, json_array_get(targets, i));
 }
 
 /* Terminal layout: a heading per service, then its targets as a table. */
@@ -68,11 +64,21 @@ static void print_service(bg_cli_t *cli, const json_t *svc)
         print_service_plain(cli, svc);
 }
 
+static void print_services(bg_cli_t *cli, const json_t *list)
+{
+    if (json_array_size(list) == 0 && cli->tty)
+        fputs("no services\n", cli->out);
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        if (i > 0 && cli->tty)
+            fputc('\n', cli->out); /* a blank line between tables */
+        print_service(cli, json_array_get(list, i));
+    }
+}
+
 int bg_cli_status(bg_cli_t *cli, int argc, char **argv)
 {
-    json_t *doc = NULL, *svc;
+    json_t *doc = NULL;
     char *path;
-    size_t i;
     int rc;
 
     if (argc > 1)
@@ -87,15 +93,7 @@ int bg_cli_status(bg_cli_t *cli, int argc, char **argv)
     } else if (argc == 1) {
         print_service(cli, doc);
     } else {
-        const json_t *list = json_object_get(doc, "services");
-        if (json_array_size(list) == 0 && cli->tty)
-            fputs("no services\n", cli->out);
-        json_array_foreach(list, i, svc)
-        {
-            if (i > 0 && cli->tty)
-                fputc('\n', cli->out);
-            print_service(cli, svc);
-        }
+        print_services(cli, json_object_get(doc, "services"));
     }
     json_decref(doc);
     return BG_EXIT_OK;

@@ -11,8 +11,7 @@ static int list_targets(bg_cli_t *cli, const char *service)
 {
     static const char *const slots[] = {"blue", "green"};
     char *path = bg_cli_service_path(service, "");
-    json_t *doc = NULL, *t;
-    size_t i;
+    json_t *doc = NULL;
     int rc = bg_cli_api(cli, "GET", path, NULL, &doc);
 
     free(path);
@@ -25,8 +24,9 @@ static int list_targets(bg_cli_t *cli, const char *service)
     bg_cli_print_target_header(cli);
     for (size_t s = 0; s < BG_ARRAY_LEN(slots); s++) {
         const json_t *slot = json_object_get(json_object_get(doc, "slots"), slots[s]);
-        json_array_foreach(json_object_get(slot, "targets"), i, t)
-            bg_cli_print_target(cli, service, t);
+        const json_t *targets = json_object_get(slot, "targets");
+        for (size_t i = 0; i < json_array_size(targets); i++)
+            bg_cli_print_target(cli, service, json_array_get(targets, i));
     }
 out:
     json_decref(doc);

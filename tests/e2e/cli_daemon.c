@@ -226,6 +226,16 @@ Test(cli_daemon, targets_register_and_deregister)
     char *healthy = bg_asprintf("id=%ld address=%s health=healthy", id, addr);
     wait_status(healthy, NULL, NULL);
 
+    /* `targets web` lists both slots' targets, the new one included. */
+    RUN(&r, "targets", "web");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    char *listed = bg_asprintf("target service=web slot=green id=%ld address=%s health=", id, addr);
+    cr_assert_not_null(strstr(r.out, listed), "%s", r.out);
+    static const char first[] = "target service=web slot=blue id=1 ";
+    cr_assert(strncmp(r.out, first, strlen(first)) == 0, "%s", r.out);
+    free(listed);
+    cli_res_fini(&r);
+
     char id_s[24];
     snprintf(id_s, sizeof(id_s), "%ld", id);
     RUN(&r, "targets", "web", "remove", id_s);
