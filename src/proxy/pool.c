@@ -99,7 +99,7 @@ static void close_idle(bg_pool_t *pool)
         bg_upstream_close(BG_CONTAINER_OF(pool->idle.next, bg_upstream_t, idle_link));
 }
 
-/* Is <t> still meant to receive new requests in <snap>? */
+/* Is <t> still in a weighted slot of <snap>? */
 static bool target_in_use(const bg_route_snapshot_t *snap, const bg_target_t *t,
                           uint32_t *drain_ms)
 {
@@ -114,8 +114,8 @@ static bool target_in_use(const bg_route_snapshot_t *snap, const bg_target_t *t,
             *drain_ms = svc->drain_ms;
         for (int s = 0; s < 2; s++) {
             const bg_route_slot_t *sl = &svc->slot[s];
-            if (sl->weight == 0 && svc->preview_slot != s)
-                continue;
+            if (sl->weight == 0)
+                continue; /* DESIGN §7: a slot at weight 0 drains (even as preview) */
             for (size_t k = 0; k < sl->n_targets; k++)
                 if (sl->targets[k] == t)
                     return true;

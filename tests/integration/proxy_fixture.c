@@ -38,7 +38,9 @@ void pfx_start(pfx_t *f, const bg_proxy_config_t *limits, bool test_listener)
     bg_err_t err = {0};
     bg_proxy_options_t o = {0};
 
+    uv_async_t *notify = f->notify;
     memset(f, 0, sizeof(*f));
+    f->notify = notify;
     f->router = bg_router_new();
     o.listen = "127.0.0.1:0";
     o.test_listen = test_listener ? "127.0.0.1:0" : NULL;
