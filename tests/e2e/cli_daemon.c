@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -371,5 +372,24 @@ Test(cli_daemon_http, bearer_token_from_flag_env_or_config)
     /* Endpoint and token both from the config file. */
     CLI_RUN(&r, "status", "web", "-c", h.cfg);
     cr_assert_eq(r.code, 0, "%s", r.err);
+    cli_res_fini(&r);
+}
+
+Test(cli_daemon, serve_exits_0_on_sigterm_and_the_cli_then_reports_it_unreachable)
+{
+    cli_res_t r;
+    RUN(&r, "status");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cli_res_fini(&r);
+
+    int st = bgt_stop(d.serve, 15000);
+    d.serve = 0;
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "serve ended with wait status %#x", st);
+
+    RUN(&r, "status");
+    cr_assert_eq(r.code, 4, "%s", r.err);
+    char *want = bg_asprintf("bluegreen: cannot reach the daemon at %s: ", d.admin);
+    cr_assert(strncmp(r.err, want, strlen(want)) == 0, "%s", r.err);
+    free(want);
     cli_res_fini(&r);
 }
