@@ -70,4 +70,123 @@ bg_pstr_t *bg_pstr_list_push(bg_pstr_list_t *l);
  * "any version"); Comparator parsing is the caller's. */
 void bg_range_rewrite(const bg_pstr_t *part, bg_pstr_list_t *out);
 
+
+/* ---- gate, matrix, rules, planner (compat.h) ----------------------------------------- */
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <yaml.h>
+
+#include "compat/compat.h"
+
+/* A revision as the gate sees it: version and API declarations, parsed once. Immutable
+ * and shared between worlds (the planner copies worlds a lot); atomically ref-counted. */
+typedef struct cw_require {
+    char *api;
+    char *range_text;
+    bg_range_t *range;
+} cw_require_t;
+
+typedef struct cw_provide {
+    char *api;
+    char **texts; /* as declared */
+    bg_semver_t *v;
+    size_t n;
+} cw_provide_t;
+
+typedef struct cw_rev {
+    atomic_uint refs;
+    char *version;
+    bg_semver_t v;
+    cw_provide_t *prov;
+    size_t n_prov;
+    cw_require_t *req;
+    size_t n_req;
+} cw_rev_t;
+
+typedef struct cw_slot {
+    cw_rev_t *rev; /* NULL: empty */
+    uint32_t weight_pct;
+} cw_slot_t;
+
+typedef struct cw_service {
+    char *name;
+    cw_slot_t slot[BG_SLOT_COUNT];
+} cw_service_t;
+
+struct bg_compat_world {
+    cw_service_t *svcs;
+    size_t n, cap;
+};
+
+typedef struct cw_rule {
+    char *service, *other; /* the two sides */
+    char *range_text, *other_range_text; /* "*" when omitted */
+    bg_range_t *range, *other_range;
+    char *reason; /* may be NULL */
+} cw_rule_t;
+
+struct bg_compat_rules {
+    cw_rule_t *v;
+    size_t n;
+};
+
+/* world.c */
+/* A new revision (refs 1) from <rev>; NULL with <err> when a declaration does not parse. */
+cw_rev_t *cw_rev_new(const bg_revision_config_t *rev, const char *service, bg_err_t *err);
+cw_rev_t *cw_rev_ref(cw_rev_t *r);
+void cw_rev_unref(cw_rev_t *r);
+const cw_provide_t *cw_rev_provides(const cw_rev_t *r, const char *api);
+cw_service_t *cw_find(const bg_compat_world_t *w, const char *name);
+static inline bool cw_slot_live(const cw_slot_t *s)
+{
+    return s->rev != NULL && s->weight_pct > 0;
+}
+/* True when some live revision of <s> provides <api>. */
+bool cw_service_provides_live(const cw_service_t *s, const char *api);
+
+/* gate.c */
+/* The gate with a choice of words: "live X is" or, for <rollback>, "after rollback X would
+ * be". */
+int cw_check(const bg_compat_world_t *w, const char *changed, const bg_compat_rules_t *rules,
+             bool rollback, bg_compat_result_t *res);
+json_t *cw_edge_to_json(const bg_compat_edge_t *e);
+void cw_edge_copy(bg_compat_edge_t *dst, const bg_compat_edge_t *src);
+void cw_result_push(bg_compat_result_t *res, bg_compat_edge_t *e); /* takes *e's contents */
+/* "1.9.2 (blue, 90%), 2.0.0 (green, 10%)" for the provider side of <e>, into a new string */
+char *cw_live_text(const bg_compat_edge_t *e);
+bool cw_rule_side_matches(const bg_range_t *r, const cw_rev_t *rev);
+
+/* yaml.c: a libyaml document with positions and key paths, for rules and release files */
+typedef struct cy_ctx {
+    yaml_document_t doc;
+    bool loaded;
+    const char *file;
+    bg_err_t *err;
+    char path[BG_ERR_PATH_MAX];
+    size_t path_len;
+} cy_ctx_t;
+
+int cy_read_file(const char *path, char **text, size_t *len, bg_err_t *err);
+/* Loads exactly one document; an empty text gives a NULL root. */
+int cy_load(cy_ctx_t *c, const char *text, size_t len, const char *file, bg_err_t *err);
+void cy_fini(cy_ctx_t *c);
+yaml_node_t *cy_root(cy_ctx_t *c);
+yaml_node_t *cy_node(cy_ctx_t *c, int index);
+/* BG_EINVAL at <node> (NULL: 1:1), <extra_cols> right of it, with the current key path. */
+int cy_fail(cy_ctx_t *c, const yaml_node_t *node, unsigned extra_cols, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+size_t cy_push_key(cy_ctx_t *c, const char *key);
+size_t cy_push_index(cy_ctx_t *c, size_t i);
+void cy_pop(cy_ctx_t *c, size_t saved);
+/* The scalar's text, or NULL when <node> is not a scalar. */
+const char *cy_scalar(const yaml_node_t *node);
+const char *cy_describe(const yaml_node_t *node, char *buf, size_t size);
+/* Column offset to add to a semver error column for a scalar: 1 when quoted. */
+unsigned cy_scalar_lead(const yaml_node_t *node);
+/* Parses a range held in scalar <node>; on error reports semver's message at the exact
+ * column of the bad character inside the scalar. */
+int cy_range(cy_ctx_t *c, yaml_node_t *node, bg_range_t **out, char **text);
+
 #endif

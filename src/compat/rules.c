@@ -1,0 +1,217 @@
+/* Explicit compatibility rules (the matrix file of DESIGN §6): pairs of service version
+ * ranges that must never be live together, whatever their API declarations say.
+ *
+ *   rules:
+ *     - {service: orders, version: "2.x",
+ *        incompatible_with: {service: inventory, version: "<3.1"}, reason: "..."}
+ *
+ * Loading validates everything and names file:line:column + key path on the first error;
+ * the gate (gate.c) applies a rule when either side is the service being deployed.
+ */
+#include "compat/compat.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "compat/internal.h"
+#include "base/compat.h"
+
+static void rule_fini(cw_rule_t *r)
+{
+    free(r->service);
+    free(r->other);
+    free(r->range_text);
+    free(r->other_range_text);
+    bg_range_free(r->range);
+    bg_range_free(r->other_range);
+    free(r->reason);
+    memset(r, 0, sizeof(*r));
+}
+
+void bg_compat_rules_free(bg_compat_rules_t *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        rule_fini(&r->v[i]);
+    free(r->v);
+    free(r);
+}
+
+size_t bg_compat_rules_count(const bg_compat_rules_t *r)
+{
+    return r != NULL ? r->n : 0;
+}
+
+static int name_value(cy_ctx_t *c, yaml_node_t *val, char **out)
+{
+    const char *s = cy_scalar(val);
+    char got[96];
+
+    if (s == NULL || s[0] == '\0')
+        return cy_fail(c, val, 0, "expected a service name, got %s",
+                       cy_describe(val, got, sizeof(got)));
+    free(*out);
+    *out = bg_strdup(s);
+    return 0;
+}
+
+static int str_value(cy_ctx_t *c, yaml_node_t *val, char **out)
+{
+    const char *s = cy_scalar(val);
+    char got[96];
+
+    if (s == NULL)
+        return cy_fail(c, val, 0, "expected a text, got %s", cy_describe(val, got, sizeof(got)));
+    free(*out);
+    *out = bg_strdup(s);
+    return 0;
+}
+
+/* One side: `service` + optional `version`. <nested> allows `incompatible_with`/`reason`
+ * (the outer mapping); the other side is read into <r>->other*. */
+static int read_side(cy_ctx_t *c, yaml_node_t *map, cw_rule_t *r, bool outer);
+
+static int read_key(cy_ctx_t *c, const char *key, yaml_node_t *knode, yaml_node_t *val,
+                    cw_rule_t *r, bool outer)
+{
+    char **name = outer ? &r->service : &r->other;
+
+    if (strcmp(key, "service") == 0)
+        return name_value(c, val, name);
+    if (strcmp(key, "version") == 0) {
+        bg_range_t **range = outer ? &r->range : &r->other_range;
+        char **text = outer ? &r->range_text : &r->other_range_text;
+        bg_range_free(*range);
+        free(*text);
+        *range = NULL;
+        *text = NULL;
+        return cy_range(c, val, range, text);
+    }
+    if (outer && strcmp(key, "incompatible_with") == 0)
+        return read_side(c, val, r, false);
+    if (outer && strcmp(key, "reason") == 0)
+        return str_value(c, val, &r->reason);
+    return cy_fail(c, knode, 0, "unknown key \"%.60s\": expected %s", key,
+                   outer ? "service, version, incompatible_with or reason" : "service or version");
+}
+
+static int read_side(cy_ctx_t *c, yaml_node_t *map, cw_rule_t *r, bool outer)
+{
+    char got[96];
+    uint32_t seen = 0;
+
+    if (map == NULL || map->type != YAML_MAPPING_NODE)
+        return cy_fail(c, map, 0,
+                       outer ? "expected a rule mapping like {service: orders, version: \"2.x\", "
+                               "incompatible_with: {service: inventory, version: \"<3.1\"}}, "
+                               "got %s"
+                             : "expected a mapping like {service: inventory, version: \"<3.1\"}, "
+                               "got %s",
+                       cy_describe(map, got, sizeof(got)));
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = cy_node(c, p->key), *v = cy_node(c, p->value);
+        const char *key = cy_scalar(k);
+        size_t saved;
+        int rc;
+        if (key == NULL)
+            return cy_fail(c, k, 0, "expected a key name, got %s",
+                           cy_describe(k, got, sizeof(got)));
+        saved = cy_push_key(c, key);
+        rc = read_key(c, key, k, v, r, outer);
+        if (rc == 0 && strcmp(key, "service") == 0)
+            seen |= 1;
+        if (rc == 0 && strcmp(key, "incompatible_with") == 0)
+            seen |= 2;
+        cy_pop(c, saved);
+        if (rc != 0)
+            return rc;
+    }
+    if (!(seen & 1))
+        return cy_fail(c, map, 0, "missing key \"service\"");
+    if (outer && !(seen & 2))
+        return cy_fail(c, map, 0, "missing key \"incompatible_with\"");
+    return 0;
+}
+
+static void default_any(char **text)
+{
+    if (*text == NULL)
+        *text = bg_strdup("*");
+}
+
+static int read_rules(cy_ctx_t *c, yaml_node_t *root, bg_compat_rules_t *rules)
+{
+    yaml_node_t *list = NULL;
+    char got[96];
+
+    if (root == NULL)
+        return 0; /* an empty file: no rules */
+    if (root->type != YAML_MAPPING_NODE)
+        return cy_fail(c, root, 0, "expected a mapping with key \"rules\", got %s",
+                       cy_describe(root, got, sizeof(got)));
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = cy_node(c, p->key);
+        if (cy_scalar(k) == NULL || strcmp(cy_scalar(k), "rules") != 0)
+            return cy_fail(c, k, 0, "unknown key %s: expected \"rules\"",
+                           cy_describe(k, got, sizeof(got)));
+        list = cy_node(c, p->value);
+    }
+    cy_push_key(c, "rules");
+    if (list == NULL || (list->type == YAML_SCALAR_NODE && cy_scalar(list)[0] == '\0'))
+        return 0;
+    if (list->type != YAML_SEQUENCE_NODE)
+        return cy_fail(c, list, 0, "expected a list of rules, got %s",
+                       cy_describe(list, got, sizeof(got)));
+    for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top;
+         it++) {
+        size_t saved = cy_push_index(c, (size_t)(it - list->data.sequence.items.start));
+        cw_rule_t *r;
+        int rc;
+        rules->v = bg_xrealloc(rules->v, (rules->n + 1) * sizeof(*rules->v));
+        r = &rules->v[rules->n++];
+        memset(r, 0, sizeof(*r));
+        rc = read_side(c, cy_node(c, *it), r, true);
+        if (rc != 0)
+            return rc;
+        default_any(&r->range_text);
+        default_any(&r->other_range_text);
+        cy_pop(c, saved);
+    }
+    return 0;
+}
+
+bg_compat_rules_t *bg_compat_rules_parse(const char *text, size_t len, const char *name,
+                                         bg_err_t *err)
+{
+    cy_ctx_t c;
+    bg_compat_rules_t *rules = NULL;
+
+    bg_err_clear(err);
+    if (cy_load(&c, text, len, name, err) != 0)
+        return NULL;
+    rules = BG_NEW(bg_compat_rules_t);
+    if (read_rules(&c, cy_root(&c), rules) != 0) {
+        bg_compat_rules_free(rules);
+        rules = NULL;
+    }
+    cy_fini(&c);
+    return rules;
+}
+
+bg_compat_rules_t *bg_compat_rules_load(const char *path, bg_err_t *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    bg_compat_rules_t *rules;
+
+    bg_err_clear(err);
+    if (cy_read_file(path, &text, &len, err) != 0)
+        return NULL;
+    rules = bg_compat_rules_parse(text, len, path, err);
+    free(text);
+    return rules;
+}
