@@ -69,6 +69,8 @@ typedef struct bg_admin_options {
     const char *token;
     const bg_admin_ops_t *ops; /* copied */
     void *ctx;                 /* passed to every op; borrowed */
+    uint32_t idle_timeout_ms;  /* 0: BG_ADMIN_IDLE_TIMEOUT_MS */
+    uint32_t max_conns;        /* 0: BG_ADMIN_MAX_CONNS */
 } bg_admin_options_t;
 
 /* Validates <opts> (endpoint syntax, token for TCP) and creates the admin on <loop>
@@ -94,7 +96,8 @@ const char *bg_admin_socket_path(const bg_admin_t *a);
 void bg_admin_stop(bg_admin_t *a, void (*cb)(void *arg), void *arg);
 
 /* Frees a stopped (after its callback) or never started admin. NULL is a no-op.
- * Requests still pending must have been answered (BG_ASSERT). */
+ * Requests still waiting were detached by bg_admin_stop(): they do not point at the admin
+ * and are freed by their (dropped) answer. */
 void bg_admin_free(bg_admin_t *a);
 
 /* ---- answering a request (Thread: control) ---- */

@@ -25,19 +25,32 @@ static void serve_next(admin_conn_t *c);
 static const char *reason_phrase(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Unknown";
     }
 }
 
@@ -203,7 +216,7 @@ static void on_timeout(uv_timer_t *t)
 
 static void arm_idle_timer(admin_conn_t *c)
 {
-    uv_timer_start(&c->timer, on_timeout, BG_ADMIN_IDLE_TIMEOUT_MS, 0);
+    uv_timer_start(&c->timer, on_timeout, c->admin->idle_timeout_ms, 0);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -303,10 +316,9 @@ void admin_conn_accept(bg_admin_t *a)
     c->parser.data = c;
 
     rc = uv_accept(&a->listener.stream, &c->h.stream);
-    if (rc != 0 || a->n_conns > BG_ADMIN_MAX_CONNS || a->stopping) {
-        if (rc == 0)
-            bg_log(BG_LOG_WARN, "admin", "msg=\"too many connections\" max=%d",
-                   BG_ADMIN_MAX_CONNS);
+    if (rc != 0 || a->n_conns > a->max_conns || a->stopping) {
+        if (rc == 0 && !a->stopping)
+            bg_log(BG_LOG_WARN, "admin", "msg=\"too many connections\" max=%zu", a->max_conns);
         admin_conn_close(c);
         return;
     }

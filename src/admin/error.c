@@ -15,18 +15,14 @@ static const struct {
     int status;
     const char *name;
 } error_table[] = {
-    {BG_EINVAL, 400, "bad_request"},
-    {BG_EPROTO, 400, "bad_request"},     /* unparsable HTTP */
-    {UV_EACCES, 401, "unauthorized"},     /* missing or wrong bearer token */
-    {BG_ENOTFOUND, 404, "not_found"},
-    {UV_ENOTSUP, 405, "method_not_allowed"},
-    {BG_EEXIST, 409, "conflict"},
-    {BG_ECONFLICT, 409, "conflict"},
-    {BG_EREFUSED, 409, "conflict"},
-    {UV_E2BIG, 413, "too_large"},         /* body */
-    {UV_EMSGSIZE, 431, "too_large"},      /* request head */
-    {BG_EUNAVAIL, 503, "unavailable"},    /* shutting down */
-    {BG_ETIMEDOUT, 504, "timeout"},       /* a switch was not confirmed in time */
+    {BG_EINVAL, 400, "bad_request"},   {BG_EPROTO, 400, "bad_request"}, /* unparsable HTTP */
+    {UV_EACCES, 401, "unauthorized"}, /* missing or wrong bearer token */
+    {BG_ENOTFOUND, 404, "not_found"},  {UV_ENOTSUP, 405, "method_not_allowed"},
+    {BG_EEXIST, 409, "conflict"},      {BG_ECONFLICT, 409, "conflict"},
+    {BG_EREFUSED, 409, "conflict"},    {UV_E2BIG, 413, "too_large"}, /* body */
+    {UV_EMSGSIZE, 431, "too_large"},                                 /* request head */
+    {BG_EUNAVAIL, 503, "unavailable"},                               /* shutting down */
+    {BG_ETIMEDOUT, 504, "timeout"}, /* a switch was not confirmed in time */
 };
 
 int bg_admin_error_status(int code, const char **json_code)

@@ -19,13 +19,13 @@ struct bg_admin {
     uv_loop_t *loop;
     bg_admin_ops_t ops;
     void *ctx;
-    char *endpoint;     /* as given */
-    char *token;        /* NULL for unix */
+    char *endpoint; /* as given */
+    char *token;    /* NULL for unix */
     bool is_unix;
-    char *path;         /* unix socket path */
-    char *host;         /* tcp: numeric address */
-    int port;           /* tcp: configured port (0: pick) */
-    int bound_port;     /* tcp: after start */
+    char *path;     /* unix socket path */
+    char *host;     /* tcp: numeric address */
+    int port;       /* tcp: configured port (0: pick) */
+    int bound_port; /* tcp: after start */
     union {
         uv_handle_t handle;
         uv_stream_t stream;
@@ -37,7 +37,9 @@ struct bg_admin {
     bool path_bound;      /* we created the socket file: remove on stop */
     bg_list_t conns;
     size_t n_conns;
-    uint64_t started_ms;  /* monotonic, for uptime_ms */
+    uint64_t started_ms; /* monotonic, for uptime_ms */
+    uint32_t idle_timeout_ms;
+    size_t max_conns;
     bool stopping;
     void (*stop_cb)(void *arg);
     void *stop_arg;
@@ -53,30 +55,30 @@ typedef struct admin_conn {
         uv_tcp_t tcp;
     } h;
     uv_timer_t timer;
-    int open_handles;     /* 2 while alive; freed when both close callbacks ran */
+    int open_handles; /* 2 while alive; freed when both close callbacks ran */
     llhttp_t parser;
-    bg_buf_t in;          /* bytes read but not yet given to the parser */
+    bg_buf_t in; /* bytes read but not yet given to the parser */
 
     /* The request being parsed / served. */
     bg_buf_t url;
-    bg_buf_t hname;       /* current header name (may arrive in pieces) */
+    bg_buf_t hname; /* current header name (may arrive in pieces) */
     bg_buf_t hval;
-    char *authorization;  /* Authorization header value, owned */
+    char *authorization; /* Authorization header value, owned */
     size_t head_bytes;
     bg_buf_t body;
-    int method;           /* llhttp_method_t */
+    int method; /* llhttp_method_t */
     bool keep_alive;
-    int limit_error;      /* UV_EMSGSIZE (431) / UV_E2BIG (413) from a callback, else 0 */
+    int limit_error; /* UV_EMSGSIZE (431) / UV_E2BIG (413) from a callback, else 0 */
 
-    bool busy;            /* a request is dispatched: parsing waits for its answer */
+    bool busy; /* a request is dispatched: parsing waits for its answer */
     bool closing;
     struct bg_admin_req *req; /* the request waiting for an answer, or NULL */
 } admin_conn_t;
 
 struct bg_admin_req {
-    admin_conn_t *conn;   /* NULL once detached (client gone / admin stopped) */
-    const char *allow;    /* Allow header for a 405, static string */
-    bool close_after;     /* close the connection after this answer */
+    admin_conn_t *conn; /* NULL once detached (client gone / admin stopped) */
+    const char *allow;  /* Allow header for a 405, static string */
+    bool close_after;   /* close the connection after this answer */
 };
 
 /* conn.c */

@@ -53,9 +53,10 @@ static int parse_endpoint(bg_admin_t *a, const bg_admin_options_t *opts, bg_err_
     if (strncmp(ep, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0) {
         const char *path = ep + strlen(UNIX_PREFIX);
         if (*path == '\0' || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-            return bg_err_set(err, BG_EINVAL, "admin endpoint '%s': socket path is empty or "
-                              "longer than %zu bytes", ep,
-                              sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+            return bg_err_set(err, BG_EINVAL,
+                              "admin endpoint '%s': socket path is empty or "
+                              "longer than %zu bytes",
+                              ep, sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
         a->is_unix = true;
         a->path = bg_strdup(path);
         return 0;
@@ -71,13 +72,17 @@ static int parse_endpoint(bg_admin_t *a, const bg_admin_options_t *opts, bg_err_
         if (rc != 0)
             return rc;
         if (opts->token == NULL || *opts->token == '\0')
-            return bg_err_set(err, BG_EINVAL, "admin endpoint '%s' is TCP: admin_token is "
-                              "required", ep);
+            return bg_err_set(err, BG_EINVAL,
+                              "admin endpoint '%s' is TCP: admin_token is "
+                              "required",
+                              ep);
         a->token = bg_strdup(opts->token);
         return 0;
     }
-    return bg_err_set(err, BG_EINVAL, "admin endpoint '%s': expected unix:PATH or "
-                      "http://HOST:PORT", ep);
+    return bg_err_set(err, BG_EINVAL,
+                      "admin endpoint '%s': expected unix:PATH or "
+                      "http://HOST:PORT",
+                      ep);
 }
 
 bg_admin_t *bg_admin_new(uv_loop_t *loop, const bg_admin_options_t *opts, bg_err_t *err)
@@ -94,6 +99,8 @@ bg_admin_t *bg_admin_new(uv_loop_t *loop, const bg_admin_options_t *opts, bg_err
     a->ctx = opts->ctx;
     a->endpoint = bg_strdup(opts->endpoint);
     a->bound_port = -1;
+    a->idle_timeout_ms = opts->idle_timeout_ms ? opts->idle_timeout_ms : BG_ADMIN_IDLE_TIMEOUT_MS;
+    a->max_conns = opts->max_conns ? opts->max_conns : BG_ADMIN_MAX_CONNS;
     a->listener_closed = true;
     bg_list_init(&a->conns);
     if (parse_endpoint(a, opts, err) != 0)
@@ -212,8 +219,10 @@ static int start_tcp(bg_admin_t *a, bg_err_t *err)
 
     if (uv_ip4_addr(a->host, a->port, (struct sockaddr_in *)&ss) != 0 &&
         uv_ip6_addr(a->host, a->port, (struct sockaddr_in6 *)&ss) != 0)
-        return bg_err_set(err, BG_EINVAL, "admin endpoint '%s': host must be a numeric "
-                          "address", a->endpoint);
+        return bg_err_set(err, BG_EINVAL,
+                          "admin endpoint '%s': host must be a numeric "
+                          "address",
+                          a->endpoint);
     uv_tcp_init(a->loop, &a->listener.tcp);
     a->listener_inited = true;
     a->listener_closed = false;

@@ -72,8 +72,8 @@ static json_t *body_object(admin_conn_t *c, bg_admin_req_t *req)
     }
     j = json_loadb(c->body.data, c->body.len, JSON_REJECT_DUPLICATES, &jerr);
     if (j == NULL) {
-        bg_admin_respond_errorf(req, BG_EINVAL, "invalid JSON at line %d column %d: %s",
-                                jerr.line, jerr.column, jerr.text);
+        bg_admin_respond_errorf(req, BG_EINVAL, "invalid JSON at line %d column %d: %s", jerr.line,
+                                jerr.column, jerr.text);
         return NULL;
     }
     if (!json_is_object(j)) {
@@ -116,8 +116,7 @@ static bool weight_of(json_t *obj, const char *key, uint32_t *out, bg_admin_req_
     return true;
 }
 
-static void route_traffic(bg_admin_t *a, admin_conn_t *c, bg_admin_req_t *req,
-                          const char *name)
+static void route_traffic(bg_admin_t *a, admin_conn_t *c, bg_admin_req_t *req, const char *name)
 {
     static const char *const keys[] = {"blue", "green", NULL};
     uint32_t blue, green;
@@ -129,8 +128,8 @@ static void route_traffic(bg_admin_t *a, admin_conn_t *c, bg_admin_req_t *req,
         !weight_of(j, "green", &green, req))
         goto out;
     if (blue + green != 100) {
-        bg_admin_respond_errorf(req, BG_EINVAL, "weights must sum to 100 (blue=%u green=%u)",
-                                blue, green);
+        bg_admin_respond_errorf(req, BG_EINVAL, "weights must sum to 100 (blue=%u green=%u)", blue,
+                                green);
         goto out;
     }
     a->ops.traffic(a->ctx, req, name, blue, green);
@@ -138,8 +137,7 @@ out:
     json_decref(j);
 }
 
-static void route_target_add(bg_admin_t *a, admin_conn_t *c, bg_admin_req_t *req,
-                             const char *name)
+static void route_target_add(bg_admin_t *a, admin_conn_t *c, bg_admin_req_t *req, const char *name)
 {
     static const char *const keys[] = {"slot", "address", NULL};
     json_t *j = body_object(c, req);
@@ -165,8 +163,7 @@ out:
     json_decref(j);
 }
 
-static void route_target_remove(bg_admin_t *a, bg_admin_req_t *req, const char *name,
-                                bg_str_t id_s)
+static void route_target_remove(bg_admin_t *a, bg_admin_req_t *req, const char *name, bg_str_t id_s)
 {
     uint64_t id;
 
@@ -192,13 +189,11 @@ static void route_metrics(bg_admin_t *a, bg_admin_req_t *req)
     bg_buf_init(&out);
     a->ops.metrics(a->ctx, &out);
     len = out.len;
-    admin_req_write(req, 200, "text/plain; version=0.0.4; charset=utf-8", bg_buf_steal(&out),
-                    len);
+    admin_req_write(req, 200, "text/plain; version=0.0.4; charset=utf-8", bg_buf_steal(&out), len);
 }
 
 /* /v1/services/NAME[/...]: segment 2 is the service name. */
-static void route_service(bg_admin_t *a, admin_conn_t *c, bg_admin_req_t *req,
-                          const path_t *p)
+static void route_service(bg_admin_t *a, admin_conn_t *c, bg_admin_req_t *req, const path_t *p)
 {
     char *name = bg_strndup(p->seg[2].ptr, p->seg[2].len);
 
@@ -226,7 +221,8 @@ void admin_dispatch(admin_conn_t *c, bg_admin_req_t *req)
     path_t p;
 
     if (!admin_auth_ok(a, c->authorization)) {
-        bg_admin_respond_errorf(req, UV_EACCES, "a valid 'Authorization: Bearer <token>' "
+        bg_admin_respond_errorf(req, UV_EACCES,
+                                "a valid 'Authorization: Bearer <token>' "
                                 "header is required");
         return;
     }

@@ -159,8 +159,8 @@ static void render_slot_values(bg_buf_t *out, const bg_metrics_service_t *svcs, 
 typedef void (*target_value_fn)(bg_buf_t *out, const char *name, const bg_target_t *t,
                                 const char *service, int slot);
 
-static void each_target(bg_buf_t *out, const bg_metrics_service_t *svcs, size_t n,
-                        const char *name, target_value_fn fn)
+static void each_target(bg_buf_t *out, const bg_metrics_service_t *svcs, size_t n, const char *name,
+                        target_value_fn fn)
 {
     for (size_t i = 0; i < n; i++)
         for (int s = 0; s < BG_SLOT_COUNT; s++)
@@ -168,15 +168,15 @@ static void each_target(bg_buf_t *out, const bg_metrics_service_t *svcs, size_t 
                 fn(out, name, svcs[i].slot[s].targets[k], svcs[i].name, s);
 }
 
-static void target_up(bg_buf_t *out, const char *name, const bg_target_t *t,
-                      const char *service, int slot)
+static void target_up(bg_buf_t *out, const char *name, const bg_target_t *t, const char *service,
+                      int slot)
 {
     open_target_sample(out, name, t, service, slot);
     bg_buf_printf(out, "} %d\n", bg_target_is_healthy(t) ? 1 : 0);
 }
 
-static void target_conns(bg_buf_t *out, const char *name, const bg_target_t *t,
-                         const char *service, int slot)
+static void target_conns(bg_buf_t *out, const char *name, const bg_target_t *t, const char *service,
+                         int slot)
 {
     open_target_sample(out, name, t, service, slot);
     bg_buf_printf(out, "} %" PRId64 "\n", LOAD(((bg_target_t *)t)->conns));

@@ -24,7 +24,7 @@ typedef struct bg_metrics_slot {
 typedef struct bg_metrics_service {
     const char *name;
     const bg_service_stats_t *stats;
-    bg_metrics_slot_t slot[2];      /* by bg_slot_t */
+    bg_metrics_slot_t slot[2]; /* by bg_slot_t */
 } bg_metrics_service_t;
 
 /* Appends the whole exposition for <n> services to <out>: every family once, with its

@@ -34,17 +34,15 @@ json_t *srv_target_json(bg_server_t *s, const bg_target_t *t)
 {
     bg_target_t *m = (bg_target_t *)t; /* atomics are read, never written */
 
-    return json_pack("{s:I,s:s,s:s,s:b,s:b,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:I}", "id",
-                     (json_int_t)t->id, "slot", bg_slot_str((bg_slot_t)t->slot), "address",
-                     t->addr_str, "healthy", bg_target_is_healthy(t), "draining",
-                     LOAD(m->draining) != 0, "health", health_json(s, t), "requests", "1xx",
-                     (json_int_t)LOAD(m->stats.responses[1]), "2xx",
-                     (json_int_t)LOAD(m->stats.responses[2]), "3xx",
-                     (json_int_t)LOAD(m->stats.responses[3]), "4xx",
-                     (json_int_t)LOAD(m->stats.responses[4]), "5xx",
-                     (json_int_t)LOAD(m->stats.responses[5]), "failed",
-                     (json_int_t)LOAD(m->stats.responses[0]), "active",
-                     (json_int_t)LOAD(m->stats.active));
+    return json_pack(
+        "{s:I,s:s,s:s,s:b,s:b,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:I}", "id", (json_int_t)t->id,
+        "slot", bg_slot_str((bg_slot_t)t->slot), "address", t->addr_str, "healthy",
+        bg_target_is_healthy(t), "draining", LOAD(m->draining) != 0, "health", health_json(s, t),
+        "requests", "1xx", (json_int_t)LOAD(m->stats.responses[1]), "2xx",
+        (json_int_t)LOAD(m->stats.responses[2]), "3xx", (json_int_t)LOAD(m->stats.responses[3]),
+        "4xx", (json_int_t)LOAD(m->stats.responses[4]), "5xx",
+        (json_int_t)LOAD(m->stats.responses[5]), "failed", (json_int_t)LOAD(m->stats.responses[0]),
+        "active", (json_int_t)LOAD(m->stats.active));
 }
 
 /* Live slot: the larger weight (blue on a tie); preview: the other when it has targets. */
@@ -79,14 +77,12 @@ static json_t *service_json(bg_server_t *s, const srv_service_t *svc)
     return json_pack(
         "{s:s,s:s?,s:s,s:s,s:{s:i,s:i},s:s,s:o,s:o,s:{s:s,s:s?,s:s,s:I},s:o}", "name", c->name,
         "host", c->host, "path_prefix", c->path_prefix ? c->path_prefix : "/", "driver",
-        bg_driver_kind_str(c->driver), "traffic", "blue", (int)svc->weight[BG_SLOT_BLUE],
-        "green", (int)svc->weight[BG_SLOT_GREEN], "live_slot", bg_slot_str((bg_slot_t)live),
-        "preview_slot",
-        svc->slot[other].n > 0 ? json_string(bg_slot_str((bg_slot_t)other)) : json_null(),
-        "slots", slots, "health", "type", bg_health_type_str(c->health.type), "path",
-        c->health.path, "format",
-        c->health.format == BG_HEALTH_FORMAT_ACTUATOR ? "actuator" : "status", "interval_ms",
-        (json_int_t)c->health.interval_ms, "last_switch", last_switch_json(svc));
+        bg_driver_kind_str(c->driver), "traffic", "blue", (int)svc->weight[BG_SLOT_BLUE], "green",
+        (int)svc->weight[BG_SLOT_GREEN], "live_slot", bg_slot_str((bg_slot_t)live), "preview_slot",
+        svc->slot[other].n > 0 ? json_string(bg_slot_str((bg_slot_t)other)) : json_null(), "slots",
+        slots, "health", "type", bg_health_type_str(c->health.type), "path", c->health.path,
+        "format", c->health.format == BG_HEALTH_FORMAT_ACTUATOR ? "actuator" : "status",
+        "interval_ms", (json_int_t)c->health.interval_ms, "last_switch", last_switch_json(svc));
 }
 
 static srv_service_t *find_or_404(bg_server_t *s, bg_admin_req_t *req, const char *name)
@@ -135,14 +131,17 @@ static void op_traffic(void *ctx, bg_admin_req_t *req, const char *name, uint32_
         return;
     for (int sl = 0; sl < BG_SLOT_COUNT; sl++) {
         if ((sl == BG_SLOT_BLUE ? blue : green) > 0 && svc->slot[sl].n == 0) {
-            bg_admin_respond_errorf(req, BG_ECONFLICT, "slot %s of %s has no targets: it "
-                                    "cannot take traffic", bg_slot_str((bg_slot_t)sl), name);
+            bg_admin_respond_errorf(req, BG_ECONFLICT,
+                                    "slot %s of %s has no targets: it "
+                                    "cannot take traffic",
+                                    bg_slot_str((bg_slot_t)sl), name);
             return;
         }
     }
-    bg_log(BG_LOG_INFO, "route", "msg=\"traffic change\" service=%s blue=%u green=%u "
-           "was_blue=%u was_green=%u", name, blue, green, svc->weight[BG_SLOT_BLUE],
-           svc->weight[BG_SLOT_GREEN]);
+    bg_log(BG_LOG_INFO, "route",
+           "msg=\"traffic change\" service=%s blue=%u green=%u "
+           "was_blue=%u was_green=%u",
+           name, blue, green, svc->weight[BG_SLOT_BLUE], svc->weight[BG_SLOT_GREEN]);
     svc->weight[BG_SLOT_BLUE] = blue;
     svc->weight[BG_SLOT_GREEN] = green;
     t0 = bg_now_us();
@@ -230,8 +229,8 @@ static void op_metrics(void *ctx, bg_buf_t *out)
         view[i].name = svc->cfg->name;
         view[i].stats = svc->stats;
         for (int sl = 0; sl < BG_SLOT_COUNT; sl++)
-            view[i].slot[sl] = (bg_metrics_slot_t){svc->weight[sl], svc->slot[sl].targets,
-                                                   svc->slot[sl].n};
+            view[i].slot[sl] =
+                (bg_metrics_slot_t){svc->weight[sl], svc->slot[sl].targets, svc->slot[sl].n};
     }
     bg_metrics_render(out, view, s->n_services,
                       s->proxy_running ? bg_proxy_client_connections(s->proxy) : 0);

@@ -42,39 +42,39 @@ typedef struct srv_service {
 typedef struct srv_waiter {
     bg_list_t link;
     uint64_t generation;
-    uint64_t published_us;      /* monotonic, when the snapshot was published */
-    uint64_t deadline_ms;       /* monotonic */
+    uint64_t published_us; /* monotonic, when the snapshot was published */
+    uint64_t deadline_ms;  /* monotonic */
     bg_admin_req_t *req;
-    int status;                 /* HTTP status of the success answer */
-    json_t *answer;             /* success body; "generation" (and "switch_ms") added */
-    bool report_switch;         /* add switch_ms / generation to the answer */
-    srv_service_t *svc;         /* records the verified switch in it, or NULL */
+    int status;         /* HTTP status of the success answer */
+    json_t *answer;     /* success body; "generation" (and "switch_ms") added */
+    bool report_switch; /* add switch_ms / generation to the answer */
+    srv_service_t *svc; /* records the verified switch in it, or NULL */
 } srv_waiter_t;
 
 struct bg_server {
-    bg_config_t *cfg;           /* owned */
+    bg_config_t *cfg; /* owned */
     uv_loop_t loop;
     bg_router_t *router;
     bg_health_t *health;
     bg_proxy_t *proxy;
     bg_admin_t *admin;
-    srv_service_t *services;    /* cfg->n_services, same order */
+    srv_service_t *services; /* cfg->n_services, same order */
     size_t n_services;
 
     uv_signal_t sig_int, sig_term;
     uv_async_t stop_async;
-    uv_idle_t switch_idle;      /* polls bg_proxy_adopted() every loop turn, first ms */
-    uv_timer_t switch_timer;    /* then every SWITCH_POLL_MS while waiters exist */
+    uv_idle_t switch_idle;   /* polls bg_proxy_adopted() every loop turn, first ms */
+    uv_timer_t switch_timer; /* then every SWITCH_POLL_MS while waiters exist */
     bg_list_t waiters;
 
     uint32_t grace_ms;
-    bool started;               /* bg_server_start() succeeded */
-    bool proxy_running;         /* bg_proxy_start() succeeded, not yet stopped */
+    bool started;       /* bg_server_start() succeeded */
+    bool proxy_running; /* bg_proxy_start() succeeded, not yet stopped */
     bool admin_started;
     bool shutting_down;
     bool health_closed;
     bool admin_stopped;
-    bool loop_closed;           /* uv_loop_close() succeeded */
+    bool loop_closed; /* uv_loop_close() succeeded */
 };
 
 /* model.c */
@@ -94,8 +94,8 @@ uint64_t srv_publish(bg_server_t *s);
 void srv_wait_adopted(bg_server_t *s, uint64_t generation, uint64_t published_us,
                       bg_admin_req_t *req, int status, json_t *answer, bool report_switch);
 /* Like srv_wait_adopted() for a traffic change of <svc>: records it as the last switch. */
-void srv_wait_switch(bg_server_t *s, srv_service_t *svc, uint64_t generation,
-                     uint64_t published_us, bg_admin_req_t *req, json_t *answer);
+void srv_wait_switch(bg_server_t *s, srv_service_t *svc, uint64_t generation, uint64_t published_us,
+                     bg_admin_req_t *req, json_t *answer);
 /* Answers every waiting call with <code> (shutdown). */
 void srv_waiters_fail(bg_server_t *s, int code, const char *msg);
 /* The health checker's transition callback. */

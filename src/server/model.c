@@ -125,10 +125,8 @@ static bg_route_snapshot_t *build_snapshot(bg_server_t *s)
 
     for (size_t i = 0; i < s->n_services; i++) {
         srv_service_t *svc = &s->services[i];
-        bg_route_service_t *rs = bg_route_snapshot_add_service(snap, svc->cfg->name,
-                                                               svc->cfg->host,
-                                                               svc->cfg->path_prefix,
-                                                               svc->stats);
+        bg_route_service_t *rs = bg_route_snapshot_add_service(snap, svc->cfg->name, svc->cfg->host,
+                                                               svc->cfg->path_prefix, svc->stats);
         rs->drain_ms = svc->cfg->drain_ms;
         rs->passive_failures = svc->cfg->health.passive_failures;
         rs->retries = s->cfg->proxy.retries;
@@ -189,13 +187,15 @@ static void poll_waiters(bg_server_t *s)
         srv_waiter_t *w = BG_CONTAINER_OF(pos, srv_waiter_t, link);
         if (bg_proxy_adopted(s->proxy, w->generation)) {
             double ms = (double)(bg_now_us() - w->published_us) / 1000.0;
-            bg_log(BG_LOG_INFO, "route", "msg=\"switch verified\" generation=%" PRIu64
-                   " switch_ms=%.3f", w->generation, ms);
+            bg_log(BG_LOG_INFO, "route",
+                   "msg=\"switch verified\" generation=%" PRIu64 " switch_ms=%.3f", w->generation,
+                   ms);
             answer(w, ms);
             waiter_free(w);
         } else if (now_ms >= w->deadline_ms) {
-            bg_log(BG_LOG_ERROR, "route", "msg=\"switch not confirmed\" generation=%" PRIu64
-                   " timeout_ms=%d", w->generation, BG_SERVER_SWITCH_TIMEOUT_MS);
+            bg_log(BG_LOG_ERROR, "route",
+                   "msg=\"switch not confirmed\" generation=%" PRIu64 " timeout_ms=%d",
+                   w->generation, BG_SERVER_SWITCH_TIMEOUT_MS);
             bg_admin_respond_errorf(w->req, BG_ETIMEDOUT,
                                     "routing generation %" PRIu64 " was published but not "
                                     "every worker confirmed it within %d ms",
@@ -240,8 +240,8 @@ void srv_wait_adopted(bg_server_t *s, uint64_t generation, uint64_t published_us
     uv_idle_start(&s->switch_idle, on_switch_idle);
 }
 
-void srv_wait_switch(bg_server_t *s, srv_service_t *svc, uint64_t generation,
-                     uint64_t published_us, bg_admin_req_t *req, json_t *body)
+void srv_wait_switch(bg_server_t *s, srv_service_t *svc, uint64_t generation, uint64_t published_us,
+                     bg_admin_req_t *req, json_t *body)
 {
     srv_wait_adopted(s, generation, published_us, req, 200, body, true);
     BG_CONTAINER_OF(s->waiters.prev, srv_waiter_t, link)->svc = svc;
@@ -271,7 +271,7 @@ void srv_on_health(void *ctx, bg_target_t *t, bool healthy, const char *reason)
     for (const char *p = reason ? reason : ""; *p != '\0' && n + 1 < sizeof(clean); p++)
         clean[n++] = (*p == '"' || *p == '\n' || *p == '\r') ? '\'' : *p;
     clean[n] = '\0';
-    bg_log(BG_LOG_INFO, "health",
-           "service=%s slot=%s target=%s healthy=%s reason=\"%s\"", t->service,
-           bg_slot_str((bg_slot_t)t->slot), t->addr_str, healthy ? "true" : "false", clean);
+    bg_log(BG_LOG_INFO, "health", "service=%s slot=%s target=%s healthy=%s reason=\"%s\"",
+           t->service, bg_slot_str((bg_slot_t)t->slot), t->addr_str, healthy ? "true" : "false",
+           clean);
 }

@@ -128,7 +128,8 @@ static int watch_all(bg_server_t *s, bg_err_t *err)
             }
         }
         if (svc->cfg->driver != BG_DRIVER_STATIC && svc->slot[0].n + svc->slot[1].n == 0)
-            bg_log(BG_LOG_WARN, "server", "service=%s driver=%s msg=\"no targets: this build "
+            bg_log(BG_LOG_WARN, "server",
+                   "service=%s driver=%s msg=\"no targets: this build "
                    "runs no driver for it; register targets through the admin API\"",
                    svc->cfg->name, bg_driver_kind_str(svc->cfg->driver));
     }
@@ -159,8 +160,10 @@ int bg_server_start(bg_server_t *s, bg_err_t *err)
     if ((rc = watch_all(s, err)) != 0)
         return rc;
     s->started = true;
-    bg_log(BG_LOG_INFO, "server", "msg=started listen=%s proxy_port=%d test_port=%d admin=%s "
-           "services=%zu", s->cfg->listen, bg_proxy_port(s->proxy),
+    bg_log(BG_LOG_INFO, "server",
+           "msg=started listen=%s proxy_port=%d test_port=%d admin=%s "
+           "services=%zu",
+           s->cfg->listen, bg_proxy_port(s->proxy),
            s->cfg->test_listen ? bg_proxy_test_port(s->proxy) : -1,
            s->cfg->admin ? s->cfg->admin : "(default)", s->n_services);
     return 0;

@@ -30,8 +30,8 @@ static json_t *ok_json(const cresp_t *r, int status)
 static void expect_error(const cresp_t *r, int status, const char *code)
 {
     json_t *j = ok_json(r, status);
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
-                     code, "%s", r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "code")), code,
+                     "%s", r->body);
     json_decref(j);
 }
 
@@ -142,7 +142,10 @@ Test(server_admin, split_traffic_reaches_both_slots, .timeout = 60)
 Test(server_admin, bad_requests_change_nothing, .timeout = 60)
 {
     static const char *const bodies[] = {
-        "{\"blue\":60,\"green\":60}", "{\"blue\":0}", "not json", "{\"blue\":0,\"green\":100,\"x\":1}",
+        "{\"blue\":60,\"green\":60}",
+        "{\"blue\":0}",
+        "not json",
+        "{\"blue\":0,\"green\":100,\"x\":1}",
     };
     cresp_t r;
     json_t *before, *after;
@@ -194,8 +197,10 @@ Test(server_admin, bad_requests_change_nothing, .timeout = 60)
     free(b2);
     for (int s = 0; s < 2; s++) {
         const char *slot = s ? "green" : "blue";
-        json_t *tb = json_object_get(json_object_get(json_object_get(before, "slots"), slot), "targets");
-        json_t *ta = json_object_get(json_object_get(json_object_get(after, "slots"), slot), "targets");
+        json_t *tb =
+            json_object_get(json_object_get(json_object_get(before, "slots"), slot), "targets");
+        json_t *ta =
+            json_object_get(json_object_get(json_object_get(after, "slots"), slot), "targets");
         cr_assert_eq(json_array_size(tb), json_array_size(ta), "slot %s", slot);
     }
     json_decref(before);
@@ -215,7 +220,8 @@ Test(server_admin, register_and_deregister_targets, .timeout = 60)
     sfx_start(&f, &(sfx_opts_t){.green_weight = 100});
     expect_all_from(SFX_GREEN, 5);
 
-    snprintf(body, sizeof(body), "{\"slot\":\"green\",\"address\":\"%s\"}", sfx_addr(&f, SFX_EXTRA));
+    snprintf(body, sizeof(body), "{\"slot\":\"green\",\"address\":\"%s\"}",
+             sfx_addr(&f, SFX_EXTRA));
     cr_assert(sfx_admin(&f, "POST", "/v1/services/orders/targets", body, &r));
     j = ok_json(&r, 201);
     cr_assert(json_is_false(json_object_get(j, "healthy")), "registered targets start unhealthy");
@@ -263,12 +269,12 @@ Test(server_admin, health_transitions_show_and_route, .timeout = 60)
     atomic_store(&f.be[SFX_BLUE].fail_health, 1);
     cr_assert(sfx_wait_healthy(&f, sfx_addr(&f, SFX_BLUE), false, 10000));
     j = sfx_service_json(&f);
-    t = json_array_get(json_object_get(json_object_get(json_object_get(j, "slots"), "blue"),
-                                       "targets"), 0);
+    t = json_array_get(
+        json_object_get(json_object_get(json_object_get(j, "slots"), "blue"), "targets"), 0);
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(t, "health"), "last_status")),
                  503);
-    cr_assert_geq(json_integer_value(json_object_get(json_object_get(t, "health"),
-                                                     "consecutive_fail")), 2);
+    cr_assert_geq(
+        json_integer_value(json_object_get(json_object_get(t, "health"), "consecutive_fail")), 2);
     json_decref(j);
     /* The only blue target is down and blue has 100%: no healthy target -> 503. */
     cr_assert_eq(sfx_get(&f, "/x", &status), -1);
@@ -302,11 +308,13 @@ Test(server_admin, metrics_count_proxied_requests, .timeout = 60)
     cr_assert(prom_parse(r.body, &p), "%s\n%s", p.err, r.body);
     cr_assert_eq(metric(&p, "bluegreen_requests_total", "service=orders,slot=blue,class=2xx"), n);
     cr_assert_eq(metric(&p, "bluegreen_requests_total", "service=orders,slot=green,class=2xx"), 0);
-    cr_assert_eq(metric(&p, "bluegreen_request_duration_seconds_count",
-                        "service=orders,slot=blue"), n);
-    cr_assert_eq(metric(&p, "bluegreen_request_duration_seconds_bucket",
-                        "service=orders,slot=blue,le=+Inf"), n);
-    cr_assert_gt(metric(&p, "bluegreen_request_duration_seconds_sum", "service=orders,slot=blue"), 0);
+    cr_assert_eq(metric(&p, "bluegreen_request_duration_seconds_count", "service=orders,slot=blue"),
+                 n);
+    cr_assert_eq(
+        metric(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=blue,le=+Inf"),
+        n);
+    cr_assert_gt(metric(&p, "bluegreen_request_duration_seconds_sum", "service=orders,slot=blue"),
+                 0);
     cr_assert_gt(metric(&p, "bluegreen_bytes_total", "service=orders,slot=blue,direction=out"), 0);
     cr_assert_eq(metric(&p, "bluegreen_slot_weight", "service=orders,slot=blue"), 100);
     snprintf(labels, sizeof(labels), "service=orders,slot=blue,target=%s", sfx_addr(&f, SFX_BLUE));
@@ -349,8 +357,8 @@ Test(server_admin, no_traffic_to_an_empty_slot, .timeout = 60)
     sfx_start(&f, NULL);
     svc = sfx_service_json(&f);
     cr_assert(json_is_null(json_object_get(svc, "last_switch")));
-    t = json_array_get(json_object_get(json_object_get(json_object_get(svc, "slots"), "green"),
-                                       "targets"), 0);
+    t = json_array_get(
+        json_object_get(json_object_get(json_object_get(svc, "slots"), "green"), "targets"), 0);
     snprintf(path, sizeof(path), "/v1/services/orders/targets/%lld",
              (long long)json_integer_value(json_object_get(t, "id")));
     json_decref(svc);

@@ -49,24 +49,23 @@ static void *run_main(void *arg)
 
 bg_config_t *sfx_config(sfx_t *f, const sfx_opts_t *o)
 {
-    char *yaml = bg_asprintf(
-        "listen: 127.0.0.1:0\n"
-        "state_dir: %s/state\n"
-        "proxy: {workers: 2}\n"
-        "services:\n"
-        "  orders:\n"
-        "    route: {host: orders.local, path_prefix: /}\n"
-        "    driver: static\n"
-        "    targets: {blue: [\"%s\"], green: [\"%s\"]}\n"
-        "    traffic: {blue: %d, green: %d}\n"
-        "    drain: 1s\n"
-        "    health: %s\n",
-        f->dir, o->blue_addr ? o->blue_addr : sfx_addr(f, SFX_BLUE),
-        o->green_addr ? o->green_addr : sfx_addr(f, SFX_GREEN), 100 - o->green_weight,
-        o->green_weight,
-        o->health_yaml ? o->health_yaml
-                       : "{path: /healthz, interval: 100ms, timeout: 500ms, "
-                         "healthy_threshold: 2, unhealthy_threshold: 2}");
+    char *yaml = bg_asprintf("listen: 127.0.0.1:0\n"
+                             "state_dir: %s/state\n"
+                             "proxy: {workers: 2}\n"
+                             "services:\n"
+                             "  orders:\n"
+                             "    route: {host: orders.local, path_prefix: /}\n"
+                             "    driver: static\n"
+                             "    targets: {blue: [\"%s\"], green: [\"%s\"]}\n"
+                             "    traffic: {blue: %d, green: %d}\n"
+                             "    drain: 1s\n"
+                             "    health: %s\n",
+                             f->dir, o->blue_addr ? o->blue_addr : sfx_addr(f, SFX_BLUE),
+                             o->green_addr ? o->green_addr : sfx_addr(f, SFX_GREEN),
+                             100 - o->green_weight, o->green_weight,
+                             o->health_yaml ? o->health_yaml
+                                            : "{path: /healthz, interval: 100ms, timeout: 500ms, "
+                                              "healthy_threshold: 2, unhealthy_threshold: 2}");
     bg_err_t err;
     bg_config_t *cfg = bg_config_parse(yaml, strlen(yaml), "test.yaml", &err);
 

@@ -26,8 +26,8 @@ typedef struct sfx_backend {
     sfx_t *f;
     int idx;
     bgt_backend_t *b;
-    _Atomic unsigned hits;          /* proxied requests (health checks not counted) */
-    _Atomic int fail_health;        /* 1: /healthz answers 503 */
+    _Atomic unsigned hits;   /* proxied requests (health checks not counted) */
+    _Atomic int fail_health; /* 1: /healthz answers 503 */
 } sfx_backend_t;
 
 struct sfx {
@@ -38,17 +38,17 @@ struct sfx {
     bool running;
     int run_rc;
     int proxy_port;
-    char *sock;                     /* admin socket path (unix) */
-    int admin_port;                 /* tcp admin, else -1 */
+    char *sock;     /* admin socket path (unix) */
+    int admin_port; /* tcp admin, else -1 */
 };
 
 typedef struct sfx_opts {
-    bool tcp_admin;                 /* http://127.0.0.1:0 with SFX_TOKEN */
-    int green_weight;               /* initial traffic to green */
-    const char *dir;                /* state lives in <dir>/state; NULL: a fresh tmp dir */
+    bool tcp_admin;   /* http://127.0.0.1:0 with SFX_TOKEN */
+    int green_weight; /* initial traffic to green */
+    const char *dir;  /* state lives in <dir>/state; NULL: a fresh tmp dir */
     /* Overrides (NULL: the fake backends / the /healthz status check). */
     const char *blue_addr, *green_addr;
-    const char *health_yaml;        /* flow mapping for `health:` */
+    const char *health_yaml; /* flow mapping for `health:` */
 } sfx_opts_t;
 
 /* The fixture's config for <f> (backends started, f->dir set). Caller owns it. */

@@ -14,8 +14,9 @@
 #include "server_fixture.h"
 #include "unit/metrics/promparse.h"
 
-#define HEALTH_YAML "{format: actuator, interval: 100ms, timeout: 1s, healthy_threshold: 2, " \
-                    "unhealthy_threshold: 2}"
+#define HEALTH_YAML                                                                                \
+    "{format: actuator, interval: 100ms, timeout: 1s, healthy_threshold: 2, "                      \
+    "unhealthy_threshold: 2}"
 
 static sfx_t f;
 static pid_t apps[3];
@@ -26,8 +27,16 @@ static void start_app(int i, const char *version, const char *slot, bool fail_he
 {
     char port[16];
     char *log = bg_asprintf("/tmp/bgt-sampleapp-%d-%d.log", (int)getpid(), i);
-    const char *argv[] = {bgt_bin("sample-app"), "--service", "orders", "--version", version,
-                          "--slot", slot, "--port", port, fail_health ? "--fail-health" : NULL,
+    const char *argv[] = {bgt_bin("sample-app"),
+                          "--service",
+                          "orders",
+                          "--version",
+                          version,
+                          "--slot",
+                          slot,
+                          "--port",
+                          port,
+                          fail_health ? "--fail-health" : NULL,
                           NULL};
 
     cr_assert_eq(access(argv[0], X_OK), 0, "%s is not built", argv[0]);
@@ -35,8 +44,7 @@ static void start_app(int i, const char *version, const char *slot, bool fail_he
     snprintf(port, sizeof(port), "%d", app_port[i]);
     snprintf(app_addr[i], sizeof(app_addr[i]), "127.0.0.1:%d", app_port[i]);
     apps[i] = bgt_spawn(argv, NULL, log);
-    cr_assert(bgt_wait_port(app_port[i], 10000), "sample-app %s did not listen (%s)", version,
-              log);
+    cr_assert(bgt_wait_port(app_port[i], 10000), "sample-app %s did not listen (%s)", version, log);
     free(log);
 }
 
@@ -69,7 +77,8 @@ static void start_all(void)
 {
     start_app(0, "1.0.0", "blue", false);
     start_app(1, "2.0.0", "green", false);
-    sfx_start(&f, &(sfx_opts_t){.blue_addr = app_addr[0], .green_addr = app_addr[1],
+    sfx_start(&f, &(sfx_opts_t){.blue_addr = app_addr[0],
+                                .green_addr = app_addr[1],
                                 .health_yaml = HEALTH_YAML});
 }
 
@@ -83,8 +92,8 @@ Test(server_sampleapp, switch_moves_every_request_to_the_new_version, .timeout =
     start_all();
     for (int i = 0; i < 20; i++)
         cr_assert_str_eq(version_via_proxy(v, sizeof(v)), "1.0.0");
-    cr_assert(sfx_admin(&f, "PUT", "/v1/services/orders/traffic", "{\"blue\":0,\"green\":100}",
-                        &r));
+    cr_assert(
+        sfx_admin(&f, "PUT", "/v1/services/orders/traffic", "{\"blue\":0,\"green\":100}", &r));
     cr_assert_eq(r.status, 200, "%s", r.body);
     cresp_fini(&r);
     for (int i = 0; i < 20; i++)
@@ -92,10 +101,11 @@ Test(server_sampleapp, switch_moves_every_request_to_the_new_version, .timeout =
 
     cr_assert(sfx_admin(&f, "GET", "/metrics", NULL, &r));
     cr_assert(prom_parse(r.body, &p), "%s", p.err);
-    cr_assert_eq(prom_get(&p, "bluegreen_requests_total", "service=orders,slot=blue,class=2xx",
-                          &found), 20);
-    cr_assert_eq(prom_get(&p, "bluegreen_requests_total", "service=orders,slot=green,class=2xx",
-                          &found), 20);
+    cr_assert_eq(
+        prom_get(&p, "bluegreen_requests_total", "service=orders,slot=blue,class=2xx", &found), 20);
+    cr_assert_eq(
+        prom_get(&p, "bluegreen_requests_total", "service=orders,slot=green,class=2xx", &found),
+        20);
     prom_fini(&p);
     cresp_fini(&r);
     sfx_stop(&f);
@@ -116,8 +126,8 @@ Test(server_sampleapp, actuator_down_target_gets_no_traffic_until_it_recovers, .
     cr_assert(sfx_admin(&f, "POST", "/v1/services/orders/targets", body, &r));
     cr_assert_eq(r.status, 201, "%s", r.body);
     cresp_fini(&r);
-    cr_assert(sfx_admin(&f, "PUT", "/v1/services/orders/traffic", "{\"blue\":0,\"green\":100}",
-                        &r));
+    cr_assert(
+        sfx_admin(&f, "PUT", "/v1/services/orders/traffic", "{\"blue\":0,\"green\":100}", &r));
     cr_assert_eq(r.status, 200, "%s", r.body);
     cresp_fini(&r);
 
@@ -126,7 +136,8 @@ Test(server_sampleapp, actuator_down_target_gets_no_traffic_until_it_recovers, .
         svc = sfx_service_json(&f);
         t = sfx_find_target(svc, app_addr[2]);
         cr_assert_not_null(t);
-        if (json_integer_value(json_object_get(json_object_get(t, "health"), "consecutive_fail")) >= 2)
+        if (json_integer_value(json_object_get(json_object_get(t, "health"), "consecutive_fail")) >=
+            2)
             break;
         json_decref(svc);
         svc = NULL;
@@ -134,9 +145,10 @@ Test(server_sampleapp, actuator_down_target_gets_no_traffic_until_it_recovers, .
     }
     cr_assert_not_null(svc, "the DOWN target was never checked");
     cr_assert(json_is_false(json_object_get(t, "healthy")));
-    cr_assert_not_null(strstr(json_string_value(json_object_get(json_object_get(t, "health"),
-                                                                "reason")), "db: DOWN"),
-                       "%s", json_string_value(json_object_get(json_object_get(t, "health"), "reason")));
+    cr_assert_not_null(
+        strstr(json_string_value(json_object_get(json_object_get(t, "health"), "reason")),
+               "db: DOWN"),
+        "%s", json_string_value(json_object_get(json_object_get(t, "health"), "reason")));
     json_decref(svc);
     for (int i = 0; i < 30; i++)
         cr_assert_str_eq(version_via_proxy(v, sizeof(v)), "2.0.0");

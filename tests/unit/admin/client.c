@@ -38,7 +38,8 @@ int cl_connect_unix(const char *path)
 
 int cl_connect_tcp(int port)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -152,8 +153,8 @@ bool cl_closed(int fd)
     }
 }
 
-bool cl_call(const char *path, int port, const char *method, const char *target,
-             const char *body, const char *extra_headers, cresp_t *out)
+bool cl_call(const char *path, int port, const char *method, const char *target, const char *body,
+             const char *extra_headers, cresp_t *out)
 {
     int fd = path != NULL ? cl_connect_unix(path) : cl_connect_tcp(port);
     char *raw;
@@ -162,8 +163,8 @@ bool cl_call(const char *path, int port, const char *method, const char *target,
     if (fd < 0)
         return false;
     raw = bg_asprintf("%s %s HTTP/1.1\r\nHost: localhost\r\n%sContent-Length: %zu\r\n\r\n%s",
-                      method, target, extra_headers ? extra_headers : "",
-                      body ? strlen(body) : 0, body ? body : "");
+                      method, target, extra_headers ? extra_headers : "", body ? strlen(body) : 0,
+                      body ? body : "");
     ok = cl_exchange(fd, raw, strlen(raw), out);
     free(raw);
     close(fd);

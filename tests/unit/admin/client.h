@@ -10,7 +10,7 @@
 typedef struct cresp {
     int status;
     char head[8192];
-    char *body;           /* NUL-terminated, owned */
+    char *body; /* NUL-terminated, owned */
     size_t body_len;
 } cresp_t;
 void cresp_fini(cresp_t *r);
@@ -29,7 +29,7 @@ bool cresp_header(const cresp_t *r, const char *name, char *out, size_t size);
 bool fx_wait_count(_Atomic unsigned *counter, unsigned want);
 /* One request on a fresh connection to a Unix socket (<path>) or, when <path> is NULL, to
  * 127.0.0.1:<port>: METHOD PATH, optional body, extra header lines (each ending \r\n). */
-bool cl_call(const char *path, int port, const char *method, const char *target,
-             const char *body, const char *extra_headers, cresp_t *out);
+bool cl_call(const char *path, int port, const char *method, const char *target, const char *body,
+             const char *extra_headers, cresp_t *out);
 
 #endif

@@ -159,3 +159,63 @@ Test(admin_conn, client_gone_before_deferred_answer, .timeout = 20)
     fx_stop(&fx);
     cr_assert_eq(fx.traffic_calls, 1);
 }
+
+Test(admin_conn, idle_and_slow_clients_are_closed, .timeout = 20)
+{
+    int idle, slow;
+    uint64_t t0;
+
+    fx_start_limits(&fx, "unix", NULL, 200, 0);
+    idle = cl_connect_unix(fx.sock_path);
+    slow = cl_connect_unix(fx.sock_path);
+    cr_assert_geq(idle, 0);
+    cr_assert_geq(slow, 0);
+    /* A head that never ends (slowloris) must not hold the connection forever. */
+    cr_assert_eq(write(slow, "GET /v1/health HTTP/1.1\r\nHost:", 31), 31);
+    t0 = bg_now_ms();
+    cr_assert(cl_closed(idle), "idle connection not closed");
+    cr_assert(cl_closed(slow), "slow connection not closed");
+    cr_assert_lt(bg_now_ms() - t0, 3000);
+    close(idle);
+    close(slow);
+    assert_still_serving();
+    fx_stop(&fx);
+}
+
+Test(admin_conn, connection_cap, .timeout = 20)
+{
+    int fds[4];
+    int extra;
+
+    fx_start_limits(&fx, "unix", NULL, 0, 4);
+    for (int i = 0; i < 4; i++) {
+        cresp_t r;
+        fds[i] = cl_connect_unix(fx.sock_path);
+        cr_assert_geq(fds[i], 0);
+        /* A served request proves the connection was accepted and counted. */
+        cr_assert(cl_exchange(fds[i], "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n", 36, &r));
+        cr_assert_eq(r.status, 200);
+        cresp_fini(&r);
+    }
+    extra = cl_connect_unix(fx.sock_path);
+    cr_assert_geq(extra, 0);
+    cr_assert(cl_closed(extra), "connection over the cap was kept");
+    close(extra);
+    close(fds[0]);
+    /* A slot frees up once a client leaves. */
+    {
+        cresp_t r;
+        bool ok = false;
+        for (int i = 0; i < 100 && !ok; i++) {
+            ok = fx_call(&fx, "GET", "/v1/health", NULL, NULL, &r);
+            if (ok)
+                cresp_fini(&r);
+            else
+                usleep(10000);
+        }
+        cr_assert(ok, "no connection accepted after one was closed");
+    }
+    for (int i = 1; i < 4; i++)
+        close(fds[i]);
+    fx_stop(&fx);
+}

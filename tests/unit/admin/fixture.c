@@ -17,14 +17,12 @@
 
 #include "base/base.h"
 
-
-
 /* ---- fake ops (loop thread) ---- */
 
 static json_t *fake_service(fx_t *f, const char *name)
 {
-    return json_pack("{s:s,s:{s:i,s:i}}", "name", name, "traffic", "blue", f->weight[0],
-                     "green", f->weight[1]);
+    return json_pack("{s:s,s:{s:i,s:i}}", "name", name, "traffic", "blue", f->weight[0], "green",
+                     f->weight[1]);
 }
 
 static bool known(const char *name)
@@ -94,9 +92,9 @@ static void op_target_add(void *ctx, bg_admin_req_t *req, const char *name, bg_s
         return;
     }
     f->add_calls++;
-    bg_admin_respond_json(req, 201, json_pack("{s:i,s:s,s:s,s:b}", "id", 7, "slot",
-                                              bg_slot_str(slot), "address", address, "healthy",
-                                              0));
+    bg_admin_respond_json(req, 201,
+                          json_pack("{s:i,s:s,s:s,s:b}", "id", 7, "slot", bg_slot_str(slot),
+                                    "address", address, "healthy", 0));
 }
 
 static void op_target_remove(void *ctx, bg_admin_req_t *req, const char *name, uint64_t id)
@@ -104,8 +102,7 @@ static void op_target_remove(void *ctx, bg_admin_req_t *req, const char *name, u
     fx_t *f = ctx;
 
     if (!known(name) || id != 7) {
-        bg_admin_respond_errorf(req, BG_ENOTFOUND, "target %llu not found",
-                                (unsigned long long)id);
+        bg_admin_respond_errorf(req, BG_ENOTFOUND, "target %llu not found", (unsigned long long)id);
         return;
     }
     f->remove_calls++;
@@ -160,7 +157,17 @@ static void *loop_main(void *arg)
 
 void fx_start(fx_t *f, const char *endpoint, const char *token)
 {
-    bg_admin_options_t opts = {.token = token, .ops = &fake_ops, .ctx = f};
+    fx_start_limits(f, endpoint, token, 0, 0);
+}
+
+void fx_start_limits(fx_t *f, const char *endpoint, const char *token, uint32_t idle_ms,
+                     uint32_t max_conns)
+{
+    bg_admin_options_t opts = {.token = token,
+                               .ops = &fake_ops,
+                               .ctx = f,
+                               .idle_timeout_ms = idle_ms,
+                               .max_conns = max_conns};
     char *ep = NULL;
     bg_err_t err;
 

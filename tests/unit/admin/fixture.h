@@ -17,7 +17,7 @@
 typedef struct fx {
     uv_loop_t loop;
     uv_async_t stop_async;
-    uv_timer_t defer_timer;       /* answers the deferred traffic request */
+    uv_timer_t defer_timer; /* answers the deferred traffic request */
     bg_admin_t *admin;
     pthread_t thread;
     char *dir;
@@ -25,14 +25,17 @@ typedef struct fx {
     /* fake model, touched on the loop thread only (read by tests after stop) */
     uint32_t weight[2];
     _Atomic unsigned traffic_calls, add_calls, remove_calls; /* read by the test thread */
-    bg_admin_req_t *deferred;     /* traffic request waiting for the timer */
-    bg_admin_req_t *never;        /* "slow" service: answered only at stop */
+    bg_admin_req_t *deferred; /* traffic request waiting for the timer */
+    bg_admin_req_t *never;    /* "slow" service: answered only at stop */
     bool stopped;
 } fx_t;
 
 /* Starts the admin on <endpoint> ("unix" = a fresh socket in a tmp dir; or http://...)
  * with <token>. */
 void fx_start(fx_t *f, const char *endpoint, const char *token);
+/* Same with idle timeout and connection cap (0: defaults). */
+void fx_start_limits(fx_t *f, const char *endpoint, const char *token, uint32_t idle_ms,
+                     uint32_t max_conns);
 /* Stops the admin on its thread, joins, checks the loop closes with no handle left. */
 void fx_stop(fx_t *f);
 

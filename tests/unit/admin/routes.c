@@ -31,8 +31,7 @@ static void expect_error(const cresp_t *r, int status, const char *code)
     cr_assert(cresp_header(r, "Content-Type", ct, sizeof(ct)));
     cr_assert_str_eq(ct, "application/json");
     j = body_json(r);
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
-                     code);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "code")), code);
     cr_assert_not_null(json_string_value(json_object_get(json_object_get(j, "error"), "message")));
     json_decref(j);
 }
@@ -115,13 +114,13 @@ Test(admin_unix, bad_traffic_requests_change_nothing, .timeout = 30)
         int status;
         const char *code;
     } cases[] = {
-        {"{\"blue\":50,\"green\":60}", 400, "bad_request"},  /* sum 110 */
-        {"{\"blue\":50}", 400, "bad_request"},               /* green missing */
+        {"{\"blue\":50,\"green\":60}", 400, "bad_request"}, /* sum 110 */
+        {"{\"blue\":50}", 400, "bad_request"},              /* green missing */
         {"{\"blue\":-10,\"green\":110}", 400, "bad_request"},
         {"{\"blue\":\"50\",\"green\":50}", 400, "bad_request"},
         {"{\"blue\":50,\"green\":50,\"red\":0}", 400, "bad_request"},
         {"{\"blue\":50,\"green\":50,\"blue\":50}", 400, "bad_request"}, /* duplicate key */
-        {"{\"blue\":50,", 400, "bad_request"},               /* bad JSON */
+        {"{\"blue\":50,", 400, "bad_request"},                          /* bad JSON */
         {"[50,50]", 400, "bad_request"},
         {"", 400, "bad_request"},
         {"{\"blue\":50.5,\"green\":49.5}", 400, "bad_request"},
@@ -134,8 +133,8 @@ Test(admin_unix, bad_traffic_requests_change_nothing, .timeout = 30)
         expect_error(&r, cases[i].status, cases[i].code);
         cresp_fini(&r);
     }
-    cr_assert(fx_call(&fx, "PUT", "/v1/services/nope/traffic", "{\"blue\":0,\"green\":100}",
-                      NULL, &r));
+    cr_assert(
+        fx_call(&fx, "PUT", "/v1/services/nope/traffic", "{\"blue\":0,\"green\":100}", NULL, &r));
     expect_error(&r, 404, "not_found");
     cresp_fini(&r);
     cr_assert(fx_call(&fx, "POST", "/v1/services/orders/traffic", "{\"blue\":0,\"green\":100}",
@@ -170,8 +169,7 @@ Test(admin_unix, targets_register_and_deregister, .timeout = 20)
                       "{\"slot\":\"purple\",\"address\":\"127.0.0.1:9002\"}", NULL, &r));
     expect_error(&r, 400, "bad_request");
     cresp_fini(&r);
-    cr_assert(fx_call(&fx, "POST", "/v1/services/orders/targets", "{\"slot\":\"blue\"}", NULL,
-                      &r));
+    cr_assert(fx_call(&fx, "POST", "/v1/services/orders/targets", "{\"slot\":\"blue\"}", NULL, &r));
     expect_error(&r, 400, "bad_request");
     cresp_fini(&r);
     cr_assert(fx_call(&fx, "POST", "/v1/services/orders/targets",
@@ -317,21 +315,20 @@ Test(admin_tcp, bearer_token_required, .timeout = 20)
     cr_assert(fx_call(&fx, "GET", "/v1/health", NULL, "Authorization: Bearer wrong\r\n", &r));
     expect_error(&r, 401, "unauthorized");
     cresp_fini(&r);
-    cr_assert(fx_call(&fx, "GET", "/v1/health", NULL, "Authorization: Bearer s3cret-toke\r\n",
-                      &r));
+    cr_assert(fx_call(&fx, "GET", "/v1/health", NULL, "Authorization: Bearer s3cret-toke\r\n", &r));
     expect_error(&r, 401, "unauthorized");
     cresp_fini(&r);
     cr_assert(fx_call(&fx, "GET", "/metrics", NULL, "Authorization: Basic czNjcmV0\r\n", &r));
     expect_error(&r, 401, "unauthorized");
     cresp_fini(&r);
     /* Unauthorized writes change nothing. */
-    cr_assert(fx_call(&fx, "PUT", "/v1/services/orders/traffic", "{\"blue\":0,\"green\":100}",
-                      NULL, &r));
+    cr_assert(
+        fx_call(&fx, "PUT", "/v1/services/orders/traffic", "{\"blue\":0,\"green\":100}", NULL, &r));
     expect_error(&r, 401, "unauthorized");
     cresp_fini(&r);
 
-    cr_assert(fx_call(&fx, "GET", "/v1/health", NULL, "Authorization: Bearer s3cret-token\r\n",
-                      &r));
+    cr_assert(
+        fx_call(&fx, "GET", "/v1/health", NULL, "Authorization: Bearer s3cret-token\r\n", &r));
     cr_assert_eq(r.status, 200, "%s", r.body);
     cresp_fini(&r);
     cr_assert(fx_call(&fx, "PUT", "/v1/services/orders/traffic", "{\"blue\":0,\"green\":100}",

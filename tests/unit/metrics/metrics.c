@@ -60,21 +60,27 @@ Test(metrics, renders_parsable_text_with_matching_values)
     cr_assert_eq(get(&p, "bluegreen_requests_total", "service=orders,slot=green,class=4xx"), 1);
     cr_assert_eq(prom_count(&p, "bluegreen_requests_total"), 12);
 
-    cr_assert_eq(get(&p, "bluegreen_request_duration_seconds_bucket",
-                     "service=orders,slot=blue,le=0.0005"), 3);
-    cr_assert_eq(get(&p, "bluegreen_request_duration_seconds_bucket",
-                     "service=orders,slot=blue,le=2.5"), 4);
-    cr_assert_eq(get(&p, "bluegreen_request_duration_seconds_bucket",
-                     "service=orders,slot=blue,le=10"), 4);
-    cr_assert_eq(get(&p, "bluegreen_request_duration_seconds_bucket",
-                     "service=orders,slot=blue,le=+Inf"), 5);
-    cr_assert_eq(get(&p, "bluegreen_request_duration_seconds_count", "service=orders,slot=blue"), 5);
-    cr_assert_float_eq(get(&p, "bluegreen_request_duration_seconds_sum",
-                           "service=orders,slot=blue"), 22.0009, 1e-9);
-    cr_assert_eq(get(&p, "bluegreen_request_duration_seconds_bucket",
-                     "service=orders,slot=green,le=0.005"), 0);
-    cr_assert_eq(get(&p, "bluegreen_request_duration_seconds_bucket",
-                     "service=orders,slot=green,le=0.01"), 2);
+    cr_assert_eq(
+        get(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=blue,le=0.0005"),
+        3);
+    cr_assert_eq(
+        get(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=blue,le=2.5"), 4);
+    cr_assert_eq(
+        get(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=blue,le=10"), 4);
+    cr_assert_eq(
+        get(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=blue,le=+Inf"),
+        5);
+    cr_assert_eq(get(&p, "bluegreen_request_duration_seconds_count", "service=orders,slot=blue"),
+                 5);
+    cr_assert_float_eq(
+        get(&p, "bluegreen_request_duration_seconds_sum", "service=orders,slot=blue"), 22.0009,
+        1e-9);
+    cr_assert_eq(
+        get(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=green,le=0.005"),
+        0);
+    cr_assert_eq(
+        get(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=green,le=0.01"),
+        2);
 
     cr_assert_eq(get(&p, "bluegreen_bytes_total", "service=orders,slot=blue,direction=in"), 1234);
     cr_assert_eq(get(&p, "bluegreen_bytes_total", "service=orders,slot=blue,direction=out"), 5678);
@@ -82,12 +88,16 @@ Test(metrics, renders_parsable_text_with_matching_values)
     cr_assert_eq(get(&p, "bluegreen_slot_weight", "service=orders,slot=blue"), 80);
     cr_assert_eq(get(&p, "bluegreen_slot_weight", "service=orders,slot=green"), 20);
     cr_assert_eq(get(&p, "bluegreen_no_target_total", "service=orders"), 4);
-    cr_assert_eq(get(&p, "bluegreen_target_up", "service=orders,slot=blue,target=127.0.0.1:9001"), 1);
-    cr_assert_eq(get(&p, "bluegreen_target_up", "service=orders,slot=green,target=127.0.0.1:9002"), 0);
-    cr_assert_eq(get(&p, "bluegreen_target_connections",
-                     "service=orders,slot=blue,target=127.0.0.1:9001"), 3);
+    cr_assert_eq(get(&p, "bluegreen_target_up", "service=orders,slot=blue,target=127.0.0.1:9001"),
+                 1);
+    cr_assert_eq(get(&p, "bluegreen_target_up", "service=orders,slot=green,target=127.0.0.1:9002"),
+                 0);
+    cr_assert_eq(
+        get(&p, "bluegreen_target_connections", "service=orders,slot=blue,target=127.0.0.1:9001"),
+        3);
     cr_assert_eq(get(&p, "bluegreen_target_requests_total",
-                     "service=orders,slot=blue,target=127.0.0.1:9001,class=2xx"), 3);
+                     "service=orders,slot=blue,target=127.0.0.1:9001,class=2xx"),
+                 3);
     cr_assert_eq(get(&p, "bluegreen_client_connections", ""), 17);
 
     prom_fini(&p);
@@ -135,7 +145,7 @@ Test(metrics, seconds_are_exact)
     static const struct {
         uint64_t us;
         const char *s;
-    } cases[] = {{0, "0"}, {500, "0.0005"}, {1000, "0.001"}, {2500000, "2.5"},
+    } cases[] = {{0, "0"},         {500, "0.0005"}, {1000, "0.001"},          {2500000, "2.5"},
                  {10000000, "10"}, {1, "0.000001"}, {123456789, "123.456789"}};
     bg_buf_t out;
 
@@ -151,17 +161,17 @@ Test(metrics, seconds_are_exact)
 Test(promparse, rejects_broken_exposition)
 {
     static const char *const bad[] = {
-        "x_total 1\n",                                                 /* no HELP/TYPE */
-        "# HELP x h\n# TYPE x counter\nx{a=\"b} 1\n",                  /* unterminated */
-        "# HELP x h\n# TYPE x counter\nx{a=\"\\q\"} 1\n",              /* bad escape */
-        "# HELP x h\n# TYPE x counter\nx one\n",                       /* bad value */
+        "x_total 1\n",                                    /* no HELP/TYPE */
+        "# HELP x h\n# TYPE x counter\nx{a=\"b} 1\n",     /* unterminated */
+        "# HELP x h\n# TYPE x counter\nx{a=\"\\q\"} 1\n", /* bad escape */
+        "# HELP x h\n# TYPE x counter\nx one\n",          /* bad value */
         "# HELP h h\n# TYPE h histogram\nh_bucket{le=\"1\"} 5\nh_bucket{le=\"2\"} 3\n"
-        "h_bucket{le=\"+Inf\"} 5\nh_count 5\n",                       /* not cumulative */
-        "# HELP h h\n# TYPE h histogram\nh_bucket{le=\"1\"} 5\nh_count 5\n", /* no +Inf */
+        "h_bucket{le=\"+Inf\"} 5\nh_count 5\n",                                 /* not cumulative */
+        "# HELP h h\n# TYPE h histogram\nh_bucket{le=\"1\"} 5\nh_count 5\n",    /* no +Inf */
         "# HELP h h\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 5\nh_count 4\n", /* count */
         "# HELP x h\n# TYPE x gauge\nx 1\n# HELP y h\n# TYPE y gauge\ny 1\n"
-        "# HELP x h\n",                                                /* split family */
-        "# HELP x h\n# TYPE x gauge\nx 1",                             /* no final newline */
+        "# HELP x h\n",                    /* split family */
+        "# HELP x h\n# TYPE x gauge\nx 1", /* no final newline */
     };
     prom_t p;
 

@@ -101,8 +101,8 @@ static bool comment_line(state_t *st, const char *line)
 
 /* Parses {k="v",...} at <p>; writes the unescaped canonical form. Returns the position
  * after '}' or NULL. */
-static const char *parse_labels(state_t *st, const char *p, char *out, size_t size,
-                                char *le, size_t le_size)
+static const char *parse_labels(state_t *st, const char *p, char *out, size_t size, char *le,
+                                size_t le_size)
 {
     size_t o = 0;
 

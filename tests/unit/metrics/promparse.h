@@ -11,14 +11,14 @@
 
 typedef struct prom_sample {
     char name[128];
-    char labels[512];   /* unescaped, in exposition order: "service=orders,slot=blue" */
+    char labels[512]; /* unescaped, in exposition order: "service=orders,slot=blue" */
     double value;
 } prom_sample_t;
 
 typedef struct prom {
     prom_sample_t *samples;
     size_t n;
-    char err[512];      /* why prom_parse() failed: "line 7: ..." */
+    char err[512]; /* why prom_parse() failed: "line 7: ..." */
 } prom_t;
 
 bool prom_parse(const char *text, prom_t *out);
