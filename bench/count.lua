@@ -1,4 +1,4 @@
--- bench/count.lua — wrk script: counts non-2xx responses and which slot answered
+-- bench/count.lua — wrk script: counts non-2xx responses and which slot answered a 2xx
 -- ("slot":"blue" / "slot":"green" in the JSON body), per thread, and prints one line in
 -- done():
 --   COUNTS requests=N non2xx=N blue=N green=N other=N connect=N read=N write=N timeout=N status=N
@@ -15,8 +15,7 @@ end
 function response(status, headers, body)
     if status < 200 or status > 299 then
         non2xx = non2xx + 1
-    end
-    if body and body:find('"slot"%s*:%s*"blue"') then
+    elseif body and body:find('"slot"%s*:%s*"blue"') then
         blue = blue + 1
     elseif body and body:find('"slot"%s*:%s*"green"') then
         green = green + 1

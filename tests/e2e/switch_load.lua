@@ -1,5 +1,5 @@
 -- tests/e2e/switch_load.lua — wrk script for switch_load.sh: per thread, counts non-2xx
--- responses and which slot answered ("slot":"blue" / "slot":"green" in sample-app's JSON
+-- responses and which slot answered a 2xx ("slot":"blue" / "slot":"green" in sample-app's JSON
 -- body); done() prints one line the shell script parses:
 --   COUNTS requests=N non2xx=N blue=N green=N other=N connect=N read=N write=N timeout=N status=N
 local threads = {}
@@ -15,8 +15,7 @@ end
 function response(status, headers, body)
     if status < 200 or status > 299 then
         non2xx = non2xx + 1
-    end
-    if body and body:find('"slot"%s*:%s*"blue"') then
+    elseif body and body:find('"slot"%s*:%s*"blue"') then
         blue = blue + 1
     elseif body and body:find('"slot"%s*:%s*"green"') then
         green = green + 1
