@@ -384,3 +384,94 @@ Test(server_admin, no_traffic_to_an_empty_slot, .timeout = 60)
     json_decref(svc);
     sfx_stop(&f);
 }
+
+/* ---- switching under load ---- */
+
+typedef struct load {
+    pthread_t thread;
+    _Atomic bool stop;
+    _Atomic unsigned ok, failed;
+    char last_error[256];
+} load_t;
+
+static const char keepalive_get[] = "GET /load HTTP/1.1\r\nHost: orders.local\r\n\r\n";
+
+/* Keep-alive requests on one connection (reconnecting only when the proxy closes it). */
+static void *load_main(void *arg)
+{
+    load_t *l = arg;
+    int fd = -1;
+
+    while (!atomic_load(&l->stop)) {
+        bgt_resp_t r;
+        if (fd < 0 && (fd = bgt_connect(f.proxy_port)) < 0) {
+            atomic_fetch_add(&l->failed, 1);
+            snprintf(l->last_error, sizeof(l->last_error), "connect failed");
+            continue;
+        }
+        memset(&r, 0, sizeof(r));
+        if (!bgt_write_all(fd, keepalive_get, sizeof(keepalive_get) - 1) ||
+            !bgt_read_response(fd, &r, 5000) || r.status != 200) {
+            atomic_fetch_add(&l->failed, 1);
+            snprintf(l->last_error, sizeof(l->last_error), "status %d", r.status);
+        } else {
+            atomic_fetch_add(&l->ok, 1);
+        }
+        if (r.status == 0 || r.closed) {
+            close(fd);
+            fd = -1;
+        }
+        bgt_resp_fini(&r);
+    }
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+/* One request on the caller's keep-alive connection <fd>; the backend's index. */
+static int keepalive_who(int fd)
+{
+    bgt_resp_t r;
+    int who = -1;
+
+    memset(&r, 0, sizeof(r));
+    cr_assert(bgt_write_all(fd, keepalive_get, sizeof(keepalive_get) - 1));
+    cr_assert(bgt_read_response(fd, &r, 5000));
+    cr_assert_eq(r.status, 200);
+    cr_assert_not(r.closed, "the proxy closed a keep-alive connection");
+    if (strstr(r.body, "\"backend\":\"blue\"") != NULL)
+        who = SFX_BLUE;
+    else if (strstr(r.body, "\"backend\":\"green\"") != NULL)
+        who = SFX_GREEN;
+    bgt_resp_fini(&r);
+    return who;
+}
+
+Test(server_admin, switching_under_load_drops_nothing, .timeout = 120)
+{
+    static load_t l;
+    int fd;
+
+    sfx_start(&f, NULL);
+    fd = bgt_connect(f.proxy_port);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(keepalive_who(fd), SFX_BLUE);
+    cr_assert_eq(pthread_create(&l.thread, NULL, load_main, &l), 0);
+    for (int i = 0; i < 20; i++) {
+        int to_green = i % 2 == 0;
+        cresp_t r;
+        put_traffic(to_green ? 0 : 100, to_green ? 100 : 0, &r);
+        cr_assert_eq(r.status, 200, "%s", r.body);
+        cresp_fini(&r);
+        /* The answer means every worker adopted: the same old connection sees it too. */
+        for (int k = 0; k < 5; k++)
+            cr_assert_eq(keepalive_who(fd), to_green ? SFX_GREEN : SFX_BLUE, "switch %d", i);
+    }
+    atomic_store(&l.stop, true);
+    pthread_join(l.thread, NULL);
+    close(fd);
+    cr_assert_gt(atomic_load(&l.ok), 20, "load generator made no progress");
+    cr_assert_eq(atomic_load(&l.failed), 0, "%u of %u requests failed during switches (%s)",
+                 atomic_load(&l.failed), atomic_load(&l.ok) + atomic_load(&l.failed), l.last_error);
+    sfx_stop(&f);
+}
