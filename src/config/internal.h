@@ -39,14 +39,19 @@ typedef struct cfg_field {
 typedef int (*cfg_entry_fn)(cfg_ctx_t *ctx, const char *key, yaml_node_t *key_node,
                             yaml_node_t *val, void *obj);
 
-/* node.c: documents, positions, paths */
+/* load.c: text -> document */
 
 /* Parses <text> into <doc> (caller deletes it with yaml_document_delete on success).
- * Exactly one document is allowed; an empty text gives a document without a root. */
+ * Exactly one document is allowed, nested at most 64 levels; an empty text gives a
+ * document without a root. Every node carries the start mark of its event; an alias
+ * resolves to the anchored node (and so reports that node's position). */
 int cfg_doc_load(const char *text, size_t len, const char *file, yaml_document_t *doc,
                  bg_err_t *err);
 /* Reads a whole file into a new NUL-terminated buffer (caller frees). */
 int cfg_read_file(const char *path, char **text, size_t *len, bg_err_t *err);
+
+/* node.c: positions, paths */
+
 void cfg_ctx_init(cfg_ctx_t *ctx, yaml_document_t *doc, const char *file, bg_err_t *err);
 yaml_node_t *cfg_node(cfg_ctx_t *ctx, int index);
 /* Records an error at <node> (NULL: line 1 column 1) with the current key path. */

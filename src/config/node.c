@@ -1,11 +1,10 @@
 /* Walking a libyaml document: positions, key paths, strict mappings and typed scalars.
- * The document API keeps a start mark on every node, so every error can point at the
- * exact value (or key) that is wrong. libyaml marks are 0-based; we print 1-based.
+ * load.c stamps a start mark on every node, so every error can point at the exact value
+ * (or key) that is wrong. libyaml marks are 0-based; we print 1-based.
  * Nothing here logs or keeps state beyond the cfg_ctx_t it is given.
  */
 #include "config/internal.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,82 +16,6 @@
 #include "base/compat.h"
 
 #define DESCRIBE_MAX 96
-
-int cfg_read_file(const char *path, char **text, size_t *len, bg_err_t *err)
-{
-    FILE *f = NULL;
-    char *buf = NULL;
-    size_t cap = 4096, n = 0;
-    int rc = 0;
-
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        rc = bg_err_set_at(err, BG_EIO, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
-        goto out;
-    }
-    buf = bg_xmalloc(cap);
-    for (;;) {
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-        if (cap - n - 1 == 0) {
-            cap *= 2;
-            buf = bg_xrealloc(buf, cap);
-        }
-    }
-    if (ferror(f)) {
-        rc = bg_err_set_at(err, BG_EIO, path, 0, 0, NULL, "cannot read: %s", strerror(errno));
-        goto out;
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    buf = NULL;
-out:
-    free(buf);
-    if (f != NULL)
-        fclose(f);
-    return rc;
-}
-
-int cfg_doc_load(const char *text, size_t len, const char *file, yaml_document_t *doc,
-                 bg_err_t *err)
-{
-    yaml_parser_t parser;
-    yaml_document_t extra;
-    int rc = 0;
-
-    memset(doc, 0, sizeof(*doc));
-    if (!yaml_parser_initialize(&parser))
-        return bg_err_set_at(err, BG_EINVAL, file, 0, 0, NULL, "cannot initialise YAML parser");
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, doc))
-        goto parse_error;
-    if (yaml_document_get_root_node(doc) == NULL)
-        goto out;
-    if (!yaml_parser_load(&parser, &extra)) {
-        yaml_document_delete(doc);
-        goto parse_error;
-    }
-    if (yaml_document_get_root_node(&extra) != NULL) {
-        rc = bg_err_set_at(err, BG_EINVAL, file, (unsigned)extra.start_mark.line + 1,
-                           (unsigned)extra.start_mark.column + 1, NULL,
-                           "expected one YAML document, found a second one");
-        yaml_document_delete(doc);
-    }
-    yaml_document_delete(&extra);
-    goto out;
-parse_error:
-    memset(doc, 0, sizeof(*doc));
-    rc = bg_err_set_at(err, BG_EINVAL, file, (unsigned)parser.problem_mark.line + 1,
-                       (unsigned)parser.problem_mark.column + 1, NULL, "invalid YAML: %s%s%s",
-                       parser.problem ? parser.problem : "syntax error", parser.context ? " " : "",
-                       parser.context ? parser.context : "");
-out:
-    yaml_parser_delete(&parser);
-    return rc;
-}
 
 void cfg_ctx_init(cfg_ctx_t *ctx, yaml_document_t *doc, const char *file, bg_err_t *err)
 {
