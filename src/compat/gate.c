@@ -49,7 +49,7 @@ static void live_fini(bg_compat_live_t *l)
     free(l->api_versions);
 }
 
-static void edge_fini(bg_compat_edge_t *e)
+void cw_edge_fini(bg_compat_edge_t *e)
 {
     free(e->consumer);
     free(e->consumer_version);
@@ -67,7 +67,7 @@ static void edge_fini(bg_compat_edge_t *e)
 void bg_compat_result_fini(bg_compat_result_t *res)
 {
     for (size_t i = 0; i < res->n_edges; i++)
-        edge_fini(&res->edges[i]);
+        cw_edge_fini(&res->edges[i]);
     free(res->edges);
     memset(res, 0, sizeof(*res));
 }
@@ -76,7 +76,7 @@ void cw_result_push(bg_compat_result_t *res, bg_compat_edge_t *e)
 {
     for (size_t i = 0; i < res->n_edges; i++) {
         if (strcmp(res->edges[i].message, e->message) == 0) {
-            edge_fini(e);
+            cw_edge_fini(e);
             return;
         }
     }
@@ -233,6 +233,21 @@ static bool provider_side(bg_compat_edge_t *e, const cw_service_t *ps, const cha
     return all;
 }
 
+bool cw_requirement_edge(const bg_compat_world_t *w, const cw_service_t *cs, int slot,
+                         const cw_require_t *req, const cw_service_t *ps, bool rollback,
+                         bg_compat_edge_t *e)
+{
+    gate_t g = {.w = w, .rollback = rollback};
+    bool ok;
+
+    edge_consumer(e, ps != NULL ? BG_COMPAT_EDGE_REQUIRES : BG_COMPAT_EDGE_NO_PROVIDER, cs, slot);
+    e->api = bg_strdup(req->api);
+    e->range = bg_strdup(req->range_text);
+    ok = ps != NULL && provider_side(e, ps, req->api, req->range, false);
+    sentence(&g, e);
+    return ok;
+}
+
 /* One requirement of consumer <cs> at <slot>, against every live provider of its API, or
  * only <only> when given. No live provider at all is a NO_PROVIDER edge either way. */
 static void check_requirement(gate_t *g, const cw_service_t *cs, int slot, const cw_require_t *req,
@@ -248,22 +263,14 @@ static void check_requirement(gate_t *g, const cw_service_t *cs, int slot, const
         any = true;
         if (only != NULL && ps != only)
             continue;
-        edge_consumer(&e, BG_COMPAT_EDGE_REQUIRES, cs, slot);
-        e.api = bg_strdup(req->api);
-        e.range = bg_strdup(req->range_text);
-        if (provider_side(&e, ps, req->api, req->range, false)) {
-            edge_fini(&e);
-            continue;
-        }
-        sentence(g, &e);
-        cw_result_push(g->res, &e);
+        if (cw_requirement_edge(g->w, cs, slot, req, ps, g->rollback, &e))
+            cw_edge_fini(&e);
+        else
+            cw_result_push(g->res, &e);
     }
     if (any)
         return;
-    edge_consumer(&e, BG_COMPAT_EDGE_NO_PROVIDER, cs, slot);
-    e.api = bg_strdup(req->api);
-    e.range = bg_strdup(req->range_text);
-    sentence(g, &e);
+    cw_requirement_edge(g->w, cs, slot, req, NULL, g->rollback, &e);
     cw_result_push(g->res, &e);
 }
 
@@ -312,6 +319,20 @@ bool cw_rule_side_matches(const bg_range_t *r, const cw_rev_t *rev)
     return r == NULL || bg_range_satisfies(r, &rev->v);
 }
 
+bool cw_rule_edge(const bg_compat_world_t *w, const cw_rule_t *rule, const cw_service_t *a,
+                  int slot, const cw_service_t *o, bool rollback, bg_compat_edge_t *e)
+{
+    gate_t g = {.w = w, .rollback = rollback};
+    bool ok;
+
+    edge_consumer(e, BG_COMPAT_EDGE_RULE, a, slot);
+    e->range = bg_strdup(rule->other_range_text);
+    e->reason = bg_strdup(rule->reason);
+    ok = provider_side(e, o, NULL, rule->other_range, true);
+    sentence(&g, e);
+    return ok;
+}
+
 static void check_rule(gate_t *g, const cw_rule_t *rule)
 {
     const cw_service_t *a = cw_find(g->w, rule->service);
@@ -323,15 +344,10 @@ static void check_rule(gate_t *g, const cw_rule_t *rule)
         bg_compat_edge_t e;
         if (!cw_slot_live(&a->slot[s]) || !cw_rule_side_matches(rule->range, a->slot[s].rev))
             continue;
-        edge_consumer(&e, BG_COMPAT_EDGE_RULE, a, s);
-        e.range = bg_strdup(rule->other_range_text);
-        e.reason = bg_strdup(rule->reason);
-        if (provider_side(&e, o, NULL, rule->other_range, true)) {
-            edge_fini(&e);
-            continue;
-        }
-        sentence(g, &e);
-        cw_result_push(g->res, &e);
+        if (cw_rule_edge(g->w, rule, a, s, o, g->rollback, &e))
+            cw_edge_fini(&e);
+        else
+            cw_result_push(g->res, &e);
     }
 }
 

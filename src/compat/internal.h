@@ -152,6 +152,16 @@ bool cw_service_provides_live(const cw_service_t *s, const char *api);
 int cw_check(const bg_compat_world_t *w, const char *changed, const bg_compat_rules_t *rules,
              bool rollback, bg_compat_result_t *res);
 json_t *cw_edge_to_json(const bg_compat_edge_t *e);
+void cw_edge_fini(bg_compat_edge_t *e);
+/* Fills <e> for requirement <req> of <cs>'s <slot> against provider <ps> (NULL: there is
+ * none, a NO_PROVIDER edge), message included; returns true when the edge holds. The
+ * caller finis <e> (or pushes it). */
+bool cw_requirement_edge(const bg_compat_world_t *w, const cw_service_t *cs, int slot,
+                         const cw_require_t *req, const cw_service_t *ps, bool rollback,
+                         bg_compat_edge_t *e);
+/* The same for <rule> between <a>'s <slot> (matching the rule's side) and service <o>. */
+bool cw_rule_edge(const bg_compat_world_t *w, const cw_rule_t *rule, const cw_service_t *a,
+                  int slot, const cw_service_t *o, bool rollback, bg_compat_edge_t *e);
 void cw_edge_copy(bg_compat_edge_t *dst, const bg_compat_edge_t *src);
 void cw_result_push(bg_compat_result_t *res, bg_compat_edge_t *e); /* takes *e's contents */
 /* "1.9.2 (blue, 90%), 2.0.0 (green, 10%)" for the provider side of <e>, into a new string */
