@@ -393,3 +393,33 @@ Test(cli_daemon, serve_exits_0_on_sigterm_and_the_cli_then_reports_it_unreachabl
     free(want);
     cli_res_fini(&r);
 }
+
+Test(cli_daemon, a_second_serve_on_the_same_admin_socket_exits_1)
+{
+    char *yaml = bg_asprintf("listen: 127.0.0.1:%d\n"
+                             "admin: %s\n"
+                             "state_dir: %s/state2\n"
+                             "services:\n"
+                             "  web:\n"
+                             "    route: {host: web.local}\n"
+                             "    driver: static\n"
+                             "    targets: {blue: [\"127.0.0.1:1\"]}\n",
+                             bgt_free_port(), d.admin, d.dir);
+    char *cfg = cli_write_file(d.dir, "second.yaml", yaml);
+    cli_res_t r;
+
+    CLI_RUN(&r, "serve", "-c", cfg);
+    cr_assert_eq(r.code, 1, "%s", r.err);
+    char *want =
+        bg_asprintf("bluegreen: serve: admin: another process is listening on %s", d.admin + 5);
+    cr_assert_not_null(strstr(r.err, want), "%s", r.err);
+    cli_res_fini(&r);
+
+    /* The first daemon still answers. */
+    RUN(&r, "status");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cli_res_fini(&r);
+    free(want);
+    free(cfg);
+    free(yaml);
+}
