@@ -38,6 +38,7 @@ void bg_buf_reserve(bg_buf_t *b, size_t extra)
         cap *= 2;
     b->data = bg_xrealloc(b->data, cap);
     b->cap = cap;
+    b->data[b->len] = '\0'; /* buf.h: NUL-terminated whenever cap > 0 */
 }
 
 void bg_buf_append(bg_buf_t *b, const void *p, size_t n)
