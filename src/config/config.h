@@ -227,4 +227,13 @@ int bg_revision_parse(const char *text, size_t len, const char *name,
 /* Deep copy of a revision (caller owns <out>, fini it). */
 void bg_revision_config_copy(bg_revision_config_t *out, const bg_revision_config_t *in);
 
+/* Splits a command line by the rules `run.command: "..."` uses (whitespace separates;
+ * '...' literal; "..." with \" \\ \$ \` escapes; backslash escapes outside quotes; no
+ * variable, glob or operator handling), e.g. for `deploy --cmd 'CMD ARGS'`. Returns a
+ * NULL-terminated argv (caller frees with bg_config_argv_free) or NULL with <err> set
+ * (unterminated quote, trailing backslash, empty command). */
+char **bg_config_split_command(const char *s, bg_err_t *err);
+/* Frees an argv from bg_config_split_command (or a revision's command). NULL is a no-op. */
+void bg_config_argv_free(char **argv);
+
 #endif

@@ -468,7 +468,6 @@ static void service_defaults(bg_service_config_t *svc, bg_driver_kind_t driver)
 static int service_check(cfg_ctx_t *ctx, yaml_node_t *val, bg_service_config_t *svc)
 {
     yaml_node_t *targets = cfg_find(ctx, val, "targets");
-    int rc;
 
     if (svc->driver == BG_DRIVER_STATIC) {
         if (svc->n_targets[BG_SLOT_BLUE] + svc->n_targets[BG_SLOT_GREEN] == 0)
@@ -481,12 +480,7 @@ static int service_check(cfg_ctx_t *ctx, yaml_node_t *val, bg_service_config_t *
                         "uses %s)",
                         bg_driver_kind_str(svc->driver));
     }
-    rc = cfg_rev_check_artifact(ctx, val, &svc->rev, svc->driver);
-    if (rc != 0)
-        return rc;
-    if (svc->health.healthy_threshold == 0 || svc->health.unhealthy_threshold == 0)
-        return cfg_fail(ctx, val, "health thresholds must be at least 1");
-    return 0;
+    return cfg_rev_check_artifact(ctx, val, &svc->rev, svc->driver);
 }
 
 int cfg_service(cfg_ctx_t *ctx, const char *key, yaml_node_t *key_node, yaml_node_t *val,

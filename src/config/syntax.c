@@ -239,6 +239,23 @@ fail:
     return NULL;
 }
 
+char **bg_config_split_command(const char *s, bg_err_t *err)
+{
+    const char *why = NULL;
+    char **argv;
+
+    bg_err_clear(err);
+    argv = cfg_split_command(s, &why);
+    if (argv == NULL)
+        bg_err_set(err, BG_EINVAL, "cannot split command \"%.64s\": %s", s, why);
+    return argv;
+}
+
+void bg_config_argv_free(char **argv)
+{
+    cfg_strv_free(argv, SIZE_MAX);
+}
+
 void cfg_strv_free(char **v, size_t n)
 {
     if (v == NULL)

@@ -83,3 +83,19 @@ Test(syntax, split_command)
     cr_assert_null(cfg_split_command("   ", &why));
     cr_assert_str_eq(why, "empty command");
 }
+
+Test(syntax, public_split_command)
+{
+    bg_err_t err;
+    char buf[256];
+    char **v = bg_config_split_command("./build/sample-app --service 'or ders'", &err);
+
+    cr_assert_not_null(v);
+    cr_assert_str_eq(v[2], "or ders");
+    cr_assert_null(v[3]);
+    bg_config_argv_free(v);
+    bg_config_argv_free(NULL);
+    cr_assert_null(bg_config_split_command("a 'b", &err));
+    cr_assert_str_eq(bg_err_format(&err, buf, sizeof(buf)),
+                     "cannot split command \"a 'b\": unterminated single quote");
+}
