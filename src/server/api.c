@@ -30,11 +30,25 @@ static json_t *health_json(bg_server_t *s, const bg_target_t *t)
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
+/* What the driver knows of a target the daemon runs; null for static targets. */
+static json_t *instance_json(bg_server_t *s, const bg_target_t *t)
+{
+    srv_instance_t *rec = srv_instance_of(s, t);
+    const bg_instance_t *i = rec != NULL ? rec->inst : NULL;
+
+    if (i == NULL)
+        return json_null();
+    return json_pack("{s:s,s:s,s:s,s:i,s:s}", "version", i->version, "handle", i->handle, "state",
+                     bg_instance_state_str(i->state), "restarts", (int)i->restarts, "log",
+                     i->log_path);
+}
+
 json_t *srv_target_json(bg_server_t *s, const bg_target_t *t)
 {
     bg_target_t *m = (bg_target_t *)t; /* atomics are read, never written */
+    json_t *j;
 
-    return json_pack(
+    j = json_pack(
         "{s:I,s:s,s:s,s:b,s:b,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:I}", "id", (json_int_t)t->id,
         "slot", bg_slot_str((bg_slot_t)t->slot), "address", t->addr_str, "healthy",
         bg_target_is_healthy(t), "draining", LOAD(m->draining) != 0, "health", health_json(s, t),
@@ -43,6 +57,8 @@ json_t *srv_target_json(bg_server_t *s, const bg_target_t *t)
         "4xx", (json_int_t)LOAD(m->stats.responses[4]), "5xx",
         (json_int_t)LOAD(m->stats.responses[5]), "failed", (json_int_t)LOAD(m->stats.responses[0]),
         "active", (json_int_t)LOAD(m->stats.active));
+    json_object_set_new(j, "instance", instance_json(s, t));
+    return j;
 }
 
 /* Live slot: the larger weight (blue on a tie); preview: the other when it has targets. */

@@ -16,6 +16,7 @@
 #include "admin/admin.h"
 #include "base/list.h"
 #include "config/config.h"
+#include "driver/driver.h"
 #include "health/health.h"
 #include "proxy/proxy.h"
 #include "route/route.h"
@@ -51,6 +52,13 @@ typedef struct srv_waiter {
     srv_service_t *svc; /* records the verified switch in it, or NULL */
 } srv_waiter_t;
 
+/* An instance the daemon runs (process driver) and the target made from it. */
+typedef struct srv_instance {
+    bg_list_t link;      /* in bg_server.instances */
+    bg_instance_t *inst; /* the driver's until bg_instance_free() */
+    bg_target_t *target; /* one ref */
+} srv_instance_t;
+
 struct bg_server {
     bg_config_t *cfg; /* owned */
     uv_loop_t loop;
@@ -75,6 +83,11 @@ struct bg_server {
     bool health_closed;
     bool admin_stopped;
     bool loop_closed; /* uv_loop_close() succeeded */
+
+    bg_driver_t *driver; /* process driver, when a service uses it */
+    bg_list_t instances; /* srv_instance_t */
+    unsigned instances_stopping;
+    bool driver_closing;
 };
 
 /* model.c */
@@ -100,6 +113,13 @@ void srv_wait_switch(bg_server_t *s, srv_service_t *svc, uint64_t generation, ui
 void srv_waiters_fail(bg_server_t *s, int code, const char *msg);
 /* The health checker's transition callback. */
 void srv_on_health(void *ctx, bg_target_t *t, bool healthy, const char *reason);
+
+/* instances.c */
+/* Starts the configured revision of every process-driver service in its live slot. */
+int srv_instances_start(bg_server_t *s, bg_err_t *err);
+/* Stops every instance, then closes the driver (asynchronously, on the loop). */
+void srv_instances_stop(bg_server_t *s);
+srv_instance_t *srv_instance_of(bg_server_t *s, const bg_target_t *t);
 
 /* api.c */
 extern const bg_admin_ops_t srv_admin_ops;

@@ -1,8 +1,8 @@
 /* Life cycle of the daemon: composition (router, health, proxy, admin around the model),
- * start (state_dir, first snapshot, listeners, workers, signals, health checks), the
- * control loop, and the clean stop: answer waiting calls, stop the admin API, stop the
- * proxy with a grace period, close the health checker and every handle, and close the
- * loop with nothing left on it.
+ * start (state_dir, first snapshot, listeners, workers, signals, health checks, process
+ * instances), the control loop, and the clean stop: answer waiting calls, stop the admin
+ * API, stop the proxy with a grace period, stop the instances we run, close the health
+ * checker and every handle, and close the loop with nothing left on it.
  */
 #include "server/server.h"
 
@@ -91,6 +91,7 @@ bg_server_t *bg_server_new(bg_config_t *cfg, bg_err_t *err)
     s->health_closed = true;
     s->admin_stopped = true;
     bg_list_init(&s->waiters);
+    bg_list_init(&s->instances);
     BG_ASSERT(uv_loop_init(&s->loop) == 0);
     uv_signal_init(&s->loop, &s->sig_int);
     uv_signal_init(&s->loop, &s->sig_term);
@@ -127,7 +128,7 @@ static int watch_all(bg_server_t *s, bg_err_t *err)
                                       bg_strerror(rc));
             }
         }
-        if (svc->cfg->driver != BG_DRIVER_STATIC && svc->slot[0].n + svc->slot[1].n == 0)
+        if (svc->cfg->driver != BG_DRIVER_STATIC && svc->cfg->driver != BG_DRIVER_PROCESS)
             bg_log(BG_LOG_WARN, "server",
                    "service=%s driver=%s msg=\"no targets: this build "
                    "runs no driver for it; register targets through the admin API\"",
@@ -158,6 +159,8 @@ int bg_server_start(bg_server_t *s, bg_err_t *err)
     uv_signal_start(&s->sig_int, on_signal, SIGINT);
     uv_signal_start(&s->sig_term, on_signal, SIGTERM);
     if ((rc = watch_all(s, err)) != 0)
+        return rc;
+    if ((rc = srv_instances_start(s, err)) != 0)
         return rc;
     s->started = true;
     bg_log(BG_LOG_INFO, "server",
@@ -202,6 +205,7 @@ static void begin_shutdown(bg_server_t *s, const char *why)
         bg_proxy_stop(s->proxy, s->grace_ms);
         s->proxy_running = false;
     }
+    srv_instances_stop(s);
     if (s->health != NULL && !s->health_closed)
         bg_health_close(s->health, on_health_closed, s);
     close_handle((uv_handle_t *)&s->sig_int);

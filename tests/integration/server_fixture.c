@@ -67,7 +67,15 @@ bg_config_t *sfx_config(sfx_t *f, const sfx_opts_t *o)
                                             : "{path: /healthz, interval: 100ms, timeout: 500ms, "
                                               "healthy_threshold: 2, unhealthy_threshold: 2}");
     bg_err_t err;
-    bg_config_t *cfg = bg_config_parse(yaml, strlen(yaml), "test.yaml", &err);
+    bg_config_t *cfg;
+
+    if (o->services_yaml != NULL) {
+        free(yaml);
+        yaml = bg_asprintf("listen: 127.0.0.1:0\nstate_dir: %s/state\nproxy: {workers: 2}\n"
+                           "services:\n%s",
+                           f->dir, o->services_yaml);
+    }
+    cfg = bg_config_parse(yaml, strlen(yaml), "test.yaml", &err);
 
     cr_assert_not_null(cfg, "config: %s\n%s", err.msg, yaml);
     free(yaml);

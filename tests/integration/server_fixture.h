@@ -48,7 +48,8 @@ typedef struct sfx_opts {
     const char *dir;  /* state lives in <dir>/state; NULL: a fresh tmp dir */
     /* Overrides (NULL: the fake backends / the /healthz status check). */
     const char *blue_addr, *green_addr;
-    const char *health_yaml; /* flow mapping for `health:` */
+    const char *health_yaml;   /* flow mapping for `health:` */
+    const char *services_yaml; /* replaces the whole `services:` block */
 } sfx_opts_t;
 
 /* The fixture's config for <f> (backends started, f->dir set). Caller owns it. */
