@@ -349,6 +349,9 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread < 0) {
+        if (nread != UV_EOF)
+            bg_log(BG_LOG_DEBUG, "proxy", "client read error err=%s len=%u off=%u state=%d",
+                   uv_err_name((int)nread), c->len, c->off, c->state);
         if (c->state == BG_CLIENT_TUNNEL)
             bg_tunnel_client_read(c, nread);
         else
@@ -365,6 +368,8 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         uv_timer_start(&c->timer, header_timeout_cb, c->w->cfg->header_timeout_ms, 0);
     }
     bg_client_process(c);
+    /* whatever path ran, never keep reading into a full buffer (libuv would ENOBUFS) */
+    bg_client_update_reading(c);
 }
 
 void bg_client_accept(bg_worker_t *w, uv_stream_t *server, uint8_t listener)

@@ -80,6 +80,8 @@ static void up_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     up->len += (uint32_t)nread;
     bg_response_pump(ex);
+    if (up->state == BG_UP_ACTIVE)
+        bg_upstream_update_reading(up); /* never read into a full buffer */
 }
 
 void bg_upstream_update_reading(bg_upstream_t *up)
@@ -89,8 +91,6 @@ void bg_upstream_update_reading(bg_upstream_t *up)
     if (up->state == BG_UP_CLOSING || up->state == BG_UP_CONNECTING || up->state == BG_UP_TUNNEL)
         return;
     want = up->state == BG_UP_IDLE || !up->buf || up->len < up->w->buf_size;
-    if (up->ex && up->ex->cl_writing && up->buf && up->len >= up->w->buf_size)
-        want = false;
     if (want && !up->reading)
         uv_read_start((uv_stream_t *)&up->tcp, up_alloc_cb, up_read_cb);
     else if (!want && up->reading)
