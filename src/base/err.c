@@ -13,8 +13,11 @@ void bg_err_clear(bg_err_t *err)
     memset(err, 0, sizeof(*err));
 }
 
+/* Every set starts from a clean report, so a position left by an earlier error never
+ * decorates a later one. */
 static void err_vset(bg_err_t *err, int code, const char *fmt, va_list ap)
 {
+    memset(err, 0, sizeof(*err));
     err->code = code;
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 }
