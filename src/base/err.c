@@ -17,9 +17,13 @@ void bg_err_clear(bg_err_t *err)
  * decorates a later one. */
 static void err_vset(bg_err_t *err, int code, const char *fmt, va_list ap)
 {
+    char msg[BG_ERR_MSG_MAX];
+
+    /* format first: the arguments may point into <err> itself (re-wrapping a message) */
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     memset(err, 0, sizeof(*err));
     err->code = code;
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    memcpy(err->msg, msg, sizeof(msg));
 }
 
 int bg_err_set(bg_err_t *err, int code, const char *fmt, ...)
