@@ -13,7 +13,8 @@
 
 /* Directory holding the built binaries: $BG_BUILD_DIR or "build". Borrowed. */
 const char *bgt_build_dir(void);
-/* "<build dir>/<name>" in a static buffer per call site use; caller copies if needed. */
+/* "<build dir>/<name>" in one of 8 rotating thread-local buffers, so a few results can sit
+ * in one argv array; copy it to keep it longer. */
 const char *bgt_bin(const char *name);
 /* A fresh private directory under /tmp (mkdtemp). Caller frees the string; the directory
  * is left for post-mortem reading. */
