@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "support/internal.h"
 
 #define POLL_MS 20
 #define HEAD_MAX (64 * 1024)
@@ -52,12 +53,6 @@ typedef struct parsed {
     bool has_body;
     uint64_t content_length;
 } parsed_t;
-
-static void sleep_ms(int ms)
-{
-    struct pollfd none;
-    poll(&none, 0, ms);
-}
 
 /* Chunked body at <p>: bytes it spans (0 need more, -1 malformed). With <body> non-NULL the
  * de-chunked data is appended to it. RFC 9112 §7.1. */
@@ -297,7 +292,7 @@ static void *accept_main(void *arg)
         int fd = accept4(b->lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE)
-                sleep_ms(POLL_MS);
+                bgt_sleep_ms(POLL_MS);
             continue;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "support/internal.h"
 
 #define BIN_SLOTS 8
 
@@ -169,7 +170,7 @@ pid_t bgt_spawn(const char *const argv[], const char *const env[], const char *l
     return pid;
 }
 
-static void sleep_ms(int ms)
+void bgt_sleep_ms(int ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -205,7 +206,7 @@ int bgt_stop(pid_t pid, int timeout_ms)
         kill(-pid, SIGTERM);
         uint64_t deadline = bg_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
         while ((r = waitpid(pid, &st, WNOHANG)) == 0 && bg_now_ms() < deadline)
-            sleep_ms(5);
+            bgt_sleep_ms(5);
         if (r == 0) {
             kill(-pid, SIGKILL);
             while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
@@ -226,7 +227,7 @@ bool bgt_wait_port(int port, int timeout_ms)
             close(fd);
             return true;
         }
-        sleep_ms(10);
+        bgt_sleep_ms(10);
     } while (bg_now_ms() < deadline);
     return false;
 }
@@ -239,6 +240,6 @@ bool bgt_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms)
             return true;
         if (bg_now_ms() >= deadline)
             return false;
-        sleep_ms(5);
+        bgt_sleep_ms(5);
     }
 }
