@@ -192,6 +192,9 @@ size_t cy_push_index(cy_ctx_t *c, size_t i);
 void cy_pop(cy_ctx_t *c, size_t saved);
 /* The scalar's text, or NULL when <node> is not a scalar. */
 const char *cy_scalar(const yaml_node_t *node);
+/* The same, "" when not a scalar. */
+const char *cy_text(const yaml_node_t *node);
+size_t cy_map_size(const yaml_node_t *node);
 const char *cy_describe(const yaml_node_t *node, char *buf, size_t size);
 /* Column offset to add to a semver error column for a scalar: 1 when quoted. */
 unsigned cy_scalar_lead(const yaml_node_t *node);

@@ -139,6 +139,20 @@ const char *cy_scalar(const yaml_node_t *node)
                                                           : NULL;
 }
 
+const char *cy_text(const yaml_node_t *node)
+{
+    const char *s = cy_scalar(node);
+
+    return s != NULL ? s : "";
+}
+
+size_t cy_map_size(const yaml_node_t *node)
+{
+    if (node == NULL || node->type != YAML_MAPPING_NODE)
+        return 0;
+    return (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
+}
+
 const char *cy_describe(const yaml_node_t *node, char *buf, size_t size)
 {
     if (node == NULL)
