@@ -28,10 +28,11 @@
 #endif
 
 /* Limits of one admin request. */
-#define BG_ADMIN_MAX_HEAD_BYTES (16 * 1024)   /* 431 beyond */
-#define BG_ADMIN_MAX_BODY_BYTES (1024 * 1024) /* 413 beyond */
-#define BG_ADMIN_MAX_CONNS 256                /* further connections are closed at once */
-#define BG_ADMIN_IDLE_TIMEOUT_MS 60000        /* idle keep-alive / slow request head */
+#define BG_ADMIN_MAX_HEAD_BYTES (16 * 1024)     /* 431 beyond */
+#define BG_ADMIN_MAX_BODY_BYTES (1024 * 1024)   /* 413 beyond */
+#define BG_ADMIN_MAX_CONNS 256                  /* further connections are closed at once */
+#define BG_ADMIN_IDLE_TIMEOUT_MS 60000          /* idle keep-alive / slow request head */
+#define BG_ADMIN_MAX_STREAM_QUEUE (1024 * 1024) /* unsent stream bytes before we give up */
 
 typedef struct bg_admin bg_admin_t;
 
@@ -39,6 +40,16 @@ typedef struct bg_admin bg_admin_t;
  * bg_admin_respond_*() calls, which must happen exactly once per request (even when the
  * client went away meanwhile: the answer is then dropped). */
 typedef struct bg_admin_req bg_admin_req_t;
+
+/* A request as parsed, for routes outside the built-in ones (bg_admin_ops_t.other).
+ * Everything is borrowed for the duration of the op call: copy what you keep. */
+typedef struct bg_admin_http {
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* "/v1/deployments/7" (no query), NUL-terminated */
+    const char *query;  /* what follows '?', "" if none */
+    const char *body;   /* NUL-terminated; "" if none */
+    size_t body_len;
+} bg_admin_http_t;
 
 /* What the API does, implemented by the server. Every op answers <req> exactly once,
  * synchronously or later, with bg_admin_respond_json() / bg_admin_respond_error().
@@ -60,6 +71,10 @@ typedef struct bg_admin_ops {
     void (*target_remove)(void *ctx, bg_admin_req_t *req, const char *name, uint64_t id);
     /* GET /metrics: appends Prometheus text to <out>. Synchronous. */
     void (*metrics)(void *ctx, bg_buf_t *out);
+    /* Any other (authenticated) request, so that other modules can add routes without
+     * touching this one; it answers like the ops above (also with bg_admin_respond_text()
+     * or a stream). NULL: 404 not_found. */
+    void (*other)(void *ctx, bg_admin_req_t *req, const bg_admin_http_t *http);
 } bg_admin_ops_t;
 
 typedef struct bg_admin_options {
@@ -110,6 +125,25 @@ void bg_admin_respond_error(bg_admin_req_t *req, const bg_err_t *err);
 /* Shorthand: builds the bg_err_t from <code> and a message. */
 void bg_admin_respond_errorf(bg_admin_req_t *req, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Answers <req> with <status> and a copy of <body> (<len> bytes) as <content_type>. */
+void bg_admin_respond_text(bg_admin_req_t *req, int status, const char *content_type,
+                           const char *body, size_t len);
+
+/* Value of request header <name> (case-insensitive; the first if repeated), or NULL.
+ * Only during the op call that received <req>. */
+const char *bg_admin_req_header(const bg_admin_req_t *req, const char *name);
+
+/* ---- streaming answers (Server-Sent Events) ----
+ * bg_admin_stream_begin() sends the head (no length, `Connection: close`); then
+ * bg_admin_stream_write() any number of times, and bg_admin_stream_end() exactly once,
+ * which closes the connection after the bytes written and frees <req>. */
+void bg_admin_stream_begin(bg_admin_req_t *req, int status, const char *content_type);
+/* Queues a copy of <data>. False when the client is gone, the admin stopped, or the client
+ * reads so slowly that more than BG_ADMIN_MAX_STREAM_QUEUE bytes wait (the connection is
+ * then closed): stop writing and call bg_admin_stream_end(). */
+bool bg_admin_stream_write(bg_admin_req_t *req, const char *data, size_t len);
+void bg_admin_stream_end(bg_admin_req_t *req);
 
 /* ---- the error table ---- */
 

@@ -79,6 +79,7 @@ static int on_message_begin(llhttp_t *p)
     bg_buf_reset(&c->body);
     free(c->authorization);
     c->authorization = NULL;
+    bg_buf_reset(&c->headers);
     c->head_bytes = 0;
     return 0;
 }
@@ -119,6 +120,10 @@ static int on_header_value_complete(llhttp_t *p)
         free(c->authorization);
         c->authorization = bg_strndup(c->hval.data ? c->hval.data : "", c->hval.len);
     }
+    bg_buf_append(&c->headers, c->hname.data ? c->hname.data : "", c->hname.len);
+    bg_buf_append(&c->headers, "", 1);
+    bg_buf_append(&c->headers, c->hval.data ? c->hval.data : "", c->hval.len);
+    bg_buf_append(&c->headers, "", 1);
     bg_buf_reset(&c->hname);
     bg_buf_reset(&c->hval);
     return 0;
@@ -192,6 +197,7 @@ static void on_handle_closed(uv_handle_t *h)
     bg_buf_fini(&c->hval);
     bg_buf_fini(&c->body);
     free(c->authorization);
+    bg_buf_fini(&c->headers);
     free(c);
     admin_maybe_stopped(a);
 }
@@ -290,6 +296,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         admin_conn_close(c);
         return;
     }
+    if (c->streaming)
+        return; /* nothing more is parsed on a streaming connection; EOF closes it */
     c->in.len += (size_t)n;
     c->in.data[c->in.len] = '\0';
     arm_idle_timer(c);
@@ -390,6 +398,94 @@ void admin_req_write(bg_admin_req_t *req, int status, const char *content_type, 
     if (uv_write(&wr->w, &c->h.stream, &b, 1, on_written) != 0) {
         free(wr->data);
         free(wr);
+        admin_conn_close(c);
+    }
+}
+
+/* ---- streaming answers ---- */
+
+static void on_stream_written(uv_write_t *w, int status)
+{
+    write_req_t *wr = (write_req_t *)w;
+
+    free(wr->data);
+    if (status < 0)
+        admin_conn_close(wr->conn);
+    free(wr);
+}
+
+static bool stream_queue(admin_conn_t *c, char *data, size_t len)
+{
+    write_req_t *wr = BG_NEW(write_req_t);
+    uv_buf_t b = uv_buf_init(data, (unsigned)len);
+
+    wr->conn = c;
+    wr->data = data;
+    if (uv_write(&wr->w, &c->h.stream, &b, 1, on_stream_written) != 0) {
+        free(data);
+        free(wr);
+        admin_conn_close(c);
+        return false;
+    }
+    return true;
+}
+
+void admin_req_stream_head(bg_admin_req_t *req, int status, const char *content_type)
+{
+    admin_conn_t *c = req->conn;
+    char *head;
+
+    req->streaming = true;
+    if (c == NULL || c->closing)
+        return;
+    head = bg_asprintf("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
+                       "Connection: close\r\n\r\n",
+                       status, reason_phrase(status), content_type);
+    c->streaming = true;
+    if (stream_queue(c, head, strlen(head)))
+        uv_read_start(&c->h.stream, on_alloc, on_read);
+}
+
+bool admin_req_stream_write(bg_admin_req_t *req, const char *data, size_t len)
+{
+    admin_conn_t *c = req->conn;
+
+    BG_ASSERT(req->streaming);
+    if (c == NULL || c->closing)
+        return false;
+    if (uv_stream_get_write_queue_size(&c->h.stream) > BG_ADMIN_MAX_STREAM_QUEUE) {
+        bg_log(BG_LOG_WARN, "admin", "msg=\"stream client too slow, closing\" queued=%zu",
+               uv_stream_get_write_queue_size(&c->h.stream));
+        admin_conn_close(c);
+        return false;
+    }
+    return stream_queue(c, bg_strndup(data, len), len);
+}
+
+static void on_stream_shutdown(uv_shutdown_t *sr, int status)
+{
+    admin_conn_t *c = sr->data;
+
+    (void)status;
+    free(sr);
+    admin_conn_close(c);
+}
+
+void admin_req_stream_end(bg_admin_req_t *req)
+{
+    admin_conn_t *c = req->conn;
+    uv_shutdown_t *sr;
+
+    BG_ASSERT(req->streaming);
+    free(req);
+    if (c == NULL || c->closing)
+        return;
+    c->req = NULL;
+    /* Close once the queued bytes are out: shutdown completes after pending writes. */
+    sr = BG_NEW(uv_shutdown_t);
+    sr->data = c;
+    if (uv_shutdown(sr, &c->h.stream, on_stream_shutdown) != 0) {
+        free(sr);
         admin_conn_close(c);
     }
 }

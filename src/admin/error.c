@@ -5,6 +5,8 @@
 
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "admin/internal.h"
 #include "base/base.h"
@@ -61,6 +63,45 @@ void bg_admin_respond_json(bg_admin_req_t *req, int status, json_t *body)
     text[len++] = '\n';
     text[len] = '\0';
     admin_req_write(req, status, "application/json", text, len);
+}
+
+void bg_admin_respond_text(bg_admin_req_t *req, int status, const char *content_type,
+                           const char *body, size_t len)
+{
+    admin_req_write(req, status, content_type, bg_strndup(body != NULL ? body : "", len), len);
+}
+
+void bg_admin_stream_begin(bg_admin_req_t *req, int status, const char *content_type)
+{
+    admin_req_stream_head(req, status, content_type);
+}
+
+bool bg_admin_stream_write(bg_admin_req_t *req, const char *data, size_t len)
+{
+    return admin_req_stream_write(req, data, len);
+}
+
+void bg_admin_stream_end(bg_admin_req_t *req)
+{
+    admin_req_stream_end(req);
+}
+
+const char *bg_admin_req_header(const bg_admin_req_t *req, const char *name)
+{
+    const admin_conn_t *c = req->conn;
+    const char *p, *end;
+
+    if (c == NULL || c->headers.len == 0)
+        return NULL;
+    p = c->headers.data;
+    end = p + c->headers.len;
+    while (p < end) {
+        const char *value = p + strlen(p) + 1;
+        if (strcasecmp(p, name) == 0)
+            return value;
+        p = value + strlen(value) + 1;
+    }
+    return NULL;
 }
 
 void bg_admin_respond_error(bg_admin_req_t *req, const bg_err_t *err)

@@ -64,13 +64,15 @@ typedef struct admin_conn {
     bg_buf_t hname; /* current header name (may arrive in pieces) */
     bg_buf_t hval;
     char *authorization; /* Authorization header value, owned */
+    bg_buf_t headers;    /* every header as "name\0value\0" pairs */
     size_t head_bytes;
     bg_buf_t body;
     int method; /* llhttp_method_t */
     bool keep_alive;
     int limit_error; /* UV_EMSGSIZE (431) / UV_E2BIG (413) from a callback, else 0 */
 
-    bool busy; /* a request is dispatched: parsing waits for its answer */
+    bool busy;      /* a request is dispatched: parsing waits for its answer */
+    bool streaming; /* a stream answer is being written: reads only watch for EOF */
     bool closing;
     struct bg_admin_req *req; /* the request waiting for an answer, or NULL */
 } admin_conn_t;
@@ -79,6 +81,7 @@ struct bg_admin_req {
     admin_conn_t *conn; /* NULL once detached (client gone / admin stopped) */
     const char *allow;  /* Allow header for a 405, static string */
     bool close_after;   /* close the connection after this answer */
+    bool streaming;     /* bg_admin_stream_begin() was called */
 };
 
 /* conn.c */
@@ -91,6 +94,11 @@ void admin_req_write(bg_admin_req_t *req, int status, const char *content_type, 
                      size_t len);
 /* Called when the admin may have finished stopping. */
 void admin_maybe_stopped(bg_admin_t *a);
+
+/* Starts a streaming answer: head written, reads resumed to notice the client leaving. */
+void admin_req_stream_head(bg_admin_req_t *req, int status, const char *content_type);
+bool admin_req_stream_write(bg_admin_req_t *req, const char *data, size_t len);
+void admin_req_stream_end(bg_admin_req_t *req);
 
 /* routes.c: serves the parsed request of <c>; answers through <req> (maybe later). */
 void admin_dispatch(admin_conn_t *c, bg_admin_req_t *req);

@@ -192,6 +192,34 @@ static void route_metrics(bg_admin_t *a, bg_admin_req_t *req)
     admin_req_write(req, 200, "text/plain; version=0.0.4; charset=utf-8", bg_buf_steal(&out), len);
 }
 
+/* True for the /v1/services/NAME[/...] paths this module serves itself. */
+static bool builtin_service_route(const path_t *p)
+{
+    return p->n == 3 || (p->n == 4 && (seg_is(p, 3, "traffic") || seg_is(p, 3, "targets"))) ||
+           (p->n == 5 && seg_is(p, 3, "targets"));
+}
+
+/* Everything else goes to ops.other (routes added by other modules), else 404. */
+static void route_other(bg_admin_t *a, admin_conn_t *c, bg_admin_req_t *req)
+{
+    const char *url = c->url.data != NULL ? c->url.data : "";
+    const char *q = strchr(url, '?');
+    char *path = q != NULL ? bg_strndup(url, (size_t)(q - url)) : bg_strdup(url);
+    bg_admin_http_t http = {
+        .method = llhttp_method_name((llhttp_method_t)c->method),
+        .path = path,
+        .query = q != NULL ? q + 1 : "",
+        .body = c->body.data != NULL ? c->body.data : "",
+        .body_len = c->body.len,
+    };
+
+    if (a->ops.other != NULL)
+        a->ops.other(a->ctx, req, &http);
+    else
+        bg_admin_respond_errorf(req, BG_ENOTFOUND, "no such endpoint");
+    free(path);
+}
+
 /* /v1/services/NAME[/...]: segment 2 is the service name. */
 static void route_service(bg_admin_t *a, admin_conn_t *c, bg_admin_req_t *req, const path_t *p)
 {
@@ -239,9 +267,10 @@ void admin_dispatch(admin_conn_t *c, bg_admin_req_t *req)
     } else if (p.n == 2 && seg_is(&p, 0, "v1") && seg_is(&p, 1, "services")) {
         if (method_ok(c, req, HTTP_GET, "GET"))
             a->ops.services(a->ctx, req);
-    } else if (p.n >= 3 && seg_is(&p, 0, "v1") && seg_is(&p, 1, "services")) {
+    } else if (p.n >= 3 && p.n <= 5 && seg_is(&p, 0, "v1") && seg_is(&p, 1, "services") &&
+               builtin_service_route(&p)) {
         route_service(a, c, req, &p);
     } else {
-        bg_admin_respond_errorf(req, BG_ENOTFOUND, "no such endpoint");
+        route_other(a, c, req);
     }
 }

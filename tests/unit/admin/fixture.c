@@ -115,6 +115,46 @@ static void op_metrics(void *ctx, bg_buf_t *out)
                      "bluegreen_test 1\n");
 }
 
+static void on_held_tick(uv_timer_t *t)
+{
+    fx_t *f = t->data;
+
+    if (f->held == NULL)
+        return;
+    if (!bg_admin_stream_write(f->held, ": tick\n\n", 8)) {
+        bg_admin_stream_end(f->held);
+        f->held = NULL;
+        f->held_failed = 1;
+        uv_timer_stop(t);
+    }
+}
+
+/* Routes added from outside the admin module (ops.other). */
+static void op_other(void *ctx, bg_admin_req_t *req, const bg_admin_http_t *http)
+{
+    fx_t *f = ctx;
+
+    if (strcmp(http->path, "/v1/echo") == 0) {
+        const char *x = bg_admin_req_header(req, "x-test");
+        char *text = bg_asprintf("%s %s?%s x-test=%s body=%s", http->method, http->path,
+                                 http->query, x ? x : "(none)", http->body);
+        bg_admin_respond_text(req, 200, "text/plain", text, strlen(text));
+        free(text);
+    } else if (strcmp(http->path, "/v1/stream") == 0) {
+        bg_admin_stream_begin(req, 200, "text/event-stream");
+        cr_assert(bg_admin_stream_write(req, "data: 1\n\n", 9));
+        cr_assert(bg_admin_stream_write(req, "data: 2\n\n", 9));
+        bg_admin_stream_end(req);
+    } else if (strcmp(http->path, "/v1/stream-hold") == 0 && f->held == NULL) {
+        bg_admin_stream_begin(req, 200, "text/event-stream");
+        bg_admin_stream_write(req, "data: hello\n\n", 13);
+        f->held = req;
+        uv_timer_start(&f->held_timer, on_held_tick, 20, 20);
+    } else {
+        bg_admin_respond_errorf(req, BG_ENOTFOUND, "no such endpoint");
+    }
+}
+
 static const bg_admin_ops_t fake_ops = {
     .services = op_services,
     .service = op_service,
@@ -122,6 +162,7 @@ static const bg_admin_ops_t fake_ops = {
     .target_add = op_target_add,
     .target_remove = op_target_remove,
     .metrics = op_metrics,
+    .other = op_other,
 };
 
 /* ---- loop thread ---- */
@@ -146,6 +187,14 @@ static void on_stop(uv_async_t *h)
     f->deferred = NULL;
     uv_close((uv_handle_t *)&f->stop_async, NULL);
     uv_close((uv_handle_t *)&f->defer_timer, NULL);
+    if (f->held != NULL) {
+        /* Stopped admin: the stream is detached, writing says so. */
+        if (!bg_admin_stream_write(f->held, "x", 1))
+            f->held_failed = 1;
+        bg_admin_stream_end(f->held);
+        f->held = NULL;
+    }
+    uv_close((uv_handle_t *)&f->held_timer, NULL);
 }
 
 static void *loop_main(void *arg)
@@ -179,6 +228,8 @@ void fx_start_limits(fx_t *f, const char *endpoint, const char *token, uint32_t 
     f->stop_async.data = f;
     uv_timer_init(&f->loop, &f->defer_timer);
     f->defer_timer.data = f;
+    uv_timer_init(&f->loop, &f->held_timer);
+    f->held_timer.data = f;
     if (strcmp(endpoint, "unix") == 0) {
         f->dir = bg_asprintf("/tmp/bgt-admin-XXXXXX");
         cr_assert_not_null(mkdtemp(f->dir));

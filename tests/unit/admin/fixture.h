@@ -27,6 +27,9 @@ typedef struct fx {
     _Atomic unsigned traffic_calls, add_calls, remove_calls; /* read by the test thread */
     bg_admin_req_t *deferred; /* traffic request waiting for the timer */
     bg_admin_req_t *never;    /* "slow" service: answered only at stop */
+    bg_admin_req_t *held;     /* /v1/stream-hold: written to every 20 ms until it fails */
+    uv_timer_t held_timer;
+    _Atomic unsigned held_failed; /* 1 once a write to the held stream failed */
     bool stopped;
 } fx_t;
 

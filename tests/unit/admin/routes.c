@@ -14,6 +14,8 @@
 
 static fx_t fx;
 
+static void assert_still_serving_routes(void);
+
 static json_t *body_json(const cresp_t *r)
 {
     json_t *j = json_loads(r->body, 0, NULL);
@@ -358,4 +360,119 @@ Test(admin_error, one_table)
     cr_assert_eq(bg_admin_error_status(BG_EIO, &code), 500);
     cr_assert_str_eq(code, "internal");
     cr_assert_eq(bg_admin_error_status(-12345, &code), 500);
+}
+
+Test(admin_other, routes_from_other_modules, .timeout = 20)
+{
+    cresp_t r;
+    char ct[64];
+
+    fx_start(&fx, "unix", NULL);
+    cr_assert(fx_call(&fx, "POST", "/v1/echo?limit=3&x=y", "hello", "X-Test: 42\r\n", &r));
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(cresp_header(&r, "Content-Type", ct, sizeof(ct)));
+    cr_assert_str_eq(ct, "text/plain");
+    cr_assert_str_eq(r.body, "POST /v1/echo?limit=3&x=y x-test=42 body=hello");
+    cresp_fini(&r);
+    /* Built-in service routes still win; unknown ones reach ops.other (here: 404). */
+    cr_assert(fx_call(&fx, "GET", "/v1/services/orders", NULL, NULL, &r));
+    cr_assert_eq(r.status, 200);
+    cresp_fini(&r);
+    cr_assert(fx_call(&fx, "GET", "/v1/services/orders/deployments", NULL, NULL, &r));
+    expect_error(&r, 404, "not_found");
+    cresp_fini(&r);
+    fx_stop(&fx);
+}
+
+Test(admin_other, tcp_other_routes_need_the_token_too, .timeout = 20)
+{
+    cresp_t r;
+
+    fx_start(&fx, "http://127.0.0.1:0", "tok");
+    cr_assert(fx_call(&fx, "GET", "/v1/echo", NULL, NULL, &r));
+    expect_error(&r, 401, "unauthorized");
+    cresp_fini(&r);
+    fx_stop(&fx);
+}
+
+/* Reads everything until the server closes. */
+static char *read_to_close(int fd)
+{
+    bg_buf_t b;
+    char chunk[4096];
+    ssize_t n;
+
+    bg_buf_init(&b);
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+        bg_buf_append(&b, chunk, (size_t)n);
+    return bg_buf_steal(&b);
+}
+
+Test(admin_other, stream_answers, .timeout = 20)
+{
+    const char *req = "GET /v1/stream HTTP/1.1\r\nHost: x\r\n\r\n";
+    char *all, *body;
+    int fd;
+
+    fx_start(&fx, "unix", NULL);
+    fd = cl_connect_unix(fx.sock_path);
+    cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    all = read_to_close(fd);
+    close(fd);
+    cr_assert(strncmp(all, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", all);
+    cr_assert(strstr(all, "Content-Type: text/event-stream\r\n") != NULL, "%s", all);
+    cr_assert(strstr(all, "Content-Length") == NULL);
+    body = strstr(all, "\r\n\r\n");
+    cr_assert_not_null(body);
+    cr_assert_str_eq(body + 4, "data: 1\n\ndata: 2\n\n");
+    free(all);
+    fx_stop(&fx);
+}
+
+Test(admin_other, stream_notices_the_client_leaving, .timeout = 20)
+{
+    const char *req = "GET /v1/stream-hold HTTP/1.1\r\nHost: x\r\n\r\n";
+    char buf[256];
+    ssize_t n;
+    size_t got = 0;
+    int fd;
+
+    fx_start(&fx, "unix", NULL);
+    fd = cl_connect_unix(fx.sock_path);
+    cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0) {
+        got += (size_t)n;
+        buf[got] = '\0';
+        if (strstr(buf, "data: hello\n\n") != NULL)
+            break;
+    }
+    cr_assert(strstr(buf, "data: hello\n\n") != NULL, "%s", buf);
+    close(fd);
+    cr_assert(fx_wait_count(&fx.held_failed, 1), "writes to a gone client kept succeeding");
+    assert_still_serving_routes();
+    fx_stop(&fx);
+}
+
+Test(admin_other, stream_detached_at_stop, .timeout = 20)
+{
+    const char *req = "GET /v1/stream-hold HTTP/1.1\r\nHost: x\r\n\r\n";
+    int fd;
+    char c;
+
+    fx_start(&fx, "unix", NULL);
+    fd = cl_connect_unix(fx.sock_path);
+    cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    cr_assert_eq(read(fd, &c, 1), 1); /* the stream started */
+    fx_stop(&fx);
+    cr_assert_eq(fx.held_failed, 1);
+    cr_assert(cl_closed(fd));
+    close(fd);
+}
+
+static void assert_still_serving_routes(void)
+{
+    cresp_t r;
+    cr_assert(fx_call(&fx, "GET", "/v1/health", NULL, NULL, &r), "admin stopped serving");
+    cr_assert_eq(r.status, 200);
+    cresp_fini(&r);
 }
