@@ -393,17 +393,41 @@ static char *major_x(const char *version)
     return s;
 }
 
-/* For the first "drops" constraint of the cycle: the provider serving old and new. */
+static void strv_push(char ***v, size_t *n, const char *s)
+{
+    *v = bg_xrealloc(*v, (*n + 1) * sizeof(char *));
+    (*v)[(*n)++] = bg_strdup(s);
+}
+
+/* Appends "to unblock it ... e.g. payments: [1.9.2, 2.0.0]" to the explanation. */
+static void hint_text(bg_compat_plan_t *out, const char *old0, const cw_provide_t *mine)
+{
+    bg_buf_t list;
+    char *older = major_x(old0), *before = out->explanation;
+
+    bg_buf_init(&list);
+    for (size_t j = 0; j < out->n_hint_versions; j++)
+        bg_buf_printf(&list, "%s%s", j ? ", " : "", out->hint_versions[j]);
+    out->explanation = bg_asprintf(
+        "%s\nto unblock it (expand/contract), deploy %s providing [%s, %s] first, e.g. %s: [%s]",
+        before, out->hint_service, older,
+        mine != NULL && mine->n > 0 ? mine->texts[mine->n - 1] : "...", out->hint_api, list.data);
+    free(before);
+    free(older);
+    bg_buf_fini(&list);
+}
+
+/* For the first "drops" constraint of the cycle: the provider serving the old versions
+ * its live consumers need and the new ones at once, verified by a second search. */
 static void expand_hint(const planner_t *p, const bg_compat_world_t *w0, const cgraph_t *g,
                         const size_t *cyc, size_t n_cyc, bg_compat_plan_t *out)
 {
     for (size_t k = 0; k < n_cyc; k++) {
         const constraint_t *c = &g->v[cyc[k]];
-        const cw_provide_t *mine = NULL;
-        char **old = NULL, *older, *tail;
+        const cw_provide_t *mine;
+        char **old = NULL, *before;
         size_t n_old = 0;
         cw_rev_t *rev;
-        bg_buf_t list;
         if (!c->drops)
             continue;
         old_versions(w0, svc_name(p, c->then), c->api, c->range, &old, &n_old);
@@ -412,35 +436,23 @@ static void expand_hint(const planner_t *p, const bg_compat_world_t *w0, const c
         mine = cw_rev_provides(p->rev[c->then], c->api);
         out->hint_service = bg_strdup(svc_name(p, c->then));
         out->hint_api = bg_strdup(c->api);
-        out->hint_versions = old;
-        out->n_hint_versions = n_old;
-        for (size_t j = 0; mine != NULL && j < mine->n; j++) {
-            out->hint_versions =
-                bg_xrealloc(out->hint_versions, (out->n_hint_versions + 1) * sizeof(char *));
-            out->hint_versions[out->n_hint_versions++] = bg_strdup(mine->texts[j]);
-        }
-        bg_buf_init(&list);
-        for (size_t j = 0; j < out->n_hint_versions; j++)
-            bg_buf_printf(&list, "%s%s", j ? ", " : "", out->hint_versions[j]);
-        older = major_x(old[0]);
-        tail = bg_asprintf("%s\nto unblock it (expand/contract), deploy %s providing [%s, %s] "
-                           "first, e.g. %s: [%s]",
-                           out->explanation, out->hint_service, older,
-                           mine != NULL && mine->n > 0 ? mine->texts[mine->n - 1] : "...", c->api,
-                           list.data);
-        free(older);
-        bg_buf_fini(&list);
-        free(out->explanation);
-        out->explanation = tail;
+        for (size_t j = 0; j < n_old; j++)
+            strv_push(&out->hint_versions, &out->n_hint_versions, old[j]);
+        for (size_t j = 0; mine != NULL && j < mine->n; j++)
+            strv_push(&out->hint_versions, &out->n_hint_versions, mine->texts[j]);
+        hint_text(out, old[0], mine);
         rev = expanded_rev(p, c->then, c->api, old, n_old);
         if (rev != NULL) {
-            char *before = out->explanation;
+            before = out->explanation;
             out->explanation =
                 bg_asprintf("%s (as %s %s)", before, out->hint_service, rev->version);
             free(before);
             out->hint_verified = verify_expand(p, w0, c->then, rev, out);
         }
         cw_rev_unref(rev);
+        for (size_t j = 0; j < n_old; j++)
+            free(old[j]);
+        free(old);
         return;
     }
 }
