@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 
 static int lower(int c)
 {
@@ -125,18 +126,11 @@ bool bg_size_parse(const char *s, uint64_t *bytes)
                  {"g", 1073741824}, {"gb", 1073741824}, {"gib", 1073741824}};
     double num;
     const char *unit;
-    char low[8];
-    size_t n;
 
     if (!split_number(s, &num, &unit))
         return false;
-    n = strlen(unit);
-    if (n >= sizeof(low))
-        return false;
-    for (size_t i = 0; i <= n; i++)
-        low[i] = (char)lower((unsigned char)unit[i]);
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(low, units[i].unit) == 0) {
+        if (strcasecmp(unit, units[i].unit) == 0) {
             double v = num * units[i].mult;
             if (v > 1e18)
                 return false;
