@@ -45,7 +45,7 @@ def main():
         if len(p) == 4 and p[0] == "RESULT":
             res.setdefault(p[1], {})[p[2]] = p[3].strip()
     peers = [p for p in PEERS if any(p in res.get(m, {}) for m, *_ in ROWS)]
-    hdr = f"{'figure':<36}" + "".join(f"{p:>12}" for p in peers)
+    hdr = f"{'figure':<36}" + "".join(f"{p:>14}" for p in peers)
     hdr += f"{'bg/nginx':>10}{'bg/haproxy':>11}{'target':>12}{'met':>6}"
     print(hdr)
     print("-" * len(hdr))
@@ -53,7 +53,7 @@ def main():
         row = res.get(metric)
         if not row:
             continue
-        line = f"{label:<36}" + "".join(f"{fmt(row.get(p)):>12}" for p in peers)
+        line = f"{label:<36}" + "".join(f"{fmt(row.get(p)):>14}" for p in peers)
         bg = num(row.get("bluegreen", "x"))
         nums = {k: num(v) for k, v in row.items() if num(v) is not None}
         for peer in ("nginx", "haproxy"):

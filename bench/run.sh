@@ -3,9 +3,11 @@
 # and HAProxy over the same backends, then prints one table with ratios against each peer.
 #
 # Usage: bench/run.sh [--quick] [--peers "bluegreen nginx haproxy"] [--only "instr syscalls
-#        rss switch throughput"] [--no-build]
+#        rss switch throughput"] [--workers N] [--no-build]
+# --workers N: bluegreen `workers: N`, nginx `worker_processes N`, HAProxy `nbthread N`
+# (default 1).
 # Every figure is also available alone: bench/{instr,syscalls,rss,switch,throughput}.sh.
-# Raw RESULT lines and logs are kept in build-bench/results-<time>.txt.
+# RESULT lines and progress notes are kept in build-bench/results-<time>.txt.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ONLY="instr syscalls rss switch throughput"
@@ -16,7 +18,8 @@ while [ $# -gt 0 ]; do
     --peers) export BENCH_PEERS=$2; shift ;;
     --only) ONLY=$2; shift ;;
     --no-build) BUILD=0 ;;
-    -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
+    --workers) export PEER_WORKERS=$2; shift ;;
+    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -37,9 +40,10 @@ echo "# $(date -u '+%F %T UTC') $(uname -srm); $(nproc) cores; $(grep -m1 'model
 # Each benchmark is bounded; a hung one is stopped (its own EXIT trap cleans up).
 for b in $ONLY; do
     echo "== bench/$b.sh" >&2
-    timeout --signal=TERM --kill-after=20 900 "$ROOT/bench/$b.sh" | tee -a "$RESULTS" ||
+    timeout --signal=TERM --kill-after=20 900 "$ROOT/bench/$b.sh" 2>&1 | tee -a "$RESULTS" ||
         { echo "bench/run.sh: $b.sh FAILED" >&2; exit 1; }
 done
 echo
+echo "workers/threads per proxy: ${PEER_WORKERS:-1}; backend: ${BENCH_BACKEND:-bench}" | tee -a "$RESULTS"
 echo "bluegreen vs nginx $(/usr/sbin/nginx -v 2>&1 | cut -d/ -f2) vs HAProxy $(/usr/sbin/haproxy -v | awk 'NR==1 {print $3}'), same backends, $(nproc) shared cores ($RESULTS)"
 python3 "$ROOT/bench/report.py" "$RESULTS"
