@@ -184,6 +184,16 @@ json_t *bg_compat_result_to_json(const bg_compat_result_t *res);
 int bg_compat_check(const bg_compat_world_t *w, const char *changed, const bg_compat_rules_t *rules,
                     bg_compat_result_t *res);
 
+/* The whole deployment of <rev> into <slot> of <service>, judged up front (PRE_SCALE_UP,
+ * `deploy --dry-run`): the split state at <first_pct> (the strategy's first weight; old
+ * and new live) when it is below 100, then the state at 100% (new alone). Only liveness
+ * matters to the verdict, so one split weight stands for all of them; it shows in the
+ * messages. Appends deduplicated edges to <res>; returns 0, or BG_EINVAL (with <err>) when
+ * <rev>'s declarations do not parse or <first_pct> is 0 or above 100. */
+int bg_compat_check_deploy(const bg_compat_world_t *w, const char *service, bg_slot_t slot,
+                           const bg_revision_config_t *rev, uint32_t first_pct,
+                           const bg_compat_rules_t *rules, bg_compat_result_t *res, bg_err_t *err);
+
 /* The rollback gate: the world where <service> goes back to <back_to> alone (weight 100,
  * the other slot 0), judged like bg_compat_check; messages read "after rollback ... would
  * be" instead of "live ... is", so the CLI can print which consumer (already depending on

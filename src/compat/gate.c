@@ -375,6 +375,25 @@ int bg_compat_check(const bg_compat_world_t *w, const char *changed, const bg_co
     return cw_check(w, changed, rules, false, res);
 }
 
+int bg_compat_check_deploy(const bg_compat_world_t *w, const char *service, bg_slot_t slot,
+                           const bg_revision_config_t *rev, uint32_t first_pct,
+                           const bg_compat_rules_t *rules, bg_compat_result_t *res, bg_err_t *err)
+{
+    uint32_t weights[2] = {first_pct, 100};
+
+    if (first_pct == 0 || first_pct > 100)
+        return bg_err_set(err, BG_EINVAL, "first traffic step %u%% is not in 1..100", first_pct);
+    for (size_t i = first_pct == 100 ? 1 : 0; i < 2; i++) {
+        bg_compat_world_t *after =
+            bg_compat_world_with_step(w, service, slot, rev, weights[i], err);
+        if (after == NULL)
+            return BG_EINVAL;
+        cw_check(after, service, rules, false, res);
+        bg_compat_world_free(after);
+    }
+    return 0;
+}
+
 int bg_compat_check_rollback(const bg_compat_world_t *w, const char *service, bg_slot_t back_to,
                              const bg_compat_rules_t *rules, bg_compat_result_t *res)
 {

@@ -213,6 +213,47 @@ Test(gate, unrelated_broken_edges_are_not_reported)
     bg_compat_world_free(w);
 }
 
+Test(gate, whole_deployment_up_front)
+{
+    bg_compat_world_t *w = base_world();
+    bg_compat_result_t res;
+    bg_revision_config_t rev;
+    bg_err_t err = {0};
+
+    rev_make(&rev, "2.0.0", PAY_20);
+    bg_compat_result_init(&res);
+    cr_assert_eq(bg_compat_check_deploy(w, "payments", BG_SLOT_GREEN, &rev, 10, NULL, &res, &err),
+                 0);
+    cr_assert_eq(res.n_edges, 2);
+    cr_expect_str_eq(res.edges[0].message, "orders 2.1.0 requires payments ^1.4; live payments is "
+                                           "1.9.2 (blue, 90%), 2.0.0 (green, 10%)");
+    cr_expect_str_eq(res.edges[1].message,
+                     "orders 2.1.0 requires payments ^1.4; live payments is 2.0.0 (green, 100%)");
+    bg_compat_result_fini(&res);
+    /* all-at-once: only the final state */
+    cr_assert_eq(bg_compat_check_deploy(w, "payments", BG_SLOT_GREEN, &rev, 100, NULL, &res, &err),
+                 0);
+    cr_expect_eq(res.n_edges, 1);
+    bg_compat_result_fini(&res);
+    cr_expect_eq(bg_compat_check_deploy(w, "payments", BG_SLOT_GREEN, &rev, 0, NULL, &res, &err),
+                 BG_EINVAL);
+    bg_revision_config_fini(&rev);
+    /* a compatible revision passes, split and full */
+    rev_make(&rev, "1.10.0", "{provides: {payments: [1.10.0, 2.0.0]}}");
+    cr_assert_eq(bg_compat_check_deploy(w, "payments", BG_SLOT_GREEN, &rev, 10, NULL, &res, &err),
+                 0);
+    cr_expect_eq(res.n_edges, 0);
+    bg_revision_config_fini(&rev);
+    /* declarations that do not parse */
+    rev_make(&rev, "1.10.0", "{requires: {x: '>>1'}}");
+    cr_expect_eq(bg_compat_check_deploy(w, "payments", BG_SLOT_GREEN, &rev, 10, NULL, &res, &err),
+                 BG_EINVAL);
+    cr_expect_str_eq(err.key, "payments.api.requires.x");
+    bg_revision_config_fini(&rev);
+    bg_compat_result_fini(&res);
+    bg_compat_world_free(w);
+}
+
 Test(gate, rollback_gate_names_the_consumer_that_would_break)
 {
     bg_compat_world_t *w = base_world();
