@@ -44,7 +44,8 @@ int bg_server_start(bg_server_t *s, bg_err_t *err);
  * when starting failed or a handle was left open. Thread: control. */
 int bg_server_run(bg_server_t *s, bg_err_t *err);
 
-/* Asks a running server to stop as if it got SIGTERM. Thread: any. */
+/* Asks a running server to stop as if it got SIGTERM. Thread: any, between
+ * bg_server_new() and the return of bg_server_run() (the wake-up handle is closed then). */
 void bg_server_stop(bg_server_t *s);
 
 /* Frees the server (stopping what still runs if bg_server_run() was never called or

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -81,4 +82,38 @@ Test(server_signal, stale_socket_is_replaced_live_one_is_not, .timeout = 60)
     free(path);
     free(state);
     free(dir);
+}
+
+Test(server_signal, a_failed_start_cleans_up, .timeout = 60)
+{
+    sfx_t g;
+    bg_config_t *cfg;
+    bg_server_t *s;
+    bg_err_t err;
+    char *sock;
+    int busy = bgt_free_port();
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)busy),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+    /* Something else already listens on the production address. */
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(listen(fd, 1), 0);
+    memset(&g, 0, sizeof(g));
+    g.dir = bgt_tmpdir("startfail");
+    cfg = sfx_config(&g, &(sfx_opts_t){.blue_addr = "127.0.0.1:1", .green_addr = "127.0.0.1:2"});
+    free(cfg->listen);
+    cfg->listen = bg_asprintf("127.0.0.1:%d", busy);
+    bg_err_clear(&err);
+    s = bg_server_new(cfg, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_neq(bg_server_start(s, &err), 0, "started on a busy port");
+    cr_assert_neq(err.msg[0], '\0');
+    sock = bg_strdup(bg_server_admin_path(s));
+    bg_server_free(s); /* stops what started: admin socket removed, loop closed */
+    cr_assert_neq(access(sock, F_OK), 0, "admin socket left behind by a failed start");
+    close(fd);
+    free(sock);
+    free(g.dir);
 }
