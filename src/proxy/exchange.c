@@ -11,7 +11,7 @@
 #include "proxy/internal.h"
 #include "base/compat.h"
 
-#define MAX_FREE_EX 128
+#define MAX_FREE_EX 8
 
 static const bg_http_body_cbs_t request_cbs;
 
@@ -156,7 +156,7 @@ bg_exchange_t *bg_exchange_new(bg_client_t *c)
         w->free_ex = ex->next_free;
         w->n_free_ex--;
     } else {
-        ex = BG_NEW(bg_exchange_t);
+        ex = bg_worker_big_alloc(sizeof(*ex));
         bg_buf_init(&ex->head_out);
         bg_buf_init(&ex->rsp_out);
     }
@@ -221,15 +221,20 @@ void bg_exchange_release(bg_exchange_t *ex)
         return;
     }
     if (w->n_free_ex >= MAX_FREE_EX || w->stopping) {
-        bg_buf_fini(&ex->head_out);
-        bg_buf_fini(&ex->rsp_out);
-        free(ex);
+        bg_exchange_free(ex);
         return;
     }
     ex->dead = false;
     ex->next_free = w->free_ex;
     w->free_ex = ex;
     w->n_free_ex++;
+}
+
+void bg_exchange_free(bg_exchange_t *ex)
+{
+    bg_buf_fini(&ex->head_out);
+    bg_buf_fini(&ex->rsp_out);
+    bg_worker_big_free(ex, sizeof(*ex));
 }
 
 void bg_exchange_abort(bg_exchange_t *ex)

@@ -72,6 +72,9 @@ struct bg_worker {
     uv_async_t async;
     uv_timer_t drain_timer;
     uv_timer_t stop_timer;
+    uv_timer_t housekeep_timer;
+    uint64_t busy_ticks;        /* buffers taken since the last housekeeping */
+    bool trimmed;
     uv_tcp_t listeners[BG_LISTENERS];
     int listen_fd[BG_LISTENERS];
     bool has_listener[BG_LISTENERS];
@@ -211,6 +214,8 @@ struct bg_exchange {
 };
 
 /* worker.c */
+void *bg_worker_big_alloc(size_t size);
+void bg_worker_big_free(void *p, size_t size);
 bg_iobuf_t *bg_worker_buf_get(bg_worker_t *w);
 void bg_worker_buf_put(bg_worker_t *w, bg_iobuf_t *b);
 uint32_t bg_worker_rand(bg_worker_t *w);
@@ -233,6 +238,8 @@ void bg_client_process(bg_client_t *c);
 /* exchange.c */
 bg_exchange_t *bg_exchange_new(bg_client_t *c);
 void bg_exchange_release(bg_exchange_t *ex);
+/* Frees a released exchange for good (worker free-list trimming). */
+void bg_exchange_free(bg_exchange_t *ex);
 /* The request head is parsed: route, pick, connect. */
 void bg_exchange_dispatch(bg_exchange_t *ex);
 /* Client input arrived while forwarding the body. */

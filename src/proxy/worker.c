@@ -2,7 +2,9 @@
  * snapshot adoption (uv_async from the control thread), per-worker free lists for read
  * buffers and exchanges, and the graceful stop. Never blocks, never takes a lock on the
  * request path (bg_router_acquire's short lock is taken on adoption only). */
+#include <malloc.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -10,32 +12,105 @@
 #include "proxy/internal.h"
 #include "base/compat.h"
 
-#define MAX_FREE_BUFS 256
-#define DRAIN_TICK_MS 100
+#define MAX_FREE_BUFS 16
+#define HOUSEKEEP_MS 1000
+
+/* Read buffers and exchanges are big (tens of KiB) and needed only while a connection is
+ * busy. They come from page mappings, so a burst of concurrent requests gives its memory
+ * back to the system afterwards instead of leaving it in the malloc heap (idle keep-alive
+ * connections must stay cheap). Sanitizer builds use malloc so ASan still sees overruns. */
+#if defined(__SANITIZE_ADDRESS__)
+void *bg_worker_big_alloc(size_t size)
+{
+    return bg_xcalloc(1, size);
+}
+
+void bg_worker_big_free(void *p, size_t size)
+{
+    (void)size;
+    free(p);
+}
+#else
+void *bg_worker_big_alloc(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (p == MAP_FAILED) {
+        bg_log(BG_LOG_ERROR, "proxy", "out of memory size=%zu", size);
+        abort();
+    }
+    return p;
+}
+
+void bg_worker_big_free(void *p, size_t size)
+{
+    munmap(p, size);
+}
+#endif
+
+static size_t buf_bytes(const bg_worker_t *w)
+{
+    return sizeof(bg_iobuf_t) + w->buf_size;
+}
 
 bg_iobuf_t *bg_worker_buf_get(bg_worker_t *w)
 {
     bg_iobuf_t *b = w->free_bufs;
 
+    w->busy_ticks++;
     if (b) {
         w->free_bufs = b->next;
         w->n_free_bufs--;
         return b;
     }
-    return bg_xmalloc(sizeof(bg_iobuf_t) + w->buf_size);
+    return bg_worker_big_alloc(buf_bytes(w));
 }
 
 void bg_worker_buf_put(bg_worker_t *w, bg_iobuf_t *b)
 {
     if (!b)
         return;
-    if (w->n_free_bufs >= MAX_FREE_BUFS) {
-        free(b);
+    if (w->n_free_bufs >= MAX_FREE_BUFS || w->stopping) {
+        bg_worker_big_free(b, buf_bytes(w));
         return;
     }
     b->next = w->free_bufs;
     w->free_bufs = b;
     w->n_free_bufs++;
+}
+
+static void release_free_lists(bg_worker_t *w)
+{
+    while (w->free_bufs) {
+        bg_iobuf_t *b = w->free_bufs;
+        w->free_bufs = b->next;
+        bg_worker_big_free(b, buf_bytes(w));
+    }
+    w->n_free_bufs = 0;
+    while (w->free_ex) {
+        bg_exchange_t *e = w->free_ex;
+        w->free_ex = e->next_free;
+        bg_exchange_free(e);
+    }
+    w->n_free_ex = 0;
+}
+
+/* Once a second: after a quiet second, give cached buffers and freed heap pages back, so
+ * the memory of a past burst does not stay charged to idle connections. */
+static void housekeep_cb(uv_timer_t *t)
+{
+    bg_worker_t *w = t->data;
+
+    if (w->busy_ticks != 0) {
+        w->busy_ticks = 0;
+        w->trimmed = false;
+        return;
+    }
+    if (w->trimmed)
+        return;
+    release_free_lists(w);
+    malloc_trim(0);
+    w->trimmed = true;
 }
 
 /* xorshift128+: slot picks, tie-breaks and request ids; no shared state. */
@@ -115,6 +190,8 @@ static void finish_stop(bg_worker_t *w)
         uv_close((uv_handle_t *)&w->drain_timer, close_cb_noop);
     if (!uv_is_closing((uv_handle_t *)&w->stop_timer))
         uv_close((uv_handle_t *)&w->stop_timer, close_cb_noop);
+    if (!uv_is_closing((uv_handle_t *)&w->housekeep_timer))
+        uv_close((uv_handle_t *)&w->housekeep_timer, close_cb_noop);
 }
 
 void bg_worker_maybe_finish_stop(bg_worker_t *w)
@@ -198,6 +275,9 @@ int bg_worker_init(bg_worker_t *w, bg_proxy_t *p, unsigned index)
     w->drain_timer.data = w;
     uv_timer_init(&w->loop, &w->stop_timer);
     w->stop_timer.data = w;
+    uv_timer_init(&w->loop, &w->housekeep_timer);
+    w->housekeep_timer.data = w;
+    uv_timer_start(&w->housekeep_timer, housekeep_cb, HOUSEKEEP_MS, HOUSEKEEP_MS);
     for (int k = 0; k < BG_LISTENERS; k++) {
         if (!w->has_listener[k])
             continue;
@@ -227,18 +307,7 @@ void bg_worker_fini(bg_worker_t *w)
     }
     if (uv_loop_close(&w->loop) != 0)
         bg_log(BG_LOG_ERROR, "proxy", "worker=%u loop closed with live handles", w->index);
-    while (w->free_bufs) {
-        bg_iobuf_t *b = w->free_bufs;
-        w->free_bufs = b->next;
-        free(b);
-    }
-    while (w->free_ex) {
-        bg_exchange_t *e = w->free_ex;
-        w->free_ex = e->next_free;
-        bg_buf_fini(&e->head_out);
-        bg_buf_fini(&e->rsp_out);
-        free(e);
-    }
+    release_free_lists(w);
     for (s = w->old; s; s = n) {
         n = s->next;
         snapref_free(s);
