@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/base.h"
 #include "base/compat.h"
@@ -129,6 +130,24 @@ static int on_header_value_complete(llhttp_t *p)
     return 0;
 }
 
+static bool stream_queue(admin_conn_t *c, char *data, size_t len);
+
+static bool expects_continue(const admin_conn_t *c)
+{
+    const char *p = c->headers.data, *end = p + c->headers.len;
+
+    if (llhttp_get_http_major((llhttp_t *)&c->parser) != 1 ||
+        llhttp_get_http_minor((llhttp_t *)&c->parser) < 1)
+        return false;
+    while (p != NULL && p < end) {
+        const char *value = p + strlen(p) + 1;
+        if (strcasecmp(p, "expect") == 0 && strcasecmp(value, "100-continue") == 0)
+            return true;
+        p = value + strlen(value) + 1;
+    }
+    return false;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     admin_conn_t *c = conn_of(p);
@@ -136,6 +155,12 @@ static int on_headers_complete(llhttp_t *p)
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > BG_ADMIN_MAX_BODY_BYTES) {
         c->limit_error = UV_E2BIG;
         return -1;
+    }
+    if (expects_continue(c)) {
+        /* RFC 9110 §10.1.1: a client waiting for 100 (curl does for larger bodies) would
+         * otherwise sit out its timeout before sending the body. */
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        stream_queue(c, bg_strdup(cont), sizeof(cont) - 1);
     }
     return 0;
 }

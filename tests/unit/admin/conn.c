@@ -219,3 +219,31 @@ Test(admin_conn, connection_cap, .timeout = 20)
         close(fds[i]);
     fx_stop(&fx);
 }
+
+Test(admin_conn, expect_100_continue, .timeout = 20)
+{
+    const char *head = "PUT /v1/services/orders/traffic HTTP/1.1\r\nHost: x\r\n"
+                       "Expect: 100-continue\r\nContent-Length: 22\r\n\r\n";
+    char buf[64];
+    size_t got = 0;
+    cresp_t r;
+    int fd;
+
+    fx_start(&fx, "unix", NULL);
+    fd = cl_connect_unix(fx.sock_path);
+    cr_assert_eq(write(fd, head, strlen(head)), (ssize_t)strlen(head));
+    /* The interim answer comes before we send the body. */
+    while (got < 25) {
+        ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
+        cr_assert_gt(n, 0);
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    cr_assert(strncmp(buf, "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0, "%s", buf);
+    cr_assert(cl_exchange(fd, "{\"blue\":40,\"green\":60}", 22, &r));
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cresp_fini(&r);
+    close(fd);
+    fx_stop(&fx);
+    cr_assert_eq(fx.weight[1], 60);
+}
