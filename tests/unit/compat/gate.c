@@ -26,6 +26,7 @@ Test(gate, compatible_world_passes_for_every_service)
     EXPECT_GATE(w, "orders", NULL, "");
     EXPECT_GATE(w, "payments", NULL, "");
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 Test(gate, unknown_service_is_not_found)
@@ -37,6 +38,7 @@ Test(gate, unknown_service_is_not_found)
     cr_expect_eq(bg_compat_check(w, "nope", NULL, &res), BG_ENOTFOUND);
     cr_expect_eq(res.n_edges, 0);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 /* (a) the new consumer's requirement against the live provider, with every field. */
@@ -73,6 +75,7 @@ Test(gate, outgoing_requirement_names_the_edge)
     bg_compat_result_fini(&res);
     bg_compat_world_free(after);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 /* (b) a live consumer's requirement against the new provider: split, then 100%. */
@@ -90,6 +93,7 @@ Test(gate, incoming_requirement_split_and_full)
     bg_compat_world_free(split);
     bg_compat_world_free(full);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 /* While split, both old and new of the deployed consumer are live: each is judged. */
@@ -108,6 +112,7 @@ Test(gate, split_consumer_judges_old_and_new)
     EXPECT_GATE(split, "payments", NULL, "");
     bg_compat_world_free(split);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 Test(gate, provider_with_two_major_versions)
@@ -128,6 +133,7 @@ Test(gate, provider_with_two_major_versions)
     bg_compat_world_free(need3);
     bg_compat_world_free(expand);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 Test(gate, missing_provider)
@@ -150,6 +156,7 @@ Test(gate, missing_provider)
     cr_assert_eq(bg_compat_world_set_weights(w, "payments", 100, 0), 0);
     EXPECT_GATE(w, "orders", NULL, "");
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 /* A provider that drops an API altogether: its consumers lose their only provider. */
@@ -167,6 +174,7 @@ Test(gate, provider_dropping_an_api)
     bg_compat_world_free(split);
     bg_compat_world_free(full);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 Test(gate, provider_named_differently_from_its_api)
@@ -182,6 +190,7 @@ Test(gate, provider_named_differently_from_its_api)
                 "orders 2.3.0 requires inventory >=3.1; live stock serves inventory 3.0.0 "
                 "(green, 100%)");
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 /* Every live provider of an API must satisfy; each failing one is its own edge. */
@@ -197,6 +206,7 @@ Test(gate, every_provider_of_an_api_is_judged)
                 "(blue, 100%)");
     EXPECT_GATE(w, "pay-eu", NULL, "");
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 /* A broken edge between two other services is not this deployment's business. */
@@ -211,6 +221,7 @@ Test(gate, unrelated_broken_edges_are_not_reported)
     EXPECT_GATE(w, "search", NULL,
                 "search 1.0.0 requires index ^9; no live service provides index");
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 Test(gate, whole_deployment_up_front)
@@ -252,6 +263,7 @@ Test(gate, whole_deployment_up_front)
     bg_revision_config_fini(&rev);
     bg_compat_result_fini(&res);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 Test(gate, rollback_gate_names_the_consumer_that_would_break)
@@ -281,6 +293,7 @@ Test(gate, rollback_gate_names_the_consumer_that_would_break)
     bg_compat_world_free(after);
     bg_compat_world_free(done);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 Test(gate, rollback_gate_errors)
@@ -293,6 +306,7 @@ Test(gate, rollback_gate_errors)
     cr_expect_eq(bg_compat_check_rollback(w, "orders", BG_SLOT_GREEN, NULL, &res), BG_ECONFLICT);
     cr_expect_eq(res.n_edges, 0);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 Test(gate, result_json)
@@ -322,6 +336,7 @@ Test(gate, result_json)
     bg_compat_result_fini(&res);
     bg_compat_world_free(split);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 Test(world, weights_slots_and_next_slot)
@@ -348,6 +363,7 @@ Test(world, weights_slots_and_next_slot)
     EXPECT_GATE(w, "orders", NULL,
                 "orders 2.1.0 requires payments ^1.4; no live service provides payments");
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 Test(world, from_config)
@@ -378,6 +394,7 @@ Test(world, from_config)
                 "orders 3.0.0 requires payments ^2; live payments is 1.9.2 (blue, 100%)");
     bg_compat_world_free(w);
     bg_config_free(cfg);
+    NO_LEAKS();
 }
 
 /* Declarations that do not parse: semver's message, our key path. */
@@ -408,4 +425,5 @@ Test(declarations, bad_range_and_version_are_precise)
         cr_expect(strstr(err.msg, "invalid version \"2.0\"") != NULL, "%s", err.msg);
     }
     bg_compat_world_free(w);
+    NO_LEAKS();
 }

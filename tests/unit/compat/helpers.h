@@ -89,4 +89,13 @@ static inline char *gate(const bg_compat_world_t *w, const char *service,
         free(got_);                                                                                \
     } while (0)
 
+/* Under AddressSanitizer: LeakSanitizer now, inside the test body (Criterion does not fail
+ * a test for what LeakSanitizer reports when the worker exits). */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define NO_LEAKS() cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "memory leaked")
+#else
+#define NO_LEAKS() ((void)0)
+#endif
+
 #endif

@@ -90,6 +90,7 @@ Test(matrix, json_cells_live_missing_and_broken)
     json_decref(m);
     bg_compat_rules_free(r);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 Test(matrix, compatible_world_is_ok)
@@ -115,6 +116,7 @@ Test(matrix, compatible_world_is_ok)
     free(text);
     json_decref(m);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 Test(matrix, text_grid_plain_and_coloured)
@@ -151,6 +153,7 @@ Test(matrix, text_grid_plain_and_coloured)
     json_decref(m);
     bg_compat_rules_free(r);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 /* The renderer takes JSON from the network: junk renders, never crashes. */
@@ -168,4 +171,5 @@ Test(matrix, render_tolerates_foreign_json)
     cr_expect(strstr(text, "no service requires") != NULL, "%s", text);
     free(text);
     json_decref(m);
+    NO_LEAKS();
 }

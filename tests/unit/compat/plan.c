@@ -75,6 +75,7 @@ Test(plan, provider_first_when_a_consumer_needs_a_new_api)
     plan_ok(w, &rel, NULL, "payments 1.9.2->1.10.0, orders 2.1.0->2.2.0");
     bg_compat_release_fini(&rel);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 Test(plan, consumer_first_when_a_provider_drops_an_api)
@@ -96,6 +97,7 @@ Test(plan, consumer_first_when_a_provider_drops_an_api)
     bg_compat_plan_fini(&plan);
     bg_compat_release_fini(&rel);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 /* web needs orders 3 which needs payments 2: payments, orders, web, whatever the file
@@ -115,6 +117,7 @@ Test(plan, three_service_chain)
     plan_ok(w, &rel, NULL, "payments 1.9.2->2.0.0, orders 2.1.0->3.0.0, web 1.0.0->2.0.0");
     bg_compat_release_fini(&rel);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 Test(plan, unchanged_and_new_services)
@@ -147,6 +150,7 @@ Test(plan, unchanged_and_new_services)
     bg_compat_plan_fini(&plan);
     bg_compat_release_fini(&rel);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 /* The example of DESIGN §6: orders 3 needs payments 2, payments 2 drops the 1.x orders 2
@@ -205,6 +209,7 @@ Test(plan, impossible_release_explains_cycle_and_expand_contract)
     bg_compat_plan_fini(&plan);
     bg_compat_release_fini(&rel);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 /* A live consumer outside the release blocks the provider whatever the order. */
@@ -233,6 +238,7 @@ Test(plan, blocker_outside_the_release)
     bg_compat_plan_fini(&plan);
     bg_compat_release_fini(&rel);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 /* The split state is judged too: old and new orders may not run side by side, so no
@@ -261,6 +267,7 @@ Test(plan, split_states_are_judged)
     bg_compat_release_fini(&rel);
     bg_compat_rules_free(r);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 /* Rules order a release too: inventory 3.1 must be live before orders 2.x. */
@@ -283,6 +290,7 @@ Test(plan, rules_order_the_release)
     bg_compat_release_fini(&rel);
     bg_compat_rules_free(r);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }
 
 Test(plan, json_of_a_plan)
@@ -309,4 +317,5 @@ Test(plan, json_of_a_plan)
     bg_compat_plan_fini(&plan);
     bg_compat_release_fini(&rel);
     bg_compat_world_free(w);
+    NO_LEAKS();
 }

@@ -85,6 +85,7 @@ Test(release, inline_and_file_revisions)
     cr_expect_str_eq(p->rev.api.provides[0].versions[1], "2.0.0");
     bg_compat_release_fini(&rel);
     bg_compat_release_fini(&rel); /* idempotent */
+    NO_LEAKS();
 }
 
 Test(release, services_are_checked_against_the_config)
@@ -112,6 +113,7 @@ Test(release, services_are_checked_against_the_config)
     cr_expect_str_eq(err.key, "services.billing");
     cr_expect(strstr(err.msg, "unknown service \"billing\"") != NULL, "%s", err.msg);
     bg_config_free(cfg);
+    NO_LEAKS();
 }
 
 static void expect_error(const char *text, const char *file, unsigned line, unsigned col,
@@ -154,6 +156,7 @@ Test(release, errors_in_inline_revisions_point_into_the_release_file)
                  "    run: {command: [./app]}\n"
                  "    colour: blue\n",
                  "RELEASE.yaml", 5, 5, "services.payments.colour", "colour");
+    NO_LEAKS();
 }
 
 Test(release, errors_in_revision_files_point_into_them)
@@ -162,6 +165,7 @@ Test(release, errors_in_revision_files_point_into_them)
                  "api.requires.payments", "invalid range \">=2.0 <3.y\"");
     expect_error("services:\n  orders: {file: missing.yaml}\n", "RELEASE.yaml", 2, 18,
                  "services.orders.file", "cannot read revision file");
+    NO_LEAKS();
 }
 
 Test(release, structure_errors)
@@ -179,6 +183,7 @@ Test(release, structure_errors)
     expect_error("services:\n  orders: {file: [a]}\n", "RELEASE.yaml", 2, 18,
                  "services.orders.file", "expected a revision file path");
     expect_error("services:\n  orders: {file: x\n", "RELEASE.yaml", 3, 1, "", "invalid YAML");
+    NO_LEAKS();
 }
 
 Test(release, parse_from_memory_resolves_next_to_the_name)
@@ -193,4 +198,25 @@ Test(release, parse_from_memory_resolves_next_to_the_name)
                  err.msg);
     cr_expect_str_eq(rel.entries[0].rev.version, "3.0.0");
     bg_compat_release_fini(&rel);
+    NO_LEAKS();
+}
+
+/* Every prefix of a valid release either loads or fails with a position; never crashes. */
+Test(release, truncations_fail_cleanly)
+{
+    char name[160];
+
+    snprintf(name, sizeof(name), "%s/RELEASE.yaml", dir);
+    for (size_t len = 0; len < sizeof(RELEASE) - 1; len++) {
+        bg_compat_release_t rel;
+        bg_err_t err = {0};
+        int rc = bg_compat_release_parse(RELEASE, len, name, NULL, &rel, &err);
+        if (rc != 0) {
+            cr_expect_eq(rc, BG_EINVAL, "prefix %zu: %s", len, err.msg);
+            cr_expect_geq(err.line, 1, "prefix %zu: %s", len, err.msg);
+            cr_expect_neq(err.file[0], '\0', "prefix %zu", len);
+        }
+        bg_compat_release_fini(&rel);
+    }
+    NO_LEAKS();
 }

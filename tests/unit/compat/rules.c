@@ -49,6 +49,7 @@ Test(rules, consumer_side_deployment_is_refused)
     bg_compat_world_free(after);
     bg_compat_world_free(w);
     bg_compat_rules_free(r);
+    NO_LEAKS();
 }
 
 Test(rules, other_side_deployment_is_refused_too)
@@ -76,6 +77,7 @@ Test(rules, other_side_deployment_is_refused_too)
     bg_compat_world_free(mid);
     bg_compat_world_free(w);
     bg_compat_rules_free(r);
+    NO_LEAKS();
 }
 
 Test(rules, omitted_version_means_any)
@@ -90,6 +92,7 @@ Test(rules, omitted_version_means_any)
                 "legacy 0.1.0 is incompatible with orders *; live orders is 1.5.0 (blue, 100%)");
     bg_compat_world_free(w);
     bg_compat_rules_free(r);
+    NO_LEAKS();
 }
 
 Test(rules, empty_files_have_no_rules)
@@ -104,6 +107,7 @@ Test(rules, empty_files_have_no_rules)
     r = rules_ok("rules:\n");
     cr_expect_eq(bg_compat_rules_count(r), 0);
     bg_compat_rules_free(r);
+    NO_LEAKS();
 }
 
 static void expect_error(const char *text, unsigned line, unsigned col, const char *key,
@@ -147,6 +151,7 @@ Test(rules, errors_name_file_line_column_and_key)
     expect_error("rules:\n  - {service: [a], incompatible_with: {service: b}}\n", 2, 15,
                  "rules[0].service", "expected a service name");
     expect_error("rules: [\n", 2, 1, "", "invalid YAML");
+    NO_LEAKS();
 }
 
 Test(rules, load_from_file)
@@ -168,4 +173,21 @@ Test(rules, load_from_file)
     cr_expect_null(r);
     cr_expect_eq(err.code, BG_EIO);
     cr_expect_str_eq(err.file, path);
+    NO_LEAKS();
+}
+
+/* Every prefix of a valid file either loads or fails with a position; never crashes. */
+Test(rules, truncations_fail_cleanly)
+{
+    for (size_t len = 0; len < sizeof(RULES) - 1; len++) {
+        bg_err_t err = {0};
+        bg_compat_rules_t *r = bg_compat_rules_parse(RULES, len, "matrix.yaml", &err);
+        if (r == NULL) {
+            cr_expect_eq(err.code, BG_EINVAL, "prefix %zu", len);
+            cr_expect_geq(err.line, 1, "prefix %zu: %s", len, err.msg);
+            cr_expect_str_eq(err.file, "matrix.yaml");
+        }
+        bg_compat_rules_free(r);
+    }
+    NO_LEAKS();
 }
