@@ -69,8 +69,8 @@ static int str_value(cy_ctx_t *c, yaml_node_t *val, char **out)
     return 0;
 }
 
-/* One side: `service` + optional `version`. <nested> allows `incompatible_with`/`reason`
- * (the outer mapping); the other side is read into <r>->other*. */
+/* One side: `service` + optional `version`. <outer> also allows `incompatible_with` and
+ * `reason`; the inner mapping (outer == false) is read into <r>->other*. */
 static int read_side(cy_ctx_t *c, yaml_node_t *map, cw_rule_t *r, bool outer);
 
 static int read_key(cy_ctx_t *c, const char *key, yaml_node_t *knode, yaml_node_t *val,
@@ -97,6 +97,17 @@ static int read_key(cy_ctx_t *c, const char *key, yaml_node_t *knode, yaml_node_
                    outer ? "service, version, incompatible_with or reason" : "service or version");
 }
 
+/* Bit of a known key in the `seen` set of read_side (0 for unknown keys). */
+static uint32_t key_bit(const char *key)
+{
+    static const char *const keys[] = {"service", "incompatible_with", "version", "reason"};
+
+    for (size_t i = 0; i < BG_ARRAY_LEN(keys); i++)
+        if (strcmp(key, keys[i]) == 0)
+            return 1u << i;
+    return 0;
+}
+
 static int read_side(cy_ctx_t *c, yaml_node_t *map, cw_rule_t *r, bool outer)
 {
     char got[96];
@@ -115,16 +126,16 @@ static int read_side(cy_ctx_t *c, yaml_node_t *map, cw_rule_t *r, bool outer)
         yaml_node_t *k = cy_node(c, p->key), *v = cy_node(c, p->value);
         const char *key = cy_scalar(k);
         size_t saved;
+        uint32_t bit;
         int rc;
         if (key == NULL)
             return cy_fail(c, k, 0, "expected a key name, got %s",
                            cy_describe(k, got, sizeof(got)));
         saved = cy_push_key(c, key);
-        rc = read_key(c, key, k, v, r, outer);
-        if (rc == 0 && strcmp(key, "service") == 0)
-            seen |= 1;
-        if (rc == 0 && strcmp(key, "incompatible_with") == 0)
-            seen |= 2;
+        bit = key_bit(key);
+        rc = seen & bit ? cy_fail(c, k, 0, "key \"%.60s\" given twice", key)
+                        : read_key(c, key, k, v, r, outer);
+        seen |= bit;
         cy_pop(c, saved);
         if (rc != 0)
             return rc;

@@ -151,6 +151,8 @@ Test(rules, errors_name_file_line_column_and_key)
     expect_error("rules:\n  - {service: [a], incompatible_with: {service: b}}\n", 2, 15,
                  "rules[0].service", "expected a service name");
     expect_error("rules: [\n", 2, 1, "", "invalid YAML");
+    expect_error("rules:\n  - {service: a, service: b, incompatible_with: {service: c}}\n", 2, 18,
+                 "rules[0].service", "key \"service\" given twice");
     NO_LEAKS();
 }
 
