@@ -457,6 +457,33 @@ static void expand_hint(const planner_t *p, const bg_compat_world_t *w0, const c
     }
 }
 
+/* Nothing blocks the first steps: say what blocks every step from the furthest set of
+ * deployments the search reached. */
+static void explain_stuck(const planner_t *p, const bg_compat_world_t *w0, bg_compat_plan_t *out,
+                          bg_buf_t *b)
+{
+    bg_compat_world_t *w = bg_compat_world_copy(w0);
+    bool first = true;
+
+    bg_buf_puts(b, "\n  once ");
+    for (size_t i = 0; i < p->n; i++) {
+        bg_compat_world_t *next;
+        if (!(p->stuck & (1u << i)))
+            continue;
+        bg_buf_printf(b, "%s%s %s", first ? "" : ", ", svc_name(p, i), p->rev[i]->version);
+        first = false;
+        next = place(w, svc_name(p, i), p->rev[i], 100);
+        bg_compat_world_free(w);
+        w = next;
+    }
+    bg_buf_printf(b, "%s %s live, every remaining step breaks:", first ? "nothing" : "",
+                  first || __builtin_popcount(p->stuck) == 1 ? "is" : "are");
+    for (size_t i = 0; i < p->n; i++)
+        if (!(p->stuck & (1u << i)))
+            step_ok(p, w, svc_name(p, i), p->rev[i], &out->blockers);
+    bg_compat_world_free(w);
+}
+
 static void explain(planner_t *p, const bg_compat_world_t *w0, bg_compat_plan_t *out)
 {
     cgraph_t g = {0};
@@ -479,21 +506,8 @@ static void explain(planner_t *p, const bg_compat_world_t *w0, bg_compat_plan_t 
         }
         out->n_cycle = n_cyc;
     }
-    if (out->blockers.n_edges == 0 && n_cyc == 0) {
-        /* nothing blocks the first steps: say what blocks the furthest state reached */
-        bg_compat_world_t *w = bg_compat_world_copy(w0);
-        for (size_t i = 0; i < p->n; i++) {
-            if (p->stuck & (1u << i)) {
-                bg_compat_world_t *next = place(w, svc_name(p, i), p->rev[i], 100);
-                bg_compat_world_free(w);
-                w = next;
-            }
-        }
-        for (size_t i = 0; i < p->n; i++)
-            if (!(p->stuck & (1u << i)))
-                step_ok(p, w, svc_name(p, i), p->rev[i], &out->blockers);
-        bg_compat_world_free(w);
-    }
+    if (out->blockers.n_edges == 0 && n_cyc == 0)
+        explain_stuck(p, w0, out, &b);
     if (n_cyc == 0)
         for (size_t k = 0; k < out->blockers.n_edges; k++)
             bg_buf_printf(&b, "\n  %s", out->blockers.edges[k].message);

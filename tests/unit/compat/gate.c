@@ -296,6 +296,27 @@ Test(gate, rollback_gate_names_the_consumer_that_would_break)
     NO_LEAKS();
 }
 
+/* The old revision's own requirements are judged too: what it needed may be gone. */
+Test(gate, rollback_gate_judges_the_old_revision)
+{
+    bg_compat_world_t *w = bg_compat_world_new();
+    bg_compat_result_t res;
+
+    put(w, "payments", BG_SLOT_BLUE, 0, "1.9.2", "{requires: {ledger: '^1', audit: '^1'}}");
+    put(w, "payments", BG_SLOT_GREEN, 100, "2.0.0", "{requires: {ledger: '^2'}}");
+    put(w, "ledger", BG_SLOT_BLUE, 100, "2.0.0", "{provides: {ledger: 2.0.0}}");
+    bg_compat_result_init(&res);
+    cr_assert_eq(bg_compat_check_rollback(w, "payments", BG_SLOT_BLUE, NULL, &res), 0);
+    cr_assert_eq(res.n_edges, 2);
+    cr_expect_str_eq(res.edges[0].message, "payments 1.9.2 requires ledger ^1; after rollback "
+                                           "ledger would be 2.0.0 (blue, 100%)");
+    cr_expect_str_eq(res.edges[1].message, "payments 1.9.2 requires audit ^1; after rollback no "
+                                           "service would provide audit");
+    bg_compat_result_fini(&res);
+    bg_compat_world_free(w);
+    NO_LEAKS();
+}
+
 Test(gate, rollback_gate_errors)
 {
     bg_compat_world_t *w = base_world();

@@ -293,6 +293,39 @@ Test(plan, rules_order_the_release)
     NO_LEAKS();
 }
 
+/* Each first step is fine, but whichever goes first blocks the other (a rule between the
+ * two new versions): the explanation says where the search got stuck. */
+Test(plan, stuck_after_the_first_step)
+{
+    bg_compat_world_t *w = bg_compat_world_new();
+    static const char *const spec[] = {"x", "2.0.0", "{}", "y", "2.0.0", "{}"};
+    bg_compat_rules_t *r = rules_ok("rules:\n"
+                                    "  - {service: x, version: '2.x', incompatible_with: "
+                                    "{service: y, version: '2.x'}}\n");
+    bg_compat_release_t rel;
+    bg_compat_plan_t plan;
+    bg_err_t err = {0};
+
+    put(w, "x", BG_SLOT_BLUE, 100, "1.0.0", NULL);
+    put(w, "y", BG_SLOT_BLUE, 100, "1.0.0", NULL);
+    release_of(&rel, spec, BG_ARRAY_LEN(spec));
+    cr_assert_eq(bg_compat_plan(w, &rel, r, &plan, &err), 0);
+    cr_assert_not(plan.ok);
+    cr_expect_eq(plan.n_cycle, 0);
+    cr_expect_null(plan.hint_service);
+    cr_expect_str_eq(plan.explanation,
+                     "no order of this release keeps every intermediate state compatible:\n"
+                     "  once x 2.0.0 is live, every remaining step breaks:\n"
+                     "  x 2.0.0 is incompatible with y 2.x; live y is 1.0.0 (blue, 50%), 2.0.0 "
+                     "(green, 50%)\n"
+                     "  x 2.0.0 is incompatible with y 2.x; live y is 2.0.0 (green, 100%)");
+    bg_compat_plan_fini(&plan);
+    bg_compat_release_fini(&rel);
+    bg_compat_rules_free(r);
+    bg_compat_world_free(w);
+    NO_LEAKS();
+}
+
 Test(plan, json_of_a_plan)
 {
     bg_compat_world_t *w = orders_payments("{provides: {payments: 1.9.2}}");
