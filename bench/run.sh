@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=$2; shift ;;
     --no-build) BUILD=0 ;;
     --workers) export PEER_WORKERS=$2; shift ;;
-    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
