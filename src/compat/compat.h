@@ -205,8 +205,9 @@ int bg_compat_check_rollback(const bg_compat_world_t *w, const char *service, bg
 /* ---- matrix view --------------------------------------------------------------------- */
 
 /* The matrix of <w>: {"ok", "services": [names], "live": {svc: [{slot, weight_pct,
- * version, provides: {api: [v]}, requires: {api: range}}]}, "cells": [{consumer, provider,
- * api, range, consumer_versions, provider_versions, status: "ok"|"broken", message?}],
+ * version, provides: {api: [v]}, requires: {api: range}}]}, "cells": [{consumer,
+ * consumer_version, consumer_slot, provider, api (null for a rule), rule: bool, range,
+ * provider_versions: ["1.9.2 (blue, 90%)"], status: "ok"|"broken", message (broken only)}],
  * "missing": [{consumer, consumer_version, api, range, message}], "broken": [edges as in
  * bg_compat_result_to_json]}. A cell is one (consumer revision requirement or rule,
  * provider service) pair; consumer and provider name the services × services grid.
