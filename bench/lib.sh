@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/lib.sh — shared helpers for the bench/*.sh scripts (sourced, not run).
 #
 # Starts the peers (bluegreen, nginx, HAProxy) with generated configs in a private temp
@@ -282,7 +283,10 @@ peer_start() {
 }
 
 # The proxy's processes: the started pid and its descendants (nginx workers).
-peer_pids() { echo "$PEER_PID" $(descendants "$PEER_PID"); }
+peer_pids() {
+    echo "$PEER_PID"
+    descendants "$PEER_PID"
+}
 
 # peer_stop [SIG]: graceful stop; waits so that wrappers (callgrind) can write their output.
 peer_stop() { stop_tree "$PEER_PID" "${1:-TERM}" 60; }

@@ -18,8 +18,8 @@ for peer in $BENCH_PEERS; do
     peer_start "$peer"
     "$CLIENT_BIN" seq "$PEER_PORT" 1000 >/dev/null || die "$peer: warm-up failed"
     sleep 0.5
-    pids=$(peer_pids)
-    before=$(rss_kb $pids)
+    # shellcheck disable=SC2046 # one pid per word
+    before=$(rss_kb $(peer_pids))
     fifo="$BENCH_TMP/hold.$peer.fifo"
     out="$BENCH_TMP/hold.$peer.out"
     mkfifo "$fifo"
@@ -35,6 +35,7 @@ for peer in $BENCH_PEERS; do
     done
     grep -q 'errors=0' "$out" || die "$peer: errors while opening connections: $(cat "$out")"
     sleep 1
+    # shellcheck disable=SC2046 # one pid per word
     after=$(rss_kb $(peer_pids))
     exec 7>&-
     wait "$hpid" || true

@@ -15,6 +15,14 @@ command -v wrk >/dev/null || die "wrk not installed"
 D=${BENCH_SWITCH_SECONDS:-$(quick 6 12)}
 SWITCHES=${BENCH_SWITCHES:-10}
 
+# count LINE KEY: the number after KEY= in wrk's COUNTS line.
+count() {
+    local v
+    v=$(echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k && $2 ~ /^[0-9]+$/ {print $2}')
+    [ -n "$v" ] || die "COUNTS line lacks $2: $1"
+    echo "$v"
+}
+
 backends_start
 for peer in $BENCH_PEERS; do
     peer_start "$peer"
@@ -33,7 +41,14 @@ for peer in $BENCH_PEERS; do
     wait "$wpid" || die "$peer: wrk failed: $(cat "$out")"
     line=$(grep '^COUNTS' "$out") || die "$peer: no COUNTS from wrk: $(cat "$out")"
     note "switch: $peer: $line"
-    eval "$(echo "$line" | sed 's/^COUNTS //; s/\([a-z0-9]*\)=\([0-9]*\)/c_\1=\2;/g')"
+    c_requests=$(count "$line" requests)
+    c_non2xx=$(count "$line" non2xx)
+    c_blue=$(count "$line" blue)
+    c_green=$(count "$line" green)
+    c_connect=$(count "$line" connect)
+    c_read=$(count "$line" read)
+    c_write=$(count "$line" write)
+    c_timeout=$(count "$line" timeout)
     failed=$((c_non2xx + c_connect + c_read + c_write + c_timeout))
     result switch_failed "$peer" "$failed"
     result switch_requests "$peer" "$c_requests"

@@ -61,7 +61,7 @@ start() { # start NAME CMD...: background process, log in $TMP/NAME.log
     local name=$1
     shift
     "$@" >"$TMP/$name.log" 2>&1 </dev/null &
-    PIDS+=($!)
+    PIDS+=("$!")
 }
 # wait_get URL PATTERN SECS: until GET URL answers 2xx with a body matching PATTERN.
 wait_get() {
@@ -115,7 +115,7 @@ say "calibrated at $rps req/s: wrk -t1 -c32 for ${secs}s with $SWITCHES switches
 wrk -t1 -c32 -d"${secs}s" --timeout 5s -s "$HERE/switch_load.lua" \
     "http://127.0.0.1:$PROXY_PORT/" >"$TMP/wrk.log" 2>&1 &
 WRK_PID=$!
-PIDS+=($WRK_PID)
+PIDS+=("$WRK_PID")
 # Switches spread over the run, with load before the first and after the last. The sleeps
 # pace the load pattern; nothing waits on them for synchronisation.
 gap=$(awk -v d="$secs" -v s=$SWITCHES 'BEGIN {printf "%.3f", d / (s + 2)}')
@@ -131,7 +131,22 @@ cat "$TMP/wrk.log"
 kill -0 "$SERVE_PID" 2>/dev/null || fail "bluegreen serve exited during the run"
 
 line=$(grep '^COUNTS ' "$TMP/wrk.log") || fail "no COUNTS line from the wrk script"
-eval "$(echo "$line" | sed 's/^COUNTS //; s/\([a-z0-9]*\)=\([0-9]*\)/c_\1=\2;/g')"
+count() { # count KEY: the number after KEY= on the COUNTS line; fails if absent
+    local v
+    v=$(echo "$line" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k && $2 ~ /^[0-9]+$/ {print $2}')
+    [ -n "$v" ] || fail "COUNTS line lacks $1: $line"
+    echo "$v"
+}
+c_requests=$(count requests)
+c_non2xx=$(count non2xx)
+c_status=$(count status)
+c_blue=$(count blue)
+c_green=$(count green)
+c_other=$(count other)
+c_connect=$(count connect)
+c_read=$(count read)
+c_write=$(count write)
+c_timeout=$(count timeout)
 errors=$((c_connect + c_read + c_write + c_timeout))
 say "requests=$c_requests non2xx=$c_non2xx socket_errors=$errors blue=$c_blue green=$c_green other=$c_other"
 
