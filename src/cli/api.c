@@ -58,19 +58,24 @@ void bg_cli_endpoint_fini(bg_cli_endpoint_t *ep)
     memset(ep, 0, sizeof(*ep));
 }
 
+void bg_cli_escape(bg_buf_t *b, const char *s)
+{
+    /* RFC 3986 §2.3: only unreserved characters go through unescaped. */
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~')
+            bg_buf_append(b, p, 1);
+        else
+            bg_buf_printf(b, "%%%02X", *p);
+    }
+}
+
 char *bg_cli_service_path(const char *name, const char *suffix)
 {
     bg_buf_t b;
 
     bg_buf_init(&b);
     bg_buf_puts(&b, "/v1/services/");
-    /* RFC 3986 §2.3: only unreserved characters go through unescaped. */
-    for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++) {
-        if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~')
-            bg_buf_append(&b, p, 1);
-        else
-            bg_buf_printf(&b, "%%%02X", *p);
-    }
+    bg_cli_escape(&b, name);
     bg_buf_puts(&b, suffix);
     return bg_buf_steal(&b);
 }
@@ -104,155 +109,225 @@ static int resolve_endpoint(bg_cli_t *cli, char **spec, char **token)
     return BG_EXIT_OK;
 }
 
+int bg_cli_client_init(bg_cli_client_t *c, bg_cli_t *cli)
+{
+    char *spec = NULL;
+    char why[256];
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    c->cli = cli;
+    rc = resolve_endpoint(cli, &spec, &c->token);
+    if (rc != BG_EXIT_OK)
+        goto out;
+    if (bg_cli_endpoint_parse(spec, &c->ep, why, sizeof(why)) != 0) {
+        rc = bg_cli_fail(cli, BG_EXIT_USAGE, "bad admin endpoint: %s", why);
+        goto out;
+    }
+    c->curl_global = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    if (!c->curl_global || (c->curl = curl_easy_init()) == NULL)
+        rc = bg_cli_fail(cli, BG_EXIT_FAILED, "cannot initialise libcurl");
+out:
+    free(spec);
+    return rc;
+}
+
+void bg_cli_client_fini(bg_cli_client_t *c)
+{
+    if (c->curl != NULL)
+        curl_easy_cleanup(c->curl);
+    c->curl = NULL;
+    if (c->curl_global)
+        curl_global_cleanup();
+    c->curl_global = false;
+    free(c->token);
+    c->token = NULL;
+    bg_cli_endpoint_fini(&c->ep);
+}
+
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
     bg_buf_append(arg, p, size * n);
     return size * n;
 }
 
-/* Prints why the request got no answer. Failing before a connection existed means the
- * daemon is unreachable (4); losing it afterwards is a failed request (1): the change may
- * or may not have happened. */
-static int report_transport(bg_cli_t *cli, CURL *h, CURLcode cr, const char *errbuf,
-                            const bg_cli_endpoint_t *ep)
+struct curl_slist *bg_cli_client_headers(const bg_cli_client_t *c, const char *accept,
+                                         bool has_body)
 {
-    long os_errno = 0;
-    const char *reason = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cr);
-
-    curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
-    if (cr == CURLE_COULDNT_CONNECT || cr == CURLE_COULDNT_RESOLVE_HOST ||
-        (cr == CURLE_OPERATION_TIMEDOUT && os_errno != 0)) {
-        if (os_errno != 0)
-            reason = strerror((int)os_errno);
-        bg_cli_fail(cli, BG_EXIT_UNREACHABLE, "cannot reach the daemon at %s: %s", ep->spec,
-                    reason);
-        fputs("hint: is `bluegreen serve` running? Point --admin or BLUEGREEN_ADMIN at its "
-              "admin endpoint.\n",
-              cli->err);
-        return BG_EXIT_UNREACHABLE;
-    }
-    return bg_cli_fail(cli, BG_EXIT_FAILED, "no answer from the daemon at %s: %s", ep->spec,
-                       reason);
-}
-
-/* Prints the error of a non-2xx answer: {"error":{"code","message"}} when the daemon sent
- * one. 400 is the caller's mistake (2); everything else is a failed operation (1). */
-static int report_answer(bg_cli_t *cli, long status, const bg_buf_t *body)
-{
-    int code = status == 400 ? BG_EXIT_USAGE : BG_EXIT_FAILED;
-    json_t *doc = json_loadb(body->data ? body->data : "", body->len, 0, NULL);
-    const json_t *e = json_object_get(doc, "error");
-    const char *msg = bg_cli_jstr(e, "message", NULL);
-
-    if (msg != NULL)
-        bg_cli_fail(cli, code, "%s", msg);
-    else
-        bg_cli_fail(cli, code, "the daemon answered HTTP %ld%s%.200s", status,
-                    body->len ? ": " : "", body->len ? body->data : "");
-    if (status == 401)
-        fputs("hint: pass --token or set BLUEGREEN_TOKEN.\n", cli->err);
-    json_decref(doc);
-    return code;
-}
-
-static struct curl_slist *request_headers(const char *token, bool has_body)
-{
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
+    struct curl_slist *hdrs = curl_slist_append(NULL, accept);
 
     if (has_body)
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-    /* libcurl sends "Expect: 100-continue" for larger bodies; ours are tiny. */
+    /* libcurl sends "Expect: 100-continue" for larger bodies; ours are small. */
     hdrs = curl_slist_append(hdrs, "Expect:");
-    if (token != NULL) {
-        char *auth = bg_asprintf("Authorization: Bearer %s", token);
+    if (c->token != NULL) {
+        char *auth = bg_asprintf("Authorization: Bearer %s", c->token);
         hdrs = curl_slist_append(hdrs, auth);
         free(auth);
     }
     return hdrs;
 }
 
-/* One exchange; the answer's status in *<status>, its body in <resp>. */
-static CURLcode perform(CURL *h, const bg_cli_endpoint_t *ep, const char *method, const char *url,
-                        const char *req, struct curl_slist *hdrs, bg_buf_t *resp, char *errbuf,
-                        long *status)
+void bg_cli_client_setup(const bg_cli_client_t *c, void *curl, const char *url)
 {
-    CURLcode cr;
+    CURL *h = curl;
 
     curl_easy_setopt(h, CURLOPT_URL, url);
+    if (c->ep.unix_path != NULL)
+        curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->ep.unix_path);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "bluegreen-cli/" BG_VERSION);
+}
+
+bool bg_cli_client_transport(bg_cli_client_t *c, void *curl, int code, const char *errbuf)
+{
+    CURLcode cr = (CURLcode)code;
+    long os_errno = 0;
+    const char *reason = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cr);
+
+    curl_easy_getinfo((CURL *)curl, CURLINFO_OS_ERRNO, &os_errno);
+    /* Failing before a connection existed means the daemon is unreachable; losing it
+     * afterwards is a failed request: the change may or may not have happened. */
+    c->unreachable = cr == CURLE_COULDNT_CONNECT || cr == CURLE_COULDNT_RESOLVE_HOST ||
+                     (cr == CURLE_OPERATION_TIMEDOUT && os_errno != 0);
+    if (c->unreachable && os_errno != 0)
+        reason = strerror((int)os_errno);
+    snprintf(c->error, sizeof(c->error), "%s", reason);
+    return c->unreachable;
+}
+
+int bg_cli_client_send(bg_cli_client_t *c, const char *method, const char *path, const json_t *body,
+                       bg_cli_answer_t *ans)
+{
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct curl_slist *hdrs = NULL;
+    char *url = NULL, *req = NULL;
+    CURL *h = c->curl;
+    bg_buf_t resp;
+    CURLcode cr;
+
+    memset(ans, 0, sizeof(*ans));
+    snprintf(ans->path, sizeof(ans->path), "%s %.*s", method, (int)strcspn(path, "?"), path);
+    bg_buf_init(&resp);
+    url = bg_asprintf("%s%s", c->ep.base_url, path);
+    if (body != NULL)
+        req = json_dumps(body, JSON_COMPACT);
+    hdrs = bg_cli_client_headers(c, "Accept: application/json", req != NULL);
+    curl_easy_reset(h);
+    bg_cli_client_setup(c, h, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    if (ep->unix_path != NULL)
-        curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, ep->unix_path);
     if (req != NULL)
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, req);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "bluegreen-cli/" BG_VERSION);
     cr = curl_easy_perform(h);
-    if (cr == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-    return cr;
+    if (cr == CURLE_OK) {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &ans->status);
+        bg_buf_append(&resp, "", 0);
+        ans->len = resp.len;
+        ans->text = bg_buf_steal(&resp);
+        if (ans->len > 0)
+            ans->json = json_loadb(ans->text, ans->len, 0, NULL);
+    } else {
+        bg_cli_client_transport(c, h, cr, errbuf);
+    }
+    curl_slist_free_all(hdrs);
+    free(req);
+    free(url);
+    bg_buf_fini(&resp);
+    return cr == CURLE_OK ? 0 : -1;
+}
+
+int bg_cli_client_report(bg_cli_client_t *c)
+{
+    if (!c->unreachable)
+        return bg_cli_fail(c->cli, BG_EXIT_FAILED, "no answer from the daemon at %s: %s",
+                           c->ep.spec, c->error);
+    bg_cli_fail(c->cli, BG_EXIT_UNREACHABLE, "cannot reach the daemon at %s: %s", c->ep.spec,
+                c->error);
+    fputs("hint: is `bluegreen serve` running? Point --admin or BLUEGREEN_ADMIN at its "
+          "admin endpoint.\n",
+          c->cli->err);
+    return BG_EXIT_UNREACHABLE;
+}
+
+const char *bg_cli_answer_message(const bg_cli_answer_t *ans)
+{
+    return bg_cli_jstr(json_object_get(ans->json, "error"), "message", NULL);
+}
+
+bool bg_cli_answer_no_route(const bg_cli_answer_t *ans)
+{
+    const char *msg = bg_cli_answer_message(ans);
+
+    /* The admin router answers an unknown path with "no such endpoint"; a missing service
+     * or deployment has a message naming it. A 404 without our JSON is not our route
+     * either. */
+    return ans->status == 404 && (msg == NULL || strcmp(msg, "no such endpoint") == 0);
+}
+
+int bg_cli_answer_report(bg_cli_t *cli, const bg_cli_answer_t *ans)
+{
+    int code = ans->status == 400 ? BG_EXIT_USAGE : BG_EXIT_FAILED;
+    const char *msg = bg_cli_answer_message(ans);
+
+    if (bg_cli_answer_no_route(ans))
+        bg_cli_fail(cli, code,
+                    "the daemon does not support %s yet (HTTP 404%s%s): it needs a newer "
+                    "bluegreen serve",
+                    ans->path, msg ? ": " : "", msg ? msg : "");
+    else if (msg != NULL)
+        bg_cli_fail(cli, code, "%s", msg);
+    else
+        bg_cli_fail(cli, code, "the daemon answered HTTP %ld%s%.200s", ans->status,
+                    ans->len ? ": " : "", ans->len ? ans->text : "");
+    if (ans->status == 401)
+        fputs("hint: pass --token or set BLUEGREEN_TOKEN.\n", cli->err);
+    return code;
+}
+
+void bg_cli_answer_fini(bg_cli_answer_t *ans)
+{
+    json_decref(ans->json);
+    ans->json = NULL;
+    free(ans->text);
+    ans->text = NULL;
+    ans->len = 0;
+}
+
+int bg_cli_client_call(bg_cli_client_t *c, const char *method, const char *path, const json_t *body,
+                       json_t **out)
+{
+    bg_cli_answer_t ans;
+    int rc = BG_EXIT_OK;
+
+    *out = NULL;
+    if (bg_cli_client_send(c, method, path, body, &ans) != 0)
+        return bg_cli_client_report(c);
+    if (ans.status < 200 || ans.status > 299)
+        rc = bg_cli_answer_report(c->cli, &ans);
+    else if (ans.len > 0 && ans.json == NULL)
+        rc = bg_cli_fail(c->cli, BG_EXIT_FAILED, "the daemon at %s answered with invalid JSON",
+                         c->ep.spec);
+    else
+        *out = json_incref(ans.json);
+    bg_cli_answer_fini(&ans);
+    return rc;
 }
 
 int bg_cli_api(bg_cli_t *cli, const char *method, const char *path, json_t *body, json_t **out)
 {
-    bg_cli_endpoint_t ep = {0};
-    char *spec = NULL, *token = NULL, *url = NULL, *req = NULL;
-    char why[256], errbuf[CURL_ERROR_SIZE] = "";
-    struct curl_slist *hdrs = NULL;
-    bg_buf_t resp;
-    CURL *h = NULL;
-    bool curl_ready = false;
-    long status = 0;
-    CURLcode cr;
-    int rc;
+    bg_cli_client_t c;
+    int rc = bg_cli_client_init(&c, cli);
 
     *out = NULL;
-    bg_buf_init(&resp);
-    rc = resolve_endpoint(cli, &spec, &token);
-    if (rc != BG_EXIT_OK)
-        goto out;
-    if (bg_cli_endpoint_parse(spec, &ep, why, sizeof(why)) != 0) {
-        rc = bg_cli_fail(cli, BG_EXIT_USAGE, "bad admin endpoint: %s", why);
-        goto out;
-    }
-    curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-    if (!curl_ready || (h = curl_easy_init()) == NULL) {
-        rc = bg_cli_fail(cli, BG_EXIT_FAILED, "cannot initialise libcurl");
-        goto out;
-    }
-    url = bg_asprintf("%s%s", ep.base_url, path);
-    if (body != NULL)
-        req = json_dumps(body, JSON_COMPACT);
-    hdrs = request_headers(token, req != NULL);
-    cr = perform(h, &ep, method, url, req, hdrs, &resp, errbuf, &status);
-    if (cr != CURLE_OK) {
-        rc = report_transport(cli, h, cr, errbuf, &ep);
-        goto out;
-    }
-    if (status < 200 || status > 299) {
-        rc = report_answer(cli, status, &resp);
-        goto out;
-    }
-    if (resp.len > 0 && (*out = json_loadb(resp.data, resp.len, 0, NULL)) == NULL)
-        rc = bg_cli_fail(cli, BG_EXIT_FAILED, "the daemon at %s answered with invalid JSON",
-                         ep.spec);
-out:
-    curl_slist_free_all(hdrs);
-    if (h != NULL)
-        curl_easy_cleanup(h);
-    if (curl_ready)
-        curl_global_cleanup();
-    free(req);
-    free(url);
-    free(token);
-    free(spec);
-    bg_cli_endpoint_fini(&ep);
-    bg_buf_fini(&resp);
+    if (rc == BG_EXIT_OK)
+        rc = bg_cli_client_call(&c, method, path, body, out);
+    bg_cli_client_fini(&c);
     return rc;
 }

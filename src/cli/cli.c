@@ -1,9 +1,9 @@
 /* The command line's front door: global options, the verb table, help and dispatch.
  *
- * Global options (--admin, --token, -c) are accepted before and after the verb; the verb
- * gets only its positional arguments. Verbs of DESIGN §9 that this build does not carry
- * are listed in the help as coming later and exit 2 with a plain message when called —
- * the help says so, so nobody mistakes them for working commands. This file never talks
+ * Global options (--admin, --token, -c, --json) are accepted before and after the verb.
+ * A verb with options of its own (BG_CLI_OPT_ARGS: deploy --version V, logs --follow)
+ * gets them in its argv, in order, and parses them with opts.c; the other verbs get only
+ * their positionals and an unknown option is a usage error here. This file never talks
  * to the daemon or reads the config file.
  */
 #include "cli/cli.h"
@@ -43,25 +43,104 @@ static const bg_cli_verb_t verbs[] = {
      "green); it gets traffic once it passes its health checks. `remove` deregisters the\n"
      "target with id ID (see `bluegreen status`): it drains, then is dropped.",
      BG_CLI_OPT_JSON, bg_cli_targets},
-    /* DESIGN §9 verbs that this build does not carry yet (run == NULL). */
     {"deploy",
      "SERVICE --version V (--cmd 'CMD ARGS' | --image IMAGE | -f REVISION.yaml)\n"
-     "                 [--strategy all-at-once|canary:10%:5m|linear:10%:1m] [--wait] [--json]",
-     "deploy a new revision into the slot that is not live", NULL, 0, NULL},
-    {"rollback", "SERVICE", "switch traffic back to the previous revision", NULL, 0, NULL},
-    {"promote", "SERVICE", "skip the remaining traffic steps of a deployment", NULL, 0, NULL},
-    {"pause", "SERVICE", "pause a running deployment", NULL, 0, NULL},
-    {"resume", "SERVICE", "resume a paused deployment", NULL, 0, NULL},
-    {"abort", "SERVICE", "abort a running deployment and roll back", NULL, 0, NULL},
-    {"history", "SERVICE [--json]", "list a service's deployments", NULL, 0, NULL},
-    {"events", "[--follow]", "print (or follow) the audit trail", NULL, 0, NULL},
-    {"matrix", "[--json]", "print the API compatibility matrix", NULL, 0, NULL},
-    {"plan", "RELEASE.yaml", "order a multi-service release so every step is compatible", NULL, 0,
-     NULL},
-    {"release", "RELEASE.yaml", "run a planned multi-service release", NULL, 0, NULL},
-    {"logs", "SERVICE [--slot live|preview] [--follow]", "print a service's target logs", NULL, 0,
-     NULL},
+     "                 [--strategy all-at-once|canary:10%:5m|linear:10%:1m] [--label k=v]...\n"
+     "                 [--count N] [--env K=V]... [--dry-run] [--wait] [--json] [--actor NAME]",
+     "deploy a new revision into the slot that is not live",
+     "Starts the new revision beside the live one, waits until it is healthy, checks the\n"
+     "API compatibility gate, then shifts traffic by the strategy (the service's unless\n"
+     "--strategy is given). -f sends a revision file (version, run or image, env, count,\n"
+     "api, strategy) to the daemon, which names FILE:LINE:COLUMN on an error; --version\n"
+     "then overrides the file's version. --label git.sha=... is kept with the deployment.\n"
+     "Without --wait it prints the deployment id, slot and phase and exits 0. --wait\n"
+     "follows it to its result (a progress line on a terminal, one line per change when\n"
+     "piped) and exits 0 succeeded, 1 rolled back/failed/aborted (with the reason), 3\n"
+     "refused by the gate (with the broken edge). --dry-run prints the gate verdict,\n"
+     "phases, steps and slot and changes nothing (exit 3 if the gate would refuse).\n"
+     "\n"
+     "Examples:\n"
+     "  bluegreen deploy orders --version 2.3.0 --cmd './orders --port $PORT' --wait\n"
+     "  bluegreen deploy orders -f orders-3.yaml --strategy canary:10%:5m --label git.sha=abc123\n"
+     "  bluegreen deploy orders --version 2.3.0 --image ghcr.io/acme/orders:2.3.0 --dry-run",
+     BG_CLI_OPT_JSON | BG_CLI_OPT_ARGS, bg_cli_deploy},
+    {"rollback", "SERVICE [--force] [--json]", "switch traffic back to the previous revision",
+     "Within the termination wait the old slot still runs: traffic goes back to it in one\n"
+     "atomic, verified routing change; prints the new split and how long the switch took.\n"
+     "After it, a rollback is a new deployment of the previous revision and the daemon\n"
+     "says how. A rollback that would break a consumer which already depends on the new\n"
+     "API is refused by the compatibility gate (exit 3); --force overrides.\n"
+     "\n"
+     "Example: bluegreen rollback orders",
+     BG_CLI_OPT_JSON | BG_CLI_OPT_ARGS, bg_cli_rollback},
+    {"promote", "SERVICE [--json]", "skip the remaining traffic steps of a deployment",
+     "Moves the running deployment to 100% on the new slot now, skipping the remaining\n"
+     "steps, waits and a pause.",
+     BG_CLI_OPT_JSON, bg_cli_promote},
+    {"pause", "SERVICE [--json]", "pause a running deployment",
+     "Holds the running deployment at its current step until `resume` or `promote`.",
+     BG_CLI_OPT_JSON, bg_cli_pause},
+    {"resume", "SERVICE [--json]", "resume a paused deployment", NULL, BG_CLI_OPT_JSON,
+     bg_cli_resume},
+    {"abort", "SERVICE [--json]", "abort a running deployment and roll back",
+     "Ends the running deployment as ABORTED: the old slot gets 100% of the traffic in one\n"
+     "routing change and the new targets stop.",
+     BG_CLI_OPT_JSON, bg_cli_abort},
+    {"history", "SERVICE [--limit N] [--json]", "list a service's deployments",
+     "Newest first: id, version, revisions, strategy, result and reason, start time,\n"
+     "duration, who started it and the git.sha label.\n"
+     "\n"
+     "Example: bluegreen history orders --limit 5",
+     BG_CLI_OPT_JSON | BG_CLI_OPT_ARGS, bg_cli_history},
+    {"events", "[--service S] [--limit N] [--follow] [--json]", "print (or follow) the audit trail",
+     "Prints the audit trail, oldest first (every phase, weight change, health transition\n"
+     "and who did what). --follow streams new events as they happen until Ctrl-C (exit 0);\n"
+     "--json prints one JSON object per line while following.\n"
+     "\n"
+     "Example: bluegreen events --service orders --follow",
+     BG_CLI_OPT_JSON | BG_CLI_OPT_ARGS, bg_cli_events},
+    {"matrix", "[--json]", "print the API compatibility matrix",
+     "Services x services: for each consumer (row) and provider (column) the required\n"
+     "range, the provider's live versions (slot and weight) and ok or BROKEN; the broken\n"
+     "edges are explained below the grid. Piped: one `edge key=value...` line per edge.",
+     BG_CLI_OPT_JSON, bg_cli_matrix},
+    {"plan", "RELEASE.yaml [--json]", "order a multi-service release so every step is compatible",
+     "Prints the order in which the release's services can be deployed so that every\n"
+     "intermediate state (split traffic included) is compatible, with the reason for each\n"
+     "place; or why no order exists and which expand/contract version would unblock it\n"
+     "(exit 3).\n"
+     "\n"
+     "Example: bluegreen plan release.yaml",
+     BG_CLI_OPT_JSON | BG_CLI_OPT_ARGS, bg_cli_plan},
+    {"release", "RELEASE.yaml [--wait] [--json]", "run a planned multi-service release",
+     "Plans the release (see `plan`) and deploys its services in that order, each one\n"
+     "after the previous succeeded. Prints each step's result, stops at the first failure\n"
+     "and prints what is live then (exit 1; 3 when no order exists). --wait follows a\n"
+     "release the daemon runs in the background until it ends.\n"
+     "\n"
+     "Example: bluegreen release release.yaml --wait",
+     BG_CLI_OPT_JSON | BG_CLI_OPT_ARGS, bg_cli_release},
+    {"logs", "SERVICE [--slot live|preview] [--bytes N] [--follow]",
+     "print a service's target logs",
+     "Prints the end of each target's log (live slot by default), each part headed\n"
+     "`==> target ADDRESS (slot, rev N) <==`. --follow keeps printing what the targets\n"
+     "write (polling every 500 ms) until Ctrl-C.\n"
+     "\n"
+     "Example: bluegreen logs orders --slot preview --follow",
+     BG_CLI_OPT_ARGS, bg_cli_logs},
 };
+
+static const char examples[] =
+    "\nExamples:\n"
+    "  bluegreen serve -c bluegreen.yaml\n"
+    "  bluegreen deploy orders --version 2.3.0 --cmd './orders --port $PORT' --wait\n"
+    "  bluegreen deploy orders -f orders-3.yaml --strategy canary:10%:5m --wait\n"
+    "  bluegreen rollback orders\n"
+    "  bluegreen traffic orders blue=90 green=10\n"
+    "  bluegreen matrix\n"
+    "  bluegreen plan release.yaml && bluegreen release release.yaml\n"
+    "  bluegreen logs orders --slot preview --follow\n"
+    "\n";
 
 static const char global_help[] =
     "Global options (before or after the command):\n"
@@ -117,15 +196,8 @@ static void print_main_help(FILE *f)
           "Commands:\n",
           f);
     for (size_t i = 0; i < BG_ARRAY_LEN(verbs); i++)
-        if (verbs[i].run != NULL)
-            fprintf(f, "  %-13s %s\n", verbs[i].name, verbs[i].summary);
-    fputs("\nComing in later releases (not in this build: calling them prints \"not available\n"
-          "yet in this build\" and exits 2):\n",
-          f);
-    for (size_t i = 0; i < BG_ARRAY_LEN(verbs); i++)
-        if (verbs[i].run == NULL)
-            fprintf(f, "  %-13s %s\n", verbs[i].name, verbs[i].summary);
-    fputc('\n', f);
+        fprintf(f, "  %-13s %s\n", verbs[i].name, verbs[i].summary);
+    fputs(examples, f);
     fputs(global_help, f);
 }
 
@@ -134,8 +206,6 @@ static void print_verb_help(FILE *f, const bg_cli_verb_t *v)
     fprintf(f, "Usage: bluegreen %s %s\n\n%s.\n", v->name, v->usage, v->summary);
     if (v->help != NULL)
         fprintf(f, "\n%s\n", v->help);
-    if (v->run == NULL)
-        fputs("\nNot available yet in this build: it comes in a later release.\n", f);
     fputc('\n', f);
     fputs(global_help, f);
 }
@@ -226,7 +296,8 @@ typedef struct cli_args {
     char **pos;       /* positionals after the verb; owned array, borrowed strings */
     int n_pos;
     bool help, version;
-    const char *bad_option; /* first unknown option, reported once the verb is known */
+    const char *bad_option;  /* first unknown option before the verb */
+    const char *verb_option; /* first option after the verb that is not global */
 } cli_args_t;
 
 static int parse_args(bg_cli_t *cli, int argc, char **argv, cli_args_t *a)
@@ -242,16 +313,24 @@ static int parse_args(bg_cli_t *cli, int argc, char **argv, cli_args_t *a)
                 return BG_EXIT_USAGE;
             if (r > 0)
                 continue;
-            if (strcmp(s, "--") == 0)
+            if (strcmp(s, "--") == 0) {
                 opts_done = true;
-            else if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0)
+                if (a->verb != NULL)
+                    a->pos[a->n_pos++] = argv[i]; /* a verb's options end here too */
+            } else if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
                 a->help = true;
-            else if (strcmp(s, "--version") == 0 && a->verb == NULL)
+            } else if (strcmp(s, "--version") == 0 && a->verb == NULL) {
                 a->version = true;
-            else if (strcmp(s, "--json") == 0)
+            } else if (strcmp(s, "--json") == 0) {
                 cli->json = true;
-            else if (a->bad_option == NULL)
+            } else if (a->verb != NULL) {
+                /* The verb's own option (deploy --version V): it parses it, in order. */
+                if (a->verb_option == NULL)
+                    a->verb_option = s;
+                a->pos[a->n_pos++] = argv[i];
+            } else if (a->bad_option == NULL) {
                 a->bad_option = s;
+            }
             continue;
         }
         if (a->verb == NULL)
@@ -292,13 +371,18 @@ static int dispatch(bg_cli_t *cli, cli_args_t *a)
         print_verb_help(cli->out, v);
         return BG_EXIT_OK;
     }
-    if (v->run == NULL)
-        return bg_cli_fail(cli, BG_EXIT_USAGE,
-                           "'%s' is not available yet in this build (it comes in a later "
-                           "release; see bluegreen --help)",
-                           v->name);
     if (a->bad_option != NULL)
         return bg_cli_usage(cli, v->name, "unknown option '%s'", a->bad_option);
+    if (a->verb_option != NULL && !(v->opts & BG_CLI_OPT_ARGS))
+        return bg_cli_usage(cli, v->name, "unknown option '%s'", a->verb_option);
+    if (!(v->opts & BG_CLI_OPT_ARGS)) {
+        /* "--" was passed through for verbs with options; the others never see it. */
+        int k = 0;
+        for (int i = 0; i < a->n_pos; i++)
+            if (strcmp(a->pos[i], "--") != 0)
+                a->pos[k++] = a->pos[i];
+        a->n_pos = k;
+    }
     if (cli->json && !(v->opts & BG_CLI_OPT_JSON))
         return bg_cli_usage(cli, v->name, "--json is not supported by this command");
     return v->run(cli, a->n_pos, a->pos);

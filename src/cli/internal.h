@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "base/buf.h"
 #include "config/config.h"
 
 #ifndef BG_VERSION
@@ -46,6 +47,7 @@ typedef struct bg_cli {
  * -c) are accepted before and after the verb. */
 enum {
     BG_CLI_OPT_JSON = 1 << 0, /* --json */
+    BG_CLI_OPT_ARGS = 1 << 1, /* has options of its own: they reach the verb in argv */
 };
 
 typedef int (*bg_cli_run_fn)(bg_cli_t *cli, int argc, char **argv);
@@ -56,7 +58,7 @@ typedef struct bg_cli_verb {
     const char *summary; /* one line for --help */
     const char *help;    /* paragraph for `help VERB`; NULL = summary only */
     unsigned opts;       /* BG_CLI_OPT_* */
-    bg_cli_run_fn run;   /* NULL: listed as coming in a later release */
+    bg_cli_run_fn run;
 } bg_cli_verb_t;
 
 /* cli.c */
@@ -70,6 +72,38 @@ int bg_cli_usage(bg_cli_t *cli, const char *verb, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Finds the verb table entry by name; NULL if unknown. Borrowed, static. */
 const bg_cli_verb_t *bg_cli_verb_find(const char *name);
+
+/* opts.c: the options of one verb (BG_CLI_OPT_ARGS verbs) */
+
+typedef enum bg_cli_opt_kind {
+    BG_OPT_FLAG = 0,  /* --wait: dst is a bool * */
+    BG_OPT_VALUE = 1, /* --version V / --version=V: dst is a const char ** (last one wins) */
+    BG_OPT_LIST = 2,  /* --label k=v, repeatable: dst is a bg_cli_list_t * */
+} bg_cli_opt_kind_t;
+
+/* Values of a repeatable option, in command-line order. <v> is owned (free it), the
+ * strings are borrowed from argv. */
+typedef struct bg_cli_list {
+    const char **v;
+    size_t n;
+} bg_cli_list_t;
+
+typedef struct bg_cli_opt {
+    const char *name;  /* "--version" */
+    const char *alias; /* "-f", or NULL */
+    bg_cli_opt_kind_t kind;
+    void *dst;
+} bg_cli_opt_t;
+
+/* Splits a verb's <argv> into the options of <opts> (stored through their dst) and the
+ * positionals (stored in <pos>, which has room for <argc> entries; count in *<n_pos>).
+ * "--" ends the options. Returns BG_EXIT_OK, or BG_EXIT_USAGE after printing an unknown
+ * option or a missing value as a usage error of <verb>. */
+int bg_cli_parse_opts(bg_cli_t *cli, const char *verb, int argc, char **argv,
+                      const bg_cli_opt_t *opts, size_t n_opts, char **pos, int *n_pos);
+/* Checks a KEY=VALUE argument of option <opt> (non-empty key, no blank in it). Returns
+ * false after printing a usage error of <verb>. */
+bool bg_cli_check_kv(bg_cli_t *cli, const char *verb, const char *opt, const char *kv);
 
 /* config.c: reading the config file */
 
@@ -102,6 +136,103 @@ void bg_cli_endpoint_fini(bg_cli_endpoint_t *ep);
 int bg_cli_api(bg_cli_t *cli, const char *method, const char *path, json_t *body, json_t **out);
 /* "/v1/services/<escaped name><suffix>" (caller frees). */
 char *bg_cli_service_path(const char *name, const char *suffix);
+/* Appends <s> percent-encoded (RFC 3986 §2.3: all but unreserved characters) to <b>. */
+void bg_cli_escape(bg_buf_t *b, const char *s);
+
+/* A session with the admin API for one verb run: the resolved endpoint and token, and
+ * one libcurl handle kept between calls so polling reuses its connection. */
+typedef struct bg_cli_client {
+    bg_cli_t *cli;        /* borrowed */
+    bg_cli_endpoint_t ep; /* owned */
+    char *token;          /* owned; NULL = none */
+    void *curl;           /* CURL *; owned */
+    bool curl_global;     /* curl_global_init() succeeded: cleanup owed */
+    bool unreachable;     /* the last failed request never connected */
+    char error[256];      /* why the last request got no answer */
+} bg_cli_client_t;
+
+/* One answer of the admin API. */
+typedef struct bg_cli_answer {
+    long status;   /* HTTP status */
+    json_t *json;  /* the body parsed as JSON, or NULL (not JSON, or empty); owned */
+    char *text;    /* the raw body, NUL-terminated; owned */
+    size_t len;    /* bytes of text */
+    char path[96]; /* method and path (no query) asked, for messages */
+} bg_cli_answer_t;
+
+/* Resolves the endpoint (--admin, BLUEGREEN_ADMIN, the config file, the default) and
+ * prepares libcurl. Returns an exit code after printing why it failed; on any return
+ * bg_cli_client_fini(<c>) is safe. Borrows <cli>. Thread: main. */
+int bg_cli_client_init(bg_cli_client_t *c, bg_cli_t *cli);
+void bg_cli_client_fini(bg_cli_client_t *c);
+/* Sends one request and reads its answer, whatever its status, into <ans> (caller calls
+ * bg_cli_answer_fini). Returns 0, or -1 when no answer came (nothing printed; c->error
+ * says why, c->unreachable whether a connection was ever made). <body> is borrowed. */
+int bg_cli_client_send(bg_cli_client_t *c, const char *method, const char *path, const json_t *body,
+                       bg_cli_answer_t *ans);
+/* Prints why the last bg_cli_client_send() failed; returns BG_EXIT_UNREACHABLE (no
+ * connection) or BG_EXIT_FAILED (the connection broke: the change may have happened). */
+int bg_cli_client_report(bg_cli_client_t *c);
+/* Like bg_cli_api() on an open session. */
+int bg_cli_client_call(bg_cli_client_t *c, const char *method, const char *path, const json_t *body,
+                       json_t **out);
+/* Prints the error of a non-2xx answer ({"error":{"code","message"}} when the daemon sent
+ * one; for a 404 of a route the daemon does not know, that it does not support it yet)
+ * and returns its exit code: 2 for 400, 1 otherwise. */
+int bg_cli_answer_report(bg_cli_t *cli, const bg_cli_answer_t *ans);
+/* True when <ans> is a 404 for a route the daemon does not have (an older daemon), as
+ * opposed to a missing service or deployment. */
+bool bg_cli_answer_no_route(const bg_cli_answer_t *ans);
+/* error.message of an error answer, or NULL. Borrowed from <ans>. */
+const char *bg_cli_answer_message(const bg_cli_answer_t *ans);
+void bg_cli_answer_fini(bg_cli_answer_t *ans);
+
+/* For sse.c: the request headers (<accept> is a full "Accept: ..." line; caller frees
+ * with curl_slist_free_all), the common options of a libcurl handle <curl> for <url>,
+ * and recording why a transfer failed in c->error / c->unreachable (returns the latter). */
+struct curl_slist *bg_cli_client_headers(const bg_cli_client_t *c, const char *accept,
+                                         bool has_body);
+void bg_cli_client_setup(const bg_cli_client_t *c, void *curl, const char *url);
+bool bg_cli_client_transport(bg_cli_client_t *c, void *curl, int code, const char *errbuf);
+
+/* sse.c: following a Server-Sent Events stream (GET /v1/events/stream) */
+
+typedef struct bg_cli_sse bg_cli_sse_t;
+/* One dispatched event: <id> ("" when none), <event> (its kind, "message" by default) and
+ * <data> (the data lines joined by "\n"). All borrowed for the call. */
+typedef void (*bg_cli_sse_fn)(void *arg, const char *id, const char *event, const char *data);
+
+/* Opens the stream GET <path> on <c>'s endpoint (its own connection), sending
+ * Last-Event-ID when <last_id> is not NULL. <fn>(<arg>) gets each event. Never NULL.
+ * Thread: main. */
+bg_cli_sse_t *bg_cli_sse_open(bg_cli_client_t *c, const char *path, const char *last_id,
+                              bg_cli_sse_fn fn, void *arg);
+/* Reads the stream for up to <timeout_ms>, calling the event function for each complete
+ * event. Returns 1 while the stream is open, 0 when it ended cleanly, -1 when it failed:
+ * no connection (c->unreachable set), a broken one, or a non-2xx answer (then
+ * bg_cli_sse_answer() holds it). */
+int bg_cli_sse_pump(bg_cli_sse_t *s, int timeout_ms);
+/* The answer of a stream that was refused (status != 2xx), else NULL. Borrowed. */
+const bg_cli_answer_t *bg_cli_sse_answer(const bg_cli_sse_t *s);
+/* Why the stream failed (transport), "" otherwise. Borrowed. */
+const char *bg_cli_sse_error(const bg_cli_sse_t *s);
+/* Last event id seen ("" before any). Borrowed. */
+const char *bg_cli_sse_last_id(const bg_cli_sse_t *s);
+/* Closes the stream (NULL is a no-op). */
+void bg_cli_sse_free(bg_cli_sse_t *s);
+
+/* Feeds <len> bytes of a stream body to the parser of <s> (exposed for unit tests). */
+void bg_cli_sse_feed(bg_cli_sse_t *s, const char *p, size_t len);
+/* A parser alone, without a connection (unit tests). */
+bg_cli_sse_t *bg_cli_sse_parser_new(bg_cli_sse_fn fn, void *arg);
+
+/* signal.c: SIGINT/SIGTERM while following */
+
+/* Installs handlers that only set a flag (no SA_RESTART), so a follow loop ends cleanly
+ * between two reads. Thread: main. */
+void bg_cli_signals_catch(void);
+/* The signal that arrived since bg_cli_signals_catch(), or 0. */
+int bg_cli_signal_caught(void);
 
 /* out.c: output helpers */
 
@@ -135,11 +266,71 @@ int bg_cli_parse_traffic(int argc, char **argv, uint32_t weights[BG_SLOT_COUNT],
 /* Checks "HOST:PORT" (port 1..65535, host non-empty; [v6]:port accepted). */
 bool bg_cli_address_is_valid(const char *addr);
 
-/* The verbs (one file each). */
+/* Prints " key=value" to <f>, quoting <value> when a script would otherwise split it. */
+void bg_cli_print_kv(FILE *f, const char *key, const char *value);
+/* Reads the text file <path> (a revision or release file, under 900 KiB so its JSON fits
+ * the admin API's 1 MiB) whole into *<text> (caller frees). Returns BG_EXIT_OK or
+ * BG_EXIT_USAGE after printing why. */
+int bg_cli_read_file(bg_cli_t *cli, const char *path, char **text);
+/* Milliseconds since the epoch of an RFC 3339 UTC time "2026-11-27T13:00:00.000Z" (the
+ * fraction optional); false when <s> is not one. */
+bool bg_cli_time_parse(const char *s, uint64_t *ms);
+/* Formats a duration of <ms> for people: "850ms", "12.3s", "4m05s", "2h03m". */
+const char *bg_cli_duration_str(uint64_t ms, char *out, size_t size);
+
+/* deployment.c: the DEPLOYMENT object (docs/admin-api.md) */
+
+/* Exit code for a deployment's result: "" (running) and SUCCEEDED 0, REFUSED 3, the
+ * other results 1. */
+int bg_cli_result_exit(const char *result);
+/* Prints a one-line summary of <d> after <what> ("started", "promoted", ...): on a
+ * terminal a sentence, piped `deployment id=.. service=.. ...` with stable keys. */
+void bg_cli_print_deployment(bg_cli_t *cli, const char *what, const json_t *d);
+/* Prints the result of a finished deployment with its reason (and, for a rollback, the
+ * evidence the daemon kept), and returns bg_cli_result_exit(). */
+int bg_cli_print_result(bg_cli_t *cli, const json_t *d);
+/* Prints a gate refusal's broken edges (strings or {message} objects) indented. */
+void bg_cli_print_broken(bg_cli_t *cli, FILE *f, const json_t *broken);
+
+/* plan.c: release files (plan and release) */
+
+/* {"release_file":{"name":<path>,"yaml":<text>,"dir":<its absolute directory>}} in *<body>
+ * (caller decrefs). Returns BG_EXIT_OK or BG_EXIT_USAGE after printing why. */
+int bg_cli_release_body(bg_cli_t *cli, const char *path, json_t **body);
+/* Parses `<verb> RELEASE.yaml [--wait]` (<wait> NULL: no --wait). *<path> is borrowed
+ * from <argv>. Returns an exit code (a usage error was printed). */
+int bg_cli_release_args(bg_cli_t *cli, const char *verb, int argc, char **argv, bool *wait,
+                        const char **path);
+/* Prints why no order exists: {"cycle":[...],"message","hint"}. */
+void bg_cli_print_blocked(bg_cli_t *cli, const json_t *blocked);
+
+/* follow.c: following a deployment until it ends (deploy --wait, release --wait) */
+
+/* Follows deployment <d> (borrowed; its id and service) until it has a result, showing
+ * progress: a redrawn line on a terminal, one plain line per change when piped (nothing
+ * with cli->json). Stores the final DEPLOYMENT in *<final> (caller decrefs). Returns
+ * BG_EXIT_OK, or an exit code after printing why it could not follow (daemon gone,
+ * interrupted: then the deployment runs on). */
+int bg_cli_follow(bg_cli_client_t *c, const json_t *d, json_t **final);
+
+/* The verbs (one file each; control.c holds promote, pause, resume and abort, which
+ * differ only in their route). */
 int bg_cli_serve(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_check_config(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_status(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_traffic(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_targets(bg_cli_t *cli, int argc, char **argv);
+int bg_cli_deploy(bg_cli_t *cli, int argc, char **argv);
+int bg_cli_rollback(bg_cli_t *cli, int argc, char **argv);
+int bg_cli_promote(bg_cli_t *cli, int argc, char **argv);
+int bg_cli_pause(bg_cli_t *cli, int argc, char **argv);
+int bg_cli_resume(bg_cli_t *cli, int argc, char **argv);
+int bg_cli_abort(bg_cli_t *cli, int argc, char **argv);
+int bg_cli_history(bg_cli_t *cli, int argc, char **argv);
+int bg_cli_events(bg_cli_t *cli, int argc, char **argv);
+int bg_cli_logs(bg_cli_t *cli, int argc, char **argv);
+int bg_cli_matrix(bg_cli_t *cli, int argc, char **argv);
+int bg_cli_plan(bg_cli_t *cli, int argc, char **argv);
+int bg_cli_release(bg_cli_t *cli, int argc, char **argv);
 
 #endif

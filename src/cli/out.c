@@ -6,7 +6,12 @@
  */
 #include "cli/internal.h"
 
+#include <errno.h>
+
 #include "base/base.h"
+
+/* The admin API takes bodies up to 1 MiB; leave room for the JSON around a file. */
+#define MAX_FILE_BYTES (900u * 1024u)
 
 void bg_cli_print_json(bg_cli_t *cli, const json_t *doc)
 {
@@ -34,10 +39,9 @@ const char *bg_cli_sgr(const bg_cli_t *cli, const char *seq)
     return cli->color ? seq : "";
 }
 
-/* Prints " key=value", quoting <value> when a script would otherwise split it. */
-static void print_kv(FILE *f, const char *key, const char *value)
+void bg_cli_print_kv(FILE *f, const char *key, const char *value)
 {
-    bool quote = value[0] == '\0' || strpbrk(value, " \t\"=\\") != NULL;
+    bool quote = value[0] == '\0' || strpbrk(value, " \t\"=\\\n") != NULL;
 
     fprintf(f, " %s=", key);
     if (!quote) {
@@ -48,7 +52,10 @@ static void print_kv(FILE *f, const char *key, const char *value)
     for (const char *p = value; *p != '\0'; p++) {
         if (*p == '"' || *p == '\\')
             fputc('\\', f);
-        fputc(*p, f);
+        if (*p == '\n')
+            fputs("\\n", f); /* one object, one line */
+        else
+            fputc(*p, f);
     }
     fputc('"', f);
 }
@@ -102,12 +109,12 @@ static void print_target_line(bg_cli_t *cli, const char *service, const json_t *
     FILE *f = cli->out;
 
     fputs("target", f);
-    print_kv(f, "service", service);
-    print_kv(f, "slot", bg_cli_jstr(t, "slot", "?"));
+    bg_cli_print_kv(f, "service", service);
+    bg_cli_print_kv(f, "slot", bg_cli_jstr(t, "slot", "?"));
     fprintf(f, " id=%lld", (long long)bg_cli_jint(t, "id", 0));
-    print_kv(f, "address", bg_cli_jstr(t, "address", "?"));
-    print_kv(f, "health", target_state(t));
-    print_kv(f, "reason", target_reason(t));
+    bg_cli_print_kv(f, "address", bg_cli_jstr(t, "address", "?"));
+    bg_cli_print_kv(f, "health", target_state(t));
+    bg_cli_print_kv(f, "reason", target_reason(t));
     fprintf(f, " last_status=%lld", (long long)bg_cli_jint(health, "last_status", 0));
     for (size_t i = 0; i < BG_ARRAY_LEN(classes); i++)
         fprintf(f, " requests_%s=%lld", classes[i], (long long)bg_cli_jint(reqs, classes[i], 0));
@@ -197,4 +204,83 @@ bool bg_cli_address_is_valid(const char *addr)
     if (strpbrk(addr, " \t/") != NULL)
         return false;
     return bg_str_to_u64(bg_str(colon + 1), 65535, &port) && port > 0;
+}
+
+bool bg_cli_time_parse(const char *s, uint64_t *ms)
+{
+    int y, mo, d, h, mi, sec, n = 0;
+    unsigned frac = 0, digits = 0;
+    int64_t days;
+
+    if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
+        return false;
+    s += n;
+    if (*s == '.')
+        for (s++; *s >= '0' && *s <= '9'; s++, digits++)
+            if (digits < 3)
+                frac = frac * 10 + (unsigned)(*s - '0');
+    while (digits > 0 && digits < 3) {
+        frac *= 10;
+        digits++;
+    }
+    if (*s != 'Z' || mo < 1 || mo > 12 || d < 1 || d > 31 || y < 1970)
+        return false;
+    /* Days from civil (H. Hinnant's algorithm), exact for the proleptic Gregorian calendar. */
+    y -= mo <= 2;
+    {
+        int era = y / 400, yoe = y - era * 400;
+        int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+        int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        days = (int64_t)era * 146097 + doe - 719468;
+    }
+    *ms = (uint64_t)(((days * 24 + h) * 60 + mi) * 60 + sec) * 1000 + frac;
+    return true;
+}
+
+const char *bg_cli_duration_str(uint64_t ms, char *out, size_t size)
+{
+    uint64_t s = ms / 1000;
+
+    if (ms < 1000)
+        snprintf(out, size, "%llums", (unsigned long long)ms);
+    else if (ms < 60000)
+        snprintf(out, size, "%.1fs", (double)ms / 1000.0);
+    else if (s < 3600)
+        snprintf(out, size, "%llum%02llus", (unsigned long long)(s / 60),
+                 (unsigned long long)(s % 60));
+    else
+        snprintf(out, size, "%lluh%02llum", (unsigned long long)(s / 3600),
+                 (unsigned long long)(s / 60 % 60));
+    return out;
+}
+
+int bg_cli_read_file(bg_cli_t *cli, const char *path, char **text)
+{
+    FILE *f = fopen(path, "r");
+    bg_buf_t b;
+    char chunk[8192];
+    size_t n;
+    int rc = BG_EXIT_OK;
+
+    *text = NULL;
+    if (f == NULL)
+        return bg_cli_fail(cli, BG_EXIT_USAGE, "%s: %s", path, strerror(errno));
+    bg_buf_init(&b);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len <= MAX_FILE_BYTES)
+        bg_buf_append(&b, chunk, n);
+    if (ferror(f))
+        rc = bg_cli_fail(cli, BG_EXIT_USAGE, "%s: %s", path, strerror(errno));
+    else if (b.len > MAX_FILE_BYTES)
+        rc = bg_cli_fail(cli, BG_EXIT_USAGE,
+                         "%s: larger than %u KiB; the admin API takes "
+                         "1 MiB",
+                         path, MAX_FILE_BYTES / 1024);
+    else if (memchr(b.data ? b.data : "", '\0', b.len) != NULL)
+        rc = bg_cli_fail(cli, BG_EXIT_USAGE, "%s: not a text file", path);
+    fclose(f);
+    bg_buf_append(&b, "", 0);
+    if (rc == BG_EXIT_OK)
+        *text = bg_buf_steal(&b);
+    bg_buf_fini(&b);
+    return rc;
 }

@@ -66,8 +66,8 @@ static char *read_all(int fd)
 
     bg_buf_init(&b);
     bg_buf_append(&b, "", 0); /* an empty capture is "" too */
-    lseek(fd, 0, SEEK_SET);
-    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+    /* pread: the file offset is shared with a child that may still be writing. */
+    for (off_t at = 0; (n = pread(fd, chunk, sizeof(chunk), at)) > 0; at += n)
         bg_buf_append(&b, chunk, (size_t)n);
     return bg_buf_steal(&b);
 }
@@ -152,8 +152,10 @@ void cli_run_tty(cli_res_t *r, const char *const env[], int timeout_ms, const ch
     }
 }
 
-void cli_run_in(cli_res_t *r, const char *cwd, const char *const env[], int timeout_ms,
-                const char *const args[])
+/* Forks and execs bluegreen with <args>, stdin /dev/null, stdout/stderr to <out>/<err>, in
+ * its own process group. */
+static pid_t launch(const char *cwd, const char *const env[], const char *const args[], int out,
+                    int err)
 {
     char bin[PATH_MAX];
     const char *argv[64];
@@ -165,7 +167,6 @@ void cli_run_in(cli_res_t *r, const char *cwd, const char *const env[], int time
         argv[n++] = args[i];
     argv[n] = NULL;
 
-    int out = tmp_capture(), err = tmp_capture();
     char **envp = make_env(env);
     pid_t pid = fork();
     if (pid < 0)
@@ -183,6 +184,14 @@ void cli_run_in(cli_res_t *r, const char *cwd, const char *const env[], int time
     }
     setpgid(pid, pid);
     free(envp);
+    return pid;
+}
+
+void cli_run_in(cli_res_t *r, const char *cwd, const char *const env[], int timeout_ms,
+                const char *const args[])
+{
+    int out = tmp_capture(), err = tmp_capture();
+    pid_t pid = launch(cwd, env, args, out, err);
 
     child_t c = {pid, 0};
     r->code = -1;
@@ -196,6 +205,52 @@ void cli_run_in(cli_res_t *r, const char *cwd, const char *const env[], int time
     r->err = read_all(err);
     close(out);
     close(err);
+}
+
+void cli_start(cli_proc_t *p, const char *const env[], const char *const args[])
+{
+    p->out = tmp_capture();
+    p->err = tmp_capture();
+    p->pid = launch(NULL, env, args, p->out, p->err);
+}
+
+typedef struct out_has {
+    cli_proc_t *p;
+    const char *text;
+} out_has_t;
+
+static bool out_has(void *arg)
+{
+    out_has_t *o = arg;
+    char *s = read_all(o->p->out);
+    bool yes = strstr(s, o->text) != NULL;
+    free(s);
+    return yes;
+}
+
+bool cli_wait_out(cli_proc_t *p, const char *text, int timeout_ms)
+{
+    out_has_t o = {p, text};
+    return bgt_wait_until(out_has, &o, timeout_ms);
+}
+
+void cli_finish(cli_proc_t *p, int sig, int timeout_ms, cli_res_t *r)
+{
+    child_t c = {p->pid, 0};
+
+    if (sig != 0)
+        kill(p->pid, sig);
+    r->code = -1;
+    if (bgt_wait_until(exited, &c, timeout_ms)) {
+        if (WIFEXITED(c.status))
+            r->code = WEXITSTATUS(c.status);
+    } else {
+        bgt_stop(p->pid, 1000);
+    }
+    r->out = read_all(p->out);
+    r->err = read_all(p->err);
+    close(p->out);
+    close(p->err);
 }
 
 void cli_res_fini(cli_res_t *r)

@@ -5,6 +5,8 @@
 #ifndef BG_TESTS_E2E_CLI_RUN_H
 #define BG_TESTS_E2E_CLI_RUN_H
 
+#include <stdbool.h>
+
 typedef struct cli_res {
     int code;  /* exit code; -1 if it was killed or did not exit within the deadline */
     char *out; /* stdout, NUL-terminated; owned */
@@ -23,6 +25,19 @@ void cli_res_fini(cli_res_t *r);
 /* Like cli_run_in() but on a pseudo-terminal, as a user at a shell runs it: stdout and
  * stderr both go to r->out (with "\r\n" turned back into "\n"); r->err is "". */
 void cli_run_tty(cli_res_t *r, const char *const env[], int timeout_ms, const char *const args[]);
+
+/* A run in the background, for what runs until told to stop (events --follow) or must be
+ * watched while it runs. */
+typedef struct cli_proc {
+    int pid;
+    int out, err; /* capture files */
+} cli_proc_t;
+void cli_start(cli_proc_t *p, const char *const env[], const char *const args[]);
+/* True once its stdout contains <text>, false after <timeout_ms>. */
+bool cli_wait_out(cli_proc_t *p, const char *text, int timeout_ms);
+/* Sends <sig> (0: none), waits up to <timeout_ms> for the exit and collects it into <r>
+ * (killed and code -1 if it did not exit). */
+void cli_finish(cli_proc_t *p, int sig, int timeout_ms, cli_res_t *r);
 
 /* Writes <text> to <dir>/<name>; returns the path (caller frees). Aborts on failure. */
 char *cli_write_file(const char *dir, const char *name, const char *text);

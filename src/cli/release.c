@@ -1,0 +1,260 @@
+/* `bluegreen release RELEASE.yaml [--wait] [--json]`: runs a multi-service release
+ * (POST /v1/releases, DESIGN §6): the daemon plans it, then deploys each service in order,
+ * each after the previous one succeeded, and stops at the first failure.
+ *
+ * We print each step's result, stop at the first failure and print what is live then
+ * (exit 1; 3 when the gate refused the step or no order exists). A daemon that answers
+ * before the release ended (result "") is followed with --wait by polling
+ * GET /v1/releases/ID, printing each step as its result arrives.
+ */
+#include "cli/internal.h"
+
+#include <poll.h>
+
+#include "base/base.h"
+
+#define POLL_MS 500
+
+static const char *step_result(const json_t *s)
+{
+    const char *r = bg_cli_jstr(s, "result", NULL);
+    return r != NULL ? r : bg_cli_jstr(json_object_get(s, "deployment"), "result", "");
+}
+
+static bool failed(const char *result)
+{
+    return result[0] != '\0' && strcmp(result, "SUCCEEDED") != 0 &&
+           strcmp(result, "UNCHANGED") != 0 && strcmp(result, "SKIPPED") != 0;
+}
+
+static void print_step(bg_cli_t *cli, size_t n, const json_t *s)
+{
+    const json_t *d = json_object_get(s, "deployment");
+    const char *result = step_result(s);
+    const char *reason = bg_cli_jstr(d, "reason", "");
+
+    if (!cli->tty) {
+        fprintf(cli->out, "step n=%zu", n);
+        bg_cli_print_kv(cli->out, "service", bg_cli_jstr(s, "service", ""));
+        fprintf(cli->out, " deployment=%lld", (long long)bg_cli_jint(d, "id", 0));
+        bg_cli_print_kv(cli->out, "version", bg_cli_jstr(d, "version", ""));
+        bg_cli_print_kv(cli->out, "result", result);
+        bg_cli_print_kv(cli->out, "reason", reason);
+        fputc('\n', cli->out);
+        return;
+    }
+    fprintf(cli->out, "  %zu. %s", n, bg_cli_jstr(s, "service", "?"));
+    if (d != NULL && !json_is_null(d))
+        fprintf(cli->out, " %s (deployment %lld)", bg_cli_jstr(d, "version", "?"),
+                (long long)bg_cli_jint(d, "id", 0));
+    fprintf(cli->out, ": %s%s%s", bg_cli_sgr(cli, failed(result) ? BG_SGR_RED : BG_SGR_GREEN),
+            result[0] ? result : "pending", bg_cli_sgr(cli, BG_SGR_RESET));
+    fprintf(cli->out, "%s%s\n", reason[0] ? ": " : "", reason);
+}
+
+/* One live entry: [{version, slot, weight}...], {version...}, or anything else as JSON. */
+static void live_text(const json_t *v, bg_buf_t *b)
+{
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            const json_t *l = json_array_get(v, i);
+            bg_buf_printf(b, "%s%s (%s %lld%%)", i ? ", " : "", bg_cli_jstr(l, "version", "?"),
+                          bg_cli_jstr(l, "slot", "?"), (long long)bg_cli_jint(l, "weight", 0));
+        }
+    } else if (json_is_string(v)) {
+        bg_buf_puts(b, json_string_value(v));
+    } else if (bg_cli_jstr(v, "version", NULL) != NULL) {
+        bg_buf_puts(b, bg_cli_jstr(v, "version", NULL));
+        if (bg_cli_jstr(v, "slot", NULL) != NULL)
+            bg_buf_printf(b, " (%s)", bg_cli_jstr(v, "slot", NULL));
+    } else {
+        char *s = json_dumps(v, JSON_COMPACT);
+        bg_buf_puts(b, s != NULL ? s : "?");
+        free(s);
+    }
+    bg_buf_append(b, "", 0);
+}
+
+static void print_live(bg_cli_t *cli, const json_t *live)
+{
+    const char *name;
+    json_t *v;
+    void *it;
+
+    if (json_object_size(live) == 0)
+        return;
+    if (cli->tty)
+        fputs("live now:\n", cli->out);
+    for (it = json_object_iter((json_t *)live); it != NULL;
+         it = json_object_iter_next((json_t *)live, it)) {
+        bg_buf_t b;
+        name = json_object_iter_key(it);
+        v = json_object_iter_value(it);
+        bg_buf_init(&b);
+        live_text(v, &b);
+        if (cli->tty) {
+            fprintf(cli->out, "  %s: %s\n", name, b.data);
+        } else {
+            fputs("live", cli->out);
+            bg_cli_print_kv(cli->out, "service", name);
+            bg_cli_print_kv(cli->out, "versions", b.data);
+            fputc('\n', cli->out);
+        }
+        bg_buf_fini(&b);
+    }
+}
+
+/* Prints the steps of <rel> from *<shown> on that have a result (all of them once the
+ * release ended), up to the first failure. */
+static void print_steps(bg_cli_t *cli, const json_t *rel, size_t *shown)
+{
+    const json_t *steps = json_object_get(rel, "steps");
+    bool ended = bg_cli_jstr(rel, "result", "")[0] != '\0';
+
+    for (size_t i = 0; i < *shown; i++)
+        if (failed(step_result(json_array_get(steps, i))))
+            return;
+    for (; *shown < json_array_size(steps); (*shown)++) {
+        const json_t *s = json_array_get(steps, *shown);
+        const char *r = step_result(s);
+        if (r[0] == '\0' && !ended)
+            break;
+        print_step(cli, *shown + 1, s);
+        if (failed(r)) {
+            (*shown)++;
+            return;
+        }
+    }
+}
+
+/* 0 when every step succeeded; the first failed step's code (3 refused, else 1). */
+static int release_exit(const json_t *rel)
+{
+    const json_t *steps = json_object_get(rel, "steps");
+
+    for (size_t i = 0; i < json_array_size(steps); i++) {
+        const char *r = step_result(json_array_get(steps, i));
+        if (failed(r))
+            return bg_cli_result_exit(r) == BG_EXIT_REFUSED ? BG_EXIT_REFUSED : BG_EXIT_FAILED;
+    }
+    return failed(bg_cli_jstr(rel, "result", "")) ? BG_EXIT_FAILED : BG_EXIT_OK;
+}
+
+/* The release ended: what is left unrun, what is live, and the exit code. */
+static int finish(bg_cli_t *cli, const json_t *rel, size_t shown)
+{
+    const json_t *steps = json_object_get(rel, "steps");
+    const char *result = bg_cli_jstr(rel, "result", "");
+    int rc = release_exit(rel);
+
+    if (rc != BG_EXIT_OK && shown < json_array_size(steps) && cli->tty) {
+        fputs("stopped; not run:", cli->out);
+        for (size_t i = shown; i < json_array_size(steps); i++)
+            fprintf(cli->out, " %s", bg_cli_jstr(json_array_get(steps, i), "service", "?"));
+        fputc('\n', cli->out);
+    }
+    if (cli->tty)
+        fprintf(cli->out, "release %s: %s\n", bg_cli_jstr(rel, "id", "?"), result);
+    else {
+        fputs("release", cli->out);
+        bg_cli_print_kv(cli->out, "id", bg_cli_jstr(rel, "id", ""));
+        bg_cli_print_kv(cli->out, "result", result);
+        fputc('\n', cli->out);
+    }
+    print_live(cli, json_object_get(rel, "live"));
+    return rc;
+}
+
+/* Polls GET /v1/releases/ID until it has a result; prints steps as they end. */
+static int follow(bg_cli_client_t *c, json_t **rel, size_t *shown)
+{
+    char *path = NULL;
+    bg_buf_t b;
+    int rc = BG_EXIT_OK;
+
+    bg_buf_init(&b);
+    bg_buf_puts(&b, "/v1/releases/");
+    bg_cli_escape(&b, bg_cli_jstr(*rel, "id", ""));
+    path = bg_buf_steal(&b);
+    bg_cli_signals_catch();
+    while (bg_cli_jstr(*rel, "result", "")[0] == '\0') {
+        json_t *next = NULL;
+        if (bg_cli_signal_caught() != 0) {
+            fprintf(c->cli->err, "bluegreen: stopped following; release %s runs on\n",
+                    bg_cli_jstr(*rel, "id", "?"));
+            rc = 130;
+            break;
+        }
+        poll(NULL, 0, POLL_MS);
+        if ((rc = bg_cli_client_call(c, "GET", path, NULL, &next)) != BG_EXIT_OK)
+            break;
+        if (json_is_object(next)) {
+            json_decref(*rel);
+            *rel = next;
+        } else {
+            json_decref(next);
+        }
+        if (!c->cli->json)
+            print_steps(c->cli, *rel, shown);
+    }
+    free(path);
+    return rc;
+}
+
+static int run(bg_cli_t *cli, const char *file, bool wait)
+{
+    bg_cli_client_t c;
+    json_t *body = NULL, *rel = NULL;
+    size_t shown = 0;
+    int rc = bg_cli_release_body(cli, file, &body);
+
+    memset(&c, 0, sizeof(c));
+    if (rc == BG_EXIT_OK)
+        rc = bg_cli_client_init(&c, cli);
+    if (rc == BG_EXIT_OK)
+        rc = bg_cli_client_call(&c, "POST", "/v1/releases", body, &rel);
+    if (rc != BG_EXIT_OK)
+        goto out;
+    if (json_object_get(rel, "blocked") != NULL && !json_is_null(json_object_get(rel, "blocked"))) {
+        if (cli->json)
+            bg_cli_print_json(cli, rel);
+        else
+            bg_cli_print_blocked(cli, json_object_get(rel, "blocked"));
+        rc = BG_EXIT_REFUSED;
+        goto out;
+    }
+    if (!cli->json && cli->tty)
+        fprintf(cli->out, "release %s: %zu step%s\n", bg_cli_jstr(rel, "id", "?"),
+                json_array_size(json_object_get(rel, "steps")),
+                json_array_size(json_object_get(rel, "steps")) == 1 ? "" : "s");
+    if (!cli->json)
+        print_steps(cli, rel, &shown);
+    if (wait && bg_cli_jstr(rel, "result", "")[0] == '\0' &&
+        (rc = follow(&c, &rel, &shown)) != BG_EXIT_OK)
+        goto out; /* interrupted, or the daemon stopped answering: already said */
+    if (cli->json) {
+        bg_cli_print_json(cli, rel);
+        rc = release_exit(rel);
+    } else if (bg_cli_jstr(rel, "result", "")[0] == '\0') {
+        if (cli->tty)
+            fputs("running in the daemon; follow it with --wait\n", cli->out);
+        else
+            fprintf(cli->out, "release id=%s result=\"\"\n", bg_cli_jstr(rel, "id", "?"));
+    } else {
+        rc = finish(cli, rel, shown);
+    }
+out:
+    bg_cli_client_fini(&c);
+    json_decref(rel);
+    json_decref(body);
+    return rc;
+}
+
+int bg_cli_release(bg_cli_t *cli, int argc, char **argv)
+{
+    const char *path;
+    bool wait = false;
+    int rc = bg_cli_release_args(cli, "release", argc, argv, &wait, &path);
+
+    return rc == BG_EXIT_OK ? run(cli, path, wait) : rc;
+}
