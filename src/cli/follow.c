@@ -49,8 +49,7 @@ static void on_event(void *arg, const char *id, const char *event, const char *d
     (void)id;
     (void)event;
     /* Anything about our deployment, or an event we cannot read: look now. */
-    if (ev == NULL || bg_cli_jint(ev, "deployment", -1) == f->id ||
-        bg_cli_jint(ev, "id", -1) == f->id)
+    if (ev == NULL || bg_cli_jint(ev, "deployment", -1) == f->id)
         f->woken = true;
     json_decref(ev);
 }
@@ -141,21 +140,26 @@ static void render(follow_t *f)
     free(line);
 }
 
-/* One GET of the deployment. Returns BG_EXIT_OK (also while the daemon is briefly away)
- * or the exit code that ends the wait, printed. */
+/* One GET of the deployment. Returns BG_EXIT_OK (also while the daemon is briefly away:
+ * no connection, or 503 while it shuts down for a restart) or the exit code that ends
+ * the wait, printed. */
 static int poll_once(follow_t *f)
 {
     bg_cli_answer_t ans;
     int rc = BG_EXIT_OK;
 
-    if (bg_cli_client_send(f->c, "GET", f->path, NULL, &ans) != 0) {
+    if (bg_cli_client_send(f->c, "GET", f->path, NULL, &ans) != 0 || ans.status == 503) {
         uint64_t now = bg_now_ms();
+        bool unavailable = ans.status == 503;
         if (f->failing_since == 0)
             f->failing_since = now;
-        if (now - f->failing_since < FOLLOW_GONE_MS)
+        if (now - f->failing_since < FOLLOW_GONE_MS) {
+            bg_cli_answer_fini(&ans);
             return BG_EXIT_OK; /* a restarting daemon re-adopts its deployments */
+        }
         clear_line(f);
-        rc = bg_cli_client_report(f->c);
+        rc = unavailable ? bg_cli_answer_report(f->c->cli, &ans) : bg_cli_client_report(f->c);
+        bg_cli_answer_fini(&ans);
         fprintf(f->c->cli->err,
                 "bluegreen: deployment %lld may still be running; see "
                 "`bluegreen status` once the daemon answers\n",

@@ -6,6 +6,8 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <signal.h>
+#include <time.h>
 
 #include "base/base.h"
 #include "e2e/cli_fake.h"
@@ -468,4 +470,81 @@ Test(cli_deploy, every_verb_exits_4_when_the_daemon_is_unreachable)
     free(sock);
     free(rel);
     free(dir);
+}
+
+static bool hits_at_least(fake_admin_t *f, size_t route, unsigned n, int timeout_ms)
+{
+    uint64_t deadline = bg_now_ms() + (uint64_t)timeout_ms;
+    while (fake_admin_hits(f, route) < n) {
+        if (bg_now_ms() >= deadline)
+            return false;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return true;
+}
+
+Test(cli_deploy, wait_survives_a_daemon_restart)
+{
+    char *started = dep(7, "PRE_SCALE_UP", "", "", 100, 0, 0);
+    char *running = dep(7, "SCALE_UP", "", "", 100, 0, 1);
+    char *done = dep(7, "BAKE", "SUCCEEDED", "", 0, 100, 2);
+    fake_route_t before[] = {
+        ROUTE("POST", "/v1/services/orders/deployments", 201, NULL, started),
+        ROUTE("GET", "/v1/deployments/7", 200, NULL, running),
+    };
+    fake_admin_t *f = fake_admin_start(before, BG_ARRAY_LEN(before));
+    int port = atoi(strrchr(fake_admin_url(f), ':') + 1);
+    cli_proc_t p;
+    cli_res_t r;
+
+    cli_start(&p, NULL,
+              (const char *const[]){"--admin", fake_admin_url(f), "deploy", "orders", "--version",
+                                    "2.0.0", "--cmd", "./a", "--wait", NULL});
+    cr_assert(cli_wait_out(&p, "phase=SCALE_UP", 20000));
+    fake_admin_stop(f);
+
+    /* The daemon comes back, answering 503 while it finishes starting, then the truth. */
+    fake_route_t after[] = {
+        {"GET", "/v1/deployments/7", 200, NULL, {done, done, done}, false, {503, 503, 200}},
+    };
+    after[0].bodies[0] = "{\"error\":{\"code\":\"unavailable\",\"message\":\"starting\"}}";
+    after[0].bodies[1] = after[0].bodies[0];
+    f = fake_admin_start_on(after, 1, port);
+    cr_assert(hits_at_least(f, 0, 3, 20000));
+    cli_finish(&p, 0, 20000, &r);
+    cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
+    cr_assert_not_null(strstr(r.out, "result=SUCCEEDED"), "%s", r.out);
+    cr_assert_str_eq(r.err, "");
+    cli_res_fini(&r);
+    fake_admin_stop(f);
+    free(started);
+    free(running);
+    free(done);
+}
+
+Test(cli_deploy, ctrl_c_stops_following_and_says_the_deployment_runs_on)
+{
+    char *started = dep(7, "PRE_SCALE_UP", "", "", 100, 0, 0);
+    char *running = dep(7, "BAKE", "", "", 0, 100, 2);
+    fake_route_t routes[] = {
+        ROUTE("POST", "/v1/services/orders/deployments", 201, NULL, started),
+        ROUTE("GET", "/v1/deployments/7", 200, NULL, running),
+    };
+    fake_admin_t *f = fake_admin_start(routes, BG_ARRAY_LEN(routes));
+    cli_proc_t p;
+    cli_res_t r;
+
+    cli_start(&p, NULL,
+              (const char *const[]){"--admin", fake_admin_url(f), "deploy", "orders", "--version",
+                                    "2.0.0", "--cmd", "./a", "--wait", NULL});
+    cr_assert(cli_wait_out(&p, "phase=BAKE", 20000));
+    cli_finish(&p, SIGINT, 10000, &r);
+    cr_assert_eq(r.code, 130, "%d %s", r.code, r.err);
+    cr_assert_str_eq(r.err, "bluegreen: stopped following; deployment 7 runs on (bluegreen "
+                            "status orders, bluegreen abort orders)\n");
+    cli_res_fini(&r);
+    fake_admin_stop(f);
+    free(started);
+    free(running);
 }

@@ -31,6 +31,8 @@ static const char *reason(int status)
         return "Not Found";
     case 409:
         return "Conflict";
+    case 503:
+        return "Service Unavailable";
     default:
         return "Whatever";
     }
@@ -59,10 +61,11 @@ static char *answer(void *arg, const bgt_backend_req_t *req)
     size_t last = 0;
     while (last + 1 < FAKE_MAX_ANSWERS && r->bodies[last + 1] != NULL)
         last++;
-    body = r->bodies[n < last ? n : last];
+    size_t at = n < last ? n : last;
+    body = r->bodies[at];
     if (body == NULL)
         body = "";
-    int status = r->status ? r->status : 200;
+    int status = r->statuses[at] ? r->statuses[at] : r->status ? r->status : 200;
     const char *type = r->type ? r->type : "application/json";
     if (strcmp(type, "text/event-stream") == 0)
         return bg_asprintf("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n"
@@ -75,6 +78,11 @@ static char *answer(void *arg, const bgt_backend_req_t *req)
 
 fake_admin_t *fake_admin_start(const fake_route_t *routes, size_t n)
 {
+    return fake_admin_start_on(routes, n, 0);
+}
+
+fake_admin_t *fake_admin_start_on(const fake_route_t *routes, size_t n, int port)
+{
     fake_admin_t *f = bg_xcalloc(1, sizeof(*f));
 
     f->routes = bg_xcalloc(n + 1, sizeof(*f->routes));
@@ -82,7 +90,7 @@ fake_admin_t *fake_admin_start(const fake_route_t *routes, size_t n)
     f->hits = bg_xcalloc(n + 1, sizeof(*f->hits));
     f->n = n;
     pthread_mutex_init(&f->mu, NULL);
-    f->b = bgt_backend_start("admin", 0);
+    f->b = bgt_backend_start("admin", port);
     bgt_backend_set_handler(f->b, answer, f);
     f->url = bg_asprintf("http://127.0.0.1:%d", bgt_backend_port(f->b));
     return f;

@@ -21,22 +21,33 @@ typedef struct fake_route {
      * sent without a length, the connection closed after it unless <hold> is set. */
     const char *bodies[FAKE_MAX_ANSWERS];
     bool hold; /* keep the connection open after the body (a stream that goes on) */
+    /* Per-answer status overriding <status> where not 0 (a daemon answering 503 while it
+     * restarts, then 200). */
+    int statuses[FAKE_MAX_ANSWERS];
 } fake_route_t;
 
 /* A route answering <bodies...> in turn; HOLD_ROUTE keeps a stream open after its body. */
 #define ROUTE(method, path, status, type, ...)                                                     \
     {                                                                                              \
-        (method), (path), (status), (type), {__VA_ARGS__}, false                                   \
+        (method), (path), (status), (type), {__VA_ARGS__}, false,                                  \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
     }
 #define HOLD_ROUTE(method, path, status, type, ...)                                                \
     {                                                                                              \
-        (method), (path), (status), (type), {__VA_ARGS__}, true                                    \
+        (method), (path), (status), (type), {__VA_ARGS__}, true,                                   \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
     }
 
 typedef struct fake_admin fake_admin_t;
 
 /* Starts the fake with <n> routes (copied; the strings are borrowed and must outlive it). */
 fake_admin_t *fake_admin_start(const fake_route_t *routes, size_t n);
+/* The same on 127.0.0.1:<port> (a daemon restarting on its address). */
+fake_admin_t *fake_admin_start_on(const fake_route_t *routes, size_t n, int port);
 /* "http://127.0.0.1:PORT". Borrowed. */
 const char *fake_admin_url(const fake_admin_t *f);
 /* Requests route <i> answered so far. */
