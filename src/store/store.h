@@ -109,6 +109,18 @@ int bg_store_deployment_get(bg_store_t *s, int64_t id, bg_store_deployment_t *ou
 int bg_store_deployment_active(bg_store_t *s, const char *service, bg_store_deployment_t *out,
                                bg_err_t *err);
 void bg_store_deployment_fini(bg_store_deployment_t *d);
+/* (history.c) Calls <cb> for the newest deployments of <service> (NULL: all), newest first,
+ * at most <limit> (0 = no limit); a non-zero return from <cb> stops the walk. */
+int bg_store_deployment_list(bg_store_t *s, const char *service, unsigned limit,
+                             int (*cb)(void *arg, const bg_store_deployment_t *d), void *arg,
+                             bg_err_t *err);
+/* Replaces the record JSON of a deployment (running or not). */
+int bg_store_deployment_set_record(bg_store_t *s, int64_t id, const char *record_json,
+                                   bg_err_t *err);
+/* Rewrites phase, result and reason of a deployment even after it finished (a rollback
+ * within the termination wait, the clean-up); <record_json> may be NULL (kept). */
+int bg_store_deployment_amend(bg_store_t *s, int64_t id, const char *phase, const char *result,
+                              const char *reason, const char *record_json, bg_err_t *err);
 
 /* ---- events: the audit trail ---- */
 typedef struct bg_store_event {

@@ -1,0 +1,323 @@
+/* The controller's life cycle and per-service state: what runs in each slot (revision and
+ * instances, mirrored in the store's services and targets tables), the compat world built
+ * from it, the audit trail (events table + SSE followers), and the driver/health/traffic
+ * notifications the server forwards. Phases live in phases.c, rollback and friends in
+ * control.c.
+ */
+#include "deploy/deploy.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "deploy/internal.h"
+#include "base/compat.h"
+
+const char *bg_deploy_phase_str(bg_deploy_phase_t p)
+{
+    static const char *const names[] = {"PRE_SCALE_UP", "SCALE_UP", "POST_SCALE_UP",
+                                        "TEST_TRAFFIC", "PRODUCTION_TRAFFIC_SHIFT", "BAKE",
+                                        "CLEAN_UP", "ROLLBACK", "DONE"};
+    return (unsigned)p < BG_ARRAY_LEN(names) ? names[p] : "?";
+}
+
+const char *bg_deploy_result_str(bg_deploy_result_t r)
+{
+    static const char *const names[] = {"", "SUCCEEDED", "ROLLED_BACK", "REFUSED", "FAILED",
+                                        "ABORTED"};
+    return (unsigned)r < BG_ARRAY_LEN(names) ? names[r] : "?";
+}
+
+bg_deployer_t *bg_deployer_new(uv_loop_t *loop, const bg_config_t *cfg,
+                               const bg_deploy_host_t *host, bg_err_t *err)
+{
+    bg_deployer_t *d = BG_NEW(bg_deployer_t);
+
+    (void)err;
+    d->loop = loop;
+    d->cfg = cfg;
+    d->host = *host;
+    d->n_services = cfg->n_services;
+    d->services = bg_xcalloc(d->n_services ? d->n_services : 1, sizeof(*d->services));
+    for (size_t i = 0; i < d->n_services; i++) {
+        d->services[i].cfg = &cfg->services[i];
+        d->services[i].weight[BG_SLOT_BLUE] = 100;
+    }
+    bg_list_init(&d->streams);
+    uv_timer_init(loop, &d->keepalive);
+    d->keepalive.data = d;
+    d->handles_open = 1;
+    return d;
+}
+
+dp_service_t *dp_service_find(bg_deployer_t *d, const char *name)
+{
+    for (size_t i = 0; i < d->n_services; i++)
+        if (strcmp(d->services[i].cfg->name, name) == 0)
+            return &d->services[i];
+    return NULL;
+}
+
+void dp_slot_set_rev(dp_service_t *svc, int slot, int64_t revno, const bg_revision_config_t *rev)
+{
+    dp_slot_t *sl = &svc->slot[slot];
+
+    if (sl->revno > 0)
+        bg_revision_config_fini(&sl->rev);
+    memset(&sl->rev, 0, sizeof(sl->rev));
+    sl->revno = revno;
+    if (revno > 0)
+        bg_revision_config_copy(&sl->rev, rev);
+}
+
+bg_compat_world_t *dp_world(bg_deployer_t *d, bg_err_t *err)
+{
+    bg_compat_world_t *w = bg_compat_world_new();
+
+    for (size_t i = 0; i < d->n_services; i++) {
+        dp_service_t *svc = &d->services[i];
+        for (int sl = 0; sl < BG_SLOT_COUNT; sl++) {
+            if (svc->slot[sl].revno == 0)
+                continue;
+            if (bg_compat_world_set_slot(w, svc->cfg->name, (bg_slot_t)sl, &svc->slot[sl].rev,
+                                         svc->weight[sl], err) != 0) {
+                bg_compat_world_free(w);
+                return NULL;
+            }
+        }
+    }
+    return w;
+}
+
+int dp_service_store(bg_deployer_t *d, dp_service_t *svc, bg_err_t *err)
+{
+    bg_store_service_t row = {.live_slot = svc->live};
+
+    snprintf(row.name, sizeof(row.name), "%s", svc->cfg->name);
+    for (int sl = 0; sl < BG_SLOT_COUNT; sl++) {
+        row.weight[sl] = svc->weight[sl];
+        row.revision[sl] = svc->slot[sl].revno;
+    }
+    return bg_store_service_put(d->store, &row, err);
+}
+
+void dp_event(bg_deployer_t *d, const char *service, int64_t deployment, const char *kind,
+              const char *actor, const char *origin, const char *fmt, ...)
+{
+    bg_store_event_t ev = {.deployment = deployment};
+    bg_err_t err;
+    va_list ap;
+
+    snprintf(ev.service, sizeof(ev.service), "%s", service ? service : "");
+    snprintf(ev.kind, sizeof(ev.kind), "%s", kind);
+    snprintf(ev.actor, sizeof(ev.actor), "%s", actor ? actor : "bluegreen");
+    snprintf(ev.origin, sizeof(ev.origin), "%s", origin ? origin : "controller");
+    va_start(ap, fmt);
+    vsnprintf(ev.message, sizeof(ev.message), fmt, ap);
+    va_end(ap);
+    bg_log(BG_LOG_INFO, "deploy", "event=%s service=%s deployment=%" PRId64 " msg=\"%s\"", kind,
+           ev.service, deployment, ev.message);
+    bg_err_clear(&err);
+    if (d->store == NULL || bg_store_event_add(d->store, &ev, &err) != 0) {
+        bg_log(BG_LOG_ERROR, "deploy", "msg=\"event not stored\" err=\"%s\"", err.msg);
+        return;
+    }
+    dp_feed_publish(d, &ev);
+}
+
+void dp_inst_add(bg_deployer_t *d, dp_service_t *svc, int slot, int64_t revno,
+                 const bg_deploy_instance_t *inst)
+{
+    dp_slot_t *sl = &svc->slot[slot];
+    bg_store_target_t row = {.slot = slot, .revision = revno};
+    dp_inst_t *di;
+    bg_err_t err;
+
+    snprintf(row.service, sizeof(row.service), "%s", svc->cfg->name);
+    snprintf(row.address, sizeof(row.address), "%s", inst->address);
+    snprintf(row.driver, sizeof(row.driver), "%s", bg_driver_kind_str(svc->cfg->driver));
+    snprintf(row.handle, sizeof(row.handle), "%s", inst->handle);
+    snprintf(row.state, sizeof(row.state), "running");
+    bg_err_clear(&err);
+    if (bg_store_target_add(d->store, &row, &err) != 0)
+        bg_log(BG_LOG_ERROR, "deploy", "msg=\"target not stored\" err=\"%s\"", err.msg);
+    sl->insts = bg_xrealloc(sl->insts, (sl->n_insts + 1) * sizeof(*sl->insts));
+    di = &sl->insts[sl->n_insts++];
+    memset(di, 0, sizeof(*di));
+    di->store_id = row.id;
+    di->revision = revno;
+    snprintf(di->address, sizeof(di->address), "%s", inst->address);
+    snprintf(di->handle, sizeof(di->handle), "%s", inst->handle);
+}
+
+void dp_slot_clear(bg_deployer_t *d, dp_service_t *svc, int slot)
+{
+    dp_slot_t *sl = &svc->slot[slot];
+
+    for (size_t i = 0; i < sl->n_insts; i++)
+        if (sl->insts[i].store_id > 0)
+            bg_store_target_set_state(d->store, sl->insts[i].store_id, "stopped", NULL);
+    free(sl->insts);
+    sl->insts = NULL;
+    sl->n_insts = 0;
+}
+
+static dp_inst_t *inst_by_address(bg_deployer_t *d, const char *service, int slot,
+                                  const char *address, dp_service_t **svc_out)
+{
+    dp_service_t *svc = dp_service_find(d, service);
+
+    if (svc == NULL || slot < 0 || slot >= BG_SLOT_COUNT)
+        return NULL;
+    *svc_out = svc;
+    for (size_t i = 0; i < svc->slot[slot].n_insts; i++)
+        if (strcmp(svc->slot[slot].insts[i].address, address) == 0)
+            return &svc->slot[slot].insts[i];
+    return NULL;
+}
+
+void bg_deployer_instance_replaced(bg_deployer_t *d, const bg_instance_t *inst)
+{
+    dp_service_t *svc = NULL;
+    dp_inst_t *di = inst_by_address(d, inst->service, inst->slot, inst->address, &svc);
+    bg_store_target_t row = {.slot = inst->slot, .revision = inst->revision};
+
+    dp_event(d, inst->service, 0, "target.replaced", NULL, "driver",
+             "%s (%s) crashed and was replaced: handle %s, restarts %u", inst->address,
+             bg_slot_str((bg_slot_t)inst->slot), inst->handle, inst->restarts);
+    if (di == NULL)
+        return;
+    /* A new row for the new handle: re-adoption after a restart must find the new pid. */
+    bg_store_target_set_state(d->store, di->store_id, "stopped", NULL);
+    snprintf(row.service, sizeof(row.service), "%s", svc->cfg->name);
+    snprintf(row.address, sizeof(row.address), "%s", inst->address);
+    snprintf(row.driver, sizeof(row.driver), "%s", bg_driver_kind_str(svc->cfg->driver));
+    snprintf(row.handle, sizeof(row.handle), "%s", inst->handle);
+    snprintf(row.state, sizeof(row.state), "running");
+    if (bg_store_target_add(d->store, &row, NULL) == 0)
+        di->store_id = row.id;
+    snprintf(di->handle, sizeof(di->handle), "%s", inst->handle);
+}
+
+void bg_deployer_instance_exited(bg_deployer_t *d, const bg_instance_t *inst)
+{
+    dp_event(d, inst->service, 0, "target.exited", NULL, "driver",
+             "%s (%s, rev %" PRId64 ") exited (status %d, signal %d)%s", inst->address,
+             bg_slot_str((bg_slot_t)inst->slot), inst->revision, inst->last_exit_status,
+             inst->last_term_signal,
+             inst->state == BG_INSTANCE_RESTARTING ? "; a replacement is scheduled" : "");
+}
+
+void bg_deployer_health_event(bg_deployer_t *d, const char *service, int slot, const char *address,
+                              bool healthy, const char *reason)
+{
+    dp_service_t *svc = dp_service_find(d, service);
+    int64_t dep = svc != NULL && svc->running != NULL ? svc->running->id : 0;
+
+    dp_event(d, service, dep, "health", NULL, "health", "%s (%s) %s: %s", address,
+             bg_slot_str((bg_slot_t)slot), healthy ? "healthy" : "unhealthy",
+             reason ? reason : "");
+}
+
+int bg_deployer_traffic_changed(bg_deployer_t *d, const char *service, const uint32_t weight[2],
+                                bg_err_t *err)
+{
+    dp_service_t *svc = dp_service_find(d, service);
+
+    if (svc == NULL)
+        return bg_err_set(err, BG_ENOTFOUND, "service '%s' not found", service);
+    if (svc->running != NULL)
+        return bg_err_set(err, BG_ECONFLICT,
+                          "deployment %" PRId64 " of %s is running: use promote, rollback "
+                          "or abort",
+                          svc->running->id, service);
+    svc->weight[0] = weight[0];
+    svc->weight[1] = weight[1];
+    if (weight[0] != weight[1])
+        svc->live = weight[1] > weight[0] ? BG_SLOT_GREEN : BG_SLOT_BLUE;
+    if (dp_service_store(d, svc, err) != 0)
+        return err != NULL && err->code ? err->code : BG_EIO;
+    dp_event(d, service, 0, "traffic", "admin", "api", "traffic set by hand: blue %u%%, green %u%%",
+             weight[0], weight[1]);
+    return 0;
+}
+
+int64_t bg_deployer_slot_revision(bg_deployer_t *d, const char *service, int slot,
+                                  const char **version)
+{
+    dp_service_t *svc = dp_service_find(d, service);
+
+    if (version != NULL)
+        *version = NULL;
+    if (svc == NULL || slot < 0 || slot >= BG_SLOT_COUNT || svc->slot[slot].revno == 0)
+        return 0;
+    if (version != NULL)
+        *version = svc->slot[slot].rev.version;
+    return svc->slot[slot].revno;
+}
+
+int bg_deployer_boot(bg_deployer_t *d, bg_err_t *err)
+{
+    const char *dir = d->cfg->state_dir ? d->cfg->state_dir : "./state";
+    char *path = bg_asprintf("%s/bluegreen.db", dir);
+    int rc = 0;
+
+    d->store = bg_store_open(path, err);
+    free(path);
+    if (d->store == NULL)
+        return err != NULL && err->code ? err->code : BG_EIO;
+    for (size_t i = 0; i < d->n_services && rc == 0; i++)
+        rc = dp_recover_service(d, &d->services[i], err);
+    return rc;
+}
+
+void dp_maybe_closed(bg_deployer_t *d)
+{
+    if (!d->closing || d->handles_open > 0 || d->close_cb == NULL)
+        return;
+    void (*cb)(void *) = d->close_cb;
+    d->close_cb = NULL;
+    cb(d->close_arg);
+}
+
+static void on_keepalive_closed(uv_handle_t *h)
+{
+    bg_deployer_t *d = h->data;
+    d->handles_open--;
+    dp_maybe_closed(d);
+}
+
+void bg_deployer_close(bg_deployer_t *d, void (*cb)(void *arg), void *arg)
+{
+    d->closing = true;
+    d->close_cb = cb;
+    d->close_arg = arg;
+    dp_feed_close(d);
+    dp_release_abandon(d);
+    for (size_t i = 0; i < d->n_services; i++) {
+        dp_service_t *svc = &d->services[i];
+        if (svc->running != NULL)
+            dp_deployment_release(svc->running);
+        if (svc->retiring != NULL && svc->retiring != svc->running)
+            dp_deployment_release(svc->retiring);
+        svc->running = svc->retiring = NULL;
+    }
+    uv_close((uv_handle_t *)&d->keepalive, on_keepalive_closed);
+}
+
+void bg_deployer_free(bg_deployer_t *d)
+{
+    if (d == NULL)
+        return;
+    for (size_t i = 0; i < d->n_services; i++) {
+        for (int sl = 0; sl < BG_SLOT_COUNT; sl++) {
+            dp_slot_set_rev(&d->services[i], sl, 0, NULL);
+            free(d->services[i].slot[sl].insts);
+        }
+    }
+    free(d->services);
+    bg_store_close(d->store);
+    free(d);
+}

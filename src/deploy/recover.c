@@ -1,0 +1,266 @@
+/* Boot and restart recovery (docs/internals/recovery.md). Runs before the listeners
+ * accept: the routing of every service (weights, live slot, revision per slot) comes back
+ * from the store; stored targets are re-adopted through the host (same pids, not
+ * restarted), replacements are started only for those that are gone; an interrupted
+ * deployment is resolved so that nothing stays stuck or half-routed:
+ *   - before any production traffic reached the new slot: rolled back (new targets stop);
+ *   - during the shift, the bake or a rollback: back to the old slot if it still has
+ *     running targets, else the new revision is kept at 100% (result FAILED, said so);
+ *   - succeeded and waiting out termination_wait (CLEAN_UP): clean-up is finished now.
+ */
+#include "deploy/internal.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "base/compat.h"
+
+typedef struct stop_ctx {
+    bg_deployer_t *d;
+    dp_service_t *svc;
+    int slot;
+    int64_t deployment; /* amended to DONE when > 0 (clean-up finished) */
+} stop_ctx_t;
+
+static void on_recovered_stop(void *arg, int status, double ms)
+{
+    stop_ctx_t *c = arg;
+
+    (void)status;
+    (void)ms;
+    if (!c->d->closing) {
+        dp_slot_clear(c->d, c->svc, c->slot);
+        if (c->svc->weight[c->slot] == 0)
+            dp_slot_set_rev(c->svc, c->slot, 0, NULL);
+        dp_service_store(c->d, c->svc, NULL);
+    }
+    free(c);
+}
+
+static void stop_slot(bg_deployer_t *d, dp_service_t *svc, int slot)
+{
+    stop_ctx_t *c = BG_NEW(stop_ctx_t);
+
+    c->d = d;
+    c->svc = svc;
+    c->slot = slot;
+    d->host.stop_slot(d->host.ctx, svc->cfg->name, slot, on_recovered_stop, c);
+}
+
+static int start_missing(bg_deployer_t *d, dp_service_t *svc, int slot, bg_err_t *err)
+{
+    dp_slot_t *sl = &svc->slot[slot];
+
+    for (unsigned i = (unsigned)sl->n_insts; i < sl->rev.count; i++) {
+        bg_instance_spec_t spec = {.service = svc->cfg->name,
+                                   .slot = slot,
+                                   .revision = sl->revno,
+                                   .index = i,
+                                   .rev = &sl->rev,
+                                   .stop_timeout_ms = svc->cfg->stop_timeout_ms};
+        bg_deploy_instance_t inst;
+        int rc;
+        memset(&inst, 0, sizeof(inst));
+        if ((rc = d->host.start(d->host.ctx, &spec, &inst, err)) != 0)
+            return rc;
+        dp_inst_add(d, svc, slot, sl->revno, &inst);
+    }
+    return 0;
+}
+
+/* First boot: revision 1 is the configured one, in the live slot of `traffic:`. */
+static int first_boot(bg_deployer_t *d, dp_service_t *svc, bg_err_t *err)
+{
+    const bg_service_config_t *c = svc->cfg;
+    bg_store_revision_t rev = {0};
+    json_t *spec = dp_rev_to_json(&c->rev);
+    int live = c->has_traffic && c->traffic[1] > c->traffic[0] ? BG_SLOT_GREEN : BG_SLOT_BLUE;
+    int rc;
+
+    snprintf(rev.service, sizeof(rev.service), "%s", c->name);
+    snprintf(rev.version, sizeof(rev.version), "%s", c->rev.version ? c->rev.version : "0.0.0");
+    rev.spec_json = json_dumps(spec, JSON_COMPACT);
+    json_decref(spec);
+    rc = bg_store_revision_add(d->store, &rev, err);
+    free(rev.spec_json);
+    if (rc != 0)
+        return rc;
+    svc->live = live;
+    if (c->has_traffic) {
+        svc->weight[0] = c->traffic[0];
+        svc->weight[1] = c->traffic[1];
+    }
+    dp_slot_set_rev(svc, live, rev.number, &c->rev);
+    if (c->driver == BG_DRIVER_STATIC && svc->weight[1 - live] > 0)
+        dp_slot_set_rev(svc, 1 - live, rev.number, &c->rev);
+    if ((rc = dp_service_store(d, svc, err)) != 0)
+        return rc;
+    if (c->driver == BG_DRIVER_PROCESS && (rc = start_missing(d, svc, live, err)) != 0)
+        return rc;
+    d->host.restore_weights(d->host.ctx, c->name, svc->weight);
+    dp_event(d, c->name, 0, "boot", NULL, NULL, "first boot: revision %" PRId64 " (%s) in %s",
+             rev.number, rev.version, bg_slot_str((bg_slot_t)live));
+    return 0;
+}
+
+static int load_revision(bg_deployer_t *d, dp_service_t *svc, int slot, int64_t number,
+                         bg_err_t *err)
+{
+    bg_store_revision_t row;
+    bg_revision_config_t rev;
+    json_t *j;
+    int rc;
+
+    if (number == 0)
+        return 0;
+    if ((rc = bg_store_revision_get(d->store, svc->cfg->name, number, &row, err)) != 0)
+        return rc;
+    j = json_loads(row.spec_json, 0, NULL);
+    free(row.spec_json);
+    memset(&rev, 0, sizeof(rev));
+    rc = j != NULL ? dp_rev_from_json(j, svc->cfg, &rev, err)
+                   : bg_err_set(err, BG_EIO, "revision %" PRId64 " of %s is not JSON", number,
+                                svc->cfg->name);
+    json_decref(j);
+    if (rc == 0)
+        dp_slot_set_rev(svc, slot, number, &rev);
+    bg_revision_config_fini(&rev);
+    return rc;
+}
+
+static int adopt_one(void *arg, const bg_store_target_t *t)
+{
+    void **a = arg;
+    bg_deployer_t *d = a[0];
+    dp_service_t *svc = a[1];
+    dp_slot_t *sl = &svc->slot[t->slot];
+    bg_instance_spec_t spec = {.service = svc->cfg->name,
+                               .slot = t->slot,
+                               .revision = t->revision,
+                               .index = (unsigned)sl->n_insts,
+                               .rev = &sl->rev,
+                               .stop_timeout_ms = svc->cfg->stop_timeout_ms};
+    bg_deploy_instance_t inst;
+    dp_inst_t *di;
+
+    memset(&inst, 0, sizeof(inst));
+    if (sl->revno != t->revision || sl->n_insts >= sl->rev.count ||
+        d->host.adopt(d->host.ctx, &spec, t->address, t->handle, &inst, NULL) != 0) {
+        bg_store_target_set_state(d->store, t->id, "stopped", NULL);
+        dp_event(d, svc->cfg->name, 0, "target.lost", NULL, "recovery",
+                 "%s (%s, handle %s) is gone or no longer wanted", t->address,
+                 bg_slot_str((bg_slot_t)t->slot), t->handle);
+        return 0;
+    }
+    sl->insts = bg_xrealloc(sl->insts, (sl->n_insts + 1) * sizeof(*sl->insts));
+    di = &sl->insts[sl->n_insts++];
+    memset(di, 0, sizeof(*di));
+    di->store_id = t->id;
+    di->revision = t->revision;
+    snprintf(di->address, sizeof(di->address), "%s", t->address);
+    snprintf(di->handle, sizeof(di->handle), "%s", t->handle);
+    dp_event(d, svc->cfg->name, 0, "target.adopted", NULL, "recovery",
+             "%s (%s, rev %" PRId64 ") re-adopted, handle %s", t->address,
+             bg_slot_str((bg_slot_t)t->slot), t->revision, t->handle);
+    return 0;
+}
+
+static bool before_traffic(const char *phase)
+{
+    return strcmp(phase, "PRE_SCALE_UP") == 0 || strcmp(phase, "SCALE_UP") == 0 ||
+           strcmp(phase, "POST_SCALE_UP") == 0 || strcmp(phase, "TEST_TRAFFIC") == 0;
+}
+
+static void resolve(bg_deployer_t *d, dp_service_t *svc, const bg_store_deployment_t *dep)
+{
+    int old = 1 - dep->slot;
+    bool back = before_traffic(dep->phase) || svc->slot[old].n_insts > 0;
+    char reason[512];
+
+    if (back) {
+        snprintf(reason, sizeof(reason), "interrupted by a restart in %s: rolled back to %s",
+                 dep->phase, bg_slot_str((bg_slot_t)old));
+        svc->weight[old] = 100;
+        svc->weight[dep->slot] = 0;
+        svc->live = old;
+    } else {
+        snprintf(reason, sizeof(reason),
+                 "interrupted by a restart in %s; the old slot %s has no running target: "
+                 "kept the new revision at 100%%",
+                 dep->phase, bg_slot_str((bg_slot_t)old));
+        svc->weight[old] = 0;
+        svc->weight[dep->slot] = 100;
+        svc->live = dep->slot;
+    }
+    dp_service_store(d, svc, NULL);
+    bg_store_deployment_finish(d->store, dep->id, back ? "ROLLED_BACK" : "FAILED", reason, NULL,
+                               NULL);
+    dp_event(d, svc->cfg->name, dep->id, "deploy.result", NULL, "recovery", "%s: %s",
+             back ? "ROLLED_BACK" : "FAILED", reason);
+    if (back && svc->slot[dep->slot].revno == dep->to_revision)
+        stop_slot(d, svc, dep->slot);
+}
+
+/* A succeeded deployment whose old slot was kept for its termination wait. */
+static int finish_cleanup(void *arg, const bg_store_deployment_t *row)
+{
+    void **a = arg;
+    bg_deployer_t *d = a[0];
+    dp_service_t *svc = a[1];
+    int old = 1 - row->slot;
+
+    if (strcmp(row->phase, "CLEAN_UP") != 0)
+        return 1; /* only the newest deployment can still be in its termination wait */
+    bg_store_deployment_amend(d->store, row->id, "DONE", row->result, row->reason, NULL, NULL);
+    if (svc->weight[old] == 0 && svc->slot[old].revno != 0) {
+        dp_event(d, svc->cfg->name, row->id, "deploy.cleanup", NULL, "recovery",
+                 "restart during the termination wait: stopping the old slot %s now",
+                 bg_slot_str((bg_slot_t)old));
+        stop_slot(d, svc, old);
+    }
+    return 1;
+}
+
+static int restore(bg_deployer_t *d, dp_service_t *svc, const bg_store_service_t *row,
+                   bg_err_t *err)
+{
+    bg_store_deployment_t dep;
+    void *arg[2] = {d, svc};
+    int rc;
+
+    svc->live = row->live_slot;
+    for (int sl = 0; sl < BG_SLOT_COUNT; sl++) {
+        svc->weight[sl] = row->weight[sl];
+        if ((rc = load_revision(d, svc, sl, row->revision[sl], err)) != 0)
+            return rc;
+    }
+    d->host.restore_weights(d->host.ctx, svc->cfg->name, svc->weight);
+    if (svc->cfg->driver == BG_DRIVER_PROCESS)
+        bg_store_target_each(d->store, svc->cfg->name, adopt_one, arg, NULL);
+    if (bg_store_deployment_active(d->store, svc->cfg->name, &dep, NULL) == 0) {
+        resolve(d, svc, &dep);
+        bg_store_deployment_fini(&dep);
+        d->host.restore_weights(d->host.ctx, svc->cfg->name, svc->weight);
+    } else {
+        bg_store_deployment_list(d->store, svc->cfg->name, 1, finish_cleanup, arg, NULL);
+    }
+    if (svc->cfg->driver == BG_DRIVER_PROCESS && svc->slot[svc->live].revno != 0)
+        return start_missing(d, svc, svc->live, err);
+    return 0;
+}
+
+int dp_recover_service(bg_deployer_t *d, dp_service_t *svc, bg_err_t *err)
+{
+    bg_store_service_t row;
+
+    if (bg_store_service_get(d->store, svc->cfg->name, &row, NULL) != 0)
+        return first_boot(d, svc, err);
+    dp_event(d, svc->cfg->name, 0, "boot", NULL, "recovery",
+             "restart: routing restored (blue %u%%, green %u%%, live %s, revisions %" PRId64
+             "/%" PRId64 ")",
+             row.weight[0], row.weight[1], bg_slot_str((bg_slot_t)row.live_slot), row.revision[0],
+             row.revision[1]);
+    return restore(d, svc, &row, err);
+}
