@@ -100,6 +100,11 @@ static int follow(bg_cli_t *cli, const char *service)
             rc = bg_cli_answer_report(cli, bg_cli_sse_answer(s));
         else if (r < 0 && c.unreachable && !connected_once)
             rc = bg_cli_client_report(&c);
+        else if (r < 0 && connected_once && bg_cli_signal_caught() == 0)
+            fprintf(cli->err, "bluegreen: lost the event stream (%s); reconnecting\n",
+                    bg_cli_sse_error(s));
+        if (r < 0)
+            connected_once = false; /* say it once per lost connection */
         snprintf(last_id, sizeof(last_id), "%s", bg_cli_sse_last_id(s));
         bg_cli_sse_free(s);
         s = NULL;

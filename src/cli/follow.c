@@ -15,6 +15,8 @@
 #include "cli/internal.h"
 
 #include <poll.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "base/base.h"
 
@@ -82,8 +84,8 @@ static void clear_line(follow_t *f)
     f->line_open = false;
 }
 
-/* The terminal line: "orders #7 SCALE_UP  healthy 1/2  blue 100% green 0%  [####----] 0%
- * green  3.2s" */
+/* The terminal line, "SCALE_UP  healthy 1/2  blue 100% green 0%  [####----] 20% green  3.2s",
+ * redrawn in place below a permanent "orders #7: PHASE" line per phase. */
 static void draw_tty(follow_t *f, const json_t *d)
 {
     bg_cli_t *cli = f->c->cli;
@@ -91,7 +93,8 @@ static void draw_tty(follow_t *f, const json_t *d)
     const char *slot = bg_cli_jstr(d, "slot", "green");
     long long pct = (long long)bg_cli_jint(json_object_get(d, "traffic"), slot, 0);
     const char *phase = bg_cli_jstr(d, "phase", "?");
-    char bar[BAR_WIDTH + 1], el[32];
+    char bar[BAR_WIDTH + 1], el[32], line[256];
+    struct winsize ws;
     int fill = (int)(pct < 0 ? 0 : pct > 100 ? BAR_WIDTH : pct * BAR_WIDTH / 100);
 
     if (strcmp(phase, f->last_phase) != 0) {
@@ -103,17 +106,19 @@ static void draw_tty(follow_t *f, const json_t *d)
     for (int i = 0; i < BAR_WIDTH; i++)
         bar[i] = i < fill ? '#' : '-';
     bar[BAR_WIDTH] = '\0';
+    snprintf(line, sizeof(line),
+             "%s%s  healthy %lld/%lld  blue %lld%% green %lld%%  [%s] %lld%% %s  %s", phase,
+             json_is_true(json_object_get(d, "paused")) ? " (paused)" : "",
+             (long long)bg_cli_jint(t, "healthy", 0), (long long)bg_cli_jint(t, "wanted", 0),
+             (long long)bg_cli_jint(json_object_get(d, "traffic"), "blue", 0),
+             (long long)bg_cli_jint(json_object_get(d, "traffic"), "green", 0), bar, pct, slot,
+             bg_cli_duration_str(bg_now_ms() - f->started_ms, el, sizeof(el)));
+    /* A line longer than the terminal wraps, and "\r" + erase would then redraw only its
+     * last row: cut it to the width. */
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 && strlen(line) >= ws.ws_col)
+        line[ws.ws_col - 1] = '\0';
     clear_line(f);
-    fprintf(cli->out,
-            "%s%s  healthy %lld/%lld  %sblue %lld%%%s %sgreen %lld%%%s  [%s] %lld%% %s  %s", phase,
-            json_is_true(json_object_get(d, "paused")) ? " (paused)" : "",
-            (long long)bg_cli_jint(t, "healthy", 0), (long long)bg_cli_jint(t, "wanted", 0),
-            bg_cli_sgr(cli, BG_SGR_BLUE),
-            (long long)bg_cli_jint(json_object_get(d, "traffic"), "blue", 0),
-            bg_cli_sgr(cli, BG_SGR_RESET), bg_cli_sgr(cli, BG_SGR_GREEN),
-            (long long)bg_cli_jint(json_object_get(d, "traffic"), "green", 0),
-            bg_cli_sgr(cli, BG_SGR_RESET), bar, pct, slot,
-            bg_cli_duration_str(bg_now_ms() - f->started_ms, el, sizeof(el)));
+    fputs(line, cli->out);
     fflush(cli->out);
     f->line_open = true;
 }

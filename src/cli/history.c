@@ -73,39 +73,65 @@ static void print_line(bg_cli_t *cli, const json_t *d)
     fputc('\n', f);
 }
 
-static void print_row(bg_cli_t *cli, const json_t *d)
+/* Columns of the terminal table: the text ones are as wide as their widest value. */
+enum { C_VERSION, C_REV, C_STRATEGY, C_RESULT, C_ACTOR, C_GIT, C_COUNT };
+static const char *const headers[C_COUNT] = {"VERSION", "REV",   "STRATEGY",
+                                             "RESULT",  "ACTOR", "GIT.SHA"};
+
+static void cells(const json_t *d, char out[C_COUNT][96])
+{
+    snprintf(out[C_VERSION], 96, "%s", bg_cli_jstr(d, "version", "?"));
+    revs(d, out[C_REV], 96);
+    snprintf(out[C_STRATEGY], 96, "%s", bg_cli_jstr(d, "strategy", "-"));
+    result(d, out[C_RESULT], 96);
+    snprintf(out[C_ACTOR], 96, "%s", bg_cli_jstr(d, "actor", "-"));
+    snprintf(out[C_GIT], 96, "%s", git_sha(d));
+}
+
+static void print_row(bg_cli_t *cli, const json_t *d, const int w[C_COUNT])
 {
     const char *r = bg_cli_jstr(d, "result", "");
     const char *colour = r[0] == '\0'                  ? BG_SGR_YELLOW
                          : strcmp(r, "SUCCEEDED") == 0 ? BG_SGR_GREEN
                                                        : BG_SGR_RED;
-    char rv[48], dur[32], res[64], started[32];
     const char *reason = bg_cli_jstr(d, "reason", "");
+    char c[C_COUNT][96], dur[32], started[32];
 
-    revs(d, rv, sizeof(rv));
+    cells(d, c);
     duration(d, dur, sizeof(dur));
-    result(d, res, sizeof(res));
     /* "2026-11-27T13:00:00.000Z" -> "2026-11-27 13:00:00" */
     snprintf(started, sizeof(started), "%.19s", bg_cli_jstr(d, "started", "-"));
     if (strlen(started) > 10 && started[10] == 'T')
         started[10] = ' ';
-    fprintf(cli->out, "%5lld  %-10s %-8s %-26s %s%-28s%s %-19s %8s  %-10s %-10s %s\n",
-            (long long)bg_cli_jint(d, "id", 0), bg_cli_jstr(d, "version", "?"), rv,
-            bg_cli_jstr(d, "strategy", "-"), bg_cli_sgr(cli, colour), res,
-            bg_cli_sgr(cli, BG_SGR_RESET), started, dur, bg_cli_jstr(d, "actor", "-"), git_sha(d),
+    fprintf(cli->out, "%5lld  %-*s  %-*s  %-*s  %s%-*s%s  %-19s  %8s  %-*s  %-*s  %s\n",
+            (long long)bg_cli_jint(d, "id", 0), w[C_VERSION], c[C_VERSION], w[C_REV], c[C_REV],
+            w[C_STRATEGY], c[C_STRATEGY], bg_cli_sgr(cli, colour), w[C_RESULT], c[C_RESULT],
+            bg_cli_sgr(cli, BG_SGR_RESET), started, dur, w[C_ACTOR], c[C_ACTOR], w[C_GIT], c[C_GIT],
             reason[0] ? reason : "-");
 }
 
 static void print_table(bg_cli_t *cli, const json_t *list)
 {
+    int w[C_COUNT];
+
     if (json_array_size(list) == 0) {
         fputs("no deployments yet\n", cli->out);
         return;
     }
-    fprintf(cli->out, "%5s  %-10s %-8s %-26s %-28s %-19s %8s  %-10s %-10s %s\n", "ID", "VERSION",
-            "REV", "STRATEGY", "RESULT", "STARTED", "DURATION", "ACTOR", "GIT.SHA", "REASON");
+    for (int k = 0; k < C_COUNT; k++)
+        w[k] = (int)strlen(headers[k]);
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        char c[C_COUNT][96];
+        cells(json_array_get(list, i), c);
+        for (int k = 0; k < C_COUNT; k++)
+            w[k] = (int)strlen(c[k]) > w[k] ? (int)strlen(c[k]) : w[k];
+    }
+    fprintf(cli->out, "%5s  %-*s  %-*s  %-*s  %-*s  %-19s  %8s  %-*s  %-*s  %s\n", "ID",
+            w[C_VERSION], headers[C_VERSION], w[C_REV], headers[C_REV], w[C_STRATEGY],
+            headers[C_STRATEGY], w[C_RESULT], headers[C_RESULT], "STARTED", "DURATION", w[C_ACTOR],
+            headers[C_ACTOR], w[C_GIT], headers[C_GIT], "REASON");
     for (size_t i = 0; i < json_array_size(list); i++)
-        print_row(cli, json_array_get(list, i));
+        print_row(cli, json_array_get(list, i), w);
 }
 
 int bg_cli_history(bg_cli_t *cli, int argc, char **argv)

@@ -49,8 +49,8 @@ static void live_versions(const json_t *e, bool detail, bg_buf_t *b)
         bg_buf_puts(b, detail ? "" : "none");
 }
 
-/* The cell of <consumer> x <prov>: "^1.4 -> 1.9.2 ok", several edges joined by "; ". Its
- * printable width (without colour codes) goes to *<width>; *<broken> if any edge is. */
+/* The cell of <consumer> x <prov>: "^1.4 -> 1.9.2 ok", several edges joined by "; ", with
+ * colour codes if <colour>. Its printable width goes to *<width>. Caller frees. */
 static char *cell(bg_cli_t *cli, const json_t *edges, const char *consumer, const char *prov,
                   size_t *width, bool colour)
 {

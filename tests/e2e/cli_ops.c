@@ -192,11 +192,15 @@ Test(cli_ops, history_lists_deployments)
     cli_run_tty(&r, NULL, 30000,
                 (const char *const[]){"--admin", fake_admin_url(f), "history", "orders", NULL});
     cr_assert_eq(r.code, 0, "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "   ID  VERSION    REV      STRATEGY"), "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "running (PRODUCTION_TRAFFIC_SHIFT)"), "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "ROLLED_BACK"), "%s", r.out);
-    cr_assert_not_null(strstr(r.out, "2026-11-27 13:00:00    1m05s  ci         abc123     p99 "
-                                     "812ms > 500ms\n"),
+    cr_assert_not_null(strstr(r.out, "   ID  VERSION  REV   STRATEGY                       RESULT"
+                                     "                              STARTED              DURATION"
+                                     "  ACTOR  GIT.SHA  REASON\n"),
+                       "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "running (PRODUCTION_TRAFFIC_SHIFT)  2026-11-27 13:00:00"),
+                       "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "    7  2.0.0    3->4  canary: 10% for 5m, then 100%  "
+                                     "ROLLED_BACK                         2026-11-27 13:00:00     "
+                                     "1m05s  ci     abc123   p99 812ms > 500ms\n"),
                        "%s", r.out);
     cli_res_fini(&r);
 
