@@ -304,7 +304,7 @@ int bg_cli_release_args(bg_cli_t *cli, const char *verb, int argc, char **argv, 
 /* Prints why no order exists: {"cycle":[...],"message","hint"}. */
 void bg_cli_print_blocked(bg_cli_t *cli, const json_t *blocked);
 
-/* follow.c: following a deployment until it ends (deploy --wait, release --wait) */
+/* follow.c: following a deployment until it ends (deploy --wait) */
 
 /* Follows deployment <d> (borrowed; its id and service) until it has a result, showing
  * progress: a redrawn line on a terminal, one plain line per change when piped (nothing

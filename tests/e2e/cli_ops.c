@@ -406,6 +406,11 @@ Test(cli_ops, matrix_prints_edges_and_a_grid)
     json_decref(j);
     json_decref(w);
     cli_res_fini(&r);
+
+    CLI_RUN(&r, "--admin", fake_admin_url(f), "matrix", "orders");
+    cr_assert_eq(r.code, 2, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "unexpected argument 'orders'"), "%s", r.err);
+    cli_res_fini(&r);
     fake_admin_stop(f);
 
     /* A daemon without the route. */
@@ -573,6 +578,10 @@ Test(cli_ops, release_wait_follows_a_background_release)
               "\"a\"],\"message\":\"a and b need each other\",\"hint\":\"expand b first\"}}"),
     };
     f = fake_admin_start(blocked, 1);
+    CLI_RUN(&r, "--admin", fake_admin_url(f), "release", path, "--wiat");
+    cr_assert_eq(r.code, 2, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "unknown option '--wiat'"), "%s", r.err);
+    cli_res_fini(&r);
     CLI_RUN(&r, "--admin", fake_admin_url(f), "release", path);
     cr_assert_eq(r.code, 3, "%s", r.err);
     cr_assert_str_eq(r.out, "blocked message=\"a and b need each other\" cycle=\"a -> b -> a\" "
