@@ -224,7 +224,7 @@ int bg_cli_client_send(bg_cli_client_t *c, const char *method, const char *path,
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->no_timeout ? 0L : REQUEST_TIMEOUT_MS);
     cr = curl_easy_perform(h);
     if (cr == CURLE_OK) {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &ans->status);

@@ -148,6 +148,8 @@ typedef struct bg_cli_client {
     void *curl;           /* CURL *; owned */
     bool curl_global;     /* curl_global_init() succeeded: cleanup owed */
     bool unreachable;     /* the last failed request never connected */
+    bool no_timeout;      /* requests may take as long as they take (a release answers when
+                             its last deployment ended); default: 2 minutes */
     char error[256];      /* why the last request got no answer */
 } bg_cli_client_t;
 
@@ -301,7 +303,8 @@ int bg_cli_release_body(bg_cli_t *cli, const char *path, json_t **body);
  * from <argv>. Returns an exit code (a usage error was printed). */
 int bg_cli_release_args(bg_cli_t *cli, const char *verb, int argc, char **argv, bool *wait,
                         const char **path);
-/* Prints why no order exists: {"cycle":[...],"message","hint"}. */
+/* Prints why no order exists: {"cycle":[{first, then, reason}...] (or names),"message",
+ * "hint": {service, api, versions, verified} (or a sentence)}. */
 void bg_cli_print_blocked(bg_cli_t *cli, const json_t *blocked);
 
 /* follow.c: following a deployment until it ends (deploy --wait) */

@@ -82,17 +82,48 @@ static void print_order(bg_cli_t *cli, const json_t *order)
     }
 }
 
-/* "orders -> payments -> orders" (names) or the members' messages. */
+/* The constraints that form the cycle: "orders before payments (why); ..." or, for plain
+ * names, "orders -> payments -> orders". */
 static void cycle_text(const json_t *cycle, bg_buf_t *b)
 {
     for (size_t i = 0; i < json_array_size(cycle); i++) {
         const json_t *x = json_array_get(cycle, i);
-        const char *s = json_is_string(x) ? json_string_value(x) : bg_cli_jstr(x, "message", NULL);
-        char *dump = s == NULL ? json_dumps(x, JSON_COMPACT) : NULL;
+        const char *first = bg_cli_jstr(x, "first", NULL), *then = bg_cli_jstr(x, "then", NULL);
+        char *dump = NULL;
+
         if (i > 0)
             bg_buf_puts(b, json_is_string(x) ? " -> " : "; ");
-        bg_buf_puts(b, s != NULL ? s : dump != NULL ? dump : "?");
+        if (json_is_string(x)) {
+            bg_buf_puts(b, json_string_value(x));
+        } else if (first != NULL && then != NULL) {
+            bg_buf_printf(b, "%s before %s", first, then);
+            if (bg_cli_jstr(x, "reason", "")[0] != '\0')
+                bg_buf_printf(b, " (%s)", bg_cli_jstr(x, "reason", ""));
+        } else {
+            dump = json_dumps(x, JSON_COMPACT);
+            bg_buf_puts(b, dump != NULL ? dump : "?");
+        }
         free(dump);
+    }
+    bg_buf_append(b, "", 0);
+}
+
+/* The expand/contract way out: a sentence, or {service, api, versions, verified}. */
+static void hint_text(const json_t *hint, bg_buf_t *b)
+{
+    const json_t *versions = json_object_get(hint, "versions");
+
+    if (json_is_string(hint)) {
+        bg_buf_puts(b, json_string_value(hint));
+    } else if (bg_cli_jstr(hint, "service", NULL) != NULL) {
+        bg_buf_printf(b, "first deploy a %s that provides %s at [",
+                      bg_cli_jstr(hint, "service", ""), bg_cli_jstr(hint, "api", "?"));
+        for (size_t i = 0; i < json_array_size(versions); i++)
+            bg_buf_printf(b, "%s%s", i ? ", " : "",
+                          json_string_value(json_array_get(versions, i)) ?: "?");
+        bg_buf_puts(b, "] (expand), then the release, then drop the old version (contract)");
+        if (json_is_true(json_object_get(hint, "verified")))
+            bg_buf_puts(b, "; checked: the release then has an order");
     }
     bg_buf_append(b, "", 0);
 }
@@ -100,11 +131,14 @@ static void cycle_text(const json_t *cycle, bg_buf_t *b)
 void bg_cli_print_blocked(bg_cli_t *cli, const json_t *blocked)
 {
     const char *msg = bg_cli_jstr(blocked, "message", "no order keeps every step compatible");
-    const char *hint = bg_cli_jstr(blocked, "hint", "");
-    bg_buf_t cyc;
+    bg_buf_t cyc, hb;
+    const char *hint;
 
     bg_buf_init(&cyc);
+    bg_buf_init(&hb);
     cycle_text(json_object_get(blocked, "cycle"), &cyc);
+    hint_text(json_object_get(blocked, "hint"), &hb);
+    hint = hb.data;
     if (!cli->tty) {
         fputs("blocked", cli->out);
         bg_cli_print_kv(cli->out, "message", msg);
@@ -120,6 +154,7 @@ void bg_cli_print_blocked(bg_cli_t *cli, const json_t *blocked)
             fprintf(cli->out, "  hint:  %s\n", hint);
     }
     bg_buf_fini(&cyc);
+    bg_buf_fini(&hb);
 }
 
 int bg_cli_plan(bg_cli_t *cli, int argc, char **argv)

@@ -15,6 +15,29 @@
 
 #define POLL_MS 500
 
+/* The release id: a number (the daemon's counter) or a string. */
+static const char *release_id(const json_t *rel, char *buf, size_t size)
+{
+    const json_t *id = json_object_get(rel, "id");
+
+    if (json_is_integer(id))
+        snprintf(buf, size, "%lld", (long long)json_integer_value(id));
+    else
+        snprintf(buf, size, "%s", json_is_string(id) ? json_string_value(id) : "?");
+    return buf;
+}
+
+/* Why no order exists, when the answer says so: "blocked" at the top or in its "plan". */
+static const json_t *blocked(const json_t *rel)
+{
+    const json_t *b = json_object_get(rel, "blocked");
+
+    if (json_is_object(b))
+        return b;
+    b = json_object_get(json_object_get(rel, "plan"), "blocked");
+    return json_is_object(b) ? b : NULL;
+}
+
 static const char *step_result(const json_t *s)
 {
     const char *r = bg_cli_jstr(s, "result", NULL);
@@ -127,7 +150,8 @@ static void print_steps(bg_cli_t *cli, const json_t *rel, size_t *shown)
     }
 }
 
-/* 0 when every step succeeded; the first failed step's code (3 refused, else 1). */
+/* 0 when every step succeeded; else the first failed step's code, or the release's own
+ * result's (REFUSED: 3, no order exists; any other failure 1). */
 static int release_exit(const json_t *rel)
 {
     const json_t *steps = json_object_get(rel, "steps");
@@ -137,7 +161,7 @@ static int release_exit(const json_t *rel)
         if (failed(r))
             return bg_cli_result_exit(r) == BG_EXIT_REFUSED ? BG_EXIT_REFUSED : BG_EXIT_FAILED;
     }
-    return failed(bg_cli_jstr(rel, "result", "")) ? BG_EXIT_FAILED : BG_EXIT_OK;
+    return bg_cli_result_exit(bg_cli_jstr(rel, "result", ""));
 }
 
 /* The release ended: what is left unrun, what is live, and the exit code. */
@@ -146,6 +170,7 @@ static int finish(bg_cli_t *cli, const json_t *rel, size_t shown)
     const json_t *steps = json_object_get(rel, "steps");
     const char *result = bg_cli_jstr(rel, "result", "");
     int rc = release_exit(rel);
+    char id[32];
 
     if (rc != BG_EXIT_OK && shown < json_array_size(steps) && cli->tty) {
         fputs("stopped; not run:", cli->out);
@@ -154,10 +179,10 @@ static int finish(bg_cli_t *cli, const json_t *rel, size_t shown)
         fputc('\n', cli->out);
     }
     if (cli->tty)
-        fprintf(cli->out, "release %s: %s\n", bg_cli_jstr(rel, "id", "?"), result);
+        fprintf(cli->out, "release %s: %s\n", release_id(rel, id, sizeof(id)), result);
     else {
         fputs("release", cli->out);
-        bg_cli_print_kv(cli->out, "id", bg_cli_jstr(rel, "id", ""));
+        bg_cli_print_kv(cli->out, "id", release_id(rel, id, sizeof(id)));
         bg_cli_print_kv(cli->out, "result", result);
         fputc('\n', cli->out);
     }
@@ -168,20 +193,20 @@ static int finish(bg_cli_t *cli, const json_t *rel, size_t shown)
 /* Polls GET /v1/releases/ID until it has a result; prints steps as they end. */
 static int follow(bg_cli_client_t *c, json_t **rel, size_t *shown)
 {
-    char *path = NULL;
+    char *path = NULL, id[32];
     bg_buf_t b;
     int rc = BG_EXIT_OK;
 
     bg_buf_init(&b);
     bg_buf_puts(&b, "/v1/releases/");
-    bg_cli_escape(&b, bg_cli_jstr(*rel, "id", ""));
+    bg_cli_escape(&b, release_id(*rel, id, sizeof(id)));
     path = bg_buf_steal(&b);
     bg_cli_signals_catch();
     while (bg_cli_jstr(*rel, "result", "")[0] == '\0') {
         json_t *next = NULL;
         if (bg_cli_signal_caught() != 0) {
             fprintf(c->cli->err, "bluegreen: stopped following; release %s runs on\n",
-                    bg_cli_jstr(*rel, "id", "?"));
+                    release_id(*rel, id, sizeof(id)));
             rc = 130;
             break;
         }
@@ -206,25 +231,28 @@ static int run(bg_cli_t *cli, const char *file, bool wait)
     bg_cli_client_t c;
     json_t *body = NULL, *rel = NULL;
     size_t shown = 0;
+    char id[32];
     int rc = bg_cli_release_body(cli, file, &body);
 
     memset(&c, 0, sizeof(c));
     if (rc == BG_EXIT_OK)
         rc = bg_cli_client_init(&c, cli);
+    /* The daemon may answer only once the last deployment ended: no deadline. */
+    c.no_timeout = true;
     if (rc == BG_EXIT_OK)
         rc = bg_cli_client_call(&c, "POST", "/v1/releases", body, &rel);
     if (rc != BG_EXIT_OK)
         goto out;
-    if (json_object_get(rel, "blocked") != NULL && !json_is_null(json_object_get(rel, "blocked"))) {
+    if (blocked(rel) != NULL) {
         if (cli->json)
             bg_cli_print_json(cli, rel);
         else
-            bg_cli_print_blocked(cli, json_object_get(rel, "blocked"));
+            bg_cli_print_blocked(cli, blocked(rel));
         rc = BG_EXIT_REFUSED;
         goto out;
     }
     if (!cli->json && cli->tty)
-        fprintf(cli->out, "release %s: %zu step%s\n", bg_cli_jstr(rel, "id", "?"),
+        fprintf(cli->out, "release %s: %zu step%s\n", release_id(rel, id, sizeof(id)),
                 json_array_size(json_object_get(rel, "steps")),
                 json_array_size(json_object_get(rel, "steps")) == 1 ? "" : "s");
     if (!cli->json)
@@ -239,7 +267,7 @@ static int run(bg_cli_t *cli, const char *file, bool wait)
         if (cli->tty)
             fputs("running in the daemon; follow it with --wait\n", cli->out);
         else
-            fprintf(cli->out, "release id=%s result=\"\"\n", bg_cli_jstr(rel, "id", "?"));
+            fprintf(cli->out, "release id=%s result=\"\"\n", release_id(rel, id, sizeof(id)));
     } else {
         rc = finish(cli, rel, shown);
     }

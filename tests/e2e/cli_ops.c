@@ -588,6 +588,48 @@ Test(cli_ops, release_wait_follows_a_background_release)
                             "hint=\"expand b first\"\n");
     cli_res_fini(&r);
     fake_admin_stop(f);
+
+    /* The controller's own shape: a numeric id, the verdict inside "plan", the cycle as
+     * constraints and the hint as {service, api, versions, verified}. */
+    fake_route_t refused[] = {
+        ROUTE("POST", "/v1/releases", 200, NULL,
+              "{\"id\":4,\"steps\":[],\"result\":\"REFUSED\",\"live\":{\"orders\":{"
+              "\"version\":\"2.3.0\",\"slot\":\"blue\",\"revision\":3}},\"plan\":{\"ok\":false,"
+              "\"order\":[],\"blocked\":{\"cycle\":[{\"first\":\"payments\",\"then\":"
+              "\"orders\",\"reason\":\"orders 3.0.0 requires payments ^2.0\"},{\"first\":"
+              "\"orders\",\"then\":\"payments\",\"reason\":\"orders 2.3.0 requires payments "
+              "^1.4\"}],\"message\":\"no order\",\"hint\":{\"service\":\"payments\",\"api\":"
+              "\"payments\",\"versions\":[\"1.10.0\",\"2.0.0\"],\"verified\":true}}}}"),
+    };
+    f = fake_admin_start(refused, 1);
+    CLI_RUN(&r, "--admin", fake_admin_url(f), "release", path);
+    cr_assert_eq(r.code, 3, "%s", r.err);
+    cr_assert_str_eq(r.out, "blocked message=\"no order\" cycle=\"payments before orders (orders "
+                            "3.0.0 requires payments ^2.0); orders before payments (orders 2.3.0 "
+                            "requires payments ^1.4)\" hint=\"first deploy a payments that "
+                            "provides payments at [1.10.0, 2.0.0] (expand), then the release, "
+                            "then drop the old version (contract); checked: the release then has "
+                            "an order\"\n");
+    cli_res_fini(&r);
+    fake_admin_stop(f);
+
+    /* A finished release with a numeric id and live {version, slot} objects. */
+    char *numeric = bg_asprintf("{\"id\":5,\"steps\":[{\"service\":\"payments\",\"deployment\":"
+                                "%s,\"result\":\"SUCCEEDED\"}],\"result\":\"SUCCEEDED\","
+                                "\"live\":{\"payments\":{\"version\":\"2.0.0\",\"slot\":"
+                                "\"green\",\"revision\":4}}}",
+                                ok);
+    fake_route_t fin[] = {ROUTE("POST", "/v1/releases", 200, NULL, numeric)};
+    f = fake_admin_start(fin, 1);
+    CLI_RUN(&r, "--admin", fake_admin_url(f), "release", path);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "step n=1 service=payments deployment=9 version=2.0.0 "
+                            "result=SUCCEEDED reason=\"\"\n"
+                            "release id=5 result=SUCCEEDED\n"
+                            "live service=payments versions=\"2.0.0 (green)\"\n");
+    cli_res_fini(&r);
+    fake_admin_stop(f);
+    free(numeric);
     free(start);
     free(mid);
     free(end);
