@@ -221,6 +221,16 @@ void bg_metrics_render(bg_buf_t *out, const bg_metrics_service_t *services, size
     render_histogram(out, services, n);
     render_slot_values(out, services, n);
     render_targets(out, services, n);
+    family(out, "bluegreen_last_switch_seconds", "gauge",
+           "Time from publishing the last traffic change of the service until every worker "
+           "served it (absent before the first).");
+    for (size_t i = 0; i < n; i++) {
+        if (!services[i].has_switch)
+            continue;
+        bg_buf_puts(out, "bluegreen_last_switch_seconds{service=\"");
+        bg_metrics_escape_label(out, services[i].name);
+        bg_buf_printf(out, "\"} %.6f\n", services[i].last_switch_ms / 1000.0);
+    }
     family(out, "bluegreen_client_connections", "gauge",
            "Client connections open on the production and test listeners.");
     bg_buf_printf(out, "bluegreen_client_connections %" PRIu64 "\n", client_connections);

@@ -8,6 +8,7 @@
 #ifndef BG_METRICS_METRICS_H
 #define BG_METRICS_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,8 @@ typedef struct bg_metrics_service {
     const char *name;
     const bg_service_stats_t *stats;
     bg_metrics_slot_t slot[2]; /* by bg_slot_t */
+    bool has_switch;           /* a verified traffic switch happened */
+    double last_switch_ms;     /* how long its workers took to adopt it */
 } bg_metrics_service_t;
 
 /* Appends the whole exposition for <n> services to <out>: every family once, with its

@@ -244,6 +244,8 @@ static void op_metrics(void *ctx, bg_buf_t *out)
         srv_service_t *svc = &s->services[i];
         view[i].name = svc->cfg->name;
         view[i].stats = svc->stats;
+        view[i].has_switch = svc->last_switch_generation != 0;
+        view[i].last_switch_ms = svc->last_switch_ms;
         for (int sl = 0; sl < BG_SLOT_COUNT; sl++)
             view[i].slot[sl] =
                 (bg_metrics_slot_t){svc->weight[sl], svc->slot[sl].targets, svc->slot[sl].n};

@@ -323,6 +323,7 @@ Test(server_admin, metrics_count_proxied_requests, .timeout = 60)
              sfx_addr(&f, SFX_BLUE));
     cr_assert_eq(metric(&p, "bluegreen_target_requests_total", labels), n);
     cr_assert_geq(metric(&p, "bluegreen_client_connections", ""), 0);
+    cr_assert_eq(prom_count(&p, "bluegreen_last_switch_seconds"), 0, "no switch happened yet");
     prom_fini(&p);
     cresp_fini(&r);
     sfx_stop(&f);

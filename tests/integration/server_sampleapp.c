@@ -106,6 +106,7 @@ Test(server_sampleapp, switch_moves_every_request_to_the_new_version, .timeout =
     cr_assert_eq(
         prom_get(&p, "bluegreen_requests_total", "service=orders,slot=green,class=2xx", &found),
         20);
+    cr_assert_eq(prom_count(&p, "bluegreen_last_switch_seconds"), 1);
     prom_fini(&p);
     cresp_fini(&r);
     sfx_stop(&f);

@@ -49,6 +49,8 @@ Test(metrics, renders_parsable_text_with_matching_values)
     atomic_store_explicit(&blue->conns, 3, memory_order_relaxed);
     svc.slot[BG_SLOT_BLUE] = (bg_metrics_slot_t){80, blues, 1};
     svc.slot[BG_SLOT_GREEN] = (bg_metrics_slot_t){20, greens, 1};
+    svc.has_switch = true;
+    svc.last_switch_ms = 1.5;
 
     bg_buf_init(&out);
     bg_metrics_render(&out, &svc, 1, 17);
@@ -99,6 +101,7 @@ Test(metrics, renders_parsable_text_with_matching_values)
                      "service=orders,slot=blue,target=127.0.0.1:9001,class=2xx"),
                  3);
     cr_assert_eq(get(&p, "bluegreen_client_connections", ""), 17);
+    cr_assert_float_eq(get(&p, "bluegreen_last_switch_seconds", "service=orders"), 0.0015, 1e-9);
 
     prom_fini(&p);
     bg_buf_fini(&out);
