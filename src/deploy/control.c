@@ -202,8 +202,7 @@ void dp_answer(dp_deployment_t *dep)
     if (req == NULL)
         return;
     dep->answer_req = NULL;
-    if (dep->result == BG_RESULT_NONE)
-        dep->result = dep->rollback_result;
+    dep->result = dep->rollback_result; /* the switch back is done: the result stands */
     bg_admin_respond_json(req, 200, json_deep_copy(dp_record_view(dep)));
 }
 
