@@ -476,3 +476,30 @@ Test(server_admin, switching_under_load_drops_nothing, .timeout = 120)
                  atomic_load(&l.failed), atomic_load(&l.ok) + atomic_load(&l.failed), l.last_error);
     sfx_stop(&f);
 }
+
+Test(server_admin, test_listener_reaches_the_preview_slot, .timeout = 60)
+{
+    bgt_resp_t r;
+    cresp_t a;
+
+    sfx_start(&f, &(sfx_opts_t){.test_listener = true});
+    cr_assert_gt(f.test_port, 0);
+    cr_assert_neq(f.test_port, f.proxy_port);
+    expect_all_from(SFX_BLUE, 5);
+    for (int i = 0; i < 5; i++) {
+        memset(&r, 0, sizeof(r));
+        cr_assert(bgt_http_get(f.test_port, "orders.local", "/x", &r, 5000));
+        cr_assert_eq(r.status, 200);
+        cr_assert(strstr(r.body, "\"backend\":\"green\"") != NULL, "%s", r.body);
+        bgt_resp_fini(&r);
+    }
+    /* After a switch the old live slot becomes the preview. */
+    put_traffic(0, 100, &a);
+    cr_assert_eq(a.status, 200, "%s", a.body);
+    cresp_fini(&a);
+    memset(&r, 0, sizeof(r));
+    cr_assert(bgt_http_get(f.test_port, "orders.local", "/x", &r, 5000));
+    cr_assert(strstr(r.body, "\"backend\":\"blue\"") != NULL, "%s", r.body);
+    bgt_resp_fini(&r);
+    sfx_stop(&f);
+}

@@ -79,6 +79,10 @@ bg_config_t *sfx_config(sfx_t *f, const sfx_opts_t *o)
 
     cr_assert_not_null(cfg, "config: %s\n%s", err.msg, yaml);
     free(yaml);
+    if (o->test_listener) {
+        free(cfg->test_listen);
+        cfg->test_listen = bg_strdup("127.0.0.1:0");
+    }
     if (o->tcp_admin) {
         /* Port 0 is not valid in a config file; the test wants a kernel-picked port. */
         free(cfg->admin);
@@ -110,6 +114,7 @@ void sfx_start(sfx_t *f, const sfx_opts_t *opts)
     cr_assert_eq(bg_server_start(f->srv, &err), 0, "bg_server_start: %s", err.msg);
     f->proxy_port = bg_server_proxy_port(f->srv);
     f->admin_port = bg_server_admin_port(f->srv);
+    f->test_port = bg_server_test_port(f->srv);
     f->sock = bg_server_admin_path(f->srv) ? bg_strdup(bg_server_admin_path(f->srv)) : NULL;
     cr_assert_gt(f->proxy_port, 0);
     cr_assert_eq(pthread_create(&f->thread, NULL, run_main, f), 0);

@@ -40,12 +40,14 @@ struct sfx {
     int proxy_port;
     char *sock;     /* admin socket path (unix) */
     int admin_port; /* tcp admin, else -1 */
+    int test_port;  /* test listener, else -1 */
 };
 
 typedef struct sfx_opts {
-    bool tcp_admin;   /* http://127.0.0.1:0 with SFX_TOKEN */
-    int green_weight; /* initial traffic to green */
-    const char *dir;  /* state lives in <dir>/state; NULL: a fresh tmp dir */
+    bool tcp_admin;     /* http://127.0.0.1:0 with SFX_TOKEN */
+    bool test_listener; /* test_listen on a kernel-picked port */
+    int green_weight;   /* initial traffic to green */
+    const char *dir;    /* state lives in <dir>/state; NULL: a fresh tmp dir */
     /* Overrides (NULL: the fake backends / the /healthz status check). */
     const char *blue_addr, *green_addr;
     const char *health_yaml;   /* flow mapping for `health:` */
