@@ -4,13 +4,12 @@
  * each cell the required range, the provider's live versions and ok/BROKEN (coloured),
  * then the broken edges spelled out. Piped, one `edge key=value...` line per edge. The
  * daemon's answer is {"services", "edges":[{consumer, consumer_version, api, range,
- * provider, live:[{version, slot, weight}], ok, message}]}; an answer in the compat
- * module's own view shape ("cells") is drawn by its renderer instead.
+ * provider, live:[{version, slot, weight}], ok, message}]}, or the compat module's view
+ * ({"cells", "missing"}, bg_compat_matrix_json), which is read into the same edges.
  */
 #include "cli/internal.h"
 
 #include "base/base.h"
-#include "compat/compat.h"
 
 typedef struct names {
     const char **v;
@@ -31,7 +30,8 @@ static const char *provider(const json_t *e)
     return bg_cli_jstr(e, "provider", "(none)");
 }
 
-/* "1.9.2@blue:100,2.0.0@green:0" for scripts; "1.9.2" or "1.9.2+2.0.0" for people. */
+/* "1.9.2@blue:100,2.0.0@green:0" for scripts; "1.9.2" or "1.9.2+2.0.0" for people. A live
+ * entry is {version, slot, weight}, or a text "1.9.2 (blue, 100%)" (the compat view). */
 static void live_versions(const json_t *e, bool detail, bg_buf_t *b)
 {
     const json_t *live = json_object_get(e, "live");
@@ -40,6 +40,11 @@ static void live_versions(const json_t *e, bool detail, bg_buf_t *b)
         const json_t *l = json_array_get(live, i);
         if (i > 0)
             bg_buf_puts(b, detail ? "," : "+");
+        if (json_is_string(l)) {
+            const char *t = json_string_value(l);
+            bg_buf_append(b, t, detail ? strlen(t) : strcspn(t, " "));
+            continue;
+        }
         bg_buf_puts(b, bg_cli_jstr(l, "version", "?"));
         if (detail)
             bg_buf_printf(b, "@%s:%lld", bg_cli_jstr(l, "slot", "?"),
@@ -47,6 +52,40 @@ static void live_versions(const json_t *e, bool detail, bg_buf_t *b)
     }
     if (json_array_size(live) == 0)
         bg_buf_puts(b, detail ? "" : "none");
+    bg_buf_append(b, "", 0);
+}
+
+/* One edge from the compat module's view: a cell {consumer, consumer_version, provider,
+ * api, range, provider_versions, status, message} or a missing provider. */
+static json_t *edge_of(const json_t *c, bool missing)
+{
+    const json_t *pv = json_object_get(c, "provider_versions");
+
+    return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:o, s:b, s:s}", "consumer",
+                     bg_cli_jstr(c, "consumer", ""), "consumer_version",
+                     bg_cli_jstr(c, "consumer_version", ""), "api", bg_cli_jstr(c, "api", ""),
+                     "range", bg_cli_jstr(c, "range", ""), "provider",
+                     missing ? NULL : bg_cli_jstr(c, "provider", NULL), "live",
+                     pv != NULL ? json_incref((json_t *)pv) : json_array(), "ok",
+                     !missing && strcmp(bg_cli_jstr(c, "status", ""), "ok") == 0, "message",
+                     bg_cli_jstr(c, "message", ""));
+}
+
+/* The edges of <doc>: its "edges", or those of the compat view's "cells" and "missing".
+ * New reference. */
+static json_t *edges_of(const json_t *doc)
+{
+    const json_t *cells = json_object_get(doc, "cells"), *missing = json_object_get(doc, "missing");
+    json_t *edges = json_object_get(doc, "edges");
+
+    if (edges != NULL || cells == NULL)
+        return json_is_array(edges) ? json_incref(edges) : json_array();
+    edges = json_array();
+    for (size_t i = 0; i < json_array_size(cells); i++)
+        json_array_append_new(edges, edge_of(json_array_get(cells, i), false));
+    for (size_t i = 0; i < json_array_size(missing); i++)
+        json_array_append_new(edges, edge_of(json_array_get(missing, i), true));
+    return edges;
 }
 
 /* The cell of <consumer> x <prov>: "^1.4 -> 1.9.2 ok", several edges joined by "; ", with
@@ -66,7 +105,6 @@ static char *cell(bg_cli_t *cli, const json_t *edges, const char *consumer, cons
             continue;
         bg_buf_init(&lv);
         live_versions(e, false, &lv);
-        bg_buf_append(&lv, "", 0);
         if (plain.len > 0) {
             bg_buf_puts(&plain, "; ");
             bg_buf_puts(&b, "; ");
@@ -88,9 +126,8 @@ static char *cell(bg_cli_t *cli, const json_t *edges, const char *consumer, cons
     return bg_buf_steal(&b);
 }
 
-static void print_grid(bg_cli_t *cli, const json_t *doc)
+static void print_grid(bg_cli_t *cli, const json_t *edges)
 {
-    const json_t *edges = json_object_get(doc, "edges");
     names_t rows = {0}, cols = {0};
     size_t *w, label = strlen("CONSUMER \\ PROVIDER");
 
@@ -114,15 +151,15 @@ static void print_grid(bg_cli_t *cli, const json_t *doc)
         }
     }
     fprintf(cli->out, "%s%-*s", bg_cli_sgr(cli, BG_SGR_BOLD), (int)label, "CONSUMER \\ PROVIDER");
-    for (size_t c = 0; c < cols.n; c++)
-        fprintf(cli->out, "  %-*s", (int)w[c], cols.v[c]);
+    for (size_t c = 0; c < cols.n; c++) /* no trailing blanks after the last column */
+        fprintf(cli->out, "  %-*s", c + 1 < cols.n ? (int)w[c] : 0, cols.v[c]);
     fprintf(cli->out, "%s\n", bg_cli_sgr(cli, BG_SGR_RESET));
     for (size_t r = 0; r < rows.n; r++) {
         fprintf(cli->out, "%-*s", (int)label, rows.v[r]);
         for (size_t c = 0; c < cols.n; c++) {
             size_t cw;
             char *s = cell(cli, edges, rows.v[r], cols.v[c], &cw, true);
-            fprintf(cli->out, "  %s%*s", s, (int)(w[c] - cw), "");
+            fprintf(cli->out, "  %s%*s", s, c + 1 < cols.n ? (int)(w[c] - cw) : 0, "");
             free(s);
         }
         fputc('\n', cli->out);
@@ -159,7 +196,6 @@ static void print_lines(bg_cli_t *cli, const json_t *edges)
         bg_buf_t lv;
         bg_buf_init(&lv);
         live_versions(e, true, &lv);
-        bg_buf_append(&lv, "", 0);
         fputs("edge", cli->out);
         bg_cli_print_kv(cli->out, "consumer", bg_cli_jstr(e, "consumer", ""));
         bg_cli_print_kv(cli->out, "consumer_version", bg_cli_jstr(e, "consumer_version", ""));
@@ -176,7 +212,7 @@ static void print_lines(bg_cli_t *cli, const json_t *edges)
 
 int bg_cli_matrix(bg_cli_t *cli, int argc, char **argv)
 {
-    json_t *doc = NULL;
+    json_t *doc = NULL, *edges;
     int rc;
 
     if (argc > 0)
@@ -184,18 +220,16 @@ int bg_cli_matrix(bg_cli_t *cli, int argc, char **argv)
     rc = bg_cli_api(cli, "GET", "/v1/matrix", NULL, &doc);
     if (rc != BG_EXIT_OK)
         return rc;
+    edges = edges_of(doc);
     if (cli->json) {
         bg_cli_print_json(cli, doc);
-    } else if (json_object_get(doc, "edges") == NULL && json_object_get(doc, "cells") != NULL) {
-        char *s = bg_compat_matrix_render(doc, cli->color);
-        fputs(s, cli->out);
-        free(s);
     } else if (cli->tty) {
-        print_grid(cli, doc);
-        print_broken(cli, json_object_get(doc, "edges"));
+        print_grid(cli, edges);
+        print_broken(cli, edges);
     } else {
-        print_lines(cli, json_object_get(doc, "edges"));
+        print_lines(cli, edges);
     }
+    json_decref(edges);
     json_decref(doc);
     return BG_EXIT_OK;
 }

@@ -413,6 +413,38 @@ Test(cli_ops, matrix_prints_edges_and_a_grid)
     cli_res_fini(&r);
     fake_admin_stop(f);
 
+    /* The compat module's view (bg_compat_matrix_json): cells and missing providers. */
+    fake_route_t view[] = {
+        ROUTE("GET", "/v1/matrix", 200, NULL,
+              "{\"ok\":false,\"services\":[\"orders\",\"payments\"],\"live\":{},\"cells\":[{"
+              "\"consumer\":\"orders\",\"consumer_version\":\"2.3.0\",\"consumer_slot\":\"blue\","
+              "\"provider\":\"payments\",\"api\":\"payments\",\"rule\":false,\"range\":\"^2.0\","
+              "\"provider_versions\":[\"1.9.2 (blue, 100%)\"],\"status\":\"broken\",\"message\":"
+              "\"orders 2.3.0 requires payments ^2.0; live payments is 1.9.2 (blue, 100%)\"}],"
+              "\"missing\":[{\"consumer\":\"orders\",\"consumer_version\":\"2.3.0\",\"api\":"
+              "\"stock\",\"range\":\"^1\",\"message\":\"orders 2.3.0 requires stock ^1; nothing "
+              "live provides stock\"}],\"broken\":[]}")};
+    f = fake_admin_start(view, 1);
+    CLI_RUN(&r, "--admin", fake_admin_url(f), "matrix");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "edge consumer=orders consumer_version=2.3.0 api=payments range=^2.0 "
+                            "provider=payments live=\"1.9.2 (blue, 100%)\" ok=false "
+                            "message=\"orders 2.3.0 requires payments ^2.0; live payments is "
+                            "1.9.2 (blue, 100%)\"\n"
+                            "edge consumer=orders consumer_version=2.3.0 api=stock range=^1 "
+                            "provider=\"\" live=\"\" ok=false message=\"orders 2.3.0 requires "
+                            "stock ^1; nothing live provides stock\"\n");
+    cli_res_fini(&r);
+    cli_run_tty(&r, NULL, 30000,
+                (const char *const[]){"--admin", fake_admin_url(f), "matrix", NULL});
+    cr_assert_eq(r.code, 0, "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "CONSUMER \\ PROVIDER  payments              (none)\n"
+                                     "orders               ^2.0 -> 1.9.2 BROKEN  ^1 -> none "
+                                     "BROKEN\n"),
+                       "%s", r.out);
+    cli_res_fini(&r);
+    fake_admin_stop(f);
+
     /* A daemon without the route. */
     fake_route_t none[] = {ROUTE("GET", "/v1/health", 200, NULL, "{}")};
     f = fake_admin_start(none, 1);
