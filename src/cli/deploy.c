@@ -3,11 +3,11 @@
  * follows it to its result (follow.c).
  *
  * What can be checked here is, before any connection: exactly one artifact, a version
- * (a revision file carries its own), the strategy's syntax (the config module's own
- * parser), KEY=VALUE labels and env, a positive count. A revision file is sent as text
- * so the daemon parses it against the service and its errors name FILE:LINE:COLUMN.
- * Exit codes: 0 started/succeeded, 1 rolled back/failed/aborted, 2 usage or a bad spec,
- * 3 refused by the compatibility gate, 4 daemon unreachable.
+ * (a revision file carries its own; a --version beside it must agree), the strategy's syntax (the
+ * config module's own parser), KEY=VALUE labels and env, a positive count. A revision file is sent
+ * as text so the daemon parses it against the service and its errors name FILE:LINE:COLUMN. Exit
+ * codes: 0 started/succeeded, 1 rolled back/failed/aborted, 2 usage or a bad spec, 3 refused by the
+ * compatibility gate, 4 daemon unreachable.
  */
 #include "cli/internal.h"
 
@@ -94,6 +94,30 @@ static int validate(bg_cli_t *cli, const deploy_args_t *a)
         bg_strategy_fini(&s);
     }
     return BG_EXIT_OK;
+}
+
+/* The top-level `version:` of a revision file's text, copied into <out> (quotes and a
+ * trailing comment dropped); false when the file has none at column 0. Good enough to
+ * catch a --version that contradicts the file: the daemon parses the file for real. */
+static bool file_version(const char *text, char *out, size_t size)
+{
+    const char *p = text;
+
+    while (p != NULL && strncmp(p, "version:", 8) != 0) {
+        p = strchr(p, '\n');
+        p = p != NULL ? p + 1 : NULL;
+    }
+    if (p == NULL)
+        return false;
+    p += 8 + strspn(p + 8, " \t");
+    if (*p == '"' || *p == '\'') {
+        const char *end = strchr(p + 1, *p);
+        size_t n = end != NULL ? (size_t)(end - p - 1) : 0;
+        snprintf(out, size, "%.*s", (int)n, p + 1);
+        return n > 0;
+    }
+    snprintf(out, size, "%.*s", (int)strcspn(p, " \t#\r\n"), p);
+    return out[0] != '\0';
 }
 
 /* {"K":"V",...} from KEY=VALUE arguments (checked by validate()). */
@@ -255,12 +279,18 @@ static int run(bg_cli_t *cli, const deploy_args_t *a)
 {
     bg_cli_client_t c;
     bg_cli_answer_t ans = {0};
-    char *text = NULL, *path = NULL;
+    char *text = NULL, *path = NULL, fv[64];
     json_t *body = NULL;
     int rc;
 
     if (a->file != NULL && (rc = bg_cli_read_file(cli, a->file, &text)) != BG_EXIT_OK)
         return rc;
+    if (text != NULL && a->version != NULL && file_version(text, fv, sizeof(fv)) &&
+        strcmp(fv, a->version) != 0) {
+        free(text);
+        return bg_cli_usage(cli, "deploy", "--version %s contradicts %s, which says version %s",
+                            a->version, a->file, fv);
+    }
     rc = bg_cli_client_init(&c, cli);
     if (rc != BG_EXIT_OK)
         goto out;

@@ -166,6 +166,20 @@ Test(cli_deploy, a_revision_file_is_sent_as_text_and_its_errors_exit_2)
     cr_assert_null(json_object_get(b, "version"));
     json_decref(b);
     cli_res_fini(&r);
+
+    /* --version may repeat the file's version, not contradict it (checked before sending). */
+    CLI_RUN(&r, "--admin", fake_admin_url(f), "deploy", "orders", "-f", path, "--version", "3.0.1");
+    cr_assert_eq(r.code, 2, "%s", r.err);
+    char *want = bg_asprintf("bluegreen deploy: --version 3.0.1 contradicts %s, which says "
+                             "version 3.0.0\n",
+                             path);
+    cr_assert(starts_with(r.err, want), "%s", r.err);
+    free(want);
+    cli_res_fini(&r);
+    CLI_RUN(&r, "--admin", fake_admin_url(f), "deploy", "orders", "-f", path, "--version", "3.0.0");
+    cr_assert_eq(r.code, 2, "%s", r.err); /* the fake's 400 again: it was sent */
+    cr_assert_eq(fake_admin_hits(f, 0), 2);
+    cli_res_fini(&r);
     fake_admin_stop(f);
     free(path);
     free(dir);
