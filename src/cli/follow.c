@@ -43,19 +43,6 @@ typedef struct follow {
     bool line_open; /* a progress line is on the terminal without a newline */
 } follow_t;
 
-static void on_event(void *arg, const char *id, const char *event, const char *data)
-{
-    follow_t *f = arg;
-    json_t *ev = json_loads(data, 0, NULL);
-
-    (void)id;
-    (void)event;
-    /* Anything about our deployment, or an event we cannot read: look now. */
-    if (ev == NULL || bg_cli_jint(ev, "deployment", -1) == f->id)
-        f->woken = true;
-    json_decref(ev);
-}
-
 /* "progress service=.. id=.. phase=.. ..." — the keys of one state, for change detection
  * and for piped output. */
 static char *state_line(const json_t *d)
@@ -82,6 +69,37 @@ static void clear_line(follow_t *f)
     if (f->line_open)
         fputs("\r\033[2K", f->c->cli->out);
     f->line_open = false;
+}
+
+/* On a terminal, what happens to our deployment besides its phases (health transitions,
+ * hooks, weights) goes above the progress line; piped output stays one line per state. */
+static void show_event(follow_t *f, const json_t *ev)
+{
+    bg_cli_t *cli = f->c->cli;
+    const char *kind = bg_cli_jstr(ev, "kind", "");
+    const char *ts = bg_cli_jstr(ev, "ts", "");
+
+    if (!cli->tty || cli->json || strcmp(kind, "deploy.phase") == 0)
+        return;
+    clear_line(f);
+    /* "2026-11-27T13:00:01.000Z" -> "13:00:01" */
+    fprintf(cli->out, "  %.8s  %s: %s\n", strlen(ts) >= 19 ? ts + 11 : ts, kind,
+            bg_cli_jstr(ev, "message", ""));
+}
+
+static void on_event(void *arg, const char *id, const char *event, const char *data)
+{
+    follow_t *f = arg;
+    json_t *ev = json_loads(data, 0, NULL);
+
+    (void)id;
+    (void)event;
+    /* Anything about our deployment, or an event we cannot read: look now. */
+    if (ev == NULL || bg_cli_jint(ev, "deployment", -1) == f->id)
+        f->woken = true;
+    if (ev != NULL && bg_cli_jint(ev, "deployment", -1) == f->id)
+        show_event(f, ev);
+    json_decref(ev);
 }
 
 /* The terminal line, "SCALE_UP  healthy 1/2  blue 100% green 0%  [####----] 20% green  3.2s",

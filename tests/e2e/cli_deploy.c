@@ -425,6 +425,11 @@ Test(cli_deploy, wait_on_a_terminal_redraws_one_progress_line)
     fake_route_t routes[] = {
         ROUTE("POST", "/v1/services/orders/deployments", 201, NULL, started),
         ROUTE("GET", "/v1/deployments/7", 200, NULL, half, half, done),
+        ROUTE("GET", "/v1/events/stream", 200, "text/event-stream",
+              "id: 3\ndata: {\"id\":3,\"ts\":\"2026-11-27T13:00:01.000Z\",\"deployment\":7,"
+              "\"kind\":\"health\",\"message\":\"target 127.0.0.1:41234 healthy\"}\n\n"
+              "id: 4\ndata: {\"id\":4,\"deployment\":6,\"kind\":\"health\",\"message\":"
+              "\"another deployment's\"}\n\n"),
     };
     fake_admin_t *f = fake_admin_start(routes, BG_ARRAY_LEN(routes));
     cli_res_t r;
@@ -437,6 +442,11 @@ Test(cli_deploy, wait_on_a_terminal_redraws_one_progress_line)
                                      "green, phase PRE_SCALE_UP, traffic blue 100% / green 0%\n"),
                        "%s", r.out);
     cr_assert_not_null(strstr(r.out, "orders #7: PRODUCTION_TRAFFIC_SHIFT\n"), "%s", r.out);
+    /* Its events go above the progress line; other deployments' do not. */
+    cr_assert_not_null(strstr(r.out, "\033[2K  13:00:01  health: target 127.0.0.1:41234 "
+                                     "healthy\n"),
+                       "%s", r.out);
+    cr_assert_null(strstr(r.out, "another deployment's"), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "\033[2KPRODUCTION_TRAFFIC_SHIFT  healthy 2/2  blue 50% "
                                      "green 50%  [##########----------] 50% green  "),
                        "%s", r.out);
