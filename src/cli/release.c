@@ -5,11 +5,16 @@
  * We print each step's result, stop at the first failure and print what is live then
  * (exit 1; 3 when the gate refused the step or no order exists). A daemon that answers
  * before the release ended (result "") is followed with --wait by polling
- * GET /v1/releases/ID, printing each step as its result arrives.
+ * GET /v1/releases/ID, printing each step as its result arrives. The controller answers
+ * only once the release ended, possibly many minutes later: on a terminal the daemon's
+ * events are shown meanwhile (the request runs on a thread of its own, the event stream
+ * on this one), so the wait is never silent.
  */
 #include "cli/internal.h"
 
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include "base/base.h"
 
@@ -226,6 +231,96 @@ static int follow(bg_cli_client_t *c, json_t **rel, size_t *shown)
     return rc;
 }
 
+/* The release request on its own thread (bg_cli_client_send blocks). */
+typedef struct post {
+    bg_cli_client_t *c;
+    const json_t *body;
+    bg_cli_answer_t ans;
+    int sent; /* bg_cli_client_send()'s answer */
+    atomic_bool done;
+} post_t;
+
+static void *post_main(void *arg)
+{
+    post_t *p = arg;
+
+    p->sent = bg_cli_client_send(p->c, "POST", "/v1/releases", p->body, &p->ans);
+    atomic_store(&p->done, true);
+    return NULL;
+}
+
+/* "  13:00:01  orders #7  deploy.phase: SCALE_UP" while a release runs. */
+static void on_event(void *arg, const char *id, const char *event, const char *data)
+{
+    bg_cli_t *cli = arg;
+    json_t *ev = json_loads(data, 0, NULL);
+    const char *ts = bg_cli_jstr(ev, "ts", "");
+    json_int_t dep = bg_cli_jint(ev, "deployment", 0);
+
+    (void)id;
+    (void)event;
+    if (ev == NULL)
+        return;
+    fprintf(cli->out, "  %.8s  %s", strlen(ts) >= 19 ? ts + 11 : ts,
+            bg_cli_jstr(ev, "service", ""));
+    if (dep > 0)
+        fprintf(cli->out, " #%lld", (long long)dep);
+    fprintf(cli->out, "  %s: %s\n", bg_cli_jstr(ev, "kind", "?"), bg_cli_jstr(ev, "message", ""));
+    fflush(cli->out);
+    json_decref(ev);
+}
+
+/* Shows the daemon's events until <p> is done. The stream gets a shallow copy of the
+ * session so that its failures never race with the request's (c->error). */
+static void show_events(bg_cli_client_t *c, post_t *p)
+{
+    bg_cli_client_t view = *c;
+    bg_cli_sse_t *sse;
+
+    view.curl = NULL;
+    view.curl_global = false;
+    sse = bg_cli_sse_open(&view, "/v1/events/stream", NULL, on_event, c->cli);
+    while (!atomic_load(&p->done)) {
+        if (sse != NULL && bg_cli_sse_pump(sse, 200) <= 0) {
+            bg_cli_sse_free(sse);
+            sse = NULL; /* no stream (an older daemon): wait quietly */
+        } else if (sse == NULL) {
+            poll(NULL, 0, 200);
+        }
+    }
+    /* Events written just before the answer may still be on their way: a last read. */
+    for (uint64_t end = bg_now_ms() + 100; sse != NULL && bg_now_ms() < end;)
+        if (bg_cli_sse_pump(sse, 20) <= 0)
+            break;
+    bg_cli_sse_free(sse);
+}
+
+/* POST /v1/releases; on a terminal with the events shown while it runs. Same contract
+ * as bg_cli_client_call(). */
+static int send_release(bg_cli_client_t *c, const json_t *body, json_t **out)
+{
+    post_t p = {.c = c, .body = body};
+    pthread_t t;
+    int rc = BG_EXIT_OK;
+
+    *out = NULL;
+    atomic_init(&p.done, false);
+    if (!c->cli->tty || c->cli->json || pthread_create(&t, NULL, post_main, &p) != 0)
+        return bg_cli_client_call(c, "POST", "/v1/releases", body, out);
+    show_events(c, &p);
+    pthread_join(t, NULL);
+    if (p.sent != 0)
+        rc = bg_cli_client_report(c);
+    else if (p.ans.status < 200 || p.ans.status > 299)
+        rc = bg_cli_answer_report(c->cli, &p.ans);
+    else if (!json_is_object(p.ans.json))
+        rc = bg_cli_fail(c->cli, BG_EXIT_FAILED, "the daemon answered with invalid JSON");
+    else
+        *out = json_incref(p.ans.json);
+    bg_cli_answer_fini(&p.ans);
+    return rc;
+}
+
 static int run(bg_cli_t *cli, const char *file, bool wait)
 {
     bg_cli_client_t c;
@@ -240,7 +335,7 @@ static int run(bg_cli_t *cli, const char *file, bool wait)
     /* The daemon may answer only once the last deployment ended: no deadline. */
     c.no_timeout = true;
     if (rc == BG_EXIT_OK)
-        rc = bg_cli_client_call(&c, "POST", "/v1/releases", body, &rel);
+        rc = send_release(&c, body, &rel);
     if (rc != BG_EXIT_OK)
         goto out;
     if (blocked(rel) != NULL) {

@@ -530,7 +530,7 @@ Test(cli_deploy, wait_survives_a_daemon_restart)
 
     /* The daemon comes back, answering 503 while it finishes starting, then the truth. */
     fake_route_t after[] = {
-        {"GET", "/v1/deployments/7", 200, NULL, {done, done, done}, false, {503, 503, 200}},
+        {"GET", "/v1/deployments/7", 200, NULL, {done, done, done}, false, {503, 503, 200}, 0},
     };
     after[0].bodies[0] = "{\"error\":{\"code\":\"unavailable\",\"message\":\"starting\"}}";
     after[0].bodies[1] = after[0].bodies[0];

@@ -2,6 +2,7 @@
 #include "e2e/cli_fake.h"
 
 #include <pthread.h>
+#include <time.h>
 
 #include "base/base.h"
 #include "support/support.h"
@@ -54,6 +55,14 @@ static char *answer(void *arg, const bgt_backend_req_t *req)
         }
     }
     pthread_mutex_unlock(&f->mu);
+    if (r != NULL && r->after_route > 0) {
+        /* Runs on the connection's thread: waiting here holds only this answer. */
+        uint64_t deadline = bg_now_ms() + 10000;
+        while (fake_admin_hits(f, r->after_route - 1) == 0 && bg_now_ms() < deadline) {
+            struct timespec ts = {0, 5 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
     if (r == NULL)
         return bg_asprintf("HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
                            "Content-Length: %zu\r\n\r\n%s",

@@ -24,23 +24,19 @@ typedef struct fake_route {
     /* Per-answer status overriding <status> where not 0 (a daemon answering 503 while it
      * restarts, then 200). */
     int statuses[FAKE_MAX_ANSWERS];
+    /* 1 + the index of a route that must have been asked before this one answers (up to
+     * 10 s): a daemon that answers only after things happened (a release that ends after
+     * its events were streamed). 0: answer at once. */
+    size_t after_route;
 } fake_route_t;
 
 /* A route answering <bodies...> in turn; HOLD_ROUTE keeps a stream open after its body. */
-#define ROUTE(method, path, status, type, ...)                                                     \
-    {                                                                                              \
-        (method), (path), (status), (type), {__VA_ARGS__}, false,                                  \
-        {                                                                                          \
-            0                                                                                      \
-        }                                                                                          \
-    }
-#define HOLD_ROUTE(method, path, status, type, ...)                                                \
-    {                                                                                              \
-        (method), (path), (status), (type), {__VA_ARGS__}, true,                                   \
-        {                                                                                          \
-            0                                                                                      \
-        }                                                                                          \
-    }
+/* clang-format off */
+#define ROUTE(method, path, status, type, ...) \
+    {(method), (path), (status), (type), {__VA_ARGS__}, false, {0}, 0}
+#define HOLD_ROUTE(method, path, status, type, ...) \
+    {(method), (path), (status), (type), {__VA_ARGS__}, true, {0}, 0}
+/* clang-format on */
 
 typedef struct fake_admin fake_admin_t;
 

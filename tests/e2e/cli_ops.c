@@ -548,9 +548,24 @@ Test(cli_ops, release_prints_each_step_and_stops_at_the_first_failure)
     free(body_of(f, "POST /v1/releases "));
     cli_res_fini(&r);
 
+    fake_admin_stop(f);
+
+    /* On a terminal the daemon's events show while the release runs (the controller
+     * answers only when it ended: here, once the stream was asked for). */
+    fake_route_t slow[] = {
+        ROUTE("POST", "/v1/releases", 201, NULL, done),
+        ROUTE("GET", "/v1/events/stream", 200, "text/event-stream",
+              "id: 1\ndata: {\"id\":1,\"ts\":\"2026-11-27T13:00:02.000Z\",\"service\":"
+              "\"payments\",\"deployment\":9,\"kind\":\"deploy.phase\",\"message\":"
+              "\"SCALE_UP\"}\n\n"),
+    };
+    slow[0].after_route = 2;
+    f = fake_admin_start(slow, BG_ARRAY_LEN(slow));
     cli_run_tty(&r, NULL, 30000,
                 (const char *const[]){"--admin", fake_admin_url(f), "release", path, NULL});
     cr_assert_eq(r.code, 1, "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "  13:00:02  payments #9  deploy.phase: SCALE_UP\n"), "%s",
+                       r.out);
     cr_assert_not_null(strstr(r.out, "  2. orders 2.0.0 (deployment 10): ROLLED_BACK: green 5xx "
                                      "9% > 1%\nstopped; not run: inventory\nrelease r1: "
                                      "FAILED\nlive now:\n  payments: 2.0.0 (green 100%)\n"),
