@@ -101,6 +101,53 @@ static json_t *service_json(bg_server_t *s, const srv_service_t *svc)
         "interval_ms", (json_int_t)c->health.interval_ms, "last_switch", last_switch_json(svc));
 }
 
+/* An API call answered once its routing change is verified. */
+typedef struct pending_answer {
+    bg_admin_req_t *req;
+    int status;   /* HTTP status of the success answer */
+    json_t *body; /* success body */
+    bool report;  /* add "generation" and "switch_ms" to it */
+} pending_answer_t;
+
+static void on_verified(bg_server_t *s, void *arg, int status, uint64_t generation,
+                        double switch_ms)
+{
+    pending_answer_t *pa = arg;
+
+    if (status == BG_ETIMEDOUT) {
+        bg_admin_respond_errorf(pa->req, status,
+                                "routing generation %llu was published but not every worker "
+                                "confirmed it within %u ms; the change stays in effect",
+                                (unsigned long long)generation, s->switch_timeout_ms);
+    } else if (status != 0) {
+        bg_admin_respond_errorf(pa->req, status, "the daemon is shutting down");
+    } else {
+        if (pa->report) {
+            json_object_set_new(pa->body, "generation", json_integer((json_int_t)generation));
+            json_object_set_new(pa->body, "switch_ms", json_real(switch_ms));
+        }
+        bg_admin_respond_json(pa->req, pa->status, pa->body);
+        pa->body = NULL;
+    }
+    json_decref(pa->body);
+    free(pa);
+}
+
+/* Publishes the model and answers <req> with <body> once every worker serves it. */
+static void publish_and_answer(bg_server_t *s, srv_service_t *switched, bg_admin_req_t *req,
+                               int status, json_t *body, bool report)
+{
+    pending_answer_t *pa = BG_NEW(pending_answer_t);
+    uint64_t t0 = bg_now_us();
+    uint64_t gen = srv_publish(s);
+
+    pa->req = req;
+    pa->status = status;
+    pa->body = body;
+    pa->report = report;
+    srv_switch_wait(s, gen, t0, switched, on_verified, pa);
+}
+
 static srv_service_t *find_or_404(bg_server_t *s, bg_admin_req_t *req, const char *name)
 {
     srv_service_t *svc = srv_service_find(s, name);
@@ -141,7 +188,6 @@ static void op_traffic(void *ctx, bg_admin_req_t *req, const char *name, uint32_
 {
     bg_server_t *s = ctx;
     srv_service_t *svc = find_or_404(s, req, name);
-    uint64_t gen, t0;
 
     if (svc == NULL || refuse_when_stopping(s, req))
         return;
@@ -160,11 +206,10 @@ static void op_traffic(void *ctx, bg_admin_req_t *req, const char *name, uint32_
            name, blue, green, svc->weight[BG_SLOT_BLUE], svc->weight[BG_SLOT_GREEN]);
     svc->weight[BG_SLOT_BLUE] = blue;
     svc->weight[BG_SLOT_GREEN] = green;
-    t0 = bg_now_us();
-    gen = srv_publish(s);
-    srv_wait_switch(s, svc, gen, t0, req,
-                    json_pack("{s:s,s:{s:i,s:i}}", "service", name, "traffic", "blue", (int)blue,
-                              "green", (int)green));
+    publish_and_answer(s, svc, req, 200,
+                       json_pack("{s:s,s:{s:i,s:i}}", "service", name, "traffic", "blue", (int)blue,
+                                 "green", (int)green),
+                       true);
 }
 
 static void op_target_add(void *ctx, bg_admin_req_t *req, const char *name, bg_slot_t slot,
@@ -174,7 +219,6 @@ static void op_target_add(void *ctx, bg_admin_req_t *req, const char *name, bg_s
     srv_service_t *svc = find_or_404(s, req, name);
     bg_target_t *t;
     bg_err_t err;
-    uint64_t gen, t0;
     int rc;
 
     if (svc == NULL || refuse_when_stopping(s, req))
@@ -202,9 +246,7 @@ static void op_target_add(void *ctx, bg_admin_req_t *req, const char *name, bg_s
     srv_slot_add(svc, slot, t);
     bg_log(BG_LOG_INFO, "route", "msg=\"target registered\" service=%s slot=%s target=%s id=%llu",
            name, bg_slot_str(slot), t->addr_str, (unsigned long long)t->id);
-    t0 = bg_now_us();
-    gen = srv_publish(s);
-    srv_wait_adopted(s, gen, t0, req, 201, srv_target_json(s, t), false);
+    publish_and_answer(s, NULL, req, 201, srv_target_json(s, t), false);
 }
 
 static void op_target_remove(void *ctx, bg_admin_req_t *req, const char *name, uint64_t id)
@@ -213,7 +255,6 @@ static void op_target_remove(void *ctx, bg_admin_req_t *req, const char *name, u
     srv_service_t *svc = find_or_404(s, req, name);
     bg_target_t *t;
     json_t *body;
-    uint64_t gen, t0;
 
     if (svc == NULL || refuse_when_stopping(s, req))
         return;
@@ -229,10 +270,8 @@ static void op_target_remove(void *ctx, bg_admin_req_t *req, const char *name, u
     bg_health_unwatch(s->health, t);
     bg_log(BG_LOG_INFO, "route", "msg=\"target deregistered\" service=%s slot=%s target=%s id=%llu",
            name, bg_slot_str((bg_slot_t)t->slot), t->addr_str, (unsigned long long)id);
-    t0 = bg_now_us();
-    gen = srv_publish(s);
+    publish_and_answer(s, NULL, req, 200, body, false);
     bg_target_unref(t); /* older snapshots keep it alive while workers still use them */
-    srv_wait_adopted(s, gen, t0, req, 200, body, false);
 }
 
 static void op_metrics(void *ctx, bg_buf_t *out)

@@ -39,17 +39,20 @@ typedef struct srv_service {
     uint64_t last_switch_wall_ms;
 } srv_service_t;
 
-/* An API call waiting until every worker adopted <generation>. */
+/* Called when every worker adopted the generation (<status> 0, <switch_ms> measured), or
+ * with BG_ETIMEDOUT after BG_SERVER_SWITCH_TIMEOUT_MS, or BG_EUNAVAIL at shutdown. */
+typedef void (*srv_switch_cb)(bg_server_t *s, void *arg, int status, uint64_t generation,
+                              double switch_ms);
+
+/* A routing change waiting until every worker adopted <generation>. */
 typedef struct srv_waiter {
     bg_list_t link;
     uint64_t generation;
     uint64_t published_us; /* monotonic, when the snapshot was published */
     uint64_t deadline_ms;  /* monotonic */
-    bg_admin_req_t *req;
-    int status;         /* HTTP status of the success answer */
-    json_t *answer;     /* success body; "generation" (and "switch_ms") added */
-    bool report_switch; /* add switch_ms / generation to the answer */
-    srv_service_t *svc; /* records the verified switch in it, or NULL */
+    srv_service_t *svc;    /* records the verified switch in it, or NULL */
+    srv_switch_cb cb;
+    void *arg;
 } srv_waiter_t;
 
 /* An instance the daemon runs (process driver) and the target made from it. */
@@ -76,6 +79,7 @@ struct bg_server {
     bg_list_t waiters;
 
     uint32_t grace_ms;
+    uint32_t switch_timeout_ms;
     bool started;       /* bg_server_start() succeeded */
     bool proxy_running; /* bg_proxy_start() succeeded, not yet stopped */
     bool admin_started;
@@ -102,15 +106,14 @@ bg_target_t *srv_service_find_addr(srv_service_t *svc, int slot, const char *add
 /* Builds a snapshot of the model, publishes it and wakes the workers. Returns the new
  * generation. */
 uint64_t srv_publish(bg_server_t *s);
-/* Waits (on the loop) until every worker adopted <generation>, then answers <req> with
- * <status> and <answer> (taken). */
-void srv_wait_adopted(bg_server_t *s, uint64_t generation, uint64_t published_us,
-                      bg_admin_req_t *req, int status, json_t *answer, bool report_switch);
-/* Like srv_wait_adopted() for a traffic change of <svc>: records it as the last switch. */
-void srv_wait_switch(bg_server_t *s, srv_service_t *svc, uint64_t generation, uint64_t published_us,
-                     bg_admin_req_t *req, json_t *answer);
-/* Answers every waiting call with <code> (shutdown). */
-void srv_waiters_fail(bg_server_t *s, int code, const char *msg);
+/* The verified switch: waits on the loop (never blocking it) until every worker serves
+ * <generation> (published at <published_us>), then calls <cb>(arg) once. With <svc>, a
+ * success is recorded as the service's last switch. Any control-thread code that changes
+ * routing (the admin ops, a deployment controller) waits through this. */
+void srv_switch_wait(bg_server_t *s, uint64_t generation, uint64_t published_us, srv_service_t *svc,
+                     srv_switch_cb cb, void *arg);
+/* Calls back every waiting change with <code> (shutdown). */
+void srv_waiters_fail(bg_server_t *s, int code);
 /* The health checker's transition callback. */
 void srv_on_health(void *ctx, bg_target_t *t, bool healthy, const char *reason);
 

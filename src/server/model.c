@@ -151,25 +151,16 @@ uint64_t srv_publish(bg_server_t *s)
     return gen;
 }
 
-static void answer(srv_waiter_t *w, double switch_ms)
+/* The waiter is done: record the switch, call back, forget it. */
+static void finish(bg_server_t *s, srv_waiter_t *w, int status, double switch_ms)
 {
-    if (w->svc != NULL) {
+    if (status == 0 && w->svc != NULL) {
         w->svc->last_switch_generation = w->generation;
         w->svc->last_switch_ms = switch_ms;
         w->svc->last_switch_wall_ms = bg_wall_ms();
     }
-    if (w->report_switch) {
-        json_object_set_new(w->answer, "generation", json_integer((json_int_t)w->generation));
-        json_object_set_new(w->answer, "switch_ms", json_real(switch_ms));
-    }
-    bg_admin_respond_json(w->req, w->status, w->answer);
-    w->answer = NULL;
-}
-
-static void waiter_free(srv_waiter_t *w)
-{
     bg_list_remove(&w->link);
-    json_decref(w->answer);
+    w->cb(s, w->arg, status, w->generation, switch_ms);
     free(w);
 }
 
@@ -185,22 +176,18 @@ static void poll_waiters(bg_server_t *s)
     bg_list_foreach_safe(pos, tmp, &s->waiters)
     {
         srv_waiter_t *w = BG_CONTAINER_OF(pos, srv_waiter_t, link);
-        if (bg_proxy_adopted(s->proxy, w->generation)) {
+        /* Fault point: tests make workers look slow to confirm. */
+        if (!bg_fault("server.switch.confirm") && bg_proxy_adopted(s->proxy, w->generation)) {
             double ms = (double)(bg_now_us() - w->published_us) / 1000.0;
             bg_log(BG_LOG_INFO, "route",
                    "msg=\"switch verified\" generation=%" PRIu64 " switch_ms=%.3f", w->generation,
                    ms);
-            answer(w, ms);
-            waiter_free(w);
+            finish(s, w, 0, ms);
         } else if (now_ms >= w->deadline_ms) {
             bg_log(BG_LOG_ERROR, "route",
-                   "msg=\"switch not confirmed\" generation=%" PRIu64 " timeout_ms=%d",
-                   w->generation, BG_SERVER_SWITCH_TIMEOUT_MS);
-            bg_admin_respond_errorf(w->req, BG_ETIMEDOUT,
-                                    "routing generation %" PRIu64 " was published but not "
-                                    "every worker confirmed it within %d ms",
-                                    w->generation, BG_SERVER_SWITCH_TIMEOUT_MS);
-            waiter_free(w);
+                   "msg=\"switch not confirmed\" generation=%" PRIu64 " timeout_ms=%u",
+                   w->generation, s->switch_timeout_ms);
+            finish(s, w, BG_ETIMEDOUT, 0);
         } else if (now_us - w->published_us < SWITCH_SPIN_US) {
             spin = true;
         }
@@ -223,40 +210,26 @@ static void on_switch_idle(uv_idle_t *idle)
     poll_waiters(idle->data);
 }
 
-void srv_wait_adopted(bg_server_t *s, uint64_t generation, uint64_t published_us,
-                      bg_admin_req_t *req, int status, json_t *body, bool report_switch)
+void srv_switch_wait(bg_server_t *s, uint64_t generation, uint64_t published_us, srv_service_t *svc,
+                     srv_switch_cb cb, void *arg)
 {
     srv_waiter_t *w = BG_NEW(srv_waiter_t);
 
     w->generation = generation;
     w->published_us = published_us;
-    w->deadline_ms = bg_now_ms() + BG_SERVER_SWITCH_TIMEOUT_MS;
-    w->req = req;
-    w->status = status;
-    w->answer = body;
-    w->report_switch = report_switch;
+    w->deadline_ms = bg_now_ms() + s->switch_timeout_ms;
+    w->svc = svc;
+    w->cb = cb;
+    w->arg = arg;
     bg_list_init(&w->link);
     bg_list_insert_tail(&s->waiters, &w->link);
     uv_idle_start(&s->switch_idle, on_switch_idle);
 }
 
-void srv_wait_switch(bg_server_t *s, srv_service_t *svc, uint64_t generation, uint64_t published_us,
-                     bg_admin_req_t *req, json_t *body)
+void srv_waiters_fail(bg_server_t *s, int code)
 {
-    srv_wait_adopted(s, generation, published_us, req, 200, body, true);
-    BG_CONTAINER_OF(s->waiters.prev, srv_waiter_t, link)->svc = svc;
-}
-
-void srv_waiters_fail(bg_server_t *s, int code, const char *msg)
-{
-    bg_list_t *pos, *tmp;
-
-    bg_list_foreach_safe(pos, tmp, &s->waiters)
-    {
-        srv_waiter_t *w = BG_CONTAINER_OF(pos, srv_waiter_t, link);
-        bg_admin_respond_errorf(w->req, code, "%s", msg);
-        waiter_free(w);
-    }
+    while (!bg_list_is_empty(&s->waiters))
+        finish(s, BG_CONTAINER_OF(s->waiters.next, srv_waiter_t, link), code, 0);
     uv_idle_stop(&s->switch_idle);
     uv_timer_stop(&s->switch_timer);
 }

@@ -88,6 +88,7 @@ bg_server_t *bg_server_new(bg_config_t *cfg, bg_err_t *err)
 
     s->cfg = cfg;
     s->grace_ms = BG_SERVER_STOP_GRACE_MS;
+    s->switch_timeout_ms = BG_SERVER_SWITCH_TIMEOUT_MS;
     s->health_closed = true;
     s->admin_stopped = true;
     bg_list_init(&s->waiters);
@@ -198,7 +199,7 @@ static void begin_shutdown(bg_server_t *s, const char *why)
         return;
     s->shutting_down = true;
     bg_log(BG_LOG_INFO, "server", "msg=stopping reason=\"%s\" grace_ms=%u", why, s->grace_ms);
-    srv_waiters_fail(s, BG_EUNAVAIL, "the daemon is shutting down");
+    srv_waiters_fail(s, BG_EUNAVAIL);
     if (!s->admin_stopped)
         bg_admin_stop(s->admin, on_admin_stopped, s);
     if (s->proxy_running) {
@@ -297,4 +298,9 @@ const char *bg_server_admin_path(const bg_server_t *s)
 void bg_server_set_stop_grace(bg_server_t *s, uint32_t grace_ms)
 {
     s->grace_ms = grace_ms;
+}
+
+void bg_server_set_switch_timeout(bg_server_t *s, uint32_t timeout_ms)
+{
+    s->switch_timeout_ms = timeout_ms;
 }

@@ -63,5 +63,7 @@ const char *bg_server_admin_path(const bg_server_t *s);
 
 /* Overrides the shutdown grace period (tests). Thread: control, before run. */
 void bg_server_set_stop_grace(bg_server_t *s, uint32_t grace_ms);
+/* Overrides BG_SERVER_SWITCH_TIMEOUT_MS (tests). Thread: control, before run. */
+void bg_server_set_switch_timeout(bg_server_t *s, uint32_t timeout_ms);
 
 #endif

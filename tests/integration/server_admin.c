@@ -503,3 +503,25 @@ Test(server_admin, test_listener_reaches_the_preview_slot, .timeout = 60)
     bgt_resp_fini(&r);
     sfx_stop(&f);
 }
+
+Test(server_admin, unconfirmed_switch_answers_504_and_stays, .timeout = 60)
+{
+    cresp_t r;
+    json_t *svc;
+
+    /* Workers that never confirm (fault point), and a short deadline. */
+    sfx_start(&f, &(sfx_opts_t){.switch_timeout_ms = 300});
+    bg_fault_arm("server.switch.confirm", 1, true);
+    put_traffic(0, 100, &r);
+    expect_error(&r, 504, "timeout");
+    cresp_fini(&r);
+    bg_fault_reset();
+    svc = sfx_service_json(&f);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(svc, "traffic"), "green")), 100,
+                 "the published change must stay in effect");
+    cr_assert(json_is_null(json_object_get(svc, "last_switch")),
+              "an unverified switch was recorded");
+    json_decref(svc);
+    expect_all_from(SFX_GREEN, 5);
+    sfx_stop(&f);
+}

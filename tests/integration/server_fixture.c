@@ -111,6 +111,8 @@ void sfx_start(sfx_t *f, const sfx_opts_t *opts)
     f->srv = bg_server_new(sfx_config(f, &o), &err);
     cr_assert_not_null(f->srv, "bg_server_new: %s", err.msg);
     bg_server_set_stop_grace(f->srv, 2000);
+    if (o.switch_timeout_ms != 0)
+        bg_server_set_switch_timeout(f->srv, o.switch_timeout_ms);
     cr_assert_eq(bg_server_start(f->srv, &err), 0, "bg_server_start: %s", err.msg);
     f->proxy_port = bg_server_proxy_port(f->srv);
     f->admin_port = bg_server_admin_port(f->srv);

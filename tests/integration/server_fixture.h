@@ -44,10 +44,11 @@ struct sfx {
 };
 
 typedef struct sfx_opts {
-    bool tcp_admin;     /* http://127.0.0.1:0 with SFX_TOKEN */
-    bool test_listener; /* test_listen on a kernel-picked port */
-    int green_weight;   /* initial traffic to green */
-    const char *dir;    /* state lives in <dir>/state; NULL: a fresh tmp dir */
+    bool tcp_admin;             /* http://127.0.0.1:0 with SFX_TOKEN */
+    bool test_listener;         /* test_listen on a kernel-picked port */
+    uint32_t switch_timeout_ms; /* 0: the default */
+    int green_weight;           /* initial traffic to green */
+    const char *dir;            /* state lives in <dir>/state; NULL: a fresh tmp dir */
     /* Overrides (NULL: the fake backends / the /healthz status check). */
     const char *blue_addr, *green_addr;
     const char *health_yaml;   /* flow mapping for `health:` */
