@@ -87,8 +87,8 @@ static const bg_cli_verb_t verbs[] = {
      "routing change and the new targets stop.",
      BG_CLI_OPT_JSON, bg_cli_abort},
     {"history", "SERVICE [--limit N] [--json]", "list a service's deployments",
-     "Newest first: id, version, revisions, strategy, result and reason, start time,\n"
-     "duration, who started it and the git.sha label.\n"
+     "Newest first (the last 20 unless --limit N): id, version, revisions, strategy, result\n"
+     "and reason, start time, duration, who started it and the git.sha label.\n"
      "\n"
      "Example: bluegreen history orders --limit 5",
      BG_CLI_OPT_JSON | BG_CLI_OPT_ARGS, bg_cli_history},

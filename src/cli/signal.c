@@ -24,8 +24,7 @@ void bg_cli_signals_catch(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    /* A closed pipe (`| head`) must end us through EPIPE, not kill us mid-line. */
-    signal(SIGPIPE, SIG_IGN);
+    /* SIGPIPE keeps its default: `bluegreen events --follow | head` ends when head does. */
 }
 
 int bg_cli_signal_caught(void)
