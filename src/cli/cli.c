@@ -153,8 +153,9 @@ static const char global_help[] =
     "  -h, --help         this help; `bluegreen help COMMAND` for one command\n"
     "  --version          print the version\n"
     "\n"
-    "Exit codes: 0 ok, 1 failed, 2 usage or config error, 3 refused by the compatibility\n"
-    "gate, 4 daemon unreachable.\n";
+    "Exit codes: 0 ok, 1 failed (a deployment rolled back, failed or was aborted), 2 usage\n"
+    "or config error, 3 refused by the compatibility gate, 4 daemon unreachable, 130\n"
+    "interrupted while following (what was followed runs on in the daemon).\n";
 
 const bg_cli_verb_t *bg_cli_verb_find(const char *name)
 {
