@@ -188,6 +188,10 @@ void bg_client_local_response(bg_client_t *c, int status, const char *body, size
     if (!c->ex)
         c->ex = bg_exchange_new(c);
     ex = c->ex;
+    if (ex->cl_writing) {
+        bg_client_close(c); /* a relayed response is being written: cannot answer now */
+        return;
+    }
     uv_timer_stop(&c->timer);
     /* Reuse only when the whole request was consumed and its sender allows it. */
     if (ex->phase != BG_EX_SENT) {

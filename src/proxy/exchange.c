@@ -439,8 +439,6 @@ void bg_exchange_dispatch(bg_exchange_t *ex)
 
 void bg_exchange_upstream_failed(bg_exchange_t *ex, int status, bool connect_failure)
 {
-    bg_worker_t *w = ex->w;
-
     if (ex->up) {
         bg_upstream_t *up = ex->up;
         ex->up = NULL;
@@ -456,7 +454,7 @@ void bg_exchange_upstream_failed(bg_exchange_t *ex, int status, bool connect_fai
         ex->tried[ex->n_tried++] = ex->target;
     ex->attempts++;
     ex->phase = BG_EX_CONNECT;
-    if (ex->attempts > w->cfg->retries) {
+    if (ex->attempts > ex->svc->retries) {
         if (ex->target) {
             atomic_fetch_sub_explicit(&ex->target->stats.active, 1, memory_order_relaxed);
             bg_traffic_record(&ex->target->stats, 0, bg_now_us() - ex->start_us);

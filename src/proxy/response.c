@@ -98,6 +98,7 @@ static head_kind_t on_head(bg_exchange_t *ex)
             bg_buf_reset(&ex->rsp_out);
             bg_http_write_response(&ex->rsp_out, rsp, &o);
             bg_outq_add(&ex->to_client, ex->rsp_out.data, ex->rsp_out.len);
+            ex->rsp_started = true; /* a later failure can only close the connection */
         }
         bg_upstream_start_response_timer(ex->up);
         return HEAD_INTERIM;
