@@ -3,6 +3,7 @@
  * snapshot and reports which generation every worker serves. */
 #include "proxy/proxy.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -107,6 +108,9 @@ int bg_proxy_start(bg_proxy_t *p, bg_err_t *err)
     unsigned started = 0;
 
     BG_ASSERT(!p->started);
+    /* libuv writes with write(2)/writev(2): a peer that reset its connection must give
+     * EPIPE, not kill the process (process-wide, as nginx and HAProxy do). */
+    signal(SIGPIPE, SIG_IGN);
     p->workers = bg_xcalloc(p->n_workers, sizeof(bg_worker_t));
     for (unsigned i = 0; i < p->n_workers; i++)
         for (int k = 0; k < BG_LISTENERS; k++)
