@@ -12,6 +12,8 @@
 
 static inline void put(bg_buf_t *b, const char *p, size_t n)
 {
+    if (n == 0)
+        return;
     if (b->len + n + 1 > b->cap)
         bg_buf_reserve(b, n + 1);
     memcpy(b->data + b->len, p, n);
@@ -94,11 +96,10 @@ void bg_http_write_request(bg_buf_t *out, const bg_http_head_t *req, const bg_ht
     PUTS(out, " ");
     PUTV(out, req->path);
     PUTS(out, " HTTP/1.1\r\n");
-    if (req->host.len) {
-        PUTS(out, "Host: ");
-        PUTV(out, req->host);
-        PUTS(out, "\r\n");
-    }
+    /* RFC 9110 §7.2: always send Host; empty when an HTTP/1.0 client sent none */
+    PUTS(out, "Host: ");
+    PUTV(out, req->host);
+    PUTS(out, "\r\n");
     for (size_t i = 0; i < req->n_headers; i++) {
         const bg_http_header_t *hd = &req->headers[i];
         switch (hd->kind) {

@@ -142,6 +142,11 @@ Test(proxy_http, keep_alive_reuses_backend_connections)
     }
     close(fd);
     cr_assert_eq(bgt_backend_requests(B1), 1000);
+    bg_target_t *t = pfx_target(&F, "app", 0, pfx_addr(bgt_backend_port(B1)));
+    cr_assert_eq(atomic_load(&t->stats.responses[2]), 1000, "target 2xx counter");
+    cr_assert_eq(atomic_load(&F.stats[0]->slot[0].responses[2]), 1000, "slot 2xx counter");
+    cr_assert_eq(atomic_load(&t->stats.active), 0);
+    cr_assert_gt(atomic_load(&t->stats.bytes_out), 0);
     cr_assert_leq(bgt_backend_connections(B1), 2, "backend saw %u connections",
                   bgt_backend_connections(B1));
 }
@@ -257,6 +262,19 @@ Test(proxy_http, upgrade_tunnel_echo)
         cr_assert_eq(memcmp(buf, "ping-frame", 10), 0);
     }
     close(fd);
+}
+
+Test(proxy_http, http10_without_host_gets_empty_host)
+{
+    const char *req = "GET /old HTTP/1.0\r\n\r\n";
+    bgt_resp_t r;
+    cr_assert(bgt_http_raw(F.port, req, strlen(req), &r, 5000));
+    cr_assert_eq(r.status, 200);
+    cr_assert(r.closed);
+    bgt_resp_fini(&r);
+    char *got = received(B1);
+    cr_assert(strstr(got, "GET /old HTTP/1.1\r\nHost: \r\n"), "%s", got);
+    free(got);
 }
 
 Test(proxy_http, head_and_204_are_bodiless)
