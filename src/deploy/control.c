@@ -81,6 +81,7 @@ void dp_finish(dp_deployment_t *dep, bg_deploy_result_t result, const char *reas
     }
     rec = json_dumps(dp_record_view(dep), JSON_COMPACT);
     bg_err_clear(&err);
+    dp_tx(dep->d);
     /* A rollback within the termination wait ends a deployment that already succeeded. */
     if (bg_store_deployment_finish(dep->d->store, dep->id, bg_deploy_result_str(result),
                                    dep->reason, rec, &err) == BG_ENOTFOUND)
@@ -127,6 +128,7 @@ static void stop_new_slot(dp_deployment_t *dep)
         dp_finish(dep, dep->rollback_result, dep->reason);
         return;
     }
+    dp_flush(dep->d, NULL);
     dep->pending++;
     dep->d->host.stop_slot(dep->d->host.ctx, dep->svc->cfg->name, dep->slot, on_rb_stopped, dep);
 }
@@ -155,7 +157,8 @@ static void switch_back(dp_deployment_t *dep, bg_deploy_done_cb cb)
     svc->weight[dep->old] = 100;
     svc->weight[dep->slot] = 0;
     svc->live = dep->old;
-    if (dp_service_store(dep->d, svc, NULL) != 0)
+    /* A rollback goes on even when the store fails: the old slot is known to work. */
+    if (dp_service_store(dep->d, svc, NULL) != 0 || dp_flush(dep->d, NULL) != 0)
         bg_log(BG_LOG_ERROR, "deploy", "service=%s msg=\"rollback routing not stored\"",
                svc->cfg->name);
     dep->pending++;
@@ -185,6 +188,7 @@ void dp_rollback(dp_deployment_t *dep, bg_deploy_result_t result, bool evidence,
     dp_event(dep->d, svc->cfg->name, dep->id, "deploy.rollback", NULL, NULL, "rolling back: %s",
              dep->reason);
     dep->phase = BG_PHASE_ROLLBACK;
+    dp_tx(dep->d);
     bg_store_deployment_set_phase(dep->d->store, dep->id, "ROLLBACK", svc->weight, NULL);
     dp_record_phase(dep);
     if (svc->weight[dep->slot] > 0 || svc->live != dep->old) {
@@ -202,6 +206,7 @@ void dp_answer(dp_deployment_t *dep)
     if (req == NULL)
         return;
     dep->answer_req = NULL;
+    dp_flush(dep->d, NULL);
     dep->result = dep->rollback_result; /* the switch back is done: the result stands */
     bg_admin_respond_json(req, 200, json_deep_copy(dp_record_view(dep)));
 }
@@ -220,6 +225,7 @@ void dp_succeed(dp_deployment_t *dep)
     svc->live = dep->slot;
     dp_service_store(dep->d, svc, NULL);
     dep->phase = BG_PHASE_CLEAN_UP;
+    dp_tx(dep->d);
     bg_store_deployment_set_phase(dep->d->store, dep->id, "CLEAN_UP", svc->weight, NULL);
     dp_record_phase(dep);
     svc->retiring = dep;
@@ -227,6 +233,7 @@ void dp_succeed(dp_deployment_t *dep)
     dp_finish(dep, BG_RESULT_SUCCEEDED, "");
     dep->release = NULL;
     dep->phase = BG_PHASE_CLEAN_UP;
+    dp_tx(dep->d);
     bg_store_deployment_amend(dep->d->store, dep->id, "CLEAN_UP", "SUCCEEDED", "", NULL, NULL);
     dp_event(dep->d, svc->cfg->name, dep->id, "deploy.phase", NULL, NULL,
              "phase CLEAN_UP: the old slot %s stays for %u ms (instant rollback), then stops",
@@ -247,6 +254,7 @@ static void on_old_stopped(void *arg, int status, double ms)
         dp_slot_set_rev(dep->svc, dep->old, 0, NULL);
     dp_service_store(dep->d, dep->svc, NULL);
     dep->phase = BG_PHASE_DONE;
+    dp_tx(dep->d);
     bg_store_deployment_set_phase(dep->d->store, dep->id, "DONE", dep->svc->weight, NULL);
     dp_record_phase(dep);
     rec = json_dumps(dp_record_view(dep), JSON_COMPACT);
@@ -264,6 +272,7 @@ void dp_cleanup(dp_deployment_t *dep, const char *why)
         dep->svc->retiring = NULL;
     dp_event(dep->d, dep->svc->cfg->name, dep->id, "deploy.cleanup", NULL, NULL,
              "%s: draining and stopping the old slot %s", why, bg_slot_str((bg_slot_t)dep->old));
+    dp_flush(dep->d, NULL);
     dep->pending++;
     dep->d->host.stop_slot(dep->d->host.ctx, dep->svc->cfg->name, dep->old, on_old_stopped, dep);
 }

@@ -47,9 +47,51 @@ bg_deployer_t *bg_deployer_new(uv_loop_t *loop, const bg_config_t *cfg,
     }
     bg_list_init(&d->streams);
     uv_timer_init(loop, &d->keepalive);
-    d->keepalive.data = d;
-    d->handles_open = 1;
+    uv_prepare_init(loop, &d->flush_prepare);
+    uv_check_init(loop, &d->flush_check);
+    d->keepalive.data = d->flush_prepare.data = d->flush_check.data = d;
+    d->handles_open = 3;
     return d;
+}
+
+static void flush_logged(bg_deployer_t *d)
+{
+    bg_err_t err;
+
+    bg_err_clear(&err);
+    if (dp_flush(d, &err) != 0)
+        bg_log(BG_LOG_ERROR, "deploy", "msg=\"state store commit failed\" err=\"%s\"", err.msg);
+}
+
+static void on_flush_prepare(uv_prepare_t *h)
+{
+    flush_logged(h->data);
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+    flush_logged(h->data);
+}
+
+void dp_tx(bg_deployer_t *d)
+{
+    if (d->store == NULL || bg_store_in_tx(d->store))
+        return;
+    if (bg_store_begin(d->store, NULL) != 0)
+        return; /* each write then is its own transaction */
+    if (!d->closing) {
+        uv_prepare_start(&d->flush_prepare, on_flush_prepare);
+        uv_check_start(&d->flush_check, on_flush_check);
+    }
+}
+
+int dp_flush(bg_deployer_t *d, bg_err_t *err)
+{
+    uv_prepare_stop(&d->flush_prepare);
+    uv_check_stop(&d->flush_check);
+    if (d->store == NULL || !bg_store_in_tx(d->store))
+        return 0;
+    return bg_store_commit(d->store, err);
 }
 
 dp_service_t *dp_service_find(bg_deployer_t *d, const char *name)
@@ -100,6 +142,7 @@ int dp_service_store(bg_deployer_t *d, dp_service_t *svc, bg_err_t *err)
         row.weight[sl] = svc->weight[sl];
         row.revision[sl] = svc->slot[sl].revno;
     }
+    dp_tx(d);
     return bg_store_service_put(d->store, &row, err);
 }
 
@@ -120,6 +163,8 @@ void dp_event(bg_deployer_t *d, const char *service, int64_t deployment, const c
     bg_log(BG_LOG_INFO, "deploy", "event=%s service=%s deployment=%" PRId64 " msg=\"%s\"", kind,
            ev.service, deployment, ev.message);
     bg_err_clear(&err);
+    if (d->store != NULL)
+        dp_tx(d);
     if (d->store == NULL || bg_store_event_add(d->store, &ev, &err) != 0) {
         bg_log(BG_LOG_ERROR, "deploy", "msg=\"event not stored\" err=\"%s\"", err.msg);
         return;
@@ -141,6 +186,7 @@ void dp_inst_add(bg_deployer_t *d, dp_service_t *svc, int slot, int64_t revno,
     snprintf(row.handle, sizeof(row.handle), "%s", inst->handle);
     snprintf(row.state, sizeof(row.state), "running");
     bg_err_clear(&err);
+    dp_tx(d);
     if (bg_store_target_add(d->store, &row, &err) != 0)
         bg_log(BG_LOG_ERROR, "deploy", "msg=\"target not stored\" err=\"%s\"", err.msg);
     sl->insts = bg_xrealloc(sl->insts, (sl->n_insts + 1) * sizeof(*sl->insts));
@@ -156,6 +202,7 @@ void dp_slot_clear(bg_deployer_t *d, dp_service_t *svc, int slot)
 {
     dp_slot_t *sl = &svc->slot[slot];
 
+    dp_tx(d);
     for (size_t i = 0; i < sl->n_insts; i++)
         if (sl->insts[i].store_id > 0)
             bg_store_target_set_state(d->store, sl->insts[i].store_id, "stopped", NULL);
@@ -190,6 +237,7 @@ void bg_deployer_instance_replaced(bg_deployer_t *d, const bg_instance_t *inst)
     if (di == NULL)
         return;
     /* A new row for the new handle: re-adoption after a restart must find the new pid. */
+    dp_tx(d);
     bg_store_target_set_state(d->store, di->store_id, "stopped", NULL);
     snprintf(row.service, sizeof(row.service), "%s", svc->cfg->name);
     snprintf(row.address, sizeof(row.address), "%s", inst->address);
@@ -270,6 +318,8 @@ int bg_deployer_boot(bg_deployer_t *d, bg_err_t *err)
         return err != NULL && err->code ? err->code : BG_EIO;
     for (size_t i = 0; i < d->n_services && rc == 0; i++)
         rc = dp_recover_service(d, &d->services[i], err);
+    if (dp_flush(d, rc == 0 ? err : NULL) != 0 && rc == 0)
+        rc = err != NULL && err->code ? err->code : BG_EIO;
     return rc;
 }
 
@@ -282,7 +332,7 @@ void dp_maybe_closed(bg_deployer_t *d)
     cb(d->close_arg);
 }
 
-static void on_keepalive_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
     bg_deployer_t *d = h->data;
     d->handles_open--;
@@ -304,7 +354,10 @@ void bg_deployer_close(bg_deployer_t *d, void (*cb)(void *arg), void *arg)
             dp_deployment_release(svc->retiring);
         svc->running = svc->retiring = NULL;
     }
-    uv_close((uv_handle_t *)&d->keepalive, on_keepalive_closed);
+    flush_logged(d);
+    uv_close((uv_handle_t *)&d->keepalive, on_handle_closed);
+    uv_close((uv_handle_t *)&d->flush_prepare, on_handle_closed);
+    uv_close((uv_handle_t *)&d->flush_check, on_handle_closed);
 }
 
 void bg_deployer_free(bg_deployer_t *d)
@@ -318,6 +371,8 @@ void bg_deployer_free(bg_deployer_t *d)
         }
     }
     free(d->services);
+    if (d->store != NULL && bg_store_in_tx(d->store) && bg_store_commit(d->store, NULL) != 0)
+        bg_log(BG_LOG_ERROR, "deploy", "msg=\"last writes not stored\"");
     bg_store_close(d->store);
     free(d);
 }

@@ -92,6 +92,8 @@ struct bg_deployer {
     uv_timer_t keepalive;
     dp_release_t *release; /* running release, if any */
     int64_t release_seq;
+    uv_prepare_t flush_prepare; /* commit the batch before the loop blocks ... */
+    uv_check_t flush_check;     /* ... and after the I/O callbacks of an iteration */
     unsigned handles_open;
     bool closing;
     void (*close_cb)(void *arg);
@@ -116,6 +118,13 @@ void dp_slot_clear(bg_deployer_t *d, dp_service_t *svc, int slot);
 /* Puts a copy of <rev> (number <revno>) into <slot>. */
 void dp_slot_set_rev(dp_service_t *svc, int slot, int64_t revno, const bg_revision_config_t *rev);
 void dp_maybe_closed(bg_deployer_t *d);
+/* Write batching: every store write of the controller goes into one transaction per loop
+ * iteration (SQLite with synchronous=FULL pays one fsync per commit). dp_tx() opens it if
+ * needed; dp_flush() commits it and MUST be called before any effect (publish, start,
+ * stop) so that what is stored always precedes what happens, and before answering an API
+ * call. The loop commits whatever is left before it blocks. */
+void dp_tx(bg_deployer_t *d);
+int dp_flush(bg_deployer_t *d, bg_err_t *err);
 
 /* phases.c */
 void dp_enter(dp_deployment_t *dep, bg_deploy_phase_t phase);

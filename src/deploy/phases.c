@@ -43,6 +43,7 @@ void dp_enter(dp_deployment_t *dep, bg_deploy_phase_t phase)
     const uint32_t *w = dep->svc->weight;
 
     bg_err_clear(&err);
+    dp_tx(dep->d);
     if (bg_store_deployment_set_phase(dep->d->store, dep->id, bg_deploy_phase_str(phase), w,
                                       &err) != 0) {
         /* Not durable, so not done: the deployment cannot go on safely. */
@@ -138,6 +139,7 @@ static bool empty_slot_first(dp_deployment_t *dep)
                  bg_slot_str((bg_slot_t)dep->slot), dep->id);
         dp_deployment_release(old);
     }
+    dp_flush(dep->d, NULL);
     dep->pending++;
     dep->d->host.stop_slot(dep->d->host.ctx, svc->cfg->name, dep->slot, on_slot_emptied, dep);
     return true;
@@ -152,7 +154,7 @@ static void ph_scale_up(dp_deployment_t *dep)
         return;
     bg_err_clear(&err);
     dp_slot_set_rev(svc, dep->slot, dep->to_rev, &dep->rev);
-    if (dp_service_store(dep->d, svc, &err) != 0) {
+    if (dp_service_store(dep->d, svc, &err) != 0 || dp_flush(dep->d, &err) != 0) {
         dp_rollback(dep, BG_RESULT_FAILED, false, "state store: %s", err.msg);
         return;
     }
@@ -173,6 +175,7 @@ static void ph_scale_up(dp_deployment_t *dep)
         dp_event(dep->d, svc->cfg->name, dep->id, "target.started", NULL, NULL,
                  "%s (%s, rev %" PRId64 ") started, handle %s", inst.address,
                  bg_slot_str((bg_slot_t)dep->slot), dep->to_rev, inst.handle);
+        dp_flush(dep->d, NULL); /* the handle is stored before the next start */
     }
     dp_enter(dep, BG_PHASE_POST_SCALE_UP);
 }
@@ -364,7 +367,8 @@ static void take_step(dp_deployment_t *dep, uint32_t pct)
     svc->weight[dep->old] = 100 - pct;
     if (dp_service_store(dep->d, svc, &err) != 0 ||
         bg_store_deployment_set_phase(dep->d->store, dep->id, bg_deploy_phase_str(dep->phase),
-                                      svc->weight, &err) != 0) {
+                                      svc->weight, &err) != 0 ||
+        dp_flush(dep->d, &err) != 0) {
         dp_rollback(dep, BG_RESULT_FAILED, false, "state store: %s", err.msg);
         return;
     }

@@ -242,6 +242,7 @@ void dp_record_store(dp_deployment_t *dep)
 {
     char *rec = json_dumps(dp_record_view(dep), JSON_COMPACT);
 
+    dp_tx(dep->d);
     if (bg_store_deployment_set_record(dep->d->store, dep->id, rec, NULL) != 0)
         bg_log(BG_LOG_WARN, "deploy", "deployment=%lld msg=\"record not stored\"",
                (long long)dep->id);

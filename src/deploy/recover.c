@@ -46,6 +46,7 @@ static void stop_slot(bg_deployer_t *d, dp_service_t *svc, int slot)
     c->d = d;
     c->svc = svc;
     c->slot = slot;
+    dp_flush(d, NULL);
     d->host.stop_slot(d->host.ctx, svc->cfg->name, slot, on_recovered_stop, c);
 }
 
@@ -53,6 +54,8 @@ static int start_missing(bg_deployer_t *d, dp_service_t *svc, int slot, bg_err_t
 {
     dp_slot_t *sl = &svc->slot[slot];
 
+    if (dp_flush(d, err) != 0)
+        return err != NULL && err->code ? err->code : BG_EIO;
     for (unsigned i = (unsigned)sl->n_insts; i < sl->rev.count; i++) {
         bg_instance_spec_t spec = {.service = svc->cfg->name,
                                    .slot = slot,
@@ -83,6 +86,7 @@ static int first_boot(bg_deployer_t *d, dp_service_t *svc, bg_err_t *err)
     snprintf(rev.version, sizeof(rev.version), "%s", c->rev.version ? c->rev.version : "0.0.0");
     rev.spec_json = json_dumps(spec, JSON_COMPACT);
     json_decref(spec);
+    dp_tx(d);
     rc = bg_store_revision_add(d->store, &rev, err);
     free(rev.spec_json);
     if (rc != 0)
@@ -148,6 +152,7 @@ static int adopt_one(void *arg, const bg_store_target_t *t)
     memset(&inst, 0, sizeof(inst));
     if (sl->revno != t->revision || sl->n_insts >= sl->rev.count ||
         d->host.adopt(d->host.ctx, &spec, t->address, t->handle, &inst, NULL) != 0) {
+        dp_tx(d);
         bg_store_target_set_state(d->store, t->id, "stopped", NULL);
         dp_event(d, svc->cfg->name, 0, "target.lost", NULL, "recovery",
                  "%s (%s, handle %s) is gone or no longer wanted", t->address,
@@ -195,6 +200,7 @@ static void resolve(bg_deployer_t *d, dp_service_t *svc, const bg_store_deployme
         svc->live = dep->slot;
     }
     dp_service_store(d, svc, NULL);
+    dp_tx(d);
     bg_store_deployment_finish(d->store, dep->id, back ? "ROLLED_BACK" : "FAILED", reason, NULL,
                                NULL);
     dp_event(d, svc->cfg->name, dep->id, "deploy.result", NULL, "recovery", "%s: %s",
@@ -213,6 +219,7 @@ static int finish_cleanup(void *arg, const bg_store_deployment_t *row)
 
     if (strcmp(row->phase, "CLEAN_UP") != 0)
         return 1; /* only the newest deployment can still be in its termination wait */
+    dp_tx(d);
     bg_store_deployment_amend(d->store, row->id, "DONE", row->result, row->reason, NULL, NULL);
     if (svc->weight[old] == 0 && svc->slot[old].revno != 0) {
         dp_event(d, svc->cfg->name, row->id, "deploy.cleanup", NULL, "recovery",

@@ -139,6 +139,7 @@ static void release_end(dp_release_t *r, const char *result)
 
     dp_event(d, "", 0, "release.result", r->actor, r->origin, "release %" PRId64 ": %s", r->id,
              result);
+    dp_flush(d, NULL);
     if (r->req != NULL)
         bg_admin_respond_json(r->req, 200,
                               json_pack("{s:I,s:O,s:s,s:o,s:o}", "id", (json_int_t)r->id, "steps",

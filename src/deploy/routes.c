@@ -77,6 +77,7 @@ static int create(bg_deployer_t *d, dp_deployment_t *dep, const json_t *body, co
     snprintf(rev.version, sizeof(rev.version), "%s", dep->rev.version ? dep->rev.version : "");
     rev.spec_json = json_dumps(spec, JSON_COMPACT);
     json_decref(spec);
+    dp_tx(d);
     rc = bg_store_revision_add(d->store, &rev, err);
     free(rev.spec_json);
     if (rc != 0)
@@ -135,6 +136,7 @@ int dp_deploy_start(bg_deployer_t *d, dp_service_t *svc, const json_t *body, con
              dep->rev.version, dep->to_rev, bg_slot_str((bg_slot_t)dep->slot),
              json_string_value(json_object_get(dep->record, "strategy")));
     dp_enter(dep, BG_PHASE_PRE_SCALE_UP);
+    dp_flush(d, NULL); /* stored before the API answers */
     return 0;
 fail:
     dp_deployment_release(dep);
@@ -288,6 +290,7 @@ static void route_action(bg_deployer_t *d, bg_admin_req_t *req, dp_service_t *sv
     } else if ((rc = dp_manual(d, svc, action, actor, &err)) != 0) {
         bg_admin_respond_error(req, &err);
     } else {
+        dp_flush(d, NULL);
         bg_admin_respond_json(req, 200, json_deep_copy(dp_record_view(dep)));
     }
     json_decref(body);

@@ -92,3 +92,8 @@ int bg_store_deployment_amend(bg_store_t *s, int64_t id, const char *phase, cons
     sqlite3_bind_int64(st, 5, id);
     return bg_store_exec_stmt(s, st, err);
 }
+
+bool bg_store_in_tx(const bg_store_t *s)
+{
+    return s->in_tx;
+}

@@ -82,11 +82,16 @@ static int phase_write(bg_store_t *s, int64_t id, const char *phase, const uint3
 int bg_store_deployment_set_phase(bg_store_t *s, int64_t id, const char *phase,
                                   const uint32_t weight[2], bg_err_t *err)
 {
-    int rc = bg_store_begin(s, err);
+    /* Inside the caller's transaction the two rows join it (and a failure leaves the
+     * rollback to the caller); otherwise they are their own transaction. */
+    bool own = !s->in_tx;
+    int rc = own ? bg_store_begin(s, err) : 0;
 
     if (rc < 0)
         return rc;
     rc = phase_write(s, id, phase, weight, err);
+    if (!own)
+        return rc;
     if (rc < 0) {
         bg_store_rollback(s);
         return rc;

@@ -24,10 +24,13 @@ void bg_store_close(bg_store_t *s);
 /* Schema version after migration. */
 int bg_store_schema_version(bg_store_t *s);
 
-/* Explicit transactions (nesting is not allowed). 0 or a negative code. */
+/* Explicit transactions (nesting is not allowed). 0 or a negative code.
+ * bg_store_deployment_set_phase() joins an open transaction instead of opening its own. */
 int bg_store_begin(bg_store_t *s, bg_err_t *err);
 int bg_store_commit(bg_store_t *s, bg_err_t *err);
 void bg_store_rollback(bg_store_t *s);
+/* True while a bg_store_begin() transaction is open (history.c). */
+bool bg_store_in_tx(const bg_store_t *s);
 
 /* ---- services: the routing state that must survive a restart ---- */
 typedef struct bg_store_service {
