@@ -88,7 +88,12 @@ static json_t *service_json(bg_server_t *s, const srv_service_t *svc)
         json_t *arr = json_array();
         for (size_t k = 0; k < svc->slot[sl].n; k++)
             json_array_append_new(arr, srv_target_json(s, svc->slot[sl].targets[k]));
-        json_object_set_new(slots, bg_slot_str((bg_slot_t)sl), json_pack("{s:o}", "targets", arr));
+        const char *version = NULL;
+        int64_t rev =
+            s->deployer ? bg_deployer_slot_revision(s->deployer, c->name, sl, &version) : 0;
+        json_object_set_new(slots, bg_slot_str((bg_slot_t)sl),
+                            json_pack("{s:o,s:I,s:s?}", "targets", arr, "revision",
+                                      (json_int_t)rev, "version", version));
     }
     return json_pack(
         "{s:s,s:s?,s:s,s:s,s:{s:i,s:i},s:s,s:o,s:o,s:{s:s,s:s?,s:s,s:I},s:o}", "name", c->name,
@@ -200,6 +205,16 @@ static void op_traffic(void *ctx, bg_admin_req_t *req, const char *name, uint32_
             return;
         }
     }
+    if (s->deployer != NULL) {
+        /* Refused while a deployment of <name> runs; stored before it takes effect. */
+        uint32_t w[2] = {blue, green};
+        bg_err_t err;
+        bg_err_clear(&err);
+        if (bg_deployer_traffic_changed(s->deployer, name, w, &err) != 0) {
+            bg_admin_respond_error(req, &err);
+            return;
+        }
+    }
     bg_log(BG_LOG_INFO, "route",
            "msg=\"traffic change\" service=%s blue=%u green=%u "
            "was_blue=%u was_green=%u",
@@ -294,7 +309,20 @@ static void op_metrics(void *ctx, bg_buf_t *out)
     free(view);
 }
 
+/* Deployments, events, logs, matrix, plan and releases belong to the controller. */
+static void op_other(void *ctx, bg_admin_req_t *req, const bg_admin_http_t *http)
+{
+    bg_server_t *s = ctx;
+
+    if (refuse_when_stopping(s, req))
+        return;
+    if (s->deployer != NULL && bg_deployer_route(s->deployer, req, http))
+        return;
+    bg_admin_respond_errorf(req, BG_ENOTFOUND, "no route for %s %s", http->method, http->path);
+}
+
 const bg_admin_ops_t srv_admin_ops = {
+    .other = op_other,
     .services = op_services,
     .service = op_service,
     .traffic = op_traffic,

@@ -1,12 +1,9 @@
-/* Targets the daemon runs itself: on start, every service with `driver: process` gets
- * `count` instances of its configured (initial) revision in its live slot, through the
- * process driver (DESIGN §8, §10: "serve starts it on first boot"). Each instance becomes a
- * routing target that starts unhealthy and gets traffic once its health checks pass; the
- * driver replaces crashed instances on the same address, so the target stays.
- *
- * The state store is not wired in yet, so there is no re-adoption across restarts: at
- * shutdown the instances are stopped (SIGTERM, stop_timeout, SIGKILL) after the proxy has
- * drained, instead of being left for a next daemon that would not know them.
+/* The process driver the daemon runs its targets with (DESIGN §8). Which instances run is
+ * the deployment controller's business (src/deploy: first boot, deployments, re-adoption
+ * after a restart, through deploy_host.c); this file opens the driver, forwards its crash
+ * and replacement events to the controller, and at a clean shutdown stops every instance
+ * (SIGTERM, stop_timeout, SIGKILL) after the proxy has drained. After a crash (kill -9) the
+ * instances keep running and the next daemon re-adopts them from the store.
  * Docker and ECS services get a warning: no driver for them runs in this build.
  */
 #include "server/internal.h"
@@ -29,43 +26,21 @@ static void on_exited(void *ctx, bg_instance_t *inst)
 {
     /* The driver logged it and schedules a replacement; health checks see the target down
      * meanwhile. Nothing to change in routing: the replacement keeps the address. */
-    (void)ctx;
-    (void)inst;
+    bg_server_t *s = ctx;
+    if (s->deployer != NULL)
+        bg_deployer_instance_exited(s->deployer, inst);
 }
 
-static int start_instance(bg_server_t *s, srv_service_t *svc, int slot, unsigned index,
-                          bg_err_t *err)
+static void on_replaced(void *ctx, bg_instance_t *inst)
 {
-    bg_instance_spec_t spec = {
-        .service = svc->cfg->name,
-        .slot = slot,
-        .revision = 1,
-        .index = index,
-        .rev = &svc->cfg->rev,
-        .stop_timeout_ms = svc->cfg->stop_timeout_ms,
-    };
-    srv_instance_t *rec;
-    bg_instance_t *inst = NULL;
-    bg_target_t *t;
-    int rc;
-
-    if ((rc = bg_driver_start(s->driver, &spec, NULL, NULL, &inst, err)) != 0)
-        return rc;
-    t = bg_target_new(svc->cfg->name, slot, inst->address, false, err);
-    BG_ASSERT(t != NULL); /* the driver made the address: 127.0.0.1:PORT */
-    rec = BG_NEW(srv_instance_t);
-    rec->inst = inst;
-    rec->target = bg_target_ref(t);
-    inst->data = rec;
-    bg_list_insert_tail(&s->instances, &rec->link);
-    srv_slot_add(svc, slot, t);
-    return bg_health_watch(s->health, t, &svc->cfg->health);
+    bg_server_t *s = ctx;
+    if (s->deployer != NULL)
+        bg_deployer_instance_replaced(s->deployer, inst);
 }
 
 int srv_instances_start(bg_server_t *s, bg_err_t *err)
 {
-    bg_driver_events_t events = {.exited = on_exited, .ctx = s};
-    int rc;
+    bg_driver_events_t events = {.exited = on_exited, .replaced = on_replaced, .ctx = s};
 
     if (!any_process_service(s))
         return 0;
@@ -73,23 +48,6 @@ int srv_instances_start(bg_server_t *s, bg_err_t *err)
                                       &events, err);
     if (s->driver == NULL)
         return err != NULL && err->code != 0 ? err->code : BG_EIO;
-    for (size_t i = 0; i < s->n_services; i++) {
-        srv_service_t *svc = &s->services[i];
-        int live =
-            svc->weight[BG_SLOT_GREEN] > svc->weight[BG_SLOT_BLUE] ? BG_SLOT_GREEN : BG_SLOT_BLUE;
-        if (svc->cfg->driver != BG_DRIVER_PROCESS)
-            continue;
-        for (unsigned k = 0; k < svc->cfg->rev.count; k++) {
-            if ((rc = start_instance(s, svc, live, k, err)) != 0)
-                return rc;
-        }
-        bg_log(BG_LOG_INFO, "server",
-               "service=%s slot=%s version=%s count=%u msg=\"started "
-               "the configured revision\"",
-               svc->cfg->name, bg_slot_str((bg_slot_t)live),
-               svc->cfg->rev.version ? svc->cfg->rev.version : "0.0.0", svc->cfg->rev.count);
-    }
-    srv_publish(s);
     return 0;
 }
 

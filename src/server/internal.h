@@ -16,6 +16,7 @@
 #include "admin/admin.h"
 #include "base/list.h"
 #include "config/config.h"
+#include "deploy/deploy.h"
 #include "driver/driver.h"
 #include "health/health.h"
 #include "proxy/proxy.h"
@@ -88,6 +89,8 @@ struct bg_server {
     bool admin_stopped;
     bool loop_closed; /* uv_loop_close() succeeded */
 
+    bg_deployer_t *deployer; /* the deployment controller; owns the state store */
+    bool deployer_closed;
     bg_driver_t *driver; /* process driver, when a service uses it */
     bg_list_t instances; /* srv_instance_t */
     unsigned instances_stopping;
@@ -118,11 +121,15 @@ void srv_waiters_fail(bg_server_t *s, int code);
 void srv_on_health(void *ctx, bg_target_t *t, bool healthy, const char *reason);
 
 /* instances.c */
-/* Starts the configured revision of every process-driver service in its live slot. */
+/* Opens the process driver when a service uses it; which instances run is the
+ * controller's business (bg_deployer_boot, deployments), through deploy_host.c. */
 int srv_instances_start(bg_server_t *s, bg_err_t *err);
 /* Stops every instance, then closes the driver (asynchronously, on the loop). */
 void srv_instances_stop(bg_server_t *s);
 srv_instance_t *srv_instance_of(bg_server_t *s, const bg_target_t *t);
+
+/* deploy_host.c: what the deployment controller may do to the model. */
+void srv_deploy_host(bg_server_t *s, bg_deploy_host_t *out);
 
 /* api.c */
 extern const bg_admin_ops_t srv_admin_ops;

@@ -236,10 +236,12 @@ void srv_waiters_fail(bg_server_t *s, int code)
 
 void srv_on_health(void *ctx, bg_target_t *t, bool healthy, const char *reason)
 {
+    bg_server_t *s = ctx;
     char clean[256];
     size_t n = 0;
 
-    (void)ctx;
+    if (s->deployer != NULL)
+        bg_deployer_health_event(s->deployer, t->service, t->slot, t->addr_str, healthy, reason);
     /* Keep the key=value line parseable: no quotes or newlines inside the quoted value. */
     for (const char *p = reason ? reason : ""; *p != '\0' && n + 1 < sizeof(clean); p++)
         clean[n++] = (*p == '"' || *p == '\n' || *p == '\r') ? '\'' : *p;

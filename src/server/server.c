@@ -82,6 +82,15 @@ static int make_admin(bg_server_t *s, bg_err_t *err)
     return s->admin != NULL ? 0 : (err != NULL && err->code != 0 ? err->code : BG_EINVAL);
 }
 
+static int make_deployer(bg_server_t *s, bg_err_t *err)
+{
+    bg_deploy_host_t host;
+
+    srv_deploy_host(s, &host);
+    s->deployer = bg_deployer_new(&s->loop, s->cfg, &host, err);
+    return s->deployer != NULL ? 0 : BG_EINVAL;
+}
+
 bg_server_t *bg_server_new(bg_config_t *cfg, bg_err_t *err)
 {
     bg_server_t *s = BG_NEW(bg_server_t);
@@ -108,7 +117,8 @@ bg_server_t *bg_server_new(bg_config_t *cfg, bg_err_t *err)
     s->router = bg_router_new();
     s->health = bg_health_new(&s->loop, srv_on_health, s);
     s->health_closed = false;
-    if (srv_model_init(s, err) != 0 || make_proxy(s, err) != 0 || make_admin(s, err) != 0)
+    if (srv_model_init(s, err) != 0 || make_proxy(s, err) != 0 || make_admin(s, err) != 0 ||
+        make_deployer(s, err) != 0)
         goto fail;
     return s;
 fail:
@@ -124,6 +134,8 @@ static int watch_all(bg_server_t *s, bg_err_t *err)
             for (size_t k = 0; k < svc->slot[sl].n; k++) {
                 bg_target_t *t = svc->slot[sl].targets[k];
                 int rc = bg_health_watch(s->health, t, &svc->cfg->health);
+                if (rc == BG_EEXIST)
+                    continue; /* an instance, watched since the controller added it */
                 if (rc != 0)
                     return bg_err_set(err, rc, "health: cannot watch %s: %s", t->addr_str,
                                       bg_strerror(rc));
@@ -153,6 +165,10 @@ int bg_server_start(bg_server_t *s, bg_err_t *err)
     if ((rc = bg_admin_start(s->admin, err)) != 0)
         return rc;
     s->admin_started = true;
+    /* Routing and targets come back from the store (or the first boot starts the
+     * configured revisions) BEFORE the listeners accept: never a half-routed start. */
+    if ((rc = srv_instances_start(s, err)) != 0 || (rc = bg_deployer_boot(s->deployer, err)) != 0)
+        return rc;
     srv_publish(s);
     if ((rc = bg_proxy_start(s->proxy, err)) != 0)
         return rc;
@@ -160,8 +176,6 @@ int bg_server_start(bg_server_t *s, bg_err_t *err)
     uv_signal_start(&s->sig_int, on_signal, SIGINT);
     uv_signal_start(&s->sig_term, on_signal, SIGTERM);
     if ((rc = watch_all(s, err)) != 0)
-        return rc;
-    if ((rc = srv_instances_start(s, err)) != 0)
         return rc;
     s->started = true;
     bg_log(BG_LOG_INFO, "server",
@@ -186,6 +200,12 @@ static void on_health_closed(void *arg)
     s->health_closed = true;
 }
 
+static void on_deployer_closed(void *arg)
+{
+    bg_server_t *s = arg;
+    s->deployer_closed = true;
+}
+
 static void close_handle(uv_handle_t *h)
 {
     if (!uv_is_closing(h))
@@ -200,6 +220,8 @@ static void begin_shutdown(bg_server_t *s, const char *why)
     s->shutting_down = true;
     bg_log(BG_LOG_INFO, "server", "msg=stopping reason=\"%s\" grace_ms=%u", why, s->grace_ms);
     srv_waiters_fail(s, BG_EUNAVAIL);
+    if (s->deployer != NULL && !s->deployer_closed)
+        bg_deployer_close(s->deployer, on_deployer_closed, s);
     if (!s->admin_stopped)
         bg_admin_stop(s->admin, on_admin_stopped, s);
     if (s->proxy_running) {
@@ -269,6 +291,7 @@ void bg_server_free(bg_server_t *s)
     }
     bg_proxy_free(s->proxy);
     bg_admin_free(s->admin);
+    bg_deployer_free(s->deployer);
     srv_model_fini(s);
     bg_router_free(s->router);
     bg_config_free(s->cfg);

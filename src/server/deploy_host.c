@@ -1,0 +1,315 @@
+/* The server's side of the deployment controller (src/deploy/deploy.h): what a deployment
+ * may do to the model — start or re-adopt instances of a slot through the process driver
+ * (each a target that is health-checked from the first moment), set weights with a verified
+ * switch, drain and stop a slot, and read a slot's health, counters, evidence and logs.
+ * Everything runs on the control loop; the controller never touches the model directly.
+ */
+#include "server/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "base/compat.h"
+
+#define DRAIN_POLL_MS 10
+#define EVIDENCE_LOG_BYTES 2048
+
+static srv_service_t *svc_of(bg_server_t *s, const char *name)
+{
+    srv_service_t *svc = srv_service_find(s, name);
+    BG_ASSERT(svc != NULL); /* the controller only knows configured services */
+    return svc;
+}
+
+static void h_restore_weights(void *ctx, const char *service, const uint32_t w[2])
+{
+    bg_server_t *s = ctx;
+    srv_service_t *svc = svc_of(s, service);
+
+    svc->weight[0] = w[0];
+    svc->weight[1] = w[1];
+    srv_publish(s);
+}
+
+typedef struct switch_call {
+    bg_deploy_done_cb cb;
+    void *arg;
+} switch_call_t;
+
+static void on_switched(bg_server_t *s, void *arg, int status, uint64_t generation,
+                        double switch_ms)
+{
+    switch_call_t c = *(switch_call_t *)arg;
+
+    (void)s;
+    (void)generation;
+    free(arg);
+    c.cb(c.arg, status, switch_ms);
+}
+
+static void h_set_weights(void *ctx, const char *service, const uint32_t w[2],
+                          bg_deploy_done_cb cb, void *arg)
+{
+    bg_server_t *s = ctx;
+    srv_service_t *svc = svc_of(s, service);
+    switch_call_t *c = BG_NEW(switch_call_t);
+    uint64_t t0, gen;
+
+    bg_log(BG_LOG_INFO, "route", "msg=\"traffic change\" service=%s blue=%u green=%u by=deploy",
+           service, w[0], w[1]);
+    svc->weight[0] = w[0];
+    svc->weight[1] = w[1];
+    c->cb = cb;
+    c->arg = arg;
+    t0 = bg_now_us();
+    gen = srv_publish(s);
+    srv_switch_wait(s, gen, t0, svc, on_switched, c);
+}
+
+/* An instance the driver runs becomes a target of its slot, unhealthy until checked
+ * (<healthy>: re-adopted targets that were serving start healthy, as static targets do). */
+static int add_instance(bg_server_t *s, srv_service_t *svc, bg_instance_t *inst, bool healthy,
+                        bg_deploy_instance_t *out, bg_err_t *err)
+{
+    bg_target_t *t = bg_target_new(svc->cfg->name, inst->slot, inst->address, healthy, err);
+    srv_instance_t *rec;
+
+    BG_ASSERT(t != NULL); /* the driver made the address: 127.0.0.1:PORT */
+    rec = BG_NEW(srv_instance_t);
+    rec->inst = inst;
+    rec->target = bg_target_ref(t);
+    inst->data = rec;
+    bg_list_insert_tail(&s->instances, &rec->link);
+    srv_slot_add(svc, inst->slot, t);
+    snprintf(out->address, sizeof(out->address), "%s", inst->address);
+    snprintf(out->handle, sizeof(out->handle), "%s", inst->handle);
+    bg_health_watch(s->health, t, &svc->cfg->health);
+    srv_publish(s);
+    return 0;
+}
+
+static int h_start(void *ctx, const bg_instance_spec_t *spec, bg_deploy_instance_t *out,
+                   bg_err_t *err)
+{
+    bg_server_t *s = ctx;
+    bg_instance_t *inst = NULL;
+    int rc;
+
+    if (s->driver == NULL)
+        return bg_err_set(err, BG_EINVAL, "no process driver runs");
+    if ((rc = bg_driver_start(s->driver, spec, NULL, NULL, &inst, err)) != 0)
+        return rc;
+    return add_instance(s, svc_of(s, spec->service), inst, false, out, err);
+}
+
+static int h_adopt(void *ctx, const bg_instance_spec_t *spec, const char *address,
+                   const char *handle, bg_deploy_instance_t *out, bg_err_t *err)
+{
+    bg_server_t *s = ctx;
+    bg_instance_t *inst = NULL;
+    int rc;
+
+    if (s->driver == NULL)
+        return bg_err_set(err, BG_EINVAL, "no process driver runs");
+    if ((rc = bg_driver_adopt(s->driver, spec, address, handle, &inst, err)) != 0)
+        return rc;
+    return add_instance(s, svc_of(s, spec->service), inst, true, out, err);
+}
+
+/* ---- draining and stopping a slot ---- */
+
+typedef struct slot_stop {
+    bg_server_t *s;
+    bg_target_t **targets; /* one ref each, removed from the model */
+    size_t n;
+    uint64_t deadline_ms;
+    uint64_t generation;
+    unsigned stopping;
+    uv_timer_t timer;
+    bg_deploy_done_cb cb;
+    void *arg;
+} slot_stop_t;
+
+static void on_stop_timer_closed(uv_handle_t *h)
+{
+    slot_stop_t *st = h->data;
+
+    for (size_t i = 0; i < st->n; i++)
+        bg_target_unref(st->targets[i]);
+    free(st->targets);
+    free(st);
+}
+
+static void on_inst_stopped(void *arg, bg_instance_t *inst, int status)
+{
+    slot_stop_t *st = arg;
+    srv_instance_t *rec = inst->data;
+
+    (void)status;
+    if (rec != NULL) {
+        bg_list_remove(&rec->link);
+        bg_target_unref(rec->target);
+        free(rec);
+    }
+    bg_instance_free(inst);
+    if (--st->stopping > 0)
+        return;
+    st->cb(st->arg, 0, 0);
+    uv_close((uv_handle_t *)&st->timer, on_stop_timer_closed);
+}
+
+static bool drained(slot_stop_t *st)
+{
+    if (!bg_proxy_adopted(st->s->proxy, st->generation))
+        return false;
+    for (size_t i = 0; i < st->n; i++)
+        if (atomic_load_explicit(&st->targets[i]->stats.active, memory_order_relaxed) > 0)
+            return false;
+    return true;
+}
+
+static void stop_instances(slot_stop_t *st)
+{
+    bg_server_t *s = st->s;
+
+    st->stopping = 1; /* held until every stop was issued */
+    for (size_t i = 0; i < st->n; i++) {
+        srv_instance_t *rec = srv_instance_of(s, st->targets[i]);
+        if (rec == NULL || s->driver == NULL)
+            continue;
+        st->stopping++;
+        bg_driver_stop(s->driver, rec->inst, on_inst_stopped, st);
+    }
+    if (--st->stopping == 0) {
+        st->cb(st->arg, 0, 0);
+        uv_close((uv_handle_t *)&st->timer, on_stop_timer_closed);
+    }
+}
+
+static void on_drain_poll(uv_timer_t *t)
+{
+    slot_stop_t *st = t->data;
+
+    if (!drained(st) && bg_now_ms() < st->deadline_ms && !st->s->shutting_down)
+        return;
+    uv_timer_stop(t);
+    stop_instances(st);
+}
+
+static void h_stop_slot(void *ctx, const char *service, int slot, bg_deploy_done_cb cb, void *arg)
+{
+    bg_server_t *s = ctx;
+    srv_service_t *svc = svc_of(s, service);
+    slot_stop_t *st = BG_NEW(slot_stop_t);
+    srv_slot_t *sl = &svc->slot[slot];
+
+    st->s = s;
+    st->cb = cb;
+    st->arg = arg;
+    st->n = sl->n;
+    st->targets = sl->targets; /* the model's refs move here */
+    sl->targets = NULL;
+    sl->n = sl->cap = 0;
+    for (size_t i = 0; i < st->n; i++) {
+        /* Workers stop picking it at once; requests in flight finish (drain). */
+        atomic_store_explicit(&st->targets[i]->draining, 1, memory_order_relaxed);
+        bg_health_unwatch(s->health, st->targets[i]);
+    }
+    st->generation = srv_publish(s);
+    st->deadline_ms = bg_now_ms() + svc->cfg->drain_ms;
+    uv_timer_init(&s->loop, &st->timer);
+    st->timer.data = st;
+    uv_timer_start(&st->timer, on_drain_poll, 0, DRAIN_POLL_MS);
+}
+
+/* ---- reading a slot ---- */
+
+static void h_slot_status(void *ctx, const char *service, int slot, bg_deploy_slot_status_t *out)
+{
+    srv_service_t *svc = svc_of(ctx, service);
+
+    memset(out, 0, sizeof(*out));
+    out->targets = (uint32_t)svc->slot[slot].n;
+    for (size_t i = 0; i < svc->slot[slot].n; i++)
+        if (bg_target_is_healthy(svc->slot[slot].targets[i]))
+            out->healthy++;
+    out->unhealthy = out->targets - out->healthy;
+}
+
+static const bg_traffic_stats_t *h_slot_stats(void *ctx, const char *service, int slot)
+{
+    return &svc_of(ctx, service)->stats->slot[slot];
+}
+
+static json_t *log_tail(bg_server_t *s, const bg_target_t *t, size_t bytes)
+{
+    srv_instance_t *rec = srv_instance_of(s, t);
+    bg_buf_t b;
+    json_t *j;
+
+    if (rec == NULL || s->driver == NULL)
+        return json_null();
+    bg_buf_init(&b);
+    bg_driver_logs(s->driver, rec->inst, bytes, &b);
+    j = json_stringn(b.data ? b.data : "", b.len);
+    bg_buf_fini(&b);
+    return j != NULL ? j : json_string("(log is not UTF-8)");
+}
+
+static json_t *h_evidence(void *ctx, const char *service, int slot, bool failing_only)
+{
+    bg_server_t *s = ctx;
+    srv_service_t *svc = svc_of(s, service);
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < svc->slot[slot].n; i++) {
+        bg_target_t *t = svc->slot[slot].targets[i];
+        bg_health_info_t info;
+        if (failing_only && bg_target_is_healthy(t) && svc->slot[slot].n > 1)
+            continue;
+        bg_health_info(s->health, t, &info);
+        json_array_append_new(
+            arr, json_pack("{s:s,s:b,s:{s:s,s:i,s:s,s:I,s:I},s:o}", "address", t->addr_str,
+                           "healthy", bg_target_is_healthy(t), "health", "reason", info.reason,
+                           "last_status", info.last_status, "last_body", info.last_body,
+                           "consecutive_fail", (json_int_t)info.consecutive_fail, "checks",
+                           (json_int_t)info.checks, "log_tail",
+                           log_tail(s, t, EVIDENCE_LOG_BYTES)));
+    }
+    return arr;
+}
+
+static void h_logs(void *ctx, const char *service, int slot, size_t bytes, bg_buf_t *out)
+{
+    bg_server_t *s = ctx;
+    srv_service_t *svc = svc_of(s, service);
+
+    for (size_t i = 0; i < svc->slot[slot].n; i++) {
+        bg_target_t *t = svc->slot[slot].targets[i];
+        srv_instance_t *rec = srv_instance_of(s, t);
+        bg_buf_printf(out, "==> target %s (%s, rev %lld) <==\n", t->addr_str,
+                      bg_slot_str((bg_slot_t)slot),
+                      rec != NULL ? (long long)rec->inst->revision : 0LL);
+        if (rec != NULL && s->driver != NULL)
+            bg_driver_logs(s->driver, rec->inst, bytes, out);
+        if (out->len > 0 && out->data[out->len - 1] != '\n')
+            bg_buf_puts(out, "\n");
+    }
+}
+
+void srv_deploy_host(bg_server_t *s, bg_deploy_host_t *out)
+{
+    *out = (bg_deploy_host_t){
+        .ctx = s,
+        .restore_weights = h_restore_weights,
+        .set_weights = h_set_weights,
+        .start = h_start,
+        .adopt = h_adopt,
+        .stop_slot = h_stop_slot,
+        .slot_status = h_slot_status,
+        .slot_stats = h_slot_stats,
+        .evidence = h_evidence,
+        .logs = h_logs,
+    };
+}

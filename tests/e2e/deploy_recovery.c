@@ -1,0 +1,158 @@
+/* e2e: `kill -9` of bluegreen in each phase of a deployment, then a restart on the same
+ * state (docs/internals/recovery.md): routing comes back from the store before the
+ * listeners accept, running targets are re-adopted (same pids), and the interrupted
+ * deployment is resolved — rolled back before and during the shift/bake while the old
+ * slot lives, clean-up finished when it was waiting out termination_wait. Also: a crashed
+ * target is replaced by the driver on the same address, recorded in the audit trail.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "e2e/deploy_fixture.h"
+#include "support/support.h"
+
+static dfx_t f;
+
+static void teardown(void)
+{
+    dfx_stop(&f);
+}
+
+TestSuite(deploy_recovery, .fini = teardown, .timeout = 120);
+
+typedef struct slot_cond {
+    const char *slot;
+    int weight;
+} slot_cond_t;
+
+static bool weight_is(void *arg)
+{
+    slot_cond_t *c = arg;
+    return dfx_weight(&f, c->slot) == c->weight;
+}
+
+static bool slot_empty(void *arg)
+{
+    char h[512];
+    dfx_handles(&f, arg, h, sizeof(h));
+    return h[0] == '\0';
+}
+
+static void restart_and_check(long long id, const char *result, const char *live,
+                              const char *live_handles, const char *version)
+{
+    json_t *d;
+    char h[512], v[32];
+    slot_cond_t c = {live, 100};
+
+    dfx_kill9(&f);
+    dfx_restart(&f);
+    d = dfx_wait_result(&f, id, DFX_WAIT_MS);
+    cr_assert_str_eq(json_string_value(json_object_get(d, "result")), result, "reason: %s",
+                     json_string_value(json_object_get(d, "reason")));
+    json_decref(d);
+    cr_assert(bgt_wait_until(weight_is, &c, DFX_WAIT_MS));
+    dfx_handles(&f, live, h, sizeof(h));
+    cr_assert_str_eq(h, live_handles, "the live targets were not re-adopted");
+    cr_assert(bgt_wait_until(slot_empty, strcmp(live, "blue") == 0 ? "green" : "blue",
+                             DFX_WAIT_MS),
+              "the other slot was not stopped");
+    dfx_version(&f, v, sizeof(v));
+    cr_assert_str_eq(v, version);
+    dfx_load_start(&f, 2);
+    usleep(300000);
+    cr_assert_eq(dfx_load_stop(&f), 0, "failed after the restart: %s", f.load.last_failure);
+}
+
+Test(deploy_recovery, steady_state_readopted)
+{
+    char before[512], after[512], v[32];
+
+    dfx_start(&f, "");
+    dfx_handles(&f, "blue", before, sizeof(before));
+    dfx_kill9(&f);
+    dfx_restart(&f);
+    dfx_handles(&f, "blue", after, sizeof(after));
+    cr_assert_str_eq(after, before);
+    dfx_version(&f, v, sizeof(v));
+    cr_assert_str_eq(v, "1.0.0");
+}
+
+Test(deploy_recovery, kill_in_post_scale_up)
+{
+    char blue[512];
+
+    dfx_start(&f, "    startup_timeout: 30s\n");
+    dfx_handles(&f, "blue", blue, sizeof(blue));
+    long long id = dfx_deploy(&f, "2.0.0", "--start-delay 20s", "");
+    cr_assert(dfx_wait_phase(&f, id, "POST_SCALE_UP", DFX_WAIT_MS));
+    restart_and_check(id, "ROLLED_BACK", "blue", blue, "1.0.0");
+}
+
+Test(deploy_recovery, kill_in_traffic_shift)
+{
+    char blue[512];
+    slot_cond_t c = {"green", 50};
+
+    dfx_start(&f, "    strategy: {canary: {percent: 50, wait: 30s}}\n");
+    dfx_handles(&f, "blue", blue, sizeof(blue));
+    long long id = dfx_deploy(&f, "2.0.0", NULL, "");
+    cr_assert(bgt_wait_until(weight_is, &c, DFX_WAIT_MS));
+    restart_and_check(id, "ROLLED_BACK", "blue", blue, "1.0.0");
+}
+
+Test(deploy_recovery, kill_in_bake)
+{
+    char blue[512];
+
+    dfx_start(&f, "    strategy: all-at-once\n    bake: 30s\n");
+    dfx_handles(&f, "blue", blue, sizeof(blue));
+    long long id = dfx_deploy(&f, "2.0.0", NULL, "");
+    cr_assert(dfx_wait_phase(&f, id, "BAKE", DFX_WAIT_MS));
+    restart_and_check(id, "ROLLED_BACK", "blue", blue, "1.0.0");
+}
+
+Test(deploy_recovery, kill_in_clean_up)
+{
+    char green[512];
+
+    dfx_start(&f, "    strategy: all-at-once\n    termination_wait: 30s\n");
+    long long id = dfx_deploy(&f, "2.0.0", NULL, "");
+    json_decref(dfx_wait_result(&f, id, DFX_WAIT_MS));
+    cr_assert(dfx_wait_phase(&f, id, "CLEAN_UP", DFX_WAIT_MS));
+    dfx_handles(&f, "green", green, sizeof(green));
+    restart_and_check(id, "SUCCEEDED", "green", green, "2.0.0");
+}
+
+static bool replaced(void *arg)
+{
+    char h[512];
+    dfx_handles(&f, "blue", h, sizeof(h));
+    return strcmp(h, arg) != 0 && strchr(h, ' ') != NULL && strstr(h, "?") == NULL;
+}
+
+Test(deploy_recovery, crashed_target_replaced)
+{
+    char before[512];
+    int st;
+    long pid;
+
+    dfx_start(&f, "");
+    dfx_handles(&f, "blue", before, sizeof(before));
+    pid = strtol(before + 4, NULL, 10); /* "pid:N:START ..." */
+    cr_assert_gt(pid, 1);
+    kill((pid_t)pid, SIGKILL);
+    cr_assert(bgt_wait_until(replaced, before, DFX_WAIT_MS), "no replacement");
+    json_t *j = dfx_api(&f, "GET", "/v1/events?service=orders", NULL, &st);
+    bool seen = false;
+    for (size_t i = 0; i < json_array_size(json_object_get(j, "events")); i++)
+        seen = seen || strcmp(json_string_value(json_object_get(
+                                  json_array_get(json_object_get(j, "events"), i), "kind")),
+                              "target.replaced") == 0;
+    json_decref(j);
+    cr_assert(seen, "no target.replaced event");
+}
