@@ -146,6 +146,20 @@ int dp_service_store(bg_deployer_t *d, dp_service_t *svc, bg_err_t *err)
     return bg_store_service_put(d->store, &row, err);
 }
 
+/* The actor who started deployment <id>, for the events the controller writes on its
+ * behalf (the audit trail says whose deployment it was). */
+static const char *deployment_actor(bg_deployer_t *d, int64_t id)
+{
+    for (size_t i = 0; id > 0 && i < d->n_services; i++) {
+        dp_deployment_t *dep = d->services[i].running;
+        if (dep == NULL || dep->id != id)
+            dep = d->services[i].retiring;
+        if (dep != NULL && dep->id == id && dep->record != NULL)
+            return json_string_value(json_object_get(dep->record, "actor"));
+    }
+    return NULL;
+}
+
 void dp_event(bg_deployer_t *d, const char *service, int64_t deployment, const char *kind,
               const char *actor, const char *origin, const char *fmt, ...)
 {
@@ -155,6 +169,8 @@ void dp_event(bg_deployer_t *d, const char *service, int64_t deployment, const c
 
     snprintf(ev.service, sizeof(ev.service), "%s", service ? service : "");
     snprintf(ev.kind, sizeof(ev.kind), "%s", kind);
+    if (actor == NULL)
+        actor = deployment_actor(d, deployment);
     snprintf(ev.actor, sizeof(ev.actor), "%s", actor ? actor : "bluegreen");
     snprintf(ev.origin, sizeof(ev.origin), "%s", origin ? origin : "controller");
     va_start(ap, fmt);

@@ -150,8 +150,9 @@ void dp_succeed(dp_deployment_t *dep);
 /* Stops the old slot of a retiring deployment now (termination wait over or superseded). */
 void dp_cleanup(dp_deployment_t *dep, const char *why);
 /* Manual actions; 0 or a negative code with <err>. */
+/* A gate refusal of the rollback also fills <broken> (new reference: the broken edges). */
 int dp_manual_rollback(bg_deployer_t *d, dp_service_t *svc, bool force, const char *actor,
-                       bg_admin_req_t *req, bg_err_t *err);
+                       bg_admin_req_t *req, json_t **broken, bg_err_t *err);
 int dp_manual(bg_deployer_t *d, dp_service_t *svc, const char *action, const char *actor,
               bg_err_t *err);
 

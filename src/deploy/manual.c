@@ -13,7 +13,8 @@
 #include "base/base.h"
 #include "base/compat.h"
 
-static int rollback_gate(bg_deployer_t *d, dp_service_t *svc, int back_to, bg_err_t *err)
+static int rollback_gate(bg_deployer_t *d, dp_service_t *svc, int back_to, json_t **broken,
+                         bg_err_t *err)
 {
     bg_compat_world_t *w = dp_world(d, err);
     bg_compat_result_t res;
@@ -30,6 +31,9 @@ static int rollback_gate(bg_deployer_t *d, dp_service_t *svc, int back_to, bg_er
             n += (size_t)snprintf(err->msg + n, sizeof(err->msg) - n, "%s%s", i ? "; " : "",
                                   res.edges[i].message);
         err->code = rc = BG_ECONFLICT;
+        json_t *rj = bg_compat_result_to_json(&res);
+        *broken = json_incref(json_object_get(rj, "broken"));
+        json_decref(rj);
     }
     bg_compat_result_fini(&res);
     bg_compat_world_free(w);
@@ -72,7 +76,7 @@ static int rollback_is_new_deployment(bg_deployer_t *d, dp_service_t *svc, bg_er
 }
 
 int dp_manual_rollback(bg_deployer_t *d, dp_service_t *svc, bool force, const char *actor,
-                       bg_admin_req_t *req, bg_err_t *err)
+                       bg_admin_req_t *req, json_t **broken, bg_err_t *err)
 {
     dp_deployment_t *dep = svc->running != NULL ? svc->running : svc->retiring;
     int rc;
@@ -82,7 +86,8 @@ int dp_manual_rollback(bg_deployer_t *d, dp_service_t *svc, bool force, const ch
     if (dep->stopping)
         return bg_err_set(err, BG_ECONFLICT, "deployment %" PRId64 " is already rolling back",
                           dep->id);
-    if (!force && svc->weight[dep->slot] > 0 && (rc = rollback_gate(d, svc, dep->old, err)) != 0)
+    if (!force && svc->weight[dep->slot] > 0 &&
+        (rc = rollback_gate(d, svc, dep->old, broken, err)) != 0)
         return rc;
     if (svc->retiring == dep) {
         svc->retiring = NULL;

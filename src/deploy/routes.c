@@ -283,10 +283,18 @@ static void route_action(bg_deployer_t *d, bg_admin_req_t *req, dp_service_t *sv
 
     bg_err_clear(&err);
     if (strcmp(action, "rollback") == 0) {
+        json_t *broken = NULL, *e;
         rc = dp_manual_rollback(d, svc, json_is_true(json_object_get(body, "force")), actor, req,
-                                &err);
-        if (rc != 0)
+                                &broken, &err);
+        if (rc != 0 && broken != NULL) {
+            /* The gate's refusal: the CLI asks for --force and names the consumers. */
+            e = bg_admin_error_json(rc, err.msg);
+            json_object_set_new(json_object_get(e, "error"), "gate", json_true());
+            json_object_set_new(json_object_get(e, "error"), "broken", broken);
+            bg_admin_respond_json(req, 409, e);
+        } else if (rc != 0) {
             bg_admin_respond_error(req, &err);
+        }
     } else if ((rc = dp_manual(d, svc, action, actor, &err)) != 0) {
         bg_admin_respond_error(req, &err);
     } else {
