@@ -181,7 +181,11 @@ static bool before_traffic(const char *phase)
 static void resolve(bg_deployer_t *d, dp_service_t *svc, const bg_store_deployment_t *dep)
 {
     int old = 1 - dep->slot;
-    bool back = before_traffic(dep->phase) || svc->slot[old].n_insts > 0;
+    /* Keep the new revision only when it is all that still runs (the old slot's targets
+     * died with no one to replace them); after a clean shutdown nothing runs and the old
+     * revision is started again. */
+    bool back = before_traffic(dep->phase) || svc->slot[old].n_insts > 0 ||
+                svc->slot[dep->slot].n_insts == 0;
     char reason[512];
 
     if (back) {

@@ -128,6 +128,25 @@ Test(deploy_recovery, kill_in_clean_up)
     restart_and_check(id, "SUCCEEDED", "green", green, "2.0.0");
 }
 
+Test(deploy_recovery, sigterm_in_traffic_shift)
+{
+    slot_cond_t c = {"green", 50}, back = {"blue", 100};
+    char v[32];
+
+    dfx_start(&f, "    strategy: {canary: {percent: 50, wait: 30s}}\n");
+    long long id = dfx_deploy(&f, "2.0.0", NULL, "");
+    cr_assert(bgt_wait_until(weight_is, &c, DFX_WAIT_MS));
+    /* a clean stop stops every instance; the restart starts the old revision again */
+    bgt_stop(f.serve, 15000);
+    dfx_restart(&f);
+    json_t *d = dfx_wait_result(&f, id, DFX_WAIT_MS);
+    cr_assert_str_eq(json_string_value(json_object_get(d, "result")), "ROLLED_BACK");
+    json_decref(d);
+    cr_assert(bgt_wait_until(weight_is, &back, DFX_WAIT_MS));
+    dfx_version(&f, v, sizeof(v));
+    cr_assert_str_eq(v, "1.0.0");
+}
+
 static bool replaced(void *arg)
 {
     char h[512];
