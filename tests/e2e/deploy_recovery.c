@@ -93,6 +93,18 @@ Test(deploy_recovery, kill_in_post_scale_up)
     restart_and_check(id, "ROLLED_BACK", "blue", blue, "1.0.0");
 }
 
+Test(deploy_recovery, kill_in_test_traffic)
+{
+    char blue[512];
+
+    /* the hook holds the deployment in TEST_TRAFFIC (it ends by itself later) */
+    dfx_start(&f, "    hooks: {test: [\"sleep 5\"]}\n");
+    dfx_handles(&f, "blue", blue, sizeof(blue));
+    long long id = dfx_deploy(&f, "2.0.0", NULL, "");
+    cr_assert(dfx_wait_phase(&f, id, "TEST_TRAFFIC", DFX_WAIT_MS));
+    restart_and_check(id, "ROLLED_BACK", "blue", blue, "1.0.0");
+}
+
 Test(deploy_recovery, kill_in_traffic_shift)
 {
     char blue[512];
