@@ -12,6 +12,15 @@
 #include "deploy/internal.h"
 #include "support/support.h"
 
+/* Under AddressSanitizer: LeakSanitizer inside the test body (Criterion does not fail a test
+ * for what LeakSanitizer reports when the worker exits). */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define NO_LEAKS() cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "memory leaked")
+#else
+#define NO_LEAKS() ((void)0)
+#endif
+
 typedef struct fake {
     uv_loop_t loop;
     bg_config_t *cfg;
@@ -182,6 +191,7 @@ static void shutdown_all(void)
     bg_deployer_free(fk.d);
     bg_config_free(fk.cfg);
     fk.d = NULL;
+    NO_LEAKS();
 }
 
 static long long deploy(const char *body)
