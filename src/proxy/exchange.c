@@ -152,6 +152,8 @@ bg_exchange_t *bg_exchange_new(bg_client_t *c)
     bg_worker_t *w = c->w;
     bg_exchange_t *ex = w->free_ex;
 
+    if (++w->n_ex_out > w->peak_ex_out)
+        w->peak_ex_out = w->n_ex_out;
     if (ex) {
         w->free_ex = ex->next_free;
         w->n_free_ex--;
@@ -220,7 +222,8 @@ void bg_exchange_release(bg_exchange_t *ex)
         ex->dead = true;
         return;
     }
-    if (w->n_free_ex >= MAX_FREE_EX || w->stopping) {
+    w->n_ex_out--;
+    if (w->n_free_ex >= MAX_FREE_EX + w->peak_ex_out || w->stopping) {
         bg_exchange_free(ex);
         return;
     }

@@ -91,6 +91,9 @@ struct bg_worker {
     size_t buf_size;
     bg_iobuf_t *free_bufs;
     unsigned n_free_bufs;
+    unsigned n_bufs_out;        /* buffers held by connections */
+    unsigned n_ex_out;          /* exchanges in use */
+    unsigned peak_bufs_out, peak_ex_out; /* highest since the last housekeeping */
     bg_exchange_t *free_ex;
     unsigned n_free_ex;
     char scratch[64];           /* read sink for idle upstream connections */

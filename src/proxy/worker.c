@@ -13,7 +13,7 @@
 #include "base/compat.h"
 
 #define MAX_FREE_BUFS 16
-#define HOUSEKEEP_MS 1000
+#define HOUSEKEEP_MS 250
 
 /* Read buffers and exchanges are big (tens of KiB) and needed only while a connection is
  * busy. They come from page mappings, so a burst of concurrent requests gives its memory
@@ -58,6 +58,8 @@ bg_iobuf_t *bg_worker_buf_get(bg_worker_t *w)
     bg_iobuf_t *b = w->free_bufs;
 
     w->busy_ticks++;
+    if (++w->n_bufs_out > w->peak_bufs_out)
+        w->peak_bufs_out = w->n_bufs_out;
     if (b) {
         w->free_bufs = b->next;
         w->n_free_bufs--;
@@ -70,7 +72,11 @@ void bg_worker_buf_put(bg_worker_t *w, bg_iobuf_t *b)
 {
     if (!b)
         return;
-    if (w->n_free_bufs >= MAX_FREE_BUFS || w->stopping) {
+    w->n_bufs_out--;
+    /* Keep as many spare buffers as were in use at the peak of the last second (plus a
+     * few): a steady load then never maps or unmaps, while housekeeping brings an idle
+     * worker back to MAX_FREE_BUFS. */
+    if (w->n_free_bufs >= MAX_FREE_BUFS + w->peak_bufs_out || w->stopping) {
         bg_worker_big_free(b, buf_bytes(w));
         return;
     }
@@ -95,8 +101,28 @@ static void release_free_lists(bg_worker_t *w)
     w->n_free_ex = 0;
 }
 
-/* Once a second: after a quiet second, give cached buffers and freed heap pages back, so
- * the memory of a past burst does not stay charged to idle connections. */
+/* Drops spare buffers and exchanges beyond what was in use at the last peak. */
+static void trim_to_peak(bg_worker_t *w)
+{
+    w->peak_bufs_out = w->n_bufs_out;
+    w->peak_ex_out = w->n_ex_out;
+    while (w->n_free_bufs > MAX_FREE_BUFS + w->peak_bufs_out) {
+        bg_iobuf_t *b = w->free_bufs;
+        w->free_bufs = b->next;
+        w->n_free_bufs--;
+        bg_worker_big_free(b, buf_bytes(w));
+    }
+    while (w->n_free_ex > w->peak_ex_out + 8) {
+        bg_exchange_t *e = w->free_ex;
+        w->free_ex = e->next_free;
+        w->n_free_ex--;
+        bg_exchange_free(e);
+    }
+}
+
+/* Every 250 ms: trim spares to the recent peak; after a quiet period give everything
+ * cached and the freed heap pages back, so the memory of a past burst does not stay
+ * charged to idle connections. */
 static void housekeep_cb(uv_timer_t *t)
 {
     bg_worker_t *w = t->data;
@@ -104,6 +130,7 @@ static void housekeep_cb(uv_timer_t *t)
     if (w->busy_ticks != 0) {
         w->busy_ticks = 0;
         w->trimmed = false;
+        trim_to_peak(w);
         return;
     }
     if (w->trimmed)
