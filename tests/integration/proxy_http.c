@@ -131,6 +131,13 @@ Test(proxy_http, weights_30_70_within_3_percent, .timeout = 120)
     cr_assert(pb > 27.0 && pb < 33.0, "blue got %.2f%%", pb);
 }
 
+static bool stats_settled(void *arg)
+{
+    bg_target_t *t = arg;
+    return atomic_load(&t->stats.responses[2]) == 1000 && atomic_load(&t->stats.active) == 0 &&
+           atomic_load(&F.stats[0]->slot[0].responses[2]) == 1000;
+}
+
 Test(proxy_http, keep_alive_reuses_backend_connections)
 {
     int fd = bgt_connect(F.port);
@@ -143,7 +150,9 @@ Test(proxy_http, keep_alive_reuses_backend_connections)
     close(fd);
     cr_assert_eq(bgt_backend_requests(B1), 1000);
     bg_target_t *t = pfx_target(&F, "app", 0, pfx_addr(bgt_backend_port(B1)));
-    cr_assert_eq(atomic_load(&t->stats.responses[2]), 1000, "target 2xx counter");
+    /* counters are recorded just after the response's last byte is written */
+    cr_assert(bgt_wait_until(stats_settled, t, 2000), "target 2xx counter %lu",
+              (unsigned long)atomic_load(&t->stats.responses[2]));
     cr_assert_eq(atomic_load(&F.stats[0]->slot[0].responses[2]), 1000, "slot 2xx counter");
     cr_assert_eq(atomic_load(&t->stats.active), 0);
     cr_assert_gt(atomic_load(&t->stats.bytes_out), 0);
