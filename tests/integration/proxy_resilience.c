@@ -402,3 +402,28 @@ Test(proxy_resilience, stop_waits_for_in_flight)
     bgt_resp_fini(&sr.r);
     cr_assert_neq(bgt_connect(F.port), -2);
 }
+
+Test(proxy_resilience, bind_error_names_the_address)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(listen(fd, 4), 0);
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    char addr[32];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(a.sin_port));
+    bg_router_t *r = bg_router_new();
+    bg_proxy_options_t o = {.listen = addr, .limits = pfx_limits(), .router = r};
+    bg_err_t err = {0};
+    bg_proxy_t *p = bg_proxy_new(&o, &err);
+    cr_assert(p);
+    cr_assert_lt(bg_proxy_start(p, &err), 0);
+    cr_assert(strstr(err.msg, addr), "%s", err.msg);
+    cr_assert(strstr(err.msg, "in use") || strstr(err.msg, "EADDRINUSE"), "%s", err.msg);
+    bg_proxy_free(p);
+    bg_router_free(r);
+    close(fd);
+    /* keep the suite's teardown happy: a proxy and backends it can stop */
+    start(NULL);
+}
