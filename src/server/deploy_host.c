@@ -119,13 +119,19 @@ static int h_adopt(void *ctx, const bg_instance_spec_t *spec, const char *addres
 
 /* ---- draining and stopping a slot ---- */
 
+/* The slot's targets leave the model at once (workers stop picking them); their instances
+ * leave bg_server.instances into here, so the shutdown path never stops them twice. */
 typedef struct slot_stop {
+    bg_list_t link;        /* in bg_server.slot_stops while draining or stopping */
     bg_server_t *s;
     bg_target_t **targets; /* one ref each, removed from the model */
     size_t n;
+    srv_instance_t **recs; /* the instances behind them */
+    size_t n_recs;
     uint64_t deadline_ms;
     uint64_t generation;
     unsigned stopping;
+    bool stops_issued;
     uv_timer_t timer;
     bg_deploy_done_cb cb;
     void *arg;
@@ -138,25 +144,32 @@ static void on_stop_timer_closed(uv_handle_t *h)
     for (size_t i = 0; i < st->n; i++)
         bg_target_unref(st->targets[i]);
     free(st->targets);
+    free(st->recs);
     free(st);
+}
+
+static void slot_stop_done(slot_stop_t *st)
+{
+    bg_list_remove(&st->link);
+    st->cb(st->arg, 0, 0);
+    uv_close((uv_handle_t *)&st->timer, on_stop_timer_closed);
 }
 
 static void on_inst_stopped(void *arg, bg_instance_t *inst, int status)
 {
     slot_stop_t *st = arg;
     srv_instance_t *rec = inst->data;
+    bg_server_t *s = st->s;
 
     (void)status;
-    if (rec != NULL) {
-        bg_list_remove(&rec->link);
-        bg_target_unref(rec->target);
-        free(rec);
-    }
+    bg_target_unref(rec->target);
+    free(rec);
     bg_instance_free(inst);
-    if (--st->stopping > 0)
-        return;
-    st->cb(st->arg, 0, 0);
-    uv_close((uv_handle_t *)&st->timer, on_stop_timer_closed);
+    BG_ASSERT(s->instances_stopping > 0);
+    s->instances_stopping--;
+    if (--st->stopping == 0)
+        slot_stop_done(st);
+    srv_instances_maybe_close(s);
 }
 
 static bool drained(slot_stop_t *st)
@@ -173,28 +186,35 @@ static void stop_instances(slot_stop_t *st)
 {
     bg_server_t *s = st->s;
 
-    st->stopping = 1; /* held until every stop was issued */
-    for (size_t i = 0; i < st->n; i++) {
-        srv_instance_t *rec = srv_instance_of(s, st->targets[i]);
-        if (rec == NULL || s->driver == NULL)
-            continue;
-        st->stopping++;
-        bg_driver_stop(s->driver, rec->inst, on_inst_stopped, st);
-    }
-    if (--st->stopping == 0) {
-        st->cb(st->arg, 0, 0);
-        uv_close((uv_handle_t *)&st->timer, on_stop_timer_closed);
-    }
+    uv_timer_stop(&st->timer);
+    st->stops_issued = true;
+    /* Count them all first: a stop may call back at once (already exited). */
+    st->stopping = (unsigned)st->n_recs + 1;
+    s->instances_stopping += (unsigned)st->n_recs;
+    for (size_t i = 0; i < st->n_recs; i++)
+        bg_driver_stop(s->driver, st->recs[i]->inst, on_inst_stopped, st);
+    if (--st->stopping == 0)
+        slot_stop_done(st);
 }
 
 static void on_drain_poll(uv_timer_t *t)
 {
     slot_stop_t *st = t->data;
 
-    if (!drained(st) && bg_now_ms() < st->deadline_ms && !st->s->shutting_down)
-        return;
-    uv_timer_stop(t);
-    stop_instances(st);
+    if (drained(st) || bg_now_ms() >= st->deadline_ms)
+        stop_instances(st);
+}
+
+static void take_instances(bg_server_t *s, slot_stop_t *st)
+{
+    st->recs = bg_xcalloc(st->n ? st->n : 1, sizeof(*st->recs));
+    for (size_t i = 0; i < st->n; i++) {
+        srv_instance_t *rec = srv_instance_of(s, st->targets[i]);
+        if (rec == NULL)
+            continue;
+        bg_list_remove(&rec->link);
+        st->recs[st->n_recs++] = rec;
+    }
 }
 
 static void h_stop_slot(void *ctx, const char *service, int slot, bg_deploy_done_cb cb, void *arg)
@@ -211,6 +231,7 @@ static void h_stop_slot(void *ctx, const char *service, int slot, bg_deploy_done
     st->targets = sl->targets; /* the model's refs move here */
     sl->targets = NULL;
     sl->n = sl->cap = 0;
+    take_instances(s, st);
     for (size_t i = 0; i < st->n; i++) {
         /* Workers stop picking it at once; requests in flight finish (drain). */
         atomic_store_explicit(&st->targets[i]->draining, 1, memory_order_relaxed);
@@ -218,9 +239,26 @@ static void h_stop_slot(void *ctx, const char *service, int slot, bg_deploy_done
     }
     st->generation = srv_publish(s);
     st->deadline_ms = bg_now_ms() + svc->cfg->drain_ms;
+    bg_list_insert_tail(&s->slot_stops, &st->link);
     uv_timer_init(&s->loop, &st->timer);
     st->timer.data = st;
-    uv_timer_start(&st->timer, on_drain_poll, 0, DRAIN_POLL_MS);
+    if (s->driver == NULL || s->shutting_down)
+        stop_instances(st);
+    else
+        uv_timer_start(&st->timer, on_drain_poll, 0, DRAIN_POLL_MS);
+}
+
+void srv_deploy_host_shutdown(bg_server_t *s)
+{
+    bg_list_t *pos, *tmp;
+
+    /* The proxy has stopped: nothing is left to drain. */
+    bg_list_foreach_safe(pos, tmp, &s->slot_stops)
+    {
+        slot_stop_t *st = BG_CONTAINER_OF(pos, slot_stop_t, link);
+        if (!st->stops_issued)
+            stop_instances(st);
+    }
 }
 
 /* ---- reading a slot ---- */

@@ -70,11 +70,11 @@ static void on_driver_closed(void *arg)
     s->driver = NULL;
 }
 
-static void maybe_close_driver(bg_server_t *s)
+void srv_instances_maybe_close(bg_server_t *s)
 {
     bg_list_t *pos, *tmp;
 
-    if (s->instances_stopping > 0 || s->driver == NULL || s->driver_closing)
+    if (!s->shutting_down || s->instances_stopping > 0 || s->driver == NULL || s->driver_closing)
         return;
     s->driver_closing = true;
     bg_list_foreach_safe(pos, tmp, &s->instances)
@@ -96,7 +96,7 @@ static void on_instance_stopped(void *arg, bg_instance_t *inst, int status)
     (void)status;
     BG_ASSERT(s->instances_stopping > 0);
     s->instances_stopping--;
-    maybe_close_driver(s);
+    srv_instances_maybe_close(s);
 }
 
 void srv_instances_stop(bg_server_t *s)
@@ -115,5 +115,5 @@ void srv_instances_stop(bg_server_t *s)
         srv_instance_t *rec = BG_CONTAINER_OF(pos, srv_instance_t, link);
         bg_driver_stop(s->driver, rec->inst, on_instance_stopped, s);
     }
-    maybe_close_driver(s);
+    srv_instances_maybe_close(s);
 }

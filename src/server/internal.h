@@ -93,6 +93,7 @@ struct bg_server {
     bool deployer_closed;
     bg_driver_t *driver; /* process driver, when a service uses it */
     bg_list_t instances; /* srv_instance_t */
+    bg_list_t slot_stops; /* slots the controller is draining and stopping (deploy_host.c) */
     unsigned instances_stopping;
     bool driver_closing;
 };
@@ -127,9 +128,13 @@ int srv_instances_start(bg_server_t *s, bg_err_t *err);
 /* Stops every instance, then closes the driver (asynchronously, on the loop). */
 void srv_instances_stop(bg_server_t *s);
 srv_instance_t *srv_instance_of(bg_server_t *s, const bg_target_t *t);
+/* Closes the driver once no instance stop is pending and shutdown began (driver_closing). */
+void srv_instances_maybe_close(bg_server_t *s);
 
 /* deploy_host.c: what the deployment controller may do to the model. */
 void srv_deploy_host(bg_server_t *s, bg_deploy_host_t *out);
+/* Shutdown: slots still draining stop their instances now (before srv_instances_stop). */
+void srv_deploy_host_shutdown(bg_server_t *s);
 
 /* api.c */
 extern const bg_admin_ops_t srv_admin_ops;

@@ -102,6 +102,7 @@ bg_server_t *bg_server_new(bg_config_t *cfg, bg_err_t *err)
     s->admin_stopped = true;
     bg_list_init(&s->waiters);
     bg_list_init(&s->instances);
+    bg_list_init(&s->slot_stops);
     BG_ASSERT(uv_loop_init(&s->loop) == 0);
     uv_signal_init(&s->loop, &s->sig_int);
     uv_signal_init(&s->loop, &s->sig_term);
@@ -228,6 +229,7 @@ static void begin_shutdown(bg_server_t *s, const char *why)
         bg_proxy_stop(s->proxy, s->grace_ms);
         s->proxy_running = false;
     }
+    srv_deploy_host_shutdown(s);
     srv_instances_stop(s);
     if (s->health != NULL && !s->health_closed)
         bg_health_close(s->health, on_health_closed, s);

@@ -53,6 +53,7 @@ Test(deploy_api, dry_run_changes_nothing)
     cr_assert_str_eq(json_string_value(json_object_get(j, "slot")), "green");
     json_decref(j);
     cr_assert_eq(history_len(), 0);
+    dfx_finish(&f);
 }
 
 static int stream_open(void)
@@ -121,6 +122,7 @@ Test(deploy_api, events_stream_and_logs)
     cr_assert(strstr(r.body, "version=2.0.0") != NULL, "logs: %s", r.body);
     bgt_resp_fini(&r);
     close(lfd);
+    dfx_finish(&f);
 }
 
 Test(deploy_api, keep_failed_and_traffic_refused)
@@ -141,6 +143,7 @@ Test(deploy_api, keep_failed_and_traffic_refused)
     dfx_handles(&f, "green", h, sizeof(h));
     cr_assert(strchr(h, ' ') != NULL, "keep_failed: both failed targets stay: '%s'", h);
     cr_assert_eq(dfx_weight(&f, "blue"), 100);
+    dfx_finish(&f);
 }
 
 #define PAYMENTS                                                                                   \
@@ -188,6 +191,7 @@ Test(deploy_api, rollback_gated_then_forced)
     cr_assert_eq(st, 200);
     cr_assert_str_eq(json_string_value(json_object_get(j, "result")), "ROLLED_BACK");
     json_decref(j);
+    dfx_finish(&f);
 }
 
 Test(deploy_api, release_runs_the_planned_order)
@@ -234,4 +238,5 @@ Test(deploy_api, release_runs_the_planned_order)
                          json_object_get(j, "live"), "payments"), "version")),
                      "2.0.0");
     json_decref(j);
+    dfx_finish(&f);
 }

@@ -71,6 +71,7 @@ Test(deploy_failures, health_fails)
     cr_assert(json_is_string(json_object_get(json_array_get(ev, 0), "log_tail")));
     json_decref(d);
     cr_assert(bgt_wait_until(green_empty, &f, DFX_WAIT_MS));
+    dfx_finish(&f);
 }
 
 Test(deploy_failures, startup_timeout)
@@ -78,12 +79,14 @@ Test(deploy_failures, startup_timeout)
     dfx_start(&f, "");
     json_decref(expect("--start-delay 10s", "", "ROLLED_BACK", "startup timeout"));
     cr_assert(bgt_wait_until(green_empty, &f, DFX_WAIT_MS));
+    dfx_finish(&f);
 }
 
 Test(deploy_failures, test_hook_fails)
 {
     dfx_start(&f, "    hooks: {test: [\"curl -sf $BLUEGREEN_TEST_URL >/dev/null\", \"exit 1\"]}\n");
     json_decref(expect(NULL, "", "ROLLED_BACK", "test hook 'exit 1' exited with status 1"));
+    dfx_finish(&f);
 }
 
 Test(deploy_failures, test_hook_sees_preview)
@@ -98,6 +101,7 @@ Test(deploy_failures, test_hook_sees_preview)
                      json_string_value(json_object_get(d, "reason")));
     json_decref(d);
     cr_assert_eq(dfx_load_stop(&f), 0, "failed: %s", f.load.last_failure);
+    dfx_finish(&f);
 }
 
 Test(deploy_failures, error_rate)
@@ -118,6 +122,7 @@ Test(deploy_failures, error_rate)
     dfx_load_start(&f, 2);
     usleep(300000);
     cr_assert_eq(dfx_load_stop(&f), 0, "failed after the rollback: %s", f.load.last_failure);
+    dfx_finish(&f);
 }
 
 Test(deploy_failures, gate_refuses)
@@ -143,6 +148,7 @@ Test(deploy_failures, gate_refuses)
     cli_res_fini(&r);
     free(file);
     free(admin);
+    dfx_finish(&f);
 }
 
 Test(deploy_failures, bad_spec_refused_before_start)
@@ -166,6 +172,7 @@ Test(deploy_failures, bad_spec_refused_before_start)
     cr_assert_eq(json_array_size(json_object_get(j, "deployments")), 0);
     json_decref(j);
     cr_assert(green_empty(&f));
+    dfx_finish(&f);
 }
 
 Test(deploy_failures, abort_during_shift)
@@ -186,4 +193,5 @@ Test(deploy_failures, abort_during_shift)
     cr_assert_eq(dfx_load_stop(&f), 0, "failed: %s", f.load.last_failure);
     cr_assert_eq(dfx_weight(&f, "blue"), 100);
     cr_assert(bgt_wait_until(green_empty, &f, DFX_WAIT_MS));
+    dfx_finish(&f);
 }

@@ -102,6 +102,19 @@ void dfx_stop(dfx_t *f)
     f->serve = 0;
 }
 
+void dfx_finish(dfx_t *f)
+{
+    int st;
+
+    if (f->load_running)
+        dfx_load_stop(f);
+    cr_assert_gt(f->serve, 0);
+    st = bgt_stop(f->serve, 15000);
+    f->serve = 0;
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "serve did not exit cleanly (status 0x%x): see %s/serve.log", st, f->dir);
+}
+
 /* ---- admin client over the Unix socket ---- */
 
 static int unix_connect(const char *path)

@@ -41,8 +41,11 @@ void dfx_start(dfx_t *f, const char *service_extra);
 void dfx_restart(dfx_t *f);
 /* kill -9 of the daemon only (its targets keep running). */
 void dfx_kill9(dfx_t *f);
-/* Stops the load, the daemon (SIGTERM) and any sample-app still running from its state. */
+/* Stops the load and the daemon (SIGTERM; it stops its sample-apps). Safe to call twice. */
 void dfx_stop(dfx_t *f);
+/* dfx_stop() at the end of a test body, asserting that the daemon exited 0: a clean
+ * shutdown (no handle left on the loop) and, under AddressSanitizer, no leak. */
+void dfx_finish(dfx_t *f);
 
 /* One admin request; returns the parsed JSON body (NULL if not JSON) and the status. */
 json_t *dfx_api(dfx_t *f, const char *method, const char *path, const char *body, int *status);

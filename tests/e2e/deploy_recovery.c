@@ -80,6 +80,7 @@ Test(deploy_recovery, steady_state_readopted)
     cr_assert_str_eq(after, before);
     dfx_version(&f, v, sizeof(v));
     cr_assert_str_eq(v, "1.0.0");
+    dfx_finish(&f);
 }
 
 Test(deploy_recovery, kill_in_post_scale_up)
@@ -91,6 +92,7 @@ Test(deploy_recovery, kill_in_post_scale_up)
     long long id = dfx_deploy(&f, "2.0.0", "--start-delay 20s", "");
     cr_assert(dfx_wait_phase(&f, id, "POST_SCALE_UP", DFX_WAIT_MS));
     restart_and_check(id, "ROLLED_BACK", "blue", blue, "1.0.0");
+    dfx_finish(&f);
 }
 
 Test(deploy_recovery, kill_in_test_traffic)
@@ -103,6 +105,7 @@ Test(deploy_recovery, kill_in_test_traffic)
     long long id = dfx_deploy(&f, "2.0.0", NULL, "");
     cr_assert(dfx_wait_phase(&f, id, "TEST_TRAFFIC", DFX_WAIT_MS));
     restart_and_check(id, "ROLLED_BACK", "blue", blue, "1.0.0");
+    dfx_finish(&f);
 }
 
 Test(deploy_recovery, kill_in_traffic_shift)
@@ -115,6 +118,7 @@ Test(deploy_recovery, kill_in_traffic_shift)
     long long id = dfx_deploy(&f, "2.0.0", NULL, "");
     cr_assert(bgt_wait_until(weight_is, &c, DFX_WAIT_MS));
     restart_and_check(id, "ROLLED_BACK", "blue", blue, "1.0.0");
+    dfx_finish(&f);
 }
 
 Test(deploy_recovery, kill_in_bake)
@@ -126,6 +130,7 @@ Test(deploy_recovery, kill_in_bake)
     long long id = dfx_deploy(&f, "2.0.0", NULL, "");
     cr_assert(dfx_wait_phase(&f, id, "BAKE", DFX_WAIT_MS));
     restart_and_check(id, "ROLLED_BACK", "blue", blue, "1.0.0");
+    dfx_finish(&f);
 }
 
 Test(deploy_recovery, kill_in_clean_up)
@@ -138,6 +143,7 @@ Test(deploy_recovery, kill_in_clean_up)
     cr_assert(dfx_wait_phase(&f, id, "CLEAN_UP", DFX_WAIT_MS));
     dfx_handles(&f, "green", green, sizeof(green));
     restart_and_check(id, "SUCCEEDED", "green", green, "2.0.0");
+    dfx_finish(&f);
 }
 
 Test(deploy_recovery, sigterm_in_traffic_shift)
@@ -157,6 +163,7 @@ Test(deploy_recovery, sigterm_in_traffic_shift)
     cr_assert(bgt_wait_until(weight_is, &back, DFX_WAIT_MS));
     dfx_version(&f, v, sizeof(v));
     cr_assert_str_eq(v, "1.0.0");
+    dfx_finish(&f);
 }
 
 static bool replaced(void *arg)
@@ -186,4 +193,5 @@ Test(deploy_recovery, crashed_target_replaced)
                               "target.replaced") == 0;
     json_decref(j);
     cr_assert(seen, "no target.replaced event");
+    dfx_finish(&f);
 }

@@ -56,16 +56,19 @@ static void deploy_under_load(const char *strategy_json, int min_switches)
 Test(deploy_strategies, all_at_once)
 {
     deploy_under_load(",\"strategy\":\"all-at-once\"", 1);
+    dfx_finish(&f);
 }
 
 Test(deploy_strategies, canary)
 {
     deploy_under_load(",\"strategy\":\"canary:20%:500ms\"", 2);
+    dfx_finish(&f);
 }
 
 Test(deploy_strategies, linear)
 {
     deploy_under_load(",\"strategy\":\"linear:25%:200ms\"", 4);
+    dfx_finish(&f);
 }
 
 Test(deploy_strategies, steps_pause_promote)
@@ -96,6 +99,7 @@ Test(deploy_strategies, steps_pause_promote)
     json_decref(d);
     cr_assert_eq(dfx_load_stop(&f), 0, "failed: %s", f.load.last_failure);
     cr_assert_eq(dfx_weight(&f, "green"), 100);
+    dfx_finish(&f);
 }
 
 Test(deploy_strategies, manual_rollback_in_termination_wait)
@@ -125,4 +129,5 @@ Test(deploy_strategies, manual_rollback_in_termination_wait)
     d = dfx_api(&f, "POST", "/v1/services/orders/rollback", "{}", &st);
     cr_assert_eq(st, 409);
     json_decref(d);
+    dfx_finish(&f);
 }
