@@ -136,7 +136,9 @@ static void housekeep_cb(uv_timer_t *t)
     if (w->trimmed)
         return;
     release_free_lists(w);
-    malloc_trim(0);
+#if !defined(__SANITIZE_ADDRESS__)
+    malloc_trim(0); /* glibc's heap only; under ASan its allocator owns memory */
+#endif
     w->trimmed = true;
 }
 
