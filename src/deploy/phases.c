@@ -386,6 +386,11 @@ static void ph_shift(dp_deployment_t *dep)
         dp_enter(dep, BG_PHASE_BAKE);
         return;
     }
+    if (dep->paused && !dep->steps[dep->step].pause) {
+        /* paused by hand before this step: hold here until resume or promote */
+        dp_timer(dep, JUDGE_TICK_MS, NULL);
+        return;
+    }
     if (dep->steps[dep->step].pause) {
         dep->paused = true;
         dp_event(dep->d, dep->svc->cfg->name, dep->id, "deploy.paused", NULL, NULL,

@@ -397,3 +397,27 @@ Test(controller, restart_in_shift_rolls_back_and_readopts)
     cr_assert_eq(fk.targets[1], 0, "the new slot is stopped");
     shutdown_all();
 }
+
+Test(controller, pause_by_hand_holds_before_the_next_step)
+{
+    dp_service_t *svc;
+    bg_err_t err;
+
+    boot("    strategy: {canary: {percent: 20, wait: 50ms}}\n", true);
+    long long id = deploy(V2 "}");
+    svc = dp_service_find(fk.d, "orders");
+    bg_err_clear(&err);
+    cr_assert_eq(dp_manual(fk.d, svc, "pause", "unit", &err), 0, "%s", err.msg);
+    json_decref(run_until(id, "PRODUCTION_TRAFFIC_SHIFT", 3000));
+    for (int i = 0; i < 300; i++) {
+        uv_run(&fk.loop, UV_RUN_NOWAIT);
+        usleep(1000);
+    }
+    cr_assert_eq(fk.w[1], 0, "paused: no step may be taken");
+    cr_assert_eq(dp_manual(fk.d, svc, "resume", "unit", &err), 0, "%s", err.msg);
+    json_t *d = run_until(id, NULL, 3000);
+    cr_assert_str_eq(field(d, "result"), "SUCCEEDED");
+    json_decref(d);
+    cr_assert_eq(fk.switches, 2);
+    shutdown_all();
+}
