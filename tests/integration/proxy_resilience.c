@@ -427,3 +427,35 @@ Test(proxy_resilience, bind_error_names_the_address)
     /* keep the suite's teardown happy: a proxy and backends it can stop */
     start(NULL);
 }
+
+Test(proxy_resilience, chunked_body_over_limit_413)
+{
+    bg_proxy_config_t l = pfx_limits();
+    l.max_body_bytes = 1024;
+    start(&l);
+    pfx_svc_t s = {.name = "app", .blue = {pfx_addr(bgt_backend_port(B1))}, .blue_w = 100};
+    pfx_publish(&F, &s, 1);
+    bg_buf_t b;
+    bg_buf_init(&b);
+    bg_buf_puts(&b, "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 4; i++) {
+        bg_buf_puts(&b, "200\r\n");
+        for (int k = 0; k < 512; k++)
+            bg_buf_append(&b, "x", 1);
+        bg_buf_puts(&b, "\r\n");
+    }
+    bg_buf_puts(&b, "0\r\n\r\n");
+    bgt_resp_t r;
+    cr_assert(bgt_http_raw(F.port, b.data, b.len, &r, 5000));
+    cr_assert_eq(r.status, 413);
+    cr_assert(r.closed);
+    bgt_resp_fini(&r);
+    bg_buf_fini(&b);
+    cr_assert_eq(bgt_backend_requests(B1), 0, "a truncated body must not be answered");
+    /* within the limit it goes through */
+    const char *ok = "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "3\r\nabc\r\n0\r\n\r\n";
+    cr_assert(bgt_http_raw(F.port, ok, strlen(ok), &r, 5000));
+    cr_assert_eq(r.status, 200);
+    bgt_resp_fini(&r);
+}
