@@ -404,10 +404,12 @@ Test(controller, pause_by_hand_holds_before_the_next_step)
     bg_err_t err;
 
     boot("    strategy: {canary: {percent: 20, wait: 50ms}}\n", true);
+    fk.health_ok = false; /* held in POST_SCALE_UP until the test says healthy */
     long long id = deploy(V2 "}");
     svc = dp_service_find(fk.d, "orders");
     bg_err_clear(&err);
     cr_assert_eq(dp_manual(fk.d, svc, "pause", "unit", &err), 0, "%s", err.msg);
+    fk.healthy[1] = fk.targets[1];
     json_decref(run_until(id, "PRODUCTION_TRAFFIC_SHIFT", 3000));
     for (int i = 0; i < 300; i++) {
         uv_run(&fk.loop, UV_RUN_NOWAIT);
