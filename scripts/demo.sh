@@ -53,7 +53,7 @@ DELAY_MS=${DEMO_DELAY_MS:-20}
 if [ -t 1 ]; then
   B=$'\e[1m' R=$'\e[31m' G=$'\e[32m' N=$'\e[0m'
 else
-  B= R= G= N=
+  B='' R='' G='' N=''
 fi
 say() { printf '\n%s== %s%s\n' "$B" "$*" "$N"; }
 info() { printf '   %s\n' "$*"; }
@@ -83,7 +83,6 @@ done
 DIR=$(mktemp -d /tmp/bluegreen-demo.XXXXXX)
 SERVE_PID=
 WRK_PID=
-WRK_STEP=
 BG_PID= # the background promoter of step a
 CLEANED=0
 LEFTOVER=0
@@ -107,14 +106,29 @@ proc_start() {
   echo "${20}"
 }
 
-# Sample-apps of the daemon's that are still running: "PID" lines.
+# Sample-apps of the daemon's that are still running, one PID a line: those seen in
+# `bluegreen status --json` (PID and start time match), and those its log says it started
+# ("process started ... pid=N addr=127.0.0.1:PORT": same executable, same PORT).
 leftover_instances() {
-  local h pid start
-  [ -f "$DIR/handles" ] || return 0
-  sort -u "$DIR/handles" | while IFS=: read -r h pid start; do
-    [ "$h" = pid ] || continue
-    if [ "$(proc_start "$pid" 2>/dev/null)" = "$start" ]; then echo "$pid"; fi
-  done
+  local h pid start port
+  {
+    if [ -f "$DIR/handles" ]; then
+      sort -u "$DIR/handles" | while IFS=: read -r h pid start; do
+        if [ "$h" = pid ] && [ "$(proc_start "$pid" 2>/dev/null)" = "$start" ]; then echo "$pid"; fi
+      done
+    fi
+    started_instances | while read -r pid port; do
+      if [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$APP" ] && [ -n "$(proc_start "$pid" 2>/dev/null)" ] &&
+        tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "PORT=$port"; then
+        echo "$pid"
+      fi
+    done
+  } | sort -u
+}
+
+# "PID PORT" of every instance the daemon's log says it started.
+started_instances() {
+  sed -n 's/.*process started .* pid=\([0-9]*\) addr=[0-9.]*:\([0-9]*\).*/\1 \2/p' "$DIR/serve.log" 2>/dev/null || true
 }
 
 # Stops the daemon with SIGTERM (it stops its instances first) and checks that none of the
@@ -148,7 +162,8 @@ cleanup() {
   [ "$CLEANED" = 0 ] || return 0
   CLEANED=1
   trap - INT TERM
-  for pid in $WRK_PID $BG_PID; do kill -INT "$pid" 2>/dev/null || true; done
+  [ -z "$WRK_PID" ] || kill -INT "$WRK_PID" 2>/dev/null || true # wrk stops on SIGINT
+  [ -z "$BG_PID" ] || kill -TERM "$BG_PID" 2>/dev/null || true  # async subshells ignore it
   for pid in $WRK_PID $BG_PID; do wait "$pid" 2>/dev/null || true; done
   stop_daemon
   if [ "${KEEP_DEMO_DIR:-0}" = 1 ] || [ "$rc" != 0 ]; then
@@ -215,7 +230,7 @@ note_instances
 # stops the current one (SIGINT: wrk prints its totals and the script's counts).
 traffic_window() {
   local next=$1 old_pid=$WRK_PID
-  WRK_PID= WRK_STEP=$next
+  WRK_PID=''
   if [ -n "$next" ]; then
     wrk -t2 -c"$CONNECTIONS" -d10m -T5s -s "$DEMO/traffic.lua" "$LB" -- "$DELAY_MS" \
       >"$DIR/wrk-$next.out" 2>&1 &
@@ -232,7 +247,7 @@ traffic_window() {
 # socket errors; -1 when wrk printed nothing), T_REQUESTS, T_SOCKET, T_PROXY (failed
 # answers not from an app: the load balancer's own 5xx) and T_FAILED_BY_<service>_<ver>.
 traffic_report() {
-  local out=$DIR/wrk-$1.out result served line svc ver ok failed parts=()
+  local out=$DIR/wrk-$1.out result line svc ver ok failed parts=()
   result=$(grep '^RESULT' "$out" || true)
   if [ -z "$result" ]; then
     T_FAILED=-1 T_REQUESTS=0 T_SOCKET=0 T_PROXY=0
@@ -303,12 +318,10 @@ step() { # step ID TITLE
   STEP_T0=$(now_ms)
 }
 
-# run_cli VAR CMD...: runs a CLI command (bounded), shown as is; its exit code into VAR.
+# run_cli CMD...: runs a CLI command (bounded), its output shown as is; exit code in RC.
 run_cli() {
-  local __var=$1 __rc=0
-  shift
-  timeout --foreground 150 "${BGC[@]}" "$@" || __rc=$?
-  printf -v "$__var" '%s' "$__rc"
+  RC=0
+  timeout --foreground 150 "${BGC[@]}" "$@" || RC=$?
 }
 
 # The newest deployment of SERVICE (JSON) into DEP.
@@ -328,32 +341,33 @@ traffic_window a
 # a. canary + promote
 step a "orders 2.0.0 with a 20% canary, promoted by hand"
 # The promote comes from "another terminal": a background shell that waits until the
-# canary has 20% for 2s, then runs `bluegreen promote orders`.
-canary_at_20() {
+# canary has had 20% for 2s, then runs `bluegreen promote orders`. It ends by itself: after
+# the promote, or as soon as the deployment has a result without having reached 20%.
+canary_or_result() {
   last_deployment orders
-  [ "$(dep .version)" = 2.0.0 ] && [ "$(dep '.traffic[.slot]')" = 20 ]
+  [ "$(dep .version)" = 2.0.0 ] || return 1
+  [ "$(dep '.traffic[.slot]')" = 20 ] || [ -n "$(dep .result)" ]
 }
 (
-  rc=1
-  if wait_for 60 "orders 2.0.0 at 20%" canary_at_20; then
+  if wait_for 60 "orders 2.0.0 at 20%" canary_or_result && [ -z "$(dep .result)" ]; then
     sleep 2
     rc=0
     "${BGC[@]}" promote orders --json >"$DIR/promote-a.json" 2>"$DIR/promote-a.err" || rc=$?
+    echo "$rc" >"$DIR/promote-a.rc"
   fi
-  echo "$rc" >"$DIR/promote-a.rc"
 ) &
 BG_PID=$!
 info "\$ bluegreen deploy orders -f scripts/demo/orders-2.0.0.yaml --strategy canary:20%:60s --wait"
 info "  (and 2s into the canary, from another shell: bluegreen promote orders)"
-run_cli a_rc deploy orders -f "$DEMO/orders-2.0.0.yaml" --strategy canary:20%:60s "${LABEL[@]}" --wait
-kill "$BG_PID" 2>/dev/null || true # only if the deployment ended before its canary
+run_cli deploy orders -f "$DEMO/orders-2.0.0.yaml" --strategy canary:20%:60s "${LABEL[@]}" --wait
+a_rc=$RC
 wait "$BG_PID" 2>/dev/null || true
 BG_PID=
 promote_rc=$(cat "$DIR/promote-a.rc" 2>/dev/null || echo none)
 if [ "$promote_rc" = none ]; then
   info "promote: not run (the canary never reached 20%)"
 else
-  info "promote: exit $promote_rc; $(jq -r '"deployment \(.id) was at blue \(.traffic.blue)% / green \(.traffic.green)%, step \(.step) of \(.steps)"' "$DIR/promote-a.json" 2>/dev/null || cat "$DIR/promote-a.err")"
+  info "promote: exit $promote_rc; $(jq -r '"deployment \(.id) was at blue \(.traffic.blue)% / green \(.traffic.green)% (the canary step); it goes to 100% now"' "$DIR/promote-a.json" 2>/dev/null || cat "$DIR/promote-a.err")"
 fi
 last_deployment orders
 info "deployment $(dep .id): $(dep .result), strategy \"$(dep .strategy)\", traffic now blue $(dep .traffic.blue)% / green $(dep .traffic.green)%"
@@ -368,7 +382,8 @@ record a "orders 2.0.0: canary 20%, promote" "SUCCEEDED" "$(dep .result) (exit $
 # b. health never passes
 step b "orders 2.1.0 whose health check fails (sample-app --fail-health)"
 info "\$ bluegreen deploy orders -f scripts/demo/orders-2.1.0.yaml --wait"
-run_cli b_rc deploy orders -f "$DEMO/orders-2.1.0.yaml" "${LABEL[@]}" --wait
+run_cli deploy orders -f "$DEMO/orders-2.1.0.yaml" "${LABEL[@]}" --wait
+b_rc=$RC
 last_deployment orders
 info "deployment $(dep .id): $(dep .result): $(dep .reason)"
 info "phases: $(jq -r '[.phases[]?.phase] | join(" -> ")' <<<"$DEP"); traffic switches: $(jq -r '.switches | length' <<<"$DEP")"
@@ -385,7 +400,8 @@ record b "orders 2.1.0: health fails" "ROLLED_BACK" "$(dep .result) (exit $b_rc)
 step c "orders 2.2.0 answering 50% errors (sample-app --error-rate 0.5), canary 20%"
 info "rollback_on: {error_rate: 5%, min_requests: 20, window: 5s}"
 info "\$ bluegreen deploy orders -f scripts/demo/orders-2.2.0.yaml --strategy canary:20%:20s --wait"
-run_cli c_rc deploy orders -f "$DEMO/orders-2.2.0.yaml" --strategy canary:20%:20s "${LABEL[@]}" --wait
+run_cli deploy orders -f "$DEMO/orders-2.2.0.yaml" --strategy canary:20%:20s "${LABEL[@]}" --wait
+c_rc=$RC
 last_deployment orders
 info "deployment $(dep .id): $(dep .result): $(dep .reason)"
 info "phases: $(jq -r '[.phases[]?.phase] | join(" -> ")' <<<"$DEP")"
@@ -405,13 +421,15 @@ record c "orders 2.2.0: 50% errors" "ROLLED_BACK" "$(dep .result) (exit $c_rc)" 
 # d. manual rollback within the termination wait
 step d "orders 2.3.0, then a manual rollback within the termination wait"
 info "\$ bluegreen deploy orders -f scripts/demo/orders-2.3.0.yaml --strategy all-at-once --wait"
-run_cli d_rc deploy orders -f "$DEMO/orders-2.3.0.yaml" --strategy all-at-once "${LABEL[@]}" --wait
+run_cli deploy orders -f "$DEMO/orders-2.3.0.yaml" --strategy all-at-once "${LABEL[@]}" --wait
+d_rc=$RC
 last_deployment orders
 d_deploy=$(dep .result)
 info "deployment $(dep .id): $d_deploy; live: orders $(live_version orders)"
 info "\$ bluegreen rollback orders"
 t0=$(now_ms)
-run_cli rb_rc rollback orders
+run_cli rollback orders
+rb_rc=$RC
 t1=$(now_ms)
 last_deployment orders
 switch_ms=$(jq -r '.switches[-1].switch_ms // empty' <<<"$DEP")
@@ -431,7 +449,8 @@ step e1 "orders 3.0.0 requires payments ^2.0 while payments 1.9.2 is live"
 info "\$ bluegreen matrix"
 "${BGC[@]}" matrix | sed 's/^/   /' || true
 info "\$ bluegreen deploy orders -f scripts/demo/orders-3.0.0.yaml --wait"
-run_cli e1_rc deploy orders -f "$DEMO/orders-3.0.0.yaml" "${LABEL[@]}" --wait
+run_cli deploy orders -f "$DEMO/orders-3.0.0.yaml" "${LABEL[@]}" --wait
+e1_rc=$RC
 last_deployment orders
 info "deployment $(dep .id): $(dep .result) (exit $e1_rc): $(dep .reason)"
 traffic_window e2
@@ -444,15 +463,18 @@ record e1 "orders 3.0.0 alone" "REFUSED (exit 3)" "$(dep .result) (exit $e1_rc)"
 
 step e2 "the release: payments 2.0.0 (expand/contract), then orders 3.0.0"
 info "\$ bluegreen plan scripts/demo/release-naive.yaml    # payments 2.0.0 serving only 2.0"
-run_cli naive_rc plan "$DEMO/release-naive.yaml"
+run_cli plan "$DEMO/release-naive.yaml"
+naive_rc=$RC
 info "(exit $naive_rc)"
 info "\$ bluegreen plan scripts/demo/release.yaml          # payments 2.0.0 serving 1.9.2 and 2.0.0"
-run_cli plan_rc plan "$DEMO/release.yaml"
+run_cli plan "$DEMO/release.yaml"
+plan_rc=$RC
 order=$("${BGC[@]}" plan "$DEMO/release.yaml" --json 2>/dev/null |
   jq -r '[.order[]? | "\(.service) \(.version)"] | join(", ")' || true)
 info "planned order: $order"
 info "\$ bluegreen release scripts/demo/release.yaml"
-run_cli rel_rc release "$DEMO/release.yaml"
+run_cli release "$DEMO/release.yaml"
+rel_rc=$RC
 info "\$ bluegreen matrix"
 "${BGC[@]}" matrix | sed 's/^/   /' || true
 e2_orders=$(live_version orders)
@@ -474,8 +496,9 @@ step f "bluegreen history orders"
 say "stop: SIGTERM to bluegreen serve; it stops its instances"
 STEP_T0=$(now_ms)
 stop_daemon
-n_inst=$(sort -u "$DIR/handles" | grep -c '^pid:' || true)
-info "serve exited with status $SERVE_RC; $n_inst sample-app instances seen, still running: $LEFTOVER"
+n_inst=$(started_instances | wc -l)
+left=$([ "$LEFTOVER" = 0 ] && echo none || echo "some (see above)")
+info "serve exited with status $SERVE_RC; it had started $n_inst sample-app instances; still running: $left"
 ok=0
 [ "$SERVE_RC" = 0 ] && [ "$LEFTOVER" = 0 ] && [ "$n_inst" -gt 0 ] && ok=1
 record stop "daemon and its instances stopped" "exit 0, none left" \

@@ -8,7 +8,7 @@
 # "all N checks passed" line after all seven summary rows (a demo that stopped early, or
 # skipped steps, fails).
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 
 if [ -z "${BG_BUILD_DIR:-}" ]; then
   echo "demo e2e: BG_BUILD_DIR is not set (ctest sets it)" >&2
