@@ -80,7 +80,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s PORT VERSION -- CMD ARGS...\n", argv[0]);
         return 2;
     }
-    port = atoi(argv[1]); /* bench tool: base/compat.h poisoning does not apply here */
+    port = atoi(argv[1]);      /* bench tool: base/compat.h poisoning does not apply here */
     probe(&fd, port, argv[2]); /* warm the keep-alive connection */
     t0 = now_ms();
     pid = fork();

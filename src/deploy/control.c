@@ -181,10 +181,10 @@ void dp_rollback(dp_deployment_t *dep, bg_deploy_result_t result, bool evidence,
     vsnprintf(dep->reason, sizeof(dep->reason), fmt, ap);
     va_end(ap);
     if (evidence)
-        json_object_set_new(dep->record, "evidence",
-                            json_pack("{s:o}", "targets",
-                                      dep->d->host.evidence(dep->d->host.ctx, svc->cfg->name,
-                                                            dep->slot, true)));
+        json_object_set_new(
+            dep->record, "evidence",
+            json_pack("{s:o}", "targets",
+                      dep->d->host.evidence(dep->d->host.ctx, svc->cfg->name, dep->slot, true)));
     dp_event(dep->d, svc->cfg->name, dep->id, "deploy.rollback", NULL, NULL, "rolling back: %s",
              dep->reason);
     dep->phase = BG_PHASE_ROLLBACK;
@@ -229,7 +229,6 @@ void dp_succeed(dp_deployment_t *dep)
     bg_store_deployment_set_phase(dep->d->store, dep->id, "CLEAN_UP", svc->weight, NULL);
     dp_record_phase(dep);
     svc->retiring = dep;
-    dep->release_done = dep->release != NULL;
     dp_finish(dep, BG_RESULT_SUCCEEDED, "");
     dep->release = NULL;
     dep->phase = BG_PHASE_CLEAN_UP;

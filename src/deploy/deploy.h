@@ -60,7 +60,7 @@ typedef struct bg_deploy_instance {
 } bg_deploy_instance_t;
 
 typedef struct bg_deploy_slot_status {
-    uint32_t targets;   /* targets in the slot */
+    uint32_t targets; /* targets in the slot */
     uint32_t healthy;
     uint32_t unhealthy; /* targets - healthy */
 } bg_deploy_slot_status_t;
@@ -82,8 +82,8 @@ typedef struct bg_deploy_host {
     int (*start)(void *ctx, const bg_instance_spec_t *spec, bg_deploy_instance_t *out,
                  bg_err_t *err);
     /* Re-adopts an instance an earlier daemon started (same handle; not restarted). */
-    int (*adopt)(void *ctx, const bg_instance_spec_t *spec, const char *address,
-                 const char *handle, bg_deploy_instance_t *out, bg_err_t *err);
+    int (*adopt)(void *ctx, const bg_instance_spec_t *spec, const char *address, const char *handle,
+                 bg_deploy_instance_t *out, bg_err_t *err);
     /* Drains the slot's targets (no new requests), removes them from routing and stops
      * their instances; <cb> when every instance is gone. */
     void (*stop_slot)(void *ctx, const char *service, int slot, bg_deploy_done_cb cb, void *arg);

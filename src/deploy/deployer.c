@@ -17,16 +17,16 @@
 
 const char *bg_deploy_phase_str(bg_deploy_phase_t p)
 {
-    static const char *const names[] = {"PRE_SCALE_UP", "SCALE_UP", "POST_SCALE_UP",
-                                        "TEST_TRAFFIC", "PRODUCTION_TRAFFIC_SHIFT", "BAKE",
-                                        "CLEAN_UP", "ROLLBACK", "DONE"};
+    static const char *const names[] = {
+        "PRE_SCALE_UP", "SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC", "PRODUCTION_TRAFFIC_SHIFT",
+        "BAKE",         "CLEAN_UP", "ROLLBACK",      "DONE"};
     return (unsigned)p < BG_ARRAY_LEN(names) ? names[p] : "?";
 }
 
 const char *bg_deploy_result_str(bg_deploy_result_t r)
 {
-    static const char *const names[] = {"", "SUCCEEDED", "ROLLED_BACK", "REFUSED", "FAILED",
-                                        "ABORTED"};
+    static const char *const names[] = {"",        "SUCCEEDED", "ROLLED_BACK",
+                                        "REFUSED", "FAILED",    "ABORTED"};
     return (unsigned)r < BG_ARRAY_LEN(names) ? names[r] : "?";
 }
 
@@ -281,8 +281,7 @@ void bg_deployer_health_event(bg_deployer_t *d, const char *service, int slot, c
     int64_t dep = svc != NULL && svc->running != NULL ? svc->running->id : 0;
 
     dp_event(d, service, dep, "health", NULL, "health", "%s (%s) %s: %s", address,
-             bg_slot_str((bg_slot_t)slot), healthy ? "healthy" : "unhealthy",
-             reason ? reason : "");
+             bg_slot_str((bg_slot_t)slot), healthy ? "healthy" : "unhealthy", reason ? reason : "");
 }
 
 int bg_deployer_traffic_changed(bg_deployer_t *d, const char *service, const uint32_t weight[2],

@@ -41,8 +41,8 @@ json_t *dp_event_json(const bg_store_event_t *ev)
 
     return json_pack("{s:I,s:s,s:s,s:I,s:s,s:s,s:s,s:s}", "id", (json_int_t)ev->id, "ts",
                      bg_wall_format(ev->ts_ms, ts), "service", ev->service, "deployment",
-                     (json_int_t)ev->deployment, "kind", ev->kind, "message", ev->message,
-                     "actor", ev->actor, "origin", ev->origin);
+                     (json_int_t)ev->deployment, "kind", ev->kind, "message", ev->message, "actor",
+                     ev->actor, "origin", ev->origin);
 }
 
 static int collect(void *arg, const bg_store_event_t *ev)

@@ -43,9 +43,9 @@ typedef struct dp_service {
     const bg_service_config_t *cfg; /* borrowed from the deployer's config */
     dp_slot_t slot[BG_SLOT_COUNT];
     uint32_t weight[BG_SLOT_COUNT];
-    int live; /* slot with production traffic */
-    dp_deployment_t *running;   /* result "" */
-    dp_deployment_t *retiring;  /* succeeded; old slot kept for termination_wait */
+    int live;                  /* slot with production traffic */
+    dp_deployment_t *running;  /* result "" */
+    dp_deployment_t *retiring; /* succeeded; old slot kept for termination_wait */
 } dp_service_t;
 
 /* A multi-service release running its plan's order (release.c). */
@@ -56,28 +56,27 @@ struct dp_deployment {
     dp_service_t *svc;
     int64_t id;
     int64_t from_rev, to_rev;
-    int slot, old;                /* new and old slot */
-    bg_revision_config_t rev;     /* owned */
-    bg_strategy_t strategy;       /* owned copy */
+    int slot, old;            /* new and old slot */
+    bg_revision_config_t rev; /* owned */
+    bg_strategy_t strategy;   /* owned copy */
     bg_plan_step_t steps[BG_PLAN_MAX_STEPS];
-    size_t n_steps, step;         /* step: index of the next step to take */
+    size_t n_steps, step; /* step: index of the next step to take */
     bg_deploy_phase_t phase;
     bg_deploy_result_t result;
     char reason[512];
     bool paused, promoted, stopping, traffic_shifted;
-    bool cleanup_due;             /* termination wait over: clean up when idle */
+    bool cleanup_due;                   /* termination wait over: clean up when idle */
     bg_deploy_result_t rollback_result; /* what the rollback in progress ends as */
-    uint64_t phase_started_ms;    /* monotonic */
-    uint64_t wait_until_ms;       /* monotonic: end of the current wait */
-    json_t *record;               /* the DEPLOYMENT JSON (kept up to date) */
+    uint64_t phase_started_ms;          /* monotonic */
+    uint64_t wait_until_ms;             /* monotonic: end of the current wait */
+    json_t *record;                     /* the DEPLOYMENT JSON (kept up to date) */
     bg_judge_t *judge;
-    uv_timer_t timer;             /* phase timer (waits, polls) */
-    unsigned handles_open;        /* 1 timer */
-    dp_hook_t *hook;              /* the hook process running, if any */
-    int pending;                  /* async host calls in flight */
-    dp_release_t *release;        /* the release that started it, or NULL */
-    bool release_done;
-    bg_admin_req_t *answer_req;   /* a manual rollback waiting for its verified switch */
+    uv_timer_t timer;           /* phase timer (waits, polls) */
+    unsigned handles_open;      /* 1 timer */
+    dp_hook_t *hook;            /* the hook process running, if any */
+    int pending;                /* async host calls in flight */
+    dp_release_t *release;      /* the release that started it, or NULL */
+    bg_admin_req_t *answer_req; /* a manual rollback waiting for its verified switch */
     bool freeing;
 };
 
@@ -88,7 +87,7 @@ struct bg_deployer {
     bg_store_t *store;
     dp_service_t *services;
     size_t n_services;
-    bg_list_t streams;  /* dp_stream_t: SSE followers */
+    bg_list_t streams; /* dp_stream_t: SSE followers */
     uv_timer_t keepalive;
     dp_release_t *release; /* running release, if any */
     int64_t release_seq;
@@ -139,8 +138,8 @@ dp_deployment_t *dp_deployment_new(bg_deployer_t *d, dp_service_t *svc);
 void dp_deployment_release(dp_deployment_t *dep); /* closes the timer, frees after */
 /* Rolls back: old slot 100% (stored first, verified), new slot stopped (or kept), result
  * <result> with <reason>; <evidence> attaches the failing targets' health and logs. */
-void dp_rollback(dp_deployment_t *dep, bg_deploy_result_t result, bool evidence,
-                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void dp_rollback(dp_deployment_t *dep, bg_deploy_result_t result, bool evidence, const char *fmt,
+                 ...) __attribute__((format(printf, 4, 5)));
 /* Answers the manual rollback waiting on <dep>, if any, with its record. */
 void dp_answer(dp_deployment_t *dep);
 /* Ends the deployment with <result> (no routing change). */
@@ -157,8 +156,7 @@ int dp_manual(bg_deployer_t *d, dp_service_t *svc, const char *action, const cha
               bg_err_t *err);
 
 /* record.c */
-json_t *dp_record_new(dp_deployment_t *dep, const char *actor, const char *origin,
-                      json_t *labels);
+json_t *dp_record_new(dp_deployment_t *dep, const char *actor, const char *origin, json_t *labels);
 void dp_record_phase(dp_deployment_t *dep);
 void dp_record_switch(dp_deployment_t *dep, const uint32_t w[2], double switch_ms);
 /* Refreshes the live fields (phase, result, traffic, targets, paused...) and returns the

@@ -25,8 +25,9 @@ static int rollback_gate(bg_deployer_t *d, dp_service_t *svc, int back_to, json_
     bg_compat_result_init(&res);
     if (bg_compat_check_rollback(w, svc->cfg->name, (bg_slot_t)back_to, NULL, &res) == 0 &&
         !bg_compat_result_ok(&res)) {
-        size_t n = (size_t)snprintf(err->msg, sizeof(err->msg), "rollback would break a consumer "
-                                                                "(use force): ");
+        size_t n = (size_t)snprintf(err->msg, sizeof(err->msg),
+                                    "rollback would break a consumer "
+                                    "(use force): ");
         for (size_t i = 0; i < res.n_edges && n + 1 < sizeof(err->msg); i++)
             n += (size_t)snprintf(err->msg + n, sizeof(err->msg) - n, "%s%s", i ? "; " : "",
                                   res.edges[i].message);
@@ -62,8 +63,7 @@ static int rollback_is_new_deployment(bg_deployer_t *d, dp_service_t *svc, bg_er
 
     bg_store_deployment_list(d->store, svc->cfg->name, 0, find_last_success, &l, NULL);
     if (l.id == 0 || l.from_rev == 0)
-        return bg_err_set(err, BG_ECONFLICT, "%s has no deployment to roll back",
-                          svc->cfg->name);
+        return bg_err_set(err, BG_ECONFLICT, "%s has no deployment to roll back", svc->cfg->name);
     memset(&rev, 0, sizeof(rev));
     if (bg_store_revision_get(d->store, svc->cfg->name, l.from_rev, &rev, NULL) != 0)
         snprintf(rev.version, sizeof(rev.version), "?");

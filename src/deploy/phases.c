@@ -73,8 +73,7 @@ static void join_edges(const bg_compat_result_t *res, char *out, size_t size)
 
     out[0] = '\0';
     for (size_t i = 0; i < res->n_edges && n + 1 < size; i++)
-        n += (size_t)snprintf(out + n, size - n, "%s%s", i ? "; " : "",
-                              res->edges[i].message);
+        n += (size_t)snprintf(out + n, size - n, "%s%s", i ? "; " : "", res->edges[i].message);
 }
 
 static void ph_pre_scale_up(dp_deployment_t *dep)
@@ -280,9 +279,9 @@ static void on_watch_tick(uv_timer_t *t)
         advance(dep);
         return;
     }
-    dp_timer(dep, dep->paused || dep->wait_until_ms - now > JUDGE_TICK_MS
-                      ? JUDGE_TICK_MS
-                      : dep->wait_until_ms - now,
+    dp_timer(dep,
+             dep->paused || dep->wait_until_ms - now > JUDGE_TICK_MS ? JUDGE_TICK_MS
+                                                                     : dep->wait_until_ms - now,
              on_watch_tick);
 }
 
@@ -306,8 +305,8 @@ static void advance(dp_deployment_t *dep)
 static void on_check_hooks(dp_deployment_t *dep, size_t failed, int status, const char *cmd)
 {
     if (failed != 0) {
-        dp_rollback(dep, BG_RESULT_ROLLED_BACK, true, "check hook '%s' exited with status %d",
-                    cmd, status);
+        dp_rollback(dep, BG_RESULT_ROLLED_BACK, true, "check hook '%s' exited with status %d", cmd,
+                    status);
         return;
     }
     watch(dep, dep->promoted ? 0 : dep->steps[dep->step].wait_ms);
@@ -327,8 +326,8 @@ static void on_step_switched(void *arg, int status, double switch_ms)
         return;
     dp_record_switch(dep, dep->svc->weight, status == 0 ? switch_ms : -1.0);
     dp_event(dep->d, c->name, dep->id, "traffic", NULL, NULL,
-             "step %zu/%zu: blue %u%%, green %u%% (switch %.3f ms%s)", dep->step + 1,
-             dep->n_steps, dep->svc->weight[0], dep->svc->weight[1], switch_ms,
+             "step %zu/%zu: blue %u%%, green %u%% (switch %.3f ms%s)", dep->step + 1, dep->n_steps,
+             dep->svc->weight[0], dep->svc->weight[1], switch_ms,
              status == 0 ? "" : ", not confirmed by every worker");
     if (c->n_hooks_check > 0)
         run_hooks(dep, c->hooks_check, c->n_hooks_check, on_check_hooks);
@@ -349,8 +348,8 @@ static void take_step(dp_deployment_t *dep, uint32_t pct)
     bg_compat_result_init(&res);
     w = dp_world(dep->d, &err);
     if (w != NULL)
-        after = bg_compat_world_with_step(w, svc->cfg->name, (bg_slot_t)dep->slot, &dep->rev,
-                                          pct, &err);
+        after = bg_compat_world_with_step(w, svc->cfg->name, (bg_slot_t)dep->slot, &dep->rev, pct,
+                                          &err);
     if (after != NULL)
         bg_compat_check(after, svc->cfg->name, NULL, &res);
     bg_compat_world_free(after);
@@ -374,8 +373,7 @@ static void take_step(dp_deployment_t *dep, uint32_t pct)
     }
     dep->traffic_shifted = true;
     dep->pending++;
-    dep->d->host.set_weights(dep->d->host.ctx, svc->cfg->name, svc->weight, on_step_switched,
-                             dep);
+    dep->d->host.set_weights(dep->d->host.ctx, svc->cfg->name, svc->weight, on_step_switched, dep);
 }
 
 static void ph_shift(dp_deployment_t *dep)

@@ -88,8 +88,8 @@ void dp_strategy_copy(bg_strategy_t *out, const bg_strategy_t *in)
 /* The request's revision keys, as a revision document for bg_revision_parse(). */
 static int request_doc(const json_t *body, json_t **doc, bg_err_t *err)
 {
-    static const char *const keys[] = {"version", "run", "image", "env", "count", "port",
-                                       "api", "labels"};
+    static const char *const keys[] = {"version", "run",  "image", "env",
+                                       "count",   "port", "api",   "labels"};
     const char *cmd = json_string_value(json_object_get(body, "cmd"));
     json_t *strategy = json_object_get(body, "strategy");
 
@@ -145,8 +145,9 @@ int dp_request_parse(const json_t *body, const bg_service_config_t *svc, bg_revi
         rc = bg_revision_parse(yaml, strlen(yaml), name ? name : "revision.yaml", svc, rev, err);
     } else if ((rc = request_doc(body, &doc, err)) == 0) {
         if (json_object_get(doc, "run") == NULL && json_object_get(doc, "image") == NULL)
-            rc = bg_err_set(err, BG_EINVAL, "give the artifact: run, cmd, image or "
-                                            "revision_file");
+            rc = bg_err_set(err, BG_EINVAL,
+                            "give the artifact: run, cmd, image or "
+                            "revision_file");
         else
             rc = dp_rev_from_json(doc, svc, rev, err);
     }
@@ -163,8 +164,7 @@ int dp_request_parse(const json_t *body, const bg_service_config_t *svc, bg_revi
     return rc;
 }
 
-json_t *dp_record_new(dp_deployment_t *dep, const char *actor, const char *origin,
-                      json_t *labels)
+json_t *dp_record_new(dp_deployment_t *dep, const char *actor, const char *origin, json_t *labels)
 {
     char desc[256];
     json_t *artifact = json_object();
@@ -176,16 +176,15 @@ json_t *dp_record_new(dp_deployment_t *dep, const char *actor, const char *origi
         json_object_set_new(artifact, "command", command_json(dep->rev.command));
     if (dep->rev.image != NULL)
         json_object_set_new(artifact, "image", json_string(dep->rev.image));
-    return json_pack("{s:s,s:I,s:I,s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
-                     "service", dep->svc->cfg->name, "from_revision", (json_int_t)dep->from_rev,
-                     "to_revision", (json_int_t)dep->to_rev, "version",
-                     dep->rev.version ? dep->rev.version : "0.0.0", "slot",
-                     bg_slot_str((bg_slot_t)dep->slot), "strategy",
-                     bg_plan_describe(&dep->strategy, desc, sizeof(desc)), "labels", lab,
-                     "artifact", artifact, "actor", actor ? actor : "", "origin",
-                     origin ? origin : "", "api", api_json(&dep->rev.api), "phases", json_array(),
-                     "switches", json_array(), "evidence", json_null(), "started",
-                     ts_json(bg_wall_ms()), "ended", json_null(), "gate", json_null());
+    return json_pack(
+        "{s:s,s:I,s:I,s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "service",
+        dep->svc->cfg->name, "from_revision", (json_int_t)dep->from_rev, "to_revision",
+        (json_int_t)dep->to_rev, "version", dep->rev.version ? dep->rev.version : "0.0.0", "slot",
+        bg_slot_str((bg_slot_t)dep->slot), "strategy",
+        bg_plan_describe(&dep->strategy, desc, sizeof(desc)), "labels", lab, "artifact", artifact,
+        "actor", actor ? actor : "", "origin", origin ? origin : "", "api", api_json(&dep->rev.api),
+        "phases", json_array(), "switches", json_array(), "evidence", json_null(), "started",
+        ts_json(bg_wall_ms()), "ended", json_null(), "gate", json_null());
 }
 
 void dp_record_phase(dp_deployment_t *dep)
@@ -227,7 +226,8 @@ json_t *dp_record_view(dp_deployment_t *dep)
     json_object_set_new(r, "result", json_string(bg_deploy_result_str(dep->result)));
     json_object_set_new(r, "reason", json_string(dep->reason));
     json_object_set_new(r, "paused", json_boolean(dep->paused));
-    json_object_set_new(r, "traffic", json_pack("{s:i,s:i}", "blue", (int)w[0], "green", (int)w[1]));
+    json_object_set_new(r, "traffic",
+                        json_pack("{s:i,s:i}", "blue", (int)w[0], "green", (int)w[1]));
     json_object_set_new(r, "step", json_integer((json_int_t)dep->step));
     json_object_set_new(r, "steps", json_integer((json_int_t)dep->n_steps));
     json_object_set_new(r, "targets", targets_json(dep));

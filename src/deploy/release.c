@@ -92,8 +92,8 @@ static json_t *plan_answer(const bg_compat_plan_t *plan)
     if (!plan->ok)
         json_object_set_new(a, "blocked",
                             json_pack("{s:O,s:s,s:O}", "cycle", json_object_get(full, "cycle"),
-                                      "message", plan->explanation ? plan->explanation : "",
-                                      "hint", json_object_get(full, "hint")));
+                                      "message", plan->explanation ? plan->explanation : "", "hint",
+                                      json_object_get(full, "hint")));
     else
         json_object_set_new(a, "blocked", json_null());
     json_object_set_new(a, "plan", full);
@@ -125,9 +125,8 @@ static json_t *live_json(bg_deployer_t *d)
         dp_service_t *svc = &d->services[i];
         const dp_slot_t *sl = &svc->slot[svc->live];
         json_object_set_new(live, svc->cfg->name,
-                            json_pack("{s:s,s:s,s:I}", "version",
-                                      sl->revno ? sl->rev.version : "", "slot",
-                                      bg_slot_str((bg_slot_t)svc->live), "revision",
+                            json_pack("{s:s,s:s,s:I}", "version", sl->revno ? sl->rev.version : "",
+                                      "slot", bg_slot_str((bg_slot_t)svc->live), "revision",
                                       (json_int_t)sl->revno));
     }
     return live;
@@ -169,9 +168,9 @@ static void release_next(dp_release_t *r)
     bg_err_clear(&err);
     if (dp_deploy_start(r->d, dp_service_find(r->d, s->service), body, r->actor, r->origin, &dep,
                         &dry, &err) != 0) {
-        json_array_append_new(r->steps, json_pack("{s:s,s:n,s:s,s:s}", "service", s->service,
-                                                  "deployment", "result", "FAILED", "reason",
-                                                  err.msg));
+        json_array_append_new(r->steps,
+                              json_pack("{s:s,s:n,s:s,s:s}", "service", s->service, "deployment",
+                                        "result", "FAILED", "reason", err.msg));
         json_decref(body);
         release_end(r, "FAILED");
         return;
@@ -188,8 +187,7 @@ void dp_release_note(dp_release_t *r, dp_deployment_t *dep)
     const char *result = bg_deploy_result_str(dep->result);
 
     json_array_append_new(r->steps, json_pack("{s:s,s:O,s:s}", "service", dep->svc->cfg->name,
-                                              "deployment", dp_record_view(dep), "result",
-                                              result));
+                                              "deployment", dp_record_view(dep), "result", result));
     if (dep->result != BG_RESULT_SUCCEEDED) {
         release_end(r, result);
         return;

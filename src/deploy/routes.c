@@ -22,10 +22,9 @@ static json_t *dry_run_json(dp_deployment_t *dep, const bg_compat_result_t *res)
     for (int p = BG_PHASE_PRE_SCALE_UP; p <= BG_PHASE_CLEAN_UP; p++)
         json_array_append_new(phases, json_string(bg_deploy_phase_str((bg_deploy_phase_t)p)));
     for (size_t i = 0; i < dep->n_steps; i++)
-        json_array_append_new(steps, json_pack("{s:i,s:I,s:b}", "percent",
-                                               (int)dep->steps[i].percent, "wait_ms",
-                                               (json_int_t)dep->steps[i].wait_ms, "pause",
-                                               dep->steps[i].pause));
+        json_array_append_new(
+            steps, json_pack("{s:i,s:I,s:b}", "percent", (int)dep->steps[i].percent, "wait_ms",
+                             (json_int_t)dep->steps[i].wait_ms, "pause", dep->steps[i].pause));
     return json_pack("{s:b,s:o,s:o,s:o,s:s,s:o,s:s}", "dry_run", 1, "gate",
                      bg_compat_result_to_json(res), "phases", phases, "steps", steps, "slot",
                      bg_slot_str((bg_slot_t)dep->slot), "revision", dp_rev_to_json(&dep->rev),
@@ -48,8 +47,8 @@ static json_t *dry_run(bg_deployer_t *d, dp_deployment_t *dep, bg_err_t *err)
         }
     }
     bg_compat_result_init(&res);
-    if (bg_compat_check_deploy(w, dep->svc->cfg->name, (bg_slot_t)dep->slot, &dep->rev, first,
-                               NULL, &res, err) == 0)
+    if (bg_compat_check_deploy(w, dep->svc->cfg->name, (bg_slot_t)dep->slot, &dep->rev, first, NULL,
+                               &res, err) == 0)
         j = dry_run_json(dep, &res);
     bg_compat_result_fini(&res);
     bg_compat_world_free(w);
@@ -108,8 +107,9 @@ int dp_deploy_start(bg_deployer_t *d, dp_service_t *svc, const json_t *body, con
 
     *out = NULL;
     if (svc->cfg->driver != BG_DRIVER_PROCESS)
-        return bg_err_set(err, BG_EINVAL, "service %s uses driver %s: this build deploys "
-                                          "process services only",
+        return bg_err_set(err, BG_EINVAL,
+                          "service %s uses driver %s: this build deploys "
+                          "process services only",
                           svc->cfg->name, bg_driver_kind_str(svc->cfg->driver));
     dep = dp_deployment_new(d, svc);
     if ((rc = dp_request_parse(body, svc->cfg, &dep->rev, &dep->strategy, err)) != 0)
@@ -211,8 +211,9 @@ static json_t *stored_json(const bg_store_deployment_t *row)
     json_object_set_new(j, "phase", json_string(row->phase));
     json_object_set_new(j, "result", json_string(row->result));
     json_object_set_new(j, "reason", json_string(row->reason));
-    json_object_set_new(j, "traffic", json_pack("{s:i,s:i}", "blue", (int)row->weight[0], "green",
-                                                (int)row->weight[1]));
+    json_object_set_new(
+        j, "traffic",
+        json_pack("{s:i,s:i}", "blue", (int)row->weight[0], "green", (int)row->weight[1]));
     return j;
 }
 
@@ -241,8 +242,8 @@ static int history_row(void *arg, const bg_store_deployment_t *row)
     history_t *h = arg;
     dp_deployment_t *dep = in_memory(h->d, row->id);
 
-    json_array_append_new(h->arr, dep != NULL ? json_deep_copy(dp_record_view(dep))
-                                              : stored_json(row));
+    json_array_append_new(h->arr,
+                          dep != NULL ? json_deep_copy(dp_record_view(dep)) : stored_json(row));
     return 0;
 }
 
@@ -304,8 +305,7 @@ static void route_action(bg_deployer_t *d, bg_admin_req_t *req, dp_service_t *sv
     json_decref(body);
 }
 
-static void route_logs(bg_deployer_t *d, bg_admin_req_t *req, dp_service_t *svc,
-                       const char *query)
+static void route_logs(bg_deployer_t *d, bg_admin_req_t *req, dp_service_t *svc, const char *query)
 {
     char which[16] = "live", bytes_s[24] = "";
     unsigned long bytes = LOG_BYTES_DEFAULT;

@@ -48,8 +48,8 @@ static void on_switched(bg_server_t *s, void *arg, int status, uint64_t generati
     c.cb(c.arg, status, switch_ms);
 }
 
-static void h_set_weights(void *ctx, const char *service, const uint32_t w[2],
-                          bg_deploy_done_cb cb, void *arg)
+static void h_set_weights(void *ctx, const char *service, const uint32_t w[2], bg_deploy_done_cb cb,
+                          void *arg)
 {
     bg_server_t *s = ctx;
     srv_service_t *svc = svc_of(s, service);
@@ -122,7 +122,7 @@ static int h_adopt(void *ctx, const bg_instance_spec_t *spec, const char *addres
 /* The slot's targets leave the model at once (workers stop picking them); their instances
  * leave bg_server.instances into here, so the shutdown path never stops them twice. */
 typedef struct slot_stop {
-    bg_list_t link;        /* in bg_server.slot_stops while draining or stopping */
+    bg_list_t link; /* in bg_server.slot_stops while draining or stopping */
     bg_server_t *s;
     bg_target_t **targets; /* one ref each, removed from the model */
     size_t n;
@@ -307,13 +307,13 @@ static json_t *h_evidence(void *ctx, const char *service, int slot, bool failing
         if (failing_only && bg_target_is_healthy(t) && svc->slot[slot].n > 1)
             continue;
         bg_health_info(s->health, t, &info);
-        json_array_append_new(
-            arr, json_pack("{s:s,s:b,s:{s:s,s:i,s:s,s:I,s:I},s:o}", "address", t->addr_str,
-                           "healthy", bg_target_is_healthy(t), "health", "reason", info.reason,
-                           "last_status", info.last_status, "last_body", info.last_body,
-                           "consecutive_fail", (json_int_t)info.consecutive_fail, "checks",
-                           (json_int_t)info.checks, "log_tail",
-                           log_tail(s, t, EVIDENCE_LOG_BYTES)));
+        json_array_append_new(arr, json_pack("{s:s,s:b,s:{s:s,s:i,s:s,s:I,s:I},s:o}", "address",
+                                             t->addr_str, "healthy", bg_target_is_healthy(t),
+                                             "health", "reason", info.reason, "last_status",
+                                             info.last_status, "last_body", info.last_body,
+                                             "consecutive_fail", (json_int_t)info.consecutive_fail,
+                                             "checks", (json_int_t)info.checks, "log_tail",
+                                             log_tail(s, t, EVIDENCE_LOG_BYTES)));
     }
     return arr;
 }

@@ -12,7 +12,7 @@
 #include "base/compat.h"
 
 #define HISTORY_COLUMNS                                                                            \
-    "id, service, from_revision, to_revision, slot, phase, result, reason, weight_blue, "        \
+    "id, service, from_revision, to_revision, slot, phase, result, reason, weight_blue, "          \
     "weight_green, actor, origin, record_json, started_ms, ended_ms"
 
 static void history_row(sqlite3_stmt *st, bg_store_deployment_t *d)
@@ -76,11 +76,10 @@ int bg_store_deployment_set_record(bg_store_t *s, int64_t id, const char *record
 int bg_store_deployment_amend(bg_store_t *s, int64_t id, const char *phase, const char *result,
                               const char *reason, const char *record_json, bg_err_t *err)
 {
-    sqlite3_stmt *st = bg_store_prepare(
-        s,
-        "UPDATE deployments SET phase = ?, result = ?, reason = ?, "
-        "record_json = COALESCE(?, record_json) WHERE id = ?",
-        err);
+    sqlite3_stmt *st = bg_store_prepare(s,
+                                        "UPDATE deployments SET phase = ?, result = ?, reason = ?, "
+                                        "record_json = COALESCE(?, record_json) WHERE id = ?",
+                                        err);
 
     if (st == NULL)
         return BG_EIO;

@@ -47,8 +47,8 @@ Test(deploy_api, dry_run_changes_nothing)
     cr_assert_eq(st, 200);
     cr_assert(json_is_true(json_object_get(json_object_get(j, "gate"), "ok")));
     cr_assert_eq(json_array_size(json_object_get(j, "steps")), 2);
-    cr_assert_eq(json_integer_value(json_object_get(json_array_get(json_object_get(j, "steps"), 0),
-                                                    "percent")),
+    cr_assert_eq(json_integer_value(
+                     json_object_get(json_array_get(json_object_get(j, "steps"), 0), "percent")),
                  10);
     cr_assert_str_eq(json_string_value(json_object_get(j, "slot")), "green");
     json_decref(j);
@@ -148,10 +148,10 @@ Test(deploy_api, keep_failed_and_traffic_refused)
 
 #define PAYMENTS                                                                                   \
     "  payments:\n"                                                                                \
-    "    route: {host: payments.local}\n"                                                         \
+    "    route: {host: payments.local}\n"                                                          \
     "    version: 1.0.0\n"                                                                         \
     "    run: {command: [\"%s\", \"--service\", \"payments\", \"--version\", \"1.0.0\"]}\n"        \
-    "    health: {path: /actuator/health, format: actuator, interval: 100ms,\n"                   \
+    "    health: {path: /actuator/health, format: actuator, interval: 100ms,\n"                    \
     "             healthy_threshold: 1, unhealthy_threshold: 1}\n"                                 \
     "    api: {requires: {orders: \"^1.0\"}}\n"                                                    \
     "    strategy: all-at-once\n"                                                                  \
@@ -170,7 +170,8 @@ Test(deploy_api, rollback_gated_then_forced)
     free(extra);
     /* orders 2.0.0 serves 1.x and 2.x; then payments starts to require 2.x */
     json_decref(dfx_wait_result(
-        &f, dfx_deploy(&f, "2.0.0", NULL, ",\"api\":{\"provides\":{\"orders\":[\"1.5.0\",\"2.0.0\"]}}"),
+        &f,
+        dfx_deploy(&f, "2.0.0", NULL, ",\"api\":{\"provides\":{\"orders\":[\"1.5.0\",\"2.0.0\"]}}"),
         DFX_WAIT_MS));
     body = bg_asprintf("{\"version\":\"2.0.0\",\"cmd\":\"%s --service payments --version 2.0.0\","
                        "\"api\":{\"requires\":{\"orders\":\"^2.0\"}}}",
@@ -234,8 +235,8 @@ Test(deploy_api, release_runs_the_planned_order)
     cr_assert_eq(json_array_size(steps), 2);
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(steps, 0), "service")),
                      "orders");
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(
-                         json_object_get(j, "live"), "payments"), "version")),
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(json_object_get(j, "live"), "payments"), "version")),
                      "2.0.0");
     json_decref(j);
     dfx_finish(&f);

@@ -35,8 +35,7 @@ static json_t *expect(const char *extra_args, const char *extra_json, const char
     id = dfx_deploy(&f, "2.0.0", extra_args, extra_json);
     d = dfx_wait_result(&f, id, DFX_WAIT_MS);
     reason = json_string_value(json_object_get(d, "reason"));
-    cr_assert_str_eq(json_string_value(json_object_get(d, "result")), result, "reason: %s",
-                     reason);
+    cr_assert_str_eq(json_string_value(json_object_get(d, "result")), result, "reason: %s", reason);
     cr_assert(reason != NULL && strstr(reason, reason_part) != NULL, "reason: %s", reason);
     usleep(200000);
     cr_assert_eq(dfx_load_stop(&f), 0, "failed: %s", f.load.last_failure);
@@ -131,8 +130,8 @@ Test(deploy_failures, gate_refuses)
     char *admin;
 
     dfx_start(&f, "    api: {provides: {orders: 1.0.0}}\n");
-    json_t *d = expect(NULL, ",\"api\":{\"requires\":{\"payments\":\"^2.0\"}}", "REFUSED",
-                       "payments");
+    json_t *d =
+        expect(NULL, ",\"api\":{\"requires\":{\"payments\":\"^2.0\"}}", "REFUSED", "payments");
     cr_assert_eq(json_array_size(json_object_get(d, "switches")), 0);
     json_decref(d);
     cr_assert(green_empty(&f), "nothing may start after a refusal");

@@ -200,8 +200,8 @@ bool dfx_wait_phase(dfx_t *f, long long id, const char *phase, int timeout_ms)
 
     while (bg_now_ms() < end) {
         json_t *j = get_dep(f, id);
-        bool in = j != NULL && strcmp(json_string_value(json_object_get(j, "phase")) ?: "",
-                                      phase) == 0;
+        bool in =
+            j != NULL && strcmp(json_string_value(json_object_get(j, "phase")) ?: "", phase) == 0;
         json_decref(j);
         if (in)
             return true;
@@ -289,8 +289,7 @@ static void one_request(dfx_load_t *l, int *fd)
 
     if (*fd < 0)
         *fd = bgt_connect(l->port);
-    if (*fd < 0 || !bgt_write_all(*fd, REQ, sizeof(REQ) - 1) ||
-        !bgt_read_response(*fd, &r, 5000)) {
+    if (*fd < 0 || !bgt_write_all(*fd, REQ, sizeof(REQ) - 1) || !bgt_read_response(*fd, &r, 5000)) {
         if (*fd >= 0)
             close(*fd);
         *fd = -1;

@@ -17,7 +17,7 @@
 typedef struct dfx_load {
     pthread_t thread;
     int port;
-    int conns;              /* keep-alive connections, used round robin */
+    int conns; /* keep-alive connections, used round robin */
     atomic_bool stop;
     atomic_ulong ok, failed;
     atomic_ulong by_version[8]; /* 2xx by the "version" of the answer: index in versions */

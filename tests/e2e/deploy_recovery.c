@@ -58,8 +58,7 @@ static void restart_and_check(long long id, const char *result, const char *live
     cr_assert(bgt_wait_until(weight_is, &c, DFX_WAIT_MS));
     dfx_handles(&f, live, h, sizeof(h));
     cr_assert_str_eq(h, live_handles, "the live targets were not re-adopted");
-    cr_assert(bgt_wait_until(slot_empty, strcmp(live, "blue") == 0 ? "green" : "blue",
-                             DFX_WAIT_MS),
+    cr_assert(bgt_wait_until(slot_empty, strcmp(live, "blue") == 0 ? "green" : "blue", DFX_WAIT_MS),
               "the other slot was not stopped");
     dfx_version(&f, v, sizeof(v));
     cr_assert_str_eq(v, version);

@@ -87,8 +87,8 @@ Test(deploy_strategies, steps_pause_promote)
     cr_assert_eq(dfx_weight(&f, "green"), 10);
     usleep(500000); /* paused: it must stay at 10 */
     d = dfx_api(&f, "GET", "/v1/services/orders/deployments?limit=1", NULL, &st);
-    cr_assert(json_is_true(json_object_get(json_array_get(json_object_get(d, "deployments"), 0),
-                                           "paused")));
+    cr_assert(json_is_true(
+        json_object_get(json_array_get(json_object_get(d, "deployments"), 0), "paused")));
     json_decref(d);
     cr_assert_eq(dfx_weight(&f, "green"), 10);
     d = dfx_api(&f, "POST", "/v1/services/orders/promote", "", &st);

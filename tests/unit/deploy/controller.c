@@ -202,9 +202,9 @@ static long long deploy(const char *body)
     bg_err_t err;
 
     bg_err_clear(&err);
-    cr_assert_eq(dp_deploy_start(fk.d, dp_service_find(fk.d, "orders"), j, "unit", "test", &dep,
-                                 &dry, &err),
-                 0, "deploy: %s", err.msg);
+    cr_assert_eq(
+        dp_deploy_start(fk.d, dp_service_find(fk.d, "orders"), j, "unit", "test", &dep, &dry, &err),
+        0, "deploy: %s", err.msg);
     json_decref(j);
     return dep->id;
 }
@@ -235,9 +235,9 @@ static json_t *run_until(long long id, const char *phase, int timeout_ms)
 
 Test(controller, all_at_once_phases_in_order)
 {
-    static const char *const want[] = {"PRE_SCALE_UP", "SCALE_UP", "POST_SCALE_UP",
-                                       "TEST_TRAFFIC", "PRODUCTION_TRAFFIC_SHIFT", "BAKE",
-                                       "CLEAN_UP"};
+    static const char *const want[] = {
+        "PRE_SCALE_UP", "SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC", "PRODUCTION_TRAFFIC_SHIFT",
+        "BAKE",         "CLEAN_UP"};
     boot("    strategy: all-at-once\n    termination_wait: 50ms\n", true);
     long long id = deploy(V2 "}");
     json_t *d = run_until(id, NULL, 5000);
@@ -248,7 +248,7 @@ Test(controller, all_at_once_phases_in_order)
     json_decref(d);
     cr_assert_eq(fk.w[1], 100);
     cr_assert(fk.stored_before_switch, "a weight change took effect before it was stored");
-    cr_assert_eq(fk.starts, 4); /* 2 at boot, 2 for the deployment */
+    cr_assert_eq(fk.starts, 4);      /* 2 at boot, 2 for the deployment */
     d = run_until(id, "DONE", 5000); /* termination wait over: old slot stopped */
     json_decref(d);
     cr_assert_eq(fk.targets[0], 0);
@@ -263,8 +263,8 @@ Test(controller, canary_steps_and_switches)
     cr_assert_str_eq(field(d, "result"), "SUCCEEDED");
     json_t *sw = json_object_get(d, "switches");
     cr_assert_eq(json_array_size(sw), 2);
-    cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(json_array_get(sw, 0), "traffic"), "green")),
+    cr_assert_eq(json_integer_value(
+                     json_object_get(json_object_get(json_array_get(sw, 0), "traffic"), "green")),
                  25);
     cr_assert(fk.stored_before_switch);
     json_decref(d);
@@ -274,9 +274,8 @@ Test(controller, canary_steps_and_switches)
 Test(controller, gate_refuses_before_anything_starts)
 {
     boot("", true);
-    long long id =
-        deploy(V2 ",\"api\":{\"provides\":{\"orders\":\"2.0.0\"},"
-                  "\"requires\":{\"payments\":\"^2.0\"}}}");
+    long long id = deploy(V2 ",\"api\":{\"provides\":{\"orders\":\"2.0.0\"},"
+                             "\"requires\":{\"payments\":\"^2.0\"}}}");
     json_t *d = run_until(id, NULL, 2000);
     cr_assert_str_eq(field(d, "result"), "REFUSED");
     cr_assert(strstr(field(d, "reason"), "payments") != NULL, "%s", field(d, "reason"));
