@@ -32,6 +32,13 @@ int bg_net_local_port(int fd);
 int bg_net_listen(const struct sockaddr *addr, socklen_t addr_len, int backlog,
                   const char *name, bg_err_t *err);
 
+/* Fails with UV_EADDRINUSE (and <err> naming <name>) if something already listens on
+ * <addr>. SO_REUSEPORT would otherwise let a second bluegreen bind the same port and
+ * silently share its traffic; call this before bg_net_listen() for a fixed port.
+ * Thread: control. */
+int bg_net_check_free(const struct sockaddr *addr, socklen_t addr_len, const char *name,
+                      bg_err_t *err);
+
 /* Sets TCP_NODELAY on <fd> (every proxied connection: heads and small bodies must not wait
  * for Nagle). Thread: any. */
 void bg_net_nodelay(int fd);

@@ -66,6 +66,12 @@ static int bind_all(bg_proxy_t *p, const char *addr, int which, bg_err_t *err)
 
     if (bg_net_addr_parse(addr, &ss, &len, err) < 0)
         return BG_EINVAL;
+    if ((ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                  : ((struct sockaddr_in *)&ss)->sin_port) != 0) {
+        int rc = bg_net_check_free((struct sockaddr *)&ss, len, addr, err);
+        if (rc < 0)
+            return rc;
+    }
     for (unsigned i = 0; i < p->n_workers; i++) {
         int fd = bg_net_listen((struct sockaddr *)&ss, len, LISTEN_BACKLOG, addr, err);
         if (fd < 0)

@@ -428,6 +428,25 @@ Test(proxy_resilience, bind_error_names_the_address)
     start(NULL);
 }
 
+/* A second proxy on the port of a running one (whose sockets carry SO_REUSEPORT) must be
+ * refused, not join it and silently take half of its traffic. */
+Test(proxy_resilience, second_proxy_on_a_busy_port_is_refused)
+{
+    start(NULL);
+    char addr[32];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", F.port);
+    bg_router_t *r = bg_router_new();
+    bg_proxy_options_t o = {.listen = addr, .limits = pfx_limits(), .router = r};
+    bg_err_t err = {0};
+    bg_proxy_t *p = bg_proxy_new(&o, &err);
+    cr_assert(p);
+    cr_assert_lt(bg_proxy_start(p, &err), 0, "a second proxy bound %s", addr);
+    cr_assert(strstr(err.msg, addr), "%s", err.msg);
+    cr_assert(strstr(err.msg, "another process listens there"), "%s", err.msg);
+    bg_proxy_free(p);
+    bg_router_free(r);
+}
+
 Test(proxy_resilience, chunked_body_over_limit_413)
 {
     bg_proxy_config_t l = pfx_limits();
