@@ -57,7 +57,7 @@ api() { curl -s --unix-socket "$TMP/state/bg.sock" "http://bluegreen$1"; }
 ms_of() { python3 -c "import datetime,sys; print(datetime.datetime.fromisoformat(sys.argv[1].replace('Z','+00:00')).timestamp()*1000)" "$1"; }
 
 printf '%-6s %-10s %12s %14s %12s %14s\n' round version deploy_cli_ms health_wait_ms overhead_ms rollback_cli_ms
-RB_CLI=() RB_FIRST=() OVER=()
+RB_CLI=() RB_FIRST=() OVER=() RB_SWITCH=()
 prev=1.0.0
 for r in $(seq "$ROUNDS"); do
     v="2.0.$r"
@@ -75,11 +75,14 @@ for r in $(seq "$ROUNDS"); do
     out=$("$PROBE" "$PORT" "$prev" -- "$BG" --admin "$ADMIN" rollback orders)
     rb_cli=$(sed -E 's/.*cli_ms=([0-9.]+).*/\1/' <<<"$out")
     rb_first=$(sed -E 's/.*first_ms=([0-9.-]+).*/\1/' <<<"$out")
-    printf '%-6s %-10s %12s %14s %12s %14s (first old response %s ms)\n' "$r" "$v" "$deploy_cli" "$health" "$over" "$rb_cli" "$rb_first"
-    RB_CLI+=("$rb_cli") RB_FIRST+=("$rb_first") OVER+=("$over")
+    rb_switch=$(api "/v1/deployments/$id" | jq -r '.switches[-1].switch_ms')
+    printf '%-6s %-10s %12s %14s %12s %14s (switch verified in %.3f ms; first old response %s ms)\n' \
+        "$r" "$v" "$deploy_cli" "$health" "$over" "$rb_cli" "$rb_switch" "$rb_first"
+    RB_CLI+=("$rb_cli") RB_FIRST+=("$rb_first") OVER+=("$over") RB_SWITCH+=("$rb_switch")
 done
 med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo
 echo "RESULT rollback_cli_ms_median $(med "${RB_CLI[@]}")   (target < 50)"
+echo "RESULT rollback_switch_ms_median $(med "${RB_SWITCH[@]}")   (publish -> every worker serves it)"
 echo "RESULT rollback_first_old_response_ms_median $(med "${RB_FIRST[@]}")   (target < 50)"
 echo "RESULT all_at_once_overhead_ms_median $(med "${OVER[@]}")   (target < 100)"
