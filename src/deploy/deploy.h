@@ -96,6 +96,9 @@ typedef struct bg_deploy_host {
     /* Appends the last <bytes> of each target's log, each headed
      * `==> target ADDRESS (slot, rev N) <==`. */
     void (*logs)(void *ctx, const char *service, int slot, size_t bytes, bg_buf_t *out);
+    /* Bound port of the test listener (<test>) or the production listener; -1 if none.
+     * May be NULL: the configured addresses are used as written. */
+    int (*listen_port)(void *ctx, bool test);
 } bg_deploy_host_t;
 
 typedef struct bg_deployer bg_deployer_t;

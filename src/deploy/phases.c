@@ -208,13 +208,35 @@ static void on_test_hooks(dp_deployment_t *dep, size_t failed, int status, const
                 status);
 }
 
-static void hook_env(dp_deployment_t *dep, char *vars[4])
+/* "http://HOST:PORT" of the test listener (else the production one, where the preview is
+ * reached with X-Bluegreen-Slot: preview), with the port actually bound (":0" in a config
+ * picks one) and a wildcard host replaced by 127.0.0.1. */
+static char *test_base(dp_deployment_t *dep)
 {
     const bg_config_t *cfg = dep->d->cfg;
-    const char *where = cfg->test_listen != NULL ? cfg->test_listen : cfg->listen;
+    bool test = cfg->test_listen != NULL;
+    const char *where = test ? cfg->test_listen : cfg->listen ? cfg->listen : "127.0.0.1:8080";
+    const char *colon = strrchr(where, ':');
+    int port = dep->d->host.listen_port ? dep->d->host.listen_port(dep->d->host.ctx, test) : -1;
+    int hlen = colon ? (int)(colon - where) : (int)strlen(where);
 
-    vars[0] = bg_asprintf("BLUEGREEN_TEST_URL=http://%s%s", where,
+    if (hlen == 0 || (hlen == 7 && strncmp(where, "0.0.0.0", 7) == 0) ||
+        (hlen == 4 && strncmp(where, "[::]", 4) == 0)) {
+        where = "127.0.0.1";
+        hlen = 9;
+    }
+    if (port <= 0)
+        return bg_asprintf("http://%s", where);
+    return bg_asprintf("http://%.*s:%d", hlen, where, port);
+}
+
+static void hook_env(dp_deployment_t *dep, char *vars[4])
+{
+    char *base = test_base(dep);
+
+    vars[0] = bg_asprintf("BLUEGREEN_TEST_URL=%s%s", base,
                           dep->svc->cfg->path_prefix ? dep->svc->cfg->path_prefix : "/");
+    free(base);
     vars[1] = bg_asprintf("BLUEGREEN_SERVICE=%s", dep->svc->cfg->name);
     vars[2] = bg_asprintf("BLUEGREEN_HOST=%s", dep->svc->cfg->host ? dep->svc->cfg->host : "");
     vars[3] = bg_asprintf("BLUEGREEN_VERSION=%s", dep->rev.version ? dep->rev.version : "");

@@ -336,6 +336,12 @@ static void h_logs(void *ctx, const char *service, int slot, size_t bytes, bg_bu
     }
 }
 
+static int h_listen_port(void *ctx, bool test)
+{
+    bg_server_t *s = ctx;
+    return test ? bg_server_test_port(s) : bg_server_proxy_port(s);
+}
+
 void srv_deploy_host(bg_server_t *s, bg_deploy_host_t *out)
 {
     *out = (bg_deploy_host_t){
@@ -349,5 +355,6 @@ void srv_deploy_host(bg_server_t *s, bg_deploy_host_t *out)
         .slot_stats = h_slot_stats,
         .evidence = h_evidence,
         .logs = h_logs,
+        .listen_port = h_listen_port,
     };
 }
