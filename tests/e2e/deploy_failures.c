@@ -194,3 +194,24 @@ Test(deploy_failures, abort_during_shift)
     cr_assert(bgt_wait_until(green_empty, &f, DFX_WAIT_MS));
     dfx_finish(&f);
 }
+
+Test(deploy_failures, scale_up_fails)
+{
+    int st;
+    json_t *j;
+
+    dfx_start(&f, "");
+    dfx_load_start(&f, 2);
+    j = dfx_api(&f, "POST", "/v1/services/orders/deployments",
+                "{\"version\":\"2.0.0\",\"cmd\":\"/nonexistent/app\"}", &st);
+    cr_assert_eq(st, 201);
+    long long id = (long long)json_integer_value(json_object_get(j, "id"));
+    json_decref(j);
+    j = dfx_wait_result(&f, id, DFX_WAIT_MS);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "result")), "FAILED");
+    cr_assert(strstr(json_string_value(json_object_get(j, "reason")), "scale-up") != NULL);
+    json_decref(j);
+    cr_assert_eq(dfx_load_stop(&f), 0, "failed: %s", f.load.last_failure);
+    cr_assert_eq(dfx_weight(&f, "blue"), 100);
+    dfx_finish(&f);
+}
