@@ -215,3 +215,13 @@ Test(deploy_failures, scale_up_fails)
     cr_assert_eq(dfx_weight(&f, "blue"), 100);
     dfx_finish(&f);
 }
+
+Test(deploy_failures, check_hook_fails)
+{
+    dfx_start(&f, "    strategy: {canary: {percent: 20, wait: 5s}}\n"
+                  "    hooks: {check: [\"exit 4\"]}\n");
+    json_t *d = expect(NULL, "", "ROLLED_BACK", "check hook 'exit 4' exited with status 4");
+    cr_assert_eq(json_array_size(json_object_get(d, "switches")), 2, "step, then back");
+    json_decref(d);
+    dfx_finish(&f);
+}
