@@ -143,6 +143,14 @@ Test(deploy_api, keep_failed_and_traffic_refused)
     dfx_handles(&f, "green", h, sizeof(h));
     cr_assert(strchr(h, ' ') != NULL, "keep_failed: both failed targets stay: '%s'", h);
     cr_assert_eq(dfx_weight(&f, "blue"), 100);
+    /* the next deployment clears the kept targets out of its slot first */
+    char kept[512];
+    snprintf(kept, sizeof(kept), "%s", h);
+    j = dfx_wait_result(&f, dfx_deploy(&f, "3.0.0", NULL, ""), DFX_WAIT_MS);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "result")), "SUCCEEDED");
+    json_decref(j);
+    dfx_handles(&f, "green", h, sizeof(h));
+    cr_assert(strstr(h, strtok(kept, " ")) == NULL, "a kept target is still there: %s", h);
     dfx_finish(&f);
 }
 

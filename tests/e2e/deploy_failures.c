@@ -225,3 +225,12 @@ Test(deploy_failures, check_hook_fails)
     json_decref(d);
     dfx_finish(&f);
 }
+
+Test(deploy_failures, p99_latency)
+{
+    /* 2.0.0 answers in 300 ms; rollback_on p99 100ms sees it at the 50% step */
+    dfx_start(&f, "    strategy: {canary: {percent: 50, wait: 20s}}\n"
+                  "    rollback_on: {p99: 100ms, min_requests: 5, window: 5s}\n");
+    json_decref(expect("--latency 300ms", "", "ROLLED_BACK", "p99"));
+    dfx_finish(&f);
+}
