@@ -23,10 +23,6 @@
 #include "base/err.h"
 #include "config/config.h"
 
-#ifndef BG_VERSION
-#define BG_VERSION "0.1.0"
-#endif
-
 /* Limits of one admin request. */
 #define BG_ADMIN_MAX_HEAD_BYTES (16 * 1024)     /* 431 beyond */
 #define BG_ADMIN_MAX_BODY_BYTES (1024 * 1024)   /* 413 beyond */

@@ -17,10 +17,6 @@
 #include "base/buf.h"
 #include "config/config.h"
 
-#ifndef BG_VERSION
-#define BG_VERSION "0.1.0"
-#endif
-
 /* Exit codes of every verb (DESIGN §9). */
 typedef enum bg_cli_exit {
     BG_EXIT_OK = 0,

@@ -56,7 +56,7 @@ int bg_addr_resolve(const char *addr, struct sockaddr_storage *out, socklen_t *o
 {
     char host[256];
     char port_str[8];
-    uint16_t port;
+    uint16_t port = 0;
     struct addrinfo hints, *res = NULL;
     int rc;
 
