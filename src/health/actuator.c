@@ -86,7 +86,9 @@ static unsigned name_failing(json_t *node, const char *prefix, int depth, reason
         if (!is_component(val))
             continue;
         char path[192];
-        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "/" : "", key);
+        if (snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "/" : "", key) >=
+            (int)sizeof(path))
+            path[sizeof(path) - 2] = '~'; /* a cut name says it was cut */
         const char *st = status_of(val);
         unsigned below = name_failing(val, path, depth + 1, r);
         named += below;

@@ -91,11 +91,13 @@ static const char *actuator_type(const sa_conn_t *c)
 
 static void respond_health(sa_conn_t *c, const component_t *comps, size_t n, bool groups)
 {
-    const char *status = "UNKNOWN";
-    for (size_t s = 0; s < BG_ARRAY_LEN(severity) && strcmp(status, "UNKNOWN") == 0; s++)
-        for (size_t i = 0; i < n; i++)
+    /* Spring's SimpleStatusAggregator: the most severe component status wins. */
+    size_t best = BG_ARRAY_LEN(severity);
+    for (size_t i = 0; i < n; i++)
+        for (size_t s = 0; s < best; s++)
             if (strcmp(comps[i].status, severity[s]) == 0)
-                status = severity[s];
+                best = s;
+    const char *status = best < BG_ARRAY_LEN(severity) ? severity[best] : "UNKNOWN";
     bg_buf_t b;
     bg_buf_init(&b);
     bg_buf_printf(&b, "{\"status\":\"%s\",\"components\":{", status);
