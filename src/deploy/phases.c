@@ -384,12 +384,16 @@ static void take_step(dp_deployment_t *dep, uint32_t pct)
         return;
     }
     bg_compat_result_fini(&res);
+    uint32_t was[2] = {svc->weight[0], svc->weight[1]};
     svc->weight[dep->slot] = pct;
     svc->weight[dep->old] = 100 - pct;
     if (dp_service_store(dep->d, svc, &err) != 0 ||
         bg_store_deployment_set_phase(dep->d->store, dep->id, bg_deploy_phase_str(dep->phase),
                                       svc->weight, &err) != 0 ||
         dp_flush(dep->d, &err) != 0) {
+        /* Not stored, so not done: routing stays as it was. */
+        svc->weight[0] = was[0];
+        svc->weight[1] = was[1];
         dp_rollback(dep, BG_RESULT_FAILED, false, "state store: %s", err.msg);
         return;
     }

@@ -422,3 +422,21 @@ Test(controller, pause_by_hand_holds_before_the_next_step)
     cr_assert_eq(fk.switches, 2);
     shutdown_all();
 }
+
+Test(controller, store_failure_before_a_step_publishes_nothing)
+{
+    boot("    strategy: {canary: {percent: 20, wait: 50ms}}\n", true);
+    fk.health_ok = false;
+    long long id = deploy(V2 "}");
+    /* the commit in front of the first weight change fails: the change must not happen */
+    bg_fault_arm("store.commit", 1, false);
+    fk.healthy[1] = fk.targets[1];
+    json_t *d = run_until(id, NULL, 3000);
+    bg_fault_reset();
+    cr_assert_str_eq(field(d, "result"), "FAILED");
+    cr_assert(strstr(field(d, "reason"), "state store") != NULL, "%s", field(d, "reason"));
+    json_decref(d);
+    cr_assert_eq(fk.switches, 0, "a weight change was published although it was not stored");
+    cr_assert_eq(fk.w[0], 100);
+    shutdown_all();
+}
