@@ -130,6 +130,10 @@ void bg_admin_respond_text(bg_admin_req_t *req, int status, const char *content_
  * Only during the op call that received <req>. */
 const char *bg_admin_req_header(const bg_admin_req_t *req, const char *name);
 
+/* The peer of <req> for the audit trail, into <out>: "unix:uid=U pid=P" (SO_PEERCRED) or
+ * "tcp:ADDRESS:PORT"; "" once the client is gone. (peer.c) */
+void bg_admin_req_peer(const bg_admin_req_t *req, char *out, size_t size);
+
 /* ---- streaming answers (Server-Sent Events) ----
  * bg_admin_stream_begin() sends the head (no length, `Connection: close`); then
  * bg_admin_stream_write() any number of times, and bg_admin_stream_end() exactly once,

@@ -143,13 +143,17 @@ fail:
     return rc;
 }
 
+/* "unix:uid=1000 pid=42 ua=bluegreen/0.1.0": the peer as the socket says, the client as it
+ * says, and X-Bluegreen-Origin when a CI runner passes one (e.g. a workflow run URL). */
 static void origin_of(bg_admin_req_t *req, char *out, size_t size)
 {
     const char *ua = bg_admin_req_header(req, "User-Agent");
     const char *fwd = bg_admin_req_header(req, "X-Bluegreen-Origin");
+    char peer[96];
 
-    snprintf(out, size, "admin-api%s%s%s%s", ua ? " ua=" : "", ua ? ua : "", fwd ? " from=" : "",
-             fwd ? fwd : "");
+    bg_admin_req_peer(req, peer, sizeof(peer));
+    snprintf(out, size, "%s%s%s%s%s", peer[0] ? peer : "admin-api", ua ? " ua=" : "", ua ? ua : "",
+             fwd ? " from=" : "", fwd ? fwd : "");
 }
 
 static const char *actor_of(bg_admin_req_t *req, const json_t *body)

@@ -25,6 +25,8 @@ static void check_record(json_t *d, const char *result)
     cr_assert_str_eq(json_string_value(json_object_get(d, "result")), result, "reason: %s",
                      json_string_value(json_object_get(d, "reason")));
     cr_assert_str_eq(json_string_value(json_object_get(d, "actor")), "e2e");
+    cr_assert(strncmp(json_string_value(json_object_get(d, "origin")), "unix:uid=", 9) == 0,
+              "origin: %s", json_string_value(json_object_get(d, "origin")));
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(d, "labels"), "git.sha")),
                      "abc123");
     cr_assert_geq(json_array_size(json_object_get(d, "phases")), 6);
