@@ -151,9 +151,9 @@ void dp_cleanup(dp_deployment_t *dep, const char *why);
 /* Manual actions; 0 or a negative code with <err>. */
 /* A gate refusal of the rollback also fills <broken> (new reference: the broken edges). */
 int dp_manual_rollback(bg_deployer_t *d, dp_service_t *svc, bool force, const char *actor,
-                       bg_admin_req_t *req, json_t **broken, bg_err_t *err);
+                       const char *origin, bg_admin_req_t *req, json_t **broken, bg_err_t *err);
 int dp_manual(bg_deployer_t *d, dp_service_t *svc, const char *action, const char *actor,
-              bg_err_t *err);
+              const char *origin, bg_err_t *err);
 
 /* record.c */
 json_t *dp_record_new(dp_deployment_t *dep, const char *actor, const char *origin, json_t *labels);

@@ -76,7 +76,7 @@ static int rollback_is_new_deployment(bg_deployer_t *d, dp_service_t *svc, bg_er
 }
 
 int dp_manual_rollback(bg_deployer_t *d, dp_service_t *svc, bool force, const char *actor,
-                       bg_admin_req_t *req, json_t **broken, bg_err_t *err)
+                       const char *origin, bg_admin_req_t *req, json_t **broken, bg_err_t *err)
 {
     dp_deployment_t *dep = svc->running != NULL ? svc->running : svc->retiring;
     int rc;
@@ -94,6 +94,8 @@ int dp_manual_rollback(bg_deployer_t *d, dp_service_t *svc, bool force, const ch
         svc->running = dep; /* for the rollback's duration */
     }
     dep->answer_req = req;
+    dp_event(d, svc->cfg->name, dep->id, "deploy.manual", actor, origin, "rollback by %s%s",
+             actor ? actor : "admin", force ? " (forced)" : "");
     dp_rollback(dep, BG_RESULT_ROLLED_BACK, false, "manual rollback by %s%s",
                 actor ? actor : "admin", force ? " (forced past the gate)" : "");
     return 0;
@@ -120,13 +122,13 @@ static int act(dp_deployment_t *dep, const char *action, bg_err_t *err)
 }
 
 int dp_manual(bg_deployer_t *d, dp_service_t *svc, const char *action, const char *actor,
-              bg_err_t *err)
+              const char *origin, bg_err_t *err)
 {
     dp_deployment_t *dep = svc->running;
 
     if (dep == NULL || dep->stopping)
         return bg_err_set(err, BG_ECONFLICT, "no deployment of %s is running", svc->cfg->name);
-    dp_event(d, svc->cfg->name, dep->id, "deploy.manual", actor, NULL, "%s by %s", action,
+    dp_event(d, svc->cfg->name, dep->id, "deploy.manual", actor, origin, "%s by %s", action,
              actor ? actor : "admin");
     if (strcmp(action, "abort") == 0) {
         dp_rollback(dep, BG_RESULT_ABORTED, false, "aborted by %s", actor ? actor : "admin");

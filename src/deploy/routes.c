@@ -283,14 +283,16 @@ static void route_action(bg_deployer_t *d, bg_admin_req_t *req, dp_service_t *sv
     json_t *body = json_loadb(http->body, http->body_len, 0, NULL);
     const char *actor = actor_of(req, body);
     dp_deployment_t *dep = svc->running;
+    char origin[128];
     bg_err_t err;
     int rc;
 
     bg_err_clear(&err);
+    origin_of(req, origin, sizeof(origin));
     if (strcmp(action, "rollback") == 0) {
         json_t *broken = NULL, *e;
-        rc = dp_manual_rollback(d, svc, json_is_true(json_object_get(body, "force")), actor, req,
-                                &broken, &err);
+        rc = dp_manual_rollback(d, svc, json_is_true(json_object_get(body, "force")), actor, origin,
+                                req, &broken, &err);
         if (rc != 0 && broken != NULL) {
             /* The gate's refusal: the CLI asks for --force and names the consumers. */
             e = bg_admin_error_json(rc, err.msg);
@@ -300,7 +302,7 @@ static void route_action(bg_deployer_t *d, bg_admin_req_t *req, dp_service_t *sv
         } else if (rc != 0) {
             bg_admin_respond_error(req, &err);
         }
-    } else if ((rc = dp_manual(d, svc, action, actor, &err)) != 0) {
+    } else if ((rc = dp_manual(d, svc, action, actor, origin, &err)) != 0) {
         bg_admin_respond_error(req, &err);
     } else {
         dp_flush(d, NULL);

@@ -340,7 +340,7 @@ Test(controller, pause_then_promote)
     svc = dp_service_find(fk.d, "orders");
     cr_assert(svc->running->paused);
     bg_err_clear(&err);
-    cr_assert_eq(dp_manual(fk.d, svc, "promote", "unit", &err), 0);
+    cr_assert_eq(dp_manual(fk.d, svc, "promote", "unit", "test", &err), 0);
     json_t *d = run_until(id, NULL, 3000);
     cr_assert_str_eq(field(d, "result"), "SUCCEEDED");
     json_decref(d);
@@ -362,7 +362,7 @@ Test(controller, abort_and_busy)
     bg_err_clear(&err);
     cr_assert_eq(dp_deploy_start(fk.d, svc, body, "unit", "t", &dep, &dry, &err), BG_ECONFLICT);
     json_decref(body);
-    cr_assert_eq(dp_manual(fk.d, svc, "abort", "unit", &err), 0);
+    cr_assert_eq(dp_manual(fk.d, svc, "abort", "unit", "test", &err), 0);
     json_t *d = run_until(id, NULL, 3000);
     cr_assert_str_eq(field(d, "result"), "ABORTED");
     json_decref(d);
@@ -407,7 +407,7 @@ Test(controller, pause_by_hand_holds_before_the_next_step)
     long long id = deploy(V2 "}");
     svc = dp_service_find(fk.d, "orders");
     bg_err_clear(&err);
-    cr_assert_eq(dp_manual(fk.d, svc, "pause", "unit", &err), 0, "%s", err.msg);
+    cr_assert_eq(dp_manual(fk.d, svc, "pause", "unit", "test", &err), 0, "%s", err.msg);
     fk.healthy[1] = fk.targets[1];
     json_decref(run_until(id, "PRODUCTION_TRAFFIC_SHIFT", 3000));
     for (int i = 0; i < 300; i++) {
@@ -415,7 +415,7 @@ Test(controller, pause_by_hand_holds_before_the_next_step)
         usleep(1000);
     }
     cr_assert_eq(fk.w[1], 0, "paused: no step may be taken");
-    cr_assert_eq(dp_manual(fk.d, svc, "resume", "unit", &err), 0, "%s", err.msg);
+    cr_assert_eq(dp_manual(fk.d, svc, "resume", "unit", "test", &err), 0, "%s", err.msg);
     json_t *d = run_until(id, NULL, 3000);
     cr_assert_str_eq(field(d, "result"), "SUCCEEDED");
     json_decref(d);
