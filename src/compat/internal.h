@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/file.h"
 #include "compat/semver.h"
 
 /* Why a version text failed: byte offset of the offending character in the text that was
@@ -178,7 +179,6 @@ typedef struct cy_ctx {
     size_t path_len;
 } cy_ctx_t;
 
-int cy_read_file(const char *path, char **text, size_t *len, bg_err_t *err);
 /* Loads exactly one document; an empty text gives a NULL root. */
 int cy_load(cy_ctx_t *c, const char *text, size_t len, const char *file, bg_err_t *err);
 void cy_fini(cy_ctx_t *c);

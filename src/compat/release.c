@@ -109,7 +109,7 @@ static int entry_from_file(cy_ctx_t *c, yaml_node_t *fnode, const bg_service_con
         goto out;
     }
     e->file = resolve(c->file, file);
-    if (cy_read_file(e->file, &text, &len, &ferr) != 0) {
+    if (bg_file_read(e->file, &text, &len, &ferr) != 0) {
         rc = cy_fail(c, fnode, cy_scalar_lead(fnode), "cannot read revision file %s: %s", e->file,
                      ferr.msg);
         goto out;
@@ -262,7 +262,7 @@ int bg_compat_release_load(const char *path, const bg_config_t *cfg, bg_compat_r
 
     memset(out, 0, sizeof(*out));
     bg_err_clear(err);
-    rc = cy_read_file(path, &text, &len, err);
+    rc = bg_file_read(path, &text, &len, err);
     if (rc != 0)
         return rc;
     rc = bg_compat_release_parse(text, len, path, cfg, out, err);

@@ -220,7 +220,7 @@ bg_compat_rules_t *bg_compat_rules_load(const char *path, bg_err_t *err)
     bg_compat_rules_t *rules;
 
     bg_err_clear(err);
-    if (cy_read_file(path, &text, &len, err) != 0)
+    if (bg_file_read(path, &text, &len, err) != 0)
         return NULL;
     rules = bg_compat_rules_parse(text, len, path, err);
     free(text);

@@ -14,30 +14,6 @@
 #include "base/base.h"
 #include "base/compat.h"
 
-int cy_read_file(const char *path, char **text, size_t *len, bg_err_t *err)
-{
-    FILE *f = fopen(path, "rbe");
-    bg_buf_t b;
-    char chunk[4096];
-    size_t got;
-    int rc = 0;
-
-    bg_buf_init(&b);
-    if (f == NULL)
-        return bg_err_set_at(err, BG_EIO, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
-    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        bg_buf_append(&b, chunk, got);
-    if (ferror(f)) {
-        rc = bg_err_set_at(err, BG_EIO, path, 0, 0, NULL, "cannot read: %s", strerror(errno));
-        goto out;
-    }
-    *len = b.len;
-    *text = bg_buf_steal(&b);
-out:
-    fclose(f);
-    bg_buf_fini(&b);
-    return rc;
-}
 
 int cy_load(cy_ctx_t *c, const char *text, size_t len, const char *file, bg_err_t *err)
 {

@@ -356,7 +356,7 @@ bg_config_t *bg_config_load(const char *path, bg_err_t *err)
     size_t len = 0;
 
     bg_err_clear(err);
-    if (cfg_read_file(path, &text, &len, err) != 0)
+    if (bg_file_read(path, &text, &len, err) != 0)
         return NULL;
     cfg = bg_config_parse(text, len, path, err);
     free(text);

@@ -15,6 +15,7 @@
 
 #include <yaml.h>
 
+#include "base/file.h"
 #include "base/err.h"
 #include "config/config.h"
 
@@ -47,8 +48,6 @@ typedef int (*cfg_entry_fn)(cfg_ctx_t *ctx, const char *key, yaml_node_t *key_no
  * resolves to the anchored node (and so reports that node's position). */
 int cfg_doc_load(const char *text, size_t len, const char *file, yaml_document_t *doc,
                  bg_err_t *err);
-/* Reads a whole file into a new NUL-terminated buffer (caller frees). */
-int cfg_read_file(const char *path, char **text, size_t *len, bg_err_t *err);
 
 /* node.c: positions, paths */
 

@@ -18,43 +18,6 @@
 
 #define CFG_MAX_DEPTH 64
 
-int cfg_read_file(const char *path, char **text, size_t *len, bg_err_t *err)
-{
-    FILE *f = NULL;
-    char *buf = NULL;
-    size_t cap = 4096, n = 0;
-    int rc = 0;
-
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        rc = bg_err_set_at(err, BG_EIO, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
-        goto out;
-    }
-    buf = bg_xmalloc(cap);
-    for (;;) {
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-        if (cap - n - 1 == 0) {
-            cap *= 2;
-            buf = bg_xrealloc(buf, cap);
-        }
-    }
-    if (ferror(f)) {
-        rc = bg_err_set_at(err, BG_EIO, path, 0, 0, NULL, "cannot read: %s", strerror(errno));
-        goto out;
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    buf = NULL;
-out:
-    free(buf);
-    if (f != NULL)
-        fclose(f);
-    return rc;
-}
 
 typedef struct anchor {
     char *name;

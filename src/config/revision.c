@@ -376,7 +376,7 @@ int bg_revision_load(const char *path, const bg_service_config_t *svc, bg_revisi
 
     memset(out, 0, sizeof(*out));
     bg_err_clear(err);
-    rc = cfg_read_file(path, &text, &len, err);
+    rc = bg_file_read(path, &text, &len, err);
     if (rc != 0)
         return rc;
     rc = bg_revision_parse(text, len, path, svc, out, err);
