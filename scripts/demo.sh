@@ -18,8 +18,10 @@
 #   f. `bluegreen history orders`
 #
 # Ends with a summary table and exits 0 only if every step had the expected outcome and
-# every zero-failure step had no failed request; then the daemon is stopped with SIGTERM
-# (it stops its instances) and the demo checks that none of the sample-apps it ran remain.
+# every zero-failure step had no failed request; then the daemon is stopped with
+# `bluegreen shutdown --stop-targets` (SIGTERM alone would leave its instances running for
+# the next `serve` to re-adopt) and the demo checks that none of the sample-apps it ran
+# remain.
 #
 # Usage: scripts/demo.sh [--build-dir DIR] [--no-install]
 #   --build-dir DIR  use DIR/bluegreen and DIR/sample-app as they are (no build); default:
@@ -131,17 +133,21 @@ started_instances() {
   sed -n 's/.*process started .* pid=\([0-9]*\) addr=[0-9.]*:\([0-9]*\).*/\1 \2/p' "$DIR/serve.log" 2>/dev/null || true
 }
 
-# Stops the daemon with SIGTERM (it stops its instances first) and checks that none of the
-# sample-apps it ran remain; those that do are reported and killed by PID.
+# Stops the daemon and its instances with `bluegreen shutdown --stop-targets` (SIGTERM
+# if it does not answer: then its instances keep running and are found below) and checks
+# that none of the sample-apps it ran remain; those that do are reported and killed by PID.
 stop_daemon() {
   local pid deadline rc=0 left
   [ -n "$SERVE_PID" ] || return 0
   note_instances
-  kill -TERM "$SERVE_PID" 2>/dev/null || true
+  if ! "${BGC[@]}" shutdown --stop-targets >"$DIR/shutdown.out" 2>&1; then
+    echo "demo: bluegreen shutdown --stop-targets failed: $(cat "$DIR/shutdown.out"); sending SIGTERM" >&2
+    kill -TERM "$SERVE_PID" 2>/dev/null || true
+  fi
   deadline=$((SECONDS + 30))
   while kill -0 "$SERVE_PID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
   if kill -0 "$SERVE_PID" 2>/dev/null; then
-    echo "demo: bluegreen serve (pid $SERVE_PID) did not stop within 30s of SIGTERM; killing it" >&2
+    echo "demo: bluegreen serve (pid $SERVE_PID) did not stop within 30s of shutdown; killing it" >&2
     kill -KILL "$SERVE_PID" 2>/dev/null || true
   fi
   wait "$SERVE_PID" 2>/dev/null || rc=$?
@@ -493,7 +499,7 @@ step f "bluegreen history orders"
 "${BGC[@]}" history orders || info "(history failed: exit $?)"
 
 # ---- shutdown and summary -----------------------------------------------------------------
-say "stop: SIGTERM to bluegreen serve; it stops its instances"
+say "stop: bluegreen shutdown --stop-targets; it drains, stops its instances and exits"
 STEP_T0=$(now_ms)
 stop_daemon
 n_inst=$(started_instances | wc -l)

@@ -17,9 +17,20 @@
 static const bg_cli_verb_t verbs[] = {
     {"serve", "[-c FILE]", "run the load balancer, controller and admin API",
      "Loads the config file (default ./bluegreen.yaml) and runs in the foreground until\n"
-     "SIGTERM or SIGINT. A config error is printed as file:line:column: key: message and\n"
-     "exits 2 before anything starts.",
+     "SIGTERM, SIGINT or `bluegreen shutdown`. On SIGTERM/SIGINT the targets it runs keep\n"
+     "running and the next `serve` re-adopts them (same processes, no restart); use\n"
+     "`bluegreen shutdown --stop-targets` to stop them too. A config error is printed as\n"
+     "file:line:column: key: message and exits 2 before anything starts.",
      0, bg_cli_serve},
+    {"shutdown", "[--stop-targets] [--json]",
+     "stop the daemon (and, with --stop-targets, its targets)",
+     "Without --stop-targets it is SIGTERM: the daemon stops its listeners and exits, the\n"
+     "targets it runs keep running and the next `bluegreen serve` re-adopts them (a\n"
+     "restart or upgrade of bluegreen without downtime for retrying clients).\n"
+     "--stop-targets drains the proxy, stops every target (SIGTERM, stop_timeout, SIGKILL),\n"
+     "records that in the state store and answers once they are gone; the next `serve`\n"
+     "starts the live revisions again.",
+     BG_CLI_OPT_JSON | BG_CLI_OPT_ARGS, bg_cli_shutdown},
     {"check-config", "[-c FILE]", "validate a config file and summarise its services",
      "Loads and validates the config file (default ./bluegreen.yaml) without starting\n"
      "anything. Prints `ok` and one line per service, or the error as\n"

@@ -37,6 +37,7 @@ typedef struct bg_cli {
     bool color;              /* tty and NO_COLOR unset */
     FILE *out;               /* stdout */
     FILE *err;               /* stderr */
+    const char *actor;       /* a verb's --actor; NULL = BLUEGREEN_ACTOR or the login name */
 } bg_cli_t;
 
 /* Options a verb accepts besides its positionals. The global options (--admin, --token,
@@ -130,6 +131,9 @@ void bg_cli_endpoint_fini(bg_cli_endpoint_t *ep);
  * code: BG_EXIT_UNREACHABLE when no connection could be made, BG_EXIT_USAGE for a
  * configuration problem or a 400 answer, BG_EXIT_FAILED for any other error answer. */
 int bg_cli_api(bg_cli_t *cli, const char *method, const char *path, json_t *body, json_t **out);
+/* Who is acting, for the audit trail: cli->actor, else $BLUEGREEN_ACTOR, else the login
+ * name; NULL if none is known. Sent on every request as X-Bluegreen-Actor. Borrowed. */
+const char *bg_cli_actor(const bg_cli_t *cli);
 /* "/v1/services/<escaped name><suffix>" (caller frees). */
 char *bg_cli_service_path(const char *name, const char *suffix);
 /* Appends <s> percent-encoded (RFC 3986 §2.3: all but unreserved characters) to <b>. */
@@ -325,6 +329,7 @@ int bg_cli_promote(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_pause(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_resume(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_abort(bg_cli_t *cli, int argc, char **argv);
+int bg_cli_shutdown(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_history(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_events(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_logs(bg_cli_t *cli, int argc, char **argv);

@@ -120,6 +120,11 @@ int bg_deployer_boot(bg_deployer_t *d, bg_err_t *err);
 /* Stops timers, hook processes and event streams (deployments stay as stored: a restart
  * resolves them); <cb>(arg) once every handle is closed. Thread: control. */
 void bg_deployer_close(bg_deployer_t *d, void (*cb)(void *arg), void *arg);
+/* `shutdown --stop-targets`: the host stopped every instance; marks every stored target
+ * `stopped` (the next boot starts fresh ones instead of re-adopting) and records event
+ * `shutdown` per service with <actor>/<origin> (NULL: "admin"/"api"). Works on a closed
+ * controller (the store stays open until bg_deployer_free()). Thread: control. */
+void bg_deployer_targets_stopped(bg_deployer_t *d, const char *actor, const char *origin);
 /* Frees a closed (or never booted) controller. NULL is a no-op. */
 void bg_deployer_free(bg_deployer_t *d);
 
@@ -136,9 +141,10 @@ void bg_deployer_instance_exited(bg_deployer_t *d, const bg_instance_t *inst);
 void bg_deployer_health_event(bg_deployer_t *d, const char *service, int slot, const char *address,
                               bool healthy, const char *reason);
 /* A manual `bluegreen traffic` change (audit trail + stored routing); <weight> is the new
- * split. Returns BG_ECONFLICT while a deployment of <service> runs. */
+ * split, <actor>/<origin> who made it and from where (NULL: "admin"/"api"). Returns
+ * BG_ECONFLICT while a deployment of <service> runs. */
 int bg_deployer_traffic_changed(bg_deployer_t *d, const char *service, const uint32_t weight[2],
-                                bg_err_t *err);
+                                const char *actor, const char *origin, bg_err_t *err);
 
 /* Revision number and version in <slot> of <service> (0 / NULL when empty). */
 int64_t bg_deployer_slot_revision(bg_deployer_t *d, const char *service, int slot,

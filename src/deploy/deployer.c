@@ -285,7 +285,7 @@ void bg_deployer_health_event(bg_deployer_t *d, const char *service, int slot, c
 }
 
 int bg_deployer_traffic_changed(bg_deployer_t *d, const char *service, const uint32_t weight[2],
-                                bg_err_t *err)
+                                const char *actor, const char *origin, bg_err_t *err)
 {
     dp_service_t *svc = dp_service_find(d, service);
 
@@ -302,8 +302,8 @@ int bg_deployer_traffic_changed(bg_deployer_t *d, const char *service, const uin
         svc->live = weight[1] > weight[0] ? BG_SLOT_GREEN : BG_SLOT_BLUE;
     if (dp_service_store(d, svc, err) != 0)
         return err != NULL && err->code ? err->code : BG_EIO;
-    dp_event(d, service, 0, "traffic", "admin", "api", "traffic set by hand: blue %u%%, green %u%%",
-             weight[0], weight[1]);
+    dp_event(d, service, 0, "traffic", actor ? actor : "admin", origin ? origin : "api",
+             "traffic set by hand: blue %u%%, green %u%%", weight[0], weight[1]);
     return 0;
 }
 
@@ -373,6 +373,49 @@ void bg_deployer_close(bg_deployer_t *d, void (*cb)(void *arg), void *arg)
     uv_close((uv_handle_t *)&d->keepalive, on_handle_closed);
     uv_close((uv_handle_t *)&d->flush_prepare, on_handle_closed);
     uv_close((uv_handle_t *)&d->flush_check, on_handle_closed);
+}
+
+typedef struct stored_ids {
+    int64_t *ids;
+    size_t n;
+} stored_ids_t;
+
+static int collect_target(void *arg, const bg_store_target_t *t)
+{
+    stored_ids_t *c = arg;
+
+    c->ids = bg_xrealloc(c->ids, (c->n + 1) * sizeof(*c->ids));
+    c->ids[c->n++] = t->id;
+    return 0;
+}
+
+void bg_deployer_targets_stopped(bg_deployer_t *d, const char *actor, const char *origin)
+{
+    if (d->store == NULL)
+        return;
+    for (size_t i = 0; i < d->n_services; i++) {
+        dp_service_t *svc = &d->services[i];
+        stored_ids_t c = {0};
+        if (svc->cfg->driver != BG_DRIVER_PROCESS)
+            continue;
+        /* Every row, not only those the controller holds: a slot that was being drained
+         * when the shutdown began has left the controller's view but not the store. */
+        bg_store_target_each(d->store, svc->cfg->name, collect_target, &c, NULL);
+        dp_tx(d);
+        for (size_t k = 0; k < c.n; k++)
+            bg_store_target_set_state(d->store, c.ids[k], "stopped", NULL);
+        for (int sl = 0; sl < BG_SLOT_COUNT; sl++) {
+            free(svc->slot[sl].insts);
+            svc->slot[sl].insts = NULL;
+            svc->slot[sl].n_insts = 0;
+        }
+        dp_event(d, svc->cfg->name, 0, "shutdown", actor ? actor : "admin", origin ? origin : "api",
+                 "shutdown --stop-targets: %zu instance(s) stopped; the next start starts the "
+                 "live revision again",
+                 c.n);
+        free(c.ids);
+    }
+    flush_logged(d);
 }
 
 void bg_deployer_free(bg_deployer_t *d)

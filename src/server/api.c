@@ -92,8 +92,8 @@ static json_t *service_json(bg_server_t *s, const srv_service_t *svc)
         int64_t rev =
             s->deployer ? bg_deployer_slot_revision(s->deployer, c->name, sl, &version) : 0;
         json_object_set_new(slots, bg_slot_str((bg_slot_t)sl),
-                            json_pack("{s:o,s:I,s:s?}", "targets", arr, "revision",
-                                      (json_int_t)rev, "version", version));
+                            json_pack("{s:o,s:I,s:s?}", "targets", arr, "revision", (json_int_t)rev,
+                                      "version", version));
     }
     return json_pack(
         "{s:s,s:s?,s:s,s:s,s:{s:i,s:i},s:s,s:o,s:o,s:{s:s,s:s?,s:s,s:I},s:o}", "name", c->name,
@@ -208,9 +208,16 @@ static void op_traffic(void *ctx, bg_admin_req_t *req, const char *name, uint32_
     if (s->deployer != NULL) {
         /* Refused while a deployment of <name> runs; stored before it takes effect. */
         uint32_t w[2] = {blue, green};
+        const char *ua = bg_admin_req_header(req, "User-Agent");
+        char peer[96], origin[160];
         bg_err_t err;
         bg_err_clear(&err);
-        if (bg_deployer_traffic_changed(s->deployer, name, w, &err) != 0) {
+        bg_admin_req_peer(req, peer, sizeof(peer));
+        snprintf(origin, sizeof(origin), "%s%s%s", peer[0] ? peer : "admin-api", ua ? " ua=" : "",
+                 ua ? ua : "");
+        if (bg_deployer_traffic_changed(s->deployer, name, w,
+                                        bg_admin_req_header(req, "X-Bluegreen-Actor"), origin,
+                                        &err) != 0) {
             bg_admin_respond_error(req, &err);
             return;
         }
@@ -309,6 +316,33 @@ static void op_metrics(void *ctx, bg_buf_t *out)
     free(view);
 }
 
+/* POST /v1/shutdown {"stop_targets":bool}: without stop_targets as SIGTERM (answered at
+ * once; the instances keep running for the next daemon); with it, answered once every
+ * instance was drained, stopped and marked stopped in the store, then the daemon exits. */
+static void op_shutdown(bg_server_t *s, bg_admin_req_t *req, const bg_admin_http_t *http)
+{
+    json_t *body = http->body_len > 0 ? json_loadb(http->body, http->body_len, 0, NULL) : NULL;
+    json_t *st = json_object_get(body, "stop_targets");
+    const char *actor = json_string_value(json_object_get(body, "actor"));
+    const char *ua = bg_admin_req_header(req, "User-Agent");
+    char peer[96];
+
+    if (http->body_len > 0 && (!json_is_object(body) || (st != NULL && !json_is_boolean(st)))) {
+        bg_admin_respond_errorf(req, BG_EINVAL, "body must be {\"stop_targets\": true|false}");
+        json_decref(body);
+        return;
+    }
+    if (actor == NULL)
+        actor = bg_admin_req_header(req, "X-Bluegreen-Actor");
+    snprintf(s->shutdown_actor, sizeof(s->shutdown_actor), "%s", actor ? actor : "admin");
+    bg_admin_req_peer(req, peer, sizeof(peer));
+    snprintf(s->shutdown_origin, sizeof(s->shutdown_origin), "%s%s%s", peer[0] ? peer : "admin-api",
+             ua ? " ua=" : "", ua ? ua : "");
+    srv_shutdown(s, json_is_true(st) ? "POST /v1/shutdown (stop targets)" : "POST /v1/shutdown",
+                 json_is_true(st), req);
+    json_decref(body);
+}
+
 /* Deployments, events, logs, matrix, plan and releases belong to the controller. */
 static void op_other(void *ctx, bg_admin_req_t *req, const bg_admin_http_t *http)
 {
@@ -316,6 +350,14 @@ static void op_other(void *ctx, bg_admin_req_t *req, const bg_admin_http_t *http
 
     if (refuse_when_stopping(s, req))
         return;
+    if (strcmp(http->path, "/v1/shutdown") == 0) {
+        if (strcmp(http->method, "POST") == 0)
+            op_shutdown(s, req, http);
+        else
+            bg_admin_respond_errorf(req, BG_EINVAL, "%s is not allowed on %s", http->method,
+                                    http->path);
+        return;
+    }
     if (s->deployer != NULL && bg_deployer_route(s->deployer, req, http))
         return;
     bg_admin_respond_errorf(req, BG_ENOTFOUND, "no route for %s %s", http->method, http->path);

@@ -1,9 +1,10 @@
 /* The process driver the daemon runs its targets with (DESIGN §8). Which instances run is
  * the deployment controller's business (src/deploy: first boot, deployments, re-adoption
  * after a restart, through deploy_host.c); this file opens the driver, forwards its crash
- * and replacement events to the controller, and at a clean shutdown stops every instance
- * (SIGTERM, stop_timeout, SIGKILL) after the proxy has drained. After a crash (kill -9) the
- * instances keep running and the next daemon re-adopts them from the store.
+ * and replacement events to the controller, and at shutdown either leaves every instance
+ * running (SIGTERM/SIGINT: a restart of bluegreen; the next daemon re-adopts them from the
+ * store, as after a crash) or, for `shutdown --stop-targets`, stops them all (SIGTERM,
+ * stop_timeout, SIGKILL) after the proxy has drained.
  * Docker and ECS services get a warning: no driver for them runs in this build.
  */
 #include "server/internal.h"
@@ -74,8 +75,12 @@ void srv_instances_maybe_close(bg_server_t *s)
 {
     bg_list_t *pos, *tmp;
 
-    if (!s->shutting_down || s->instances_stopping > 0 || s->driver == NULL || s->driver_closing)
+    if (!s->shutting_down || s->instances_stopping > 0 || s->driver_closing)
         return;
+    if (s->driver == NULL) {
+        srv_targets_stopped(s); /* nothing ran (no process service) */
+        return;
+    }
     s->driver_closing = true;
     bg_list_foreach_safe(pos, tmp, &s->instances)
     {
@@ -85,7 +90,10 @@ void srv_instances_maybe_close(bg_server_t *s)
         bg_target_unref(rec->target);
         free(rec);
     }
+    /* Without stop_targets the instances still run: closing the driver only stops
+     * watching them (their rows stay `running` for the next daemon to re-adopt). */
     bg_driver_close(s->driver, on_driver_closed, s);
+    srv_targets_stopped(s);
 }
 
 static void on_instance_stopped(void *arg, bg_instance_t *inst, int status)
@@ -103,8 +111,10 @@ void srv_instances_stop(bg_server_t *s)
 {
     bg_list_t *pos;
 
-    if (s->driver == NULL)
+    if (s->driver == NULL) {
+        srv_instances_maybe_close(s);
         return;
+    }
     /* Count them all first: a stop may call back at once (already exited). */
     bg_list_foreach(pos, &s->instances)
     {

@@ -6,6 +6,7 @@
 #ifndef BG_SERVER_INTERNAL_H
 #define BG_SERVER_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -87,15 +88,26 @@ struct bg_server {
     bool shutting_down;
     bool health_closed;
     bool admin_stopped;
-    bool loop_closed; /* uv_loop_close() succeeded */
+    bool admin_stopping; /* bg_admin_stop() called */
+    bool loop_closed;    /* uv_loop_close() succeeded */
 
     bg_deployer_t *deployer; /* the deployment controller; owns the state store */
     bool deployer_closed;
-    bg_driver_t *driver; /* process driver, when a service uses it */
-    bg_list_t instances; /* srv_instance_t */
+    bg_driver_t *driver;  /* process driver, when a service uses it */
+    bg_list_t instances;  /* srv_instance_t */
     bg_list_t slot_stops; /* slots the controller is draining and stopping (deploy_host.c) */
     unsigned instances_stopping;
     bool driver_closing;
+
+    /* Shutdown mode: keep the instances running for the next daemon to re-adopt (SIGTERM,
+     * SIGINT, bg_server_stop), or stop them all (bg_server_shutdown(s, true), POST
+     * /v1/shutdown {"stop_targets":true}). */
+    atomic_bool stop_targets_req; /* set by bg_server_shutdown() from any thread */
+    bool stop_targets;
+    bool targets_done;            /* the instances were stopped and that is stored */
+    bg_admin_req_t *shutdown_req; /* POST /v1/shutdown, answered when targets_done */
+    char shutdown_actor[64];
+    char shutdown_origin[160];
 };
 
 /* model.c */
@@ -127,6 +139,13 @@ void srv_on_health(void *ctx, bg_target_t *t, bool healthy, const char *reason);
 int srv_instances_start(bg_server_t *s, bg_err_t *err);
 /* Stops every instance, then closes the driver (asynchronously, on the loop). */
 void srv_instances_stop(bg_server_t *s);
+/* Shutdown with stop_targets: every instance is gone (or there was none); stores that,
+ * answers the waiting POST /v1/shutdown and stops the admin API. (server.c) */
+void srv_targets_stopped(bg_server_t *s);
+/* Starts the shutdown (idempotent): from a signal, bg_server_stop()/_shutdown() or
+ * POST /v1/shutdown (<req>, answered once the shutdown got that far; may be NULL).
+ * (server.c) */
+void srv_shutdown(bg_server_t *s, const char *why, bool stop_targets, bg_admin_req_t *req);
 srv_instance_t *srv_instance_of(bg_server_t *s, const bg_target_t *t);
 /* Closes the driver once no instance stop is pending and shutdown began (driver_closing). */
 void srv_instances_maybe_close(bg_server_t *s);

@@ -38,16 +38,19 @@ out:
     return rc;
 }
 
-static void begin_shutdown(bg_server_t *s, const char *why);
-
+/* A signal is a restart of bluegreen (service manager, upgrade): the instances keep
+ * running and the next daemon re-adopts them (DESIGN §8). */
 static void on_signal(uv_signal_t *h, int signum)
 {
-    begin_shutdown(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+    srv_shutdown(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM", false, NULL);
 }
 
 static void on_stop_async(uv_async_t *h)
 {
-    begin_shutdown(h->data, "stop requested");
+    bg_server_t *s = h->data;
+    bool all = atomic_load(&s->stop_targets_req);
+
+    srv_shutdown(s, all ? "stop requested (stop targets)" : "stop requested", all, NULL);
 }
 
 static int make_proxy(bg_server_t *s, bg_err_t *err)
@@ -213,24 +216,68 @@ static void close_handle(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
-/* Idempotent; everything it starts finishes through close callbacks on the loop. */
-static void begin_shutdown(bg_server_t *s, const char *why)
+static void stop_admin(bg_server_t *s)
 {
-    if (s->shutting_down)
+    if (s->admin_stopped || s->admin_stopping)
         return;
+    s->admin_stopping = true;
+    bg_admin_stop(s->admin, on_admin_stopped, s);
+}
+
+void srv_targets_stopped(bg_server_t *s)
+{
+    if (!s->stop_targets || s->targets_done)
+        return;
+    s->targets_done = true;
+    if (s->deployer != NULL)
+        bg_deployer_targets_stopped(s->deployer, s->shutdown_actor[0] ? s->shutdown_actor : NULL,
+                                    s->shutdown_origin[0] ? s->shutdown_origin : NULL);
+    bg_log(BG_LOG_INFO, "server", "msg=\"every instance stopped\"");
+    if (s->shutdown_req != NULL) {
+        bg_admin_respond_json(
+            s->shutdown_req, 200,
+            json_pack("{s:b,s:b,s:b}", "shutdown", 1, "stop_targets", 1, "targets_stopped", 1));
+        s->shutdown_req = NULL;
+    }
+    stop_admin(s);
+}
+
+/* Idempotent; everything it starts finishes through close callbacks on the loop.
+ * Order: waiting calls 503 -> controller closed (deployments stay as stored) -> admin API
+ * (kept until the instances are gone with <stop_targets>, to answer the request) -> proxy
+ * drained -> slots being drained stop -> the instances are stopped (<stop_targets>) or
+ * left running for the next daemon -> health checker and handles. */
+void srv_shutdown(bg_server_t *s, const char *why, bool stop_targets, bg_admin_req_t *req)
+{
+    if (s->shutting_down) {
+        if (req != NULL)
+            bg_admin_respond_errorf(req, BG_EUNAVAIL, "the daemon is shutting down");
+        return;
+    }
     s->shutting_down = true;
-    bg_log(BG_LOG_INFO, "server", "msg=stopping reason=\"%s\" grace_ms=%u", why, s->grace_ms);
+    s->stop_targets = stop_targets;
+    bg_log(BG_LOG_INFO, "server", "msg=stopping reason=\"%s\" grace_ms=%u targets=%s", why,
+           s->grace_ms, stop_targets ? "stop" : "keep running");
     srv_waiters_fail(s, BG_EUNAVAIL);
     if (s->deployer != NULL && !s->deployer_closed)
         bg_deployer_close(s->deployer, on_deployer_closed, s);
-    if (!s->admin_stopped)
-        bg_admin_stop(s->admin, on_admin_stopped, s);
+    if (stop_targets)
+        s->shutdown_req = req;
+    else if (req != NULL)
+        bg_admin_respond_json(
+            req, 200,
+            json_pack("{s:b,s:b,s:b}", "shutdown", 1, "stop_targets", 0, "targets_stopped", 0));
+    if (!stop_targets)
+        stop_admin(s);
     if (s->proxy_running) {
         bg_proxy_stop(s->proxy, s->grace_ms);
         s->proxy_running = false;
     }
     srv_deploy_host_shutdown(s);
-    srv_instances_stop(s);
+    if (stop_targets)
+        srv_instances_stop(s); /* srv_targets_stopped() once every instance is gone */
+    else
+        srv_instances_maybe_close(s);
     if (s->health != NULL && !s->health_closed)
         bg_health_close(s->health, on_health_closed, s);
     close_handle((uv_handle_t *)&s->sig_int);
@@ -269,7 +316,7 @@ int bg_server_run(bg_server_t *s, bg_err_t *err)
         return rc; /* the caller reports <err> */
     uv_run(&s->loop, UV_RUN_DEFAULT);
     /* uv_run returns only when nothing is active, i.e. after begin_shutdown(). */
-    begin_shutdown(s, "loop ended");
+    srv_shutdown(s, "loop ended", false, NULL);
     rc = drain_loop(s, err);
     s->started = false;
     s->loop_closed = true;
@@ -283,12 +330,19 @@ void bg_server_stop(bg_server_t *s)
     uv_async_send(&s->stop_async);
 }
 
+void bg_server_shutdown(bg_server_t *s, bool stop_targets)
+{
+    if (stop_targets)
+        atomic_store(&s->stop_targets_req, true);
+    uv_async_send(&s->stop_async);
+}
+
 void bg_server_free(bg_server_t *s)
 {
     if (s == NULL)
         return;
     if (!s->loop_closed) {
-        begin_shutdown(s, "freed");
+        srv_shutdown(s, "freed", false, NULL);
         drain_loop(s, NULL);
     }
     bg_proxy_free(s->proxy);

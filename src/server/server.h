@@ -10,6 +10,7 @@
 #ifndef BG_SERVER_SERVER_H
 #define BG_SERVER_SERVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/err.h"
@@ -44,9 +45,18 @@ int bg_server_start(bg_server_t *s, bg_err_t *err);
  * when starting failed or a handle was left open. Thread: control. */
 int bg_server_run(bg_server_t *s, bg_err_t *err);
 
-/* Asks a running server to stop as if it got SIGTERM. Thread: any, between
- * bg_server_new() and the return of bg_server_run() (the wake-up handle is closed then). */
+/* Asks a running server to stop as if it got SIGTERM: the listeners and the admin API
+ * stop, the proxy drains, and process-driver instances keep running (their rows stay
+ * `running` in the store) so that the next `serve` re-adopts them (same pids). Thread:
+ * any, between bg_server_new() and the return of bg_server_run() (the wake-up handle is
+ * closed then). */
 void bg_server_stop(bg_server_t *s);
+
+/* As bg_server_stop(), or with <stop_targets> like `POST /v1/shutdown
+ * {"stop_targets":true}`: after the proxy drained, every instance is stopped (SIGTERM,
+ * stop_timeout, SIGKILL) and marked stopped in the store, so the next `serve` starts
+ * fresh ones. Thread: any (same window as bg_server_stop()). */
+void bg_server_shutdown(bg_server_t *s, bool stop_targets);
 
 /* Frees the server (stopping what still runs if bg_server_run() was never called or
  * failed) and its config. NULL is a no-op. Thread: control, after bg_server_run()

@@ -423,3 +423,31 @@ Test(cli_daemon, a_second_serve_on_the_same_admin_socket_exits_1)
     free(cfg);
     free(yaml);
 }
+
+static bool serve_exited(void *arg)
+{
+    int *st = arg;
+    return bgt_exited(d.serve, st);
+}
+
+Test(cli_daemon, shutdown_verb_stops_the_daemon)
+{
+    cli_res_t r;
+    int st = -1;
+
+    RUN(&r, "shutdown", "extra");
+    cr_assert_eq(r.code, 2, "%s", r.err);
+    cli_res_fini(&r);
+
+    RUN(&r, "shutdown", "--stop-targets");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "shutdown stop_targets=true targets_stopped=true\n");
+    cli_res_fini(&r);
+    cr_assert(bgt_wait_until(serve_exited, &st, 15000), "serve did not exit after shutdown");
+    d.serve = 0;
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "serve ended with wait status %#x", st);
+
+    RUN(&r, "shutdown");
+    cr_assert_eq(r.code, 4, "%s", r.err);
+    cli_res_fini(&r);
+}

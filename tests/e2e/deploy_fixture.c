@@ -3,6 +3,7 @@
 #include "e2e/deploy_fixture.h"
 
 #include <criterion/criterion.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,12 +94,93 @@ void dfx_kill9(dfx_t *f)
     f->serve = 0;
 }
 
+int dfx_sigterm(dfx_t *f)
+{
+    int st;
+
+    cr_assert_gt(f->serve, 0);
+    kill(f->serve, SIGTERM);
+    st = bgt_stop(f->serve, 30000); /* waits; SIGKILL only if it hangs */
+    f->serve = 0;
+    return st;
+}
+
+int dfx_pids(const char *handles, pid_t *pids, int max)
+{
+    int n = 0;
+
+    for (const char *p = handles; p != NULL && (p = strstr(p, "pid:")) != NULL && n < max; p += 4) {
+        long pid = strtol(p + 4, NULL, 10);
+        if (pid > 1)
+            pids[n++] = (pid_t)pid;
+    }
+    return n;
+}
+
+bool dfx_alive(pid_t pid)
+{
+    char path[64], buf[512];
+    FILE *fp;
+    char *rp;
+    bool alive = false;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    fp = fopen(path, "re");
+    if (fp == NULL)
+        return false;
+    if (fgets(buf, sizeof(buf), fp) != NULL && (rp = strrchr(buf, ')')) != NULL)
+        alive = rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+    fclose(fp);
+    return alive;
+}
+
+/* Stops the daemon with its targets; a daemon that does not answer gets SIGTERM and the
+ * instances it had (read before) are ended by pid, so no test leaves a sample-app. */
+static int shutdown_all(dfx_t *f)
+{
+    char h[2][512];
+    pid_t pids[32];
+    int n = 0, st, status = 0;
+    json_t *j;
+
+    dfx_handles(f, "blue", h[0], sizeof(h[0]));
+    dfx_handles(f, "green", h[1], sizeof(h[1]));
+    n = dfx_pids(h[0], pids, 16);
+    n += dfx_pids(h[1], pids + n, 16);
+    j = dfx_api(f, "POST", "/v1/shutdown", "{\"stop_targets\":true}", &status);
+    json_decref(j);
+    if (status == 200) {
+        uint64_t end = bg_now_ms() + 30000;
+        while (!bgt_exited(f->serve, &st) && bg_now_ms() < end)
+            usleep(10000);
+        if (bg_now_ms() >= end)
+            st = bgt_stop(f->serve, 1000);
+    } else {
+        st = bgt_stop(f->serve, 15000);
+    }
+    f->serve = 0;
+    for (int i = 0; i < n; i++) {
+        if (!dfx_alive(pids[i]))
+            continue;
+        cr_log_warn("sample-app pid %d still runs after the daemon stopped: killing it",
+                    (int)pids[i]);
+        kill(-pids[i], SIGKILL);
+    }
+    return st;
+}
+
+int dfx_shutdown_all(dfx_t *f)
+{
+    cr_assert_gt(f->serve, 0);
+    return shutdown_all(f);
+}
+
 void dfx_stop(dfx_t *f)
 {
     if (f->load_running)
         dfx_load_stop(f);
     if (f->serve > 0)
-        bgt_stop(f->serve, 15000);
+        shutdown_all(f);
     f->serve = 0;
 }
 
@@ -109,8 +191,7 @@ void dfx_finish(dfx_t *f)
     if (f->load_running)
         dfx_load_stop(f);
     cr_assert_gt(f->serve, 0);
-    st = bgt_stop(f->serve, 15000);
-    f->serve = 0;
+    st = shutdown_all(f);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
               "serve did not exit cleanly (status 0x%x): see %s/serve.log", st, f->dir);
 }
@@ -281,20 +362,60 @@ static void count_version(dfx_load_t *l, const char *body)
 
 static const char REQ[] = "GET / HTTP/1.1\r\nHost: orders.local\r\n\r\n";
 
+/* Retrying mode: whether the first byte of an answer arrives on <fd>: 1 yes, 0 the
+ * connection was closed or reset before it (nothing was answered: safe to send again),
+ * -1 nothing within <timeout_ms> (a hang counts as a failure). */
+static int first_byte(int fd, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    char c;
+    ssize_t n;
+
+    if (poll(&p, 1, timeout_ms) <= 0)
+        return -1;
+    n = recv(fd, &c, 1, MSG_PEEK);
+    return n == 1 ? 1 : 0;
+}
+
+/* Connects (again) and sends the request until the first byte of an answer arrives, the
+ * load stops, or the answer does not come in time. Returns false when stopped. */
+static bool send_retrying(dfx_load_t *l, int *fd, int *fb)
+{
+    while (!atomic_load(&l->stop)) {
+        if (*fd < 0)
+            *fd = bgt_connect(l->port);
+        if (*fd >= 0 && bgt_write_all(*fd, REQ, sizeof(REQ) - 1) &&
+            (*fb = first_byte(*fd, 5000)) != 0)
+            return true;
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
+        atomic_fetch_add(&l->retried, 1);
+        usleep(2000);
+    }
+    return false;
+}
+
 /* One request on *fd (a keep-alive connection, opened again when the proxy closed it).
- * Strict: anything but a 2xx response counts as failed. */
+ * Strict: anything but a 2xx response counts as failed (in retrying mode, a request that
+ * got no byte of an answer is sent again first). */
 static void one_request(dfx_load_t *l, int *fd)
 {
     bgt_resp_t r = {0};
+    int fb = 1;
 
-    if (*fd < 0)
+    if (l->retry && !send_retrying(l, fd, &fb))
+        return;
+    if (!l->retry && *fd < 0)
         *fd = bgt_connect(l->port);
-    if (*fd < 0 || !bgt_write_all(*fd, REQ, sizeof(REQ) - 1) || !bgt_read_response(*fd, &r, 5000)) {
+    if (fb < 0 || *fd < 0 || (!l->retry && !bgt_write_all(*fd, REQ, sizeof(REQ) - 1)) ||
+        !bgt_read_response(*fd, &r, 5000)) {
         if (*fd >= 0)
             close(*fd);
         *fd = -1;
         atomic_fetch_add(&l->failed, 1);
-        snprintf(l->last_failure, sizeof(l->last_failure), "no response (connect/write/read)");
+        snprintf(l->last_failure, sizeof(l->last_failure), "%s",
+                 fb < 0 ? "no answer within 5 s" : "no response (connect/write/read)");
         bgt_resp_fini(&r);
         return;
     }
@@ -328,15 +449,26 @@ static void *load_main(void *arg)
     return NULL;
 }
 
-void dfx_load_start(dfx_t *f, int conns)
+static void load_start(dfx_t *f, int conns, bool retry)
 {
     dfx_load_t *l = &f->load;
 
     memset(l, 0, sizeof(*l));
     l->port = f->port;
+    l->retry = retry;
     l->conns = conns > 16 ? 16 : conns;
     f->load_running = true;
     cr_assert_eq(pthread_create(&l->thread, NULL, load_main, l), 0);
+}
+
+void dfx_load_start(dfx_t *f, int conns)
+{
+    load_start(f, conns, false);
+}
+
+void dfx_load_start_retrying(dfx_t *f, int conns)
+{
+    load_start(f, conns, true);
 }
 
 unsigned long dfx_load_stop(dfx_t *f)
@@ -348,7 +480,8 @@ unsigned long dfx_load_stop(dfx_t *f)
     atomic_store(&l->stop, true);
     pthread_join(l->thread, NULL);
     f->load_running = false;
-    cr_log_info("load: %lu ok, %lu failed%s%s", atomic_load(&l->ok), atomic_load(&l->failed),
+    cr_log_info("load: %lu ok, %lu failed, %lu sent again%s%s", atomic_load(&l->ok),
+                atomic_load(&l->failed), atomic_load(&l->retried),
                 l->last_failure[0] ? "; last: " : "", l->last_failure);
     for (int i = 0; i < 8 && l->versions[i][0]; i++)
         cr_log_info("load: version %s answered %lu", l->versions[i],

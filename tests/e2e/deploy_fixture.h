@@ -18,8 +18,11 @@ typedef struct dfx_load {
     pthread_t thread;
     int port;
     int conns; /* keep-alive connections, used round robin */
+    bool
+        retry; /* a request that got no byte of an answer is sent again (dfx_load_start_retrying) */
     atomic_bool stop;
     atomic_ulong ok, failed;
+    atomic_ulong retried;       /* requests sent again (retrying mode) */
     atomic_ulong by_version[8]; /* 2xx by the "version" of the answer: index in versions */
     char versions[8][16];
     char last_failure[256];
@@ -41,11 +44,23 @@ void dfx_start(dfx_t *f, const char *service_extra);
 void dfx_restart(dfx_t *f);
 /* kill -9 of the daemon only (its targets keep running). */
 void dfx_kill9(dfx_t *f);
-/* Stops the load and the daemon (SIGTERM; it stops its sample-apps). Safe to call twice. */
+/* SIGTERM to the daemon only, waits until it exited (its targets keep running: the next
+ * dfx_restart() re-adopts them). Returns the wait status. */
+int dfx_sigterm(dfx_t *f);
+/* POST /v1/shutdown {"stop_targets":true} and waits until the daemon exited (it answers
+ * once every instance stopped). Returns the wait status. */
+int dfx_shutdown_all(dfx_t *f);
+/* Stops the load and the daemon with its sample-apps (dfx_shutdown_all(); if the daemon
+ * does not answer, SIGTERM and the instances it had are ended by pid). Safe to call
+ * twice. */
 void dfx_stop(dfx_t *f);
 /* dfx_stop() at the end of a test body, asserting that the daemon exited 0: a clean
  * shutdown (no handle left on the loop) and, under AddressSanitizer, no leak. */
 void dfx_finish(dfx_t *f);
+/* Pids of "pid:N:START ..." handles (as dfx_handles() prints them) into <pids>; count. */
+int dfx_pids(const char *handles, pid_t *pids, int max);
+/* True if <pid> still runs (and is not a zombie). */
+bool dfx_alive(pid_t pid);
 
 /* One admin request; returns the parsed JSON body (NULL if not JSON) and the status. */
 json_t *dfx_api(dfx_t *f, const char *method, const char *path, const char *body, int *status);
@@ -66,6 +81,11 @@ void dfx_handles(dfx_t *f, const char *slot, char *out, size_t size);
 
 /* The load loop: <conns> keep-alive connections sending GET / as fast as they can. */
 void dfx_load_start(dfx_t *f, int conns);
+/* The same, but a request that got no byte of an answer (connection refused while the
+ * daemon restarts, or closed/reset before the status line) is sent again on a new
+ * connection, as an HTTP client retries an idempotent request; only answers that are not
+ * 2xx, cut answers and silences of 5 s count as failed. */
+void dfx_load_start_retrying(dfx_t *f, int conns);
 /* Stops it; returns the number of failed requests (and logs the totals). */
 unsigned long dfx_load_stop(dfx_t *f);
 

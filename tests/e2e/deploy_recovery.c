@@ -7,6 +7,8 @@
  */
 #include <criterion/criterion.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,14 +44,19 @@ static bool slot_empty(void *arg)
     return h[0] == '\0';
 }
 
-static void restart_and_check(long long id, const char *result, const char *live,
-                              const char *live_handles, const char *version)
+/* Stops the daemon with kill -9 (<sigterm> false) or SIGTERM: either way the targets keep
+ * running and the restart resolves the deployment the same way. */
+static void restart_and_check_by(bool sigterm, long long id, const char *result, const char *live,
+                                 const char *live_handles, const char *version)
 {
     json_t *d;
     char h[512], v[32];
     slot_cond_t c = {live, 100};
 
-    dfx_kill9(&f);
+    if (sigterm)
+        dfx_sigterm(&f);
+    else
+        dfx_kill9(&f);
     dfx_restart(&f);
     d = dfx_wait_result(&f, id, DFX_WAIT_MS);
     cr_assert_str_eq(json_string_value(json_object_get(d, "result")), result, "reason: %s",
@@ -65,6 +72,12 @@ static void restart_and_check(long long id, const char *result, const char *live
     dfx_load_start(&f, 2);
     usleep(300000);
     cr_assert_eq(dfx_load_stop(&f), 0, "failed after the restart: %s", f.load.last_failure);
+}
+
+static void restart_and_check(long long id, const char *result, const char *live,
+                              const char *live_handles, const char *version)
+{
+    restart_and_check_by(false, id, result, live, live_handles, version);
 }
 
 Test(deploy_recovery, steady_state_readopted)
@@ -147,21 +160,88 @@ Test(deploy_recovery, kill_in_clean_up)
 
 Test(deploy_recovery, sigterm_in_traffic_shift)
 {
-    slot_cond_t c = {"green", 50}, back = {"blue", 100};
-    char v[32];
+    char blue[512];
+    slot_cond_t c = {"green", 50};
 
+    /* SIGTERM is a restart of bluegreen: the targets keep running, and the interrupted
+     * deployment is resolved as after kill -9 (blue re-adopted, same pids). */
     dfx_start(&f, "    strategy: {canary: {percent: 50, wait: 30s}}\n");
+    dfx_handles(&f, "blue", blue, sizeof(blue));
     long long id = dfx_deploy(&f, "2.0.0", NULL, "");
     cr_assert(bgt_wait_until(weight_is, &c, DFX_WAIT_MS));
-    /* a clean stop stops every instance; the restart starts the old revision again */
-    bgt_stop(f.serve, 15000);
+    restart_and_check_by(true, id, "ROLLED_BACK", "blue", blue, "1.0.0");
+    dfx_finish(&f);
+}
+
+Test(deploy_recovery, sigterm_restart_readopts_without_failures)
+{
+    char before[512], after[512], again[512];
+    pid_t pids[8];
+    int n, st;
+
+    dfx_start(&f, "");
+    dfx_handles(&f, "blue", before, sizeof(before));
+    n = dfx_pids(before, pids, 8);
+    cr_assert_eq(n, 2, "handles: %s", before);
+    /* clients that connect again when the daemon is briefly away (as after a service
+     * manager's restart) see no failed request */
+    dfx_load_start_retrying(&f, 2);
+    usleep(300000);
+    st = dfx_sigterm(&f);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "serve did not exit cleanly (0x%x)", st);
+    for (int i = 0; i < n; i++)
+        cr_assert(dfx_alive(pids[i]), "instance %d was stopped by SIGTERM", (int)pids[i]);
     dfx_restart(&f);
-    json_t *d = dfx_wait_result(&f, id, DFX_WAIT_MS);
-    cr_assert_str_eq(json_string_value(json_object_get(d, "result")), "ROLLED_BACK");
-    json_decref(d);
-    cr_assert(bgt_wait_until(weight_is, &back, DFX_WAIT_MS));
-    dfx_version(&f, v, sizeof(v));
-    cr_assert_str_eq(v, "1.0.0");
+    dfx_handles(&f, "blue", after, sizeof(after));
+    cr_assert_str_eq(after, before, "the targets were not re-adopted");
+    usleep(500000);
+    /* and a second SIGTERM + restart re-adopts them again */
+    dfx_sigterm(&f);
+    dfx_restart(&f);
+    dfx_handles(&f, "blue", again, sizeof(again));
+    cr_assert_str_eq(again, before);
+    usleep(300000);
+    cr_assert_eq(dfx_load_stop(&f), 0, "failed across the restarts: %s", f.load.last_failure);
+    cr_assert_gt(atomic_load(&f.load.ok), 100);
+    cr_assert_gt(atomic_load(&f.load.by_version[0]), 0);
+    cr_assert_str_eq(f.load.versions[0], "1.0.0");
+    dfx_finish(&f);
+}
+
+Test(deploy_recovery, shutdown_stop_targets_then_fresh_start)
+{
+    char before[512], after[512];
+    pid_t pids[8], fresh[8];
+    int n, m, st;
+    json_t *j;
+    bool seen = false;
+
+    dfx_start(&f, "");
+    dfx_handles(&f, "blue", before, sizeof(before));
+    n = dfx_pids(before, pids, 8);
+    cr_assert_eq(n, 2);
+    st = dfx_shutdown_all(&f);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "serve did not exit cleanly (0x%x)", st);
+    for (int i = 0; i < n; i++)
+        cr_assert(!dfx_alive(pids[i]), "instance %d still runs after shutdown --stop-targets",
+                  (int)pids[i]);
+    /* the next start finds them stopped in the store and starts fresh instances */
+    dfx_restart(&f);
+    dfx_handles(&f, "blue", after, sizeof(after));
+    m = dfx_pids(after, fresh, 8);
+    cr_assert_eq(m, 2, "handles: %s", after);
+    for (int i = 0; i < m; i++)
+        for (int k = 0; k < n; k++)
+            cr_assert_neq(fresh[i], pids[k], "a stopped instance came back: %s", after);
+    j = dfx_api(&f, "GET", "/v1/events?service=orders", NULL, &st);
+    for (size_t i = 0; i < json_array_size(json_object_get(j, "events")); i++) {
+        json_t *e = json_array_get(json_object_get(j, "events"), i);
+        seen = seen || strcmp(json_string_value(json_object_get(e, "kind")), "shutdown") == 0;
+        cr_assert_neq(strcmp(json_string_value(json_object_get(e, "kind")), "target.adopted"), 0,
+                      "a stopped instance was adopted");
+    }
+    json_decref(j);
+    cr_assert(seen, "no shutdown event");
     dfx_finish(&f);
 }
 

@@ -125,8 +125,13 @@ void sfx_start(sfx_t *f, const sfx_opts_t *opts)
 
 void sfx_stop(sfx_t *f)
 {
+    sfx_stop_with(f, true);
+}
+
+void sfx_stop_with(sfx_t *f, bool stop_targets)
+{
     if (f->running) {
-        bg_server_stop(f->srv);
+        bg_server_shutdown(f->srv, stop_targets);
         pthread_join(f->thread, NULL);
         f->running = false;
         cr_assert_eq(f->run_rc, 0, "server did not stop cleanly");

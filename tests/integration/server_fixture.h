@@ -61,9 +61,13 @@ bg_config_t *sfx_config(sfx_t *f, const sfx_opts_t *opts);
 /* Builds the config, starts the server (ports bound) and runs it on a thread. Waits
  * until both configured targets have passed a health check. */
 void sfx_start(sfx_t *f, const sfx_opts_t *opts);
-/* Stops the server as SIGTERM would, joins, asserts bg_server_run() returned 0 (loop
- * closed with no handle left), stops the backends. */
+/* Stops the server and the instances it runs (bg_server_shutdown(srv, true): no test
+ * leaves a process behind), joins, asserts bg_server_run() returned 0 (loop closed with no
+ * handle left), stops the backends. */
 void sfx_stop(sfx_t *f);
+/* The same with <stop_targets> false: as SIGTERM, process-driver instances keep running
+ * for the next server on the same state_dir to re-adopt. */
+void sfx_stop_with(sfx_t *f, bool stop_targets);
 
 /* Admin call (adds the bearer token for a TCP admin). */
 bool sfx_admin(sfx_t *f, const char *method, const char *path, const char *body, cresp_t *out);

@@ -1,6 +1,8 @@
 /* `driver: process` services: serve starts `count` instances of the configured revision
  * (real sample-app processes) in the live slot; they get traffic once healthy; a crashed
- * instance is replaced on the same address and comes back; at shutdown they are stopped.
+ * instance is replaced on the same address and comes back. A stop as SIGTERM leaves them
+ * running and the next server re-adopts them (same pids); a stop with stop_targets stops
+ * them, and the server after that starts fresh ones.
  */
 #include <errno.h>
 #include <signal.h>
@@ -135,11 +137,70 @@ Test(server_process, serve_runs_the_configured_revision, .timeout = 120)
         cr_assert_str_eq(version_via_proxy(v, sizeof(v)), "1.4.0");
 
     sfx_stop(&f);
-    /* Stopped with the daemon: no instance left running. */
+    /* Stopped with the daemon (stop_targets): no instance left running. */
     for (int i = 0; i < 2; i++) {
         errno = 0;
         cr_assert_eq(kill(after[i], 0), -1, "instance pid %d still running", (int)after[i]);
         cr_assert_eq(errno, ESRCH);
     }
+    free(services);
+}
+
+static bool pid_alive(pid_t pid)
+{
+    char path[64], buf[512], *rp;
+    FILE *fp;
+    bool alive = false;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if ((fp = fopen(path, "re")) == NULL)
+        return false;
+    if (fgets(buf, sizeof(buf), fp) != NULL && (rp = strrchr(buf, ')')) != NULL)
+        alive = rp[2] != 'Z' && rp[2] != 'X';
+    fclose(fp);
+    return alive;
+}
+
+static size_t start_and_pids(const char *dir, const char *services, pid_t *pids)
+{
+    json_t *svc;
+    size_t n;
+    char v[32];
+
+    sfx_start(&f, &(sfx_opts_t){.services_yaml = services, .dir = dir});
+    cr_assert(wait_all_healthy(2, 20000), "instances never became healthy");
+    svc = sfx_service_json(&f);
+    n = instance_pids(svc, pids, 4);
+    json_decref(svc);
+    cr_assert_str_eq(version_via_proxy(v, sizeof(v)), "1.4.0");
+    return n;
+}
+
+Test(server_process, stop_keeps_instances_for_the_next_server, .timeout = 120)
+{
+    char *services = process_services();
+    char *dir = bgt_tmpdir("readopt");
+    pid_t first[4], second[4], third[4];
+
+    cr_assert_eq(start_and_pids(dir, services, first), 2);
+    sfx_stop_with(&f, false); /* as SIGTERM: a restart of bluegreen */
+    for (int i = 0; i < 2; i++)
+        cr_assert(pid_alive(first[i]), "instance %d stopped with the server", (int)first[i]);
+
+    cr_assert_eq(start_and_pids(dir, services, second), 2);
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(second[i], first[i], "instance %d was not re-adopted", (int)first[i]);
+    sfx_stop_with(&f, true); /* shutdown --stop-targets */
+    for (int i = 0; i < 2; i++)
+        cr_assert(!pid_alive(first[i]), "instance %d still runs after stop_targets", (int)first[i]);
+
+    cr_assert_eq(start_and_pids(dir, services, third), 2);
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 2; k++)
+            cr_assert_neq(third[i], first[k], "a stopped instance came back");
+    sfx_stop(&f);
+    for (int i = 0; i < 2; i++)
+        cr_assert(!pid_alive(third[i]));
+    free(dir);
     free(services);
 }
