@@ -82,6 +82,9 @@ void dp_finish(dp_deployment_t *dep, bg_deploy_result_t result, const char *reas
     rec = json_dumps(dp_record_view(dep), JSON_COMPACT);
     bg_err_clear(&err);
     dp_tx(dep->d);
+    /* The row's weights say how routing stands as it ends (after a rollback: the old
+     * slot's 100%, not the split of the step that was rolled back). */
+    bg_store_deployment_set_weights(dep->d->store, dep->id, dep->svc->weight, NULL);
     /* A rollback within the termination wait ends a deployment that already succeeded. */
     if (bg_store_deployment_finish(dep->d->store, dep->id, bg_deploy_result_str(result),
                                    dep->reason, rec, &err) == BG_ENOTFOUND)

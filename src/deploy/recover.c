@@ -205,6 +205,7 @@ static void resolve(bg_deployer_t *d, dp_service_t *svc, const bg_store_deployme
     }
     dp_service_store(d, svc, NULL);
     dp_tx(d);
+    bg_store_deployment_set_weights(d->store, dep->id, svc->weight, NULL);
     bg_store_deployment_finish(d->store, dep->id, back ? "ROLLED_BACK" : "FAILED", reason, NULL,
                                NULL);
     dp_event(d, svc->cfg->name, dep->id, "deploy.result", NULL, "recovery", "%s: %s",

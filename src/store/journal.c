@@ -99,6 +99,20 @@ int bg_store_deployment_set_phase(bg_store_t *s, int64_t id, const char *phase,
     return bg_store_commit(s, err);
 }
 
+int bg_store_deployment_set_weights(bg_store_t *s, int64_t id, const uint32_t weight[2],
+                                    bg_err_t *err)
+{
+    sqlite3_stmt *st = bg_store_prepare(
+        s, "UPDATE deployments SET weight_blue = ?, weight_green = ? WHERE id = ?", err);
+
+    if (st == NULL)
+        return BG_EIO;
+    sqlite3_bind_int(st, 1, (int)weight[0]);
+    sqlite3_bind_int(st, 2, (int)weight[1]);
+    sqlite3_bind_int64(st, 3, id);
+    return bg_store_exec_stmt(s, st, err);
+}
+
 int bg_store_deployment_finish(bg_store_t *s, int64_t id, const char *result, const char *reason,
                                const char *record_json, bg_err_t *err)
 {

@@ -117,6 +117,10 @@ void bg_store_deployment_fini(bg_store_deployment_t *d);
 int bg_store_deployment_list(bg_store_t *s, const char *service, unsigned limit,
                              int (*cb)(void *arg, const bg_store_deployment_t *d), void *arg,
                              bg_err_t *err);
+/* Sets the weights a deployment's row shows (the routing when it ended: after a rollback
+ * the old slot's 100%), without a phase row. */
+int bg_store_deployment_set_weights(bg_store_t *s, int64_t id, const uint32_t weight[2],
+                                    bg_err_t *err);
 /* Replaces the record JSON of a deployment (running or not). */
 int bg_store_deployment_set_record(bg_store_t *s, int64_t id, const char *record_json,
                                    bg_err_t *err);

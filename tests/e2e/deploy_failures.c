@@ -45,6 +45,34 @@ static json_t *expect(const char *extra_args, const char *extra_json, const char
     return d;
 }
 
+/* A rolled-back deployment's record shows the routing after the rollback (blue 100%), as
+ * its last switch does, also once it is read back from the store and in the history. */
+static void assert_traffic_back(const json_t *d)
+{
+    const json_t *t = json_object_get(d, "traffic");
+    const json_t *sw = json_object_get(d, "switches");
+    const json_t *last = json_object_get(json_array_get(sw, json_array_size(sw) - 1), "traffic");
+    long long id = (long long)json_integer_value(json_object_get(d, "id"));
+    char path[64];
+    int st;
+    json_t *again, *hist;
+
+    cr_assert_eq(json_integer_value(json_object_get(t, "blue")), 100, "traffic after rollback");
+    cr_assert_eq(json_integer_value(json_object_get(t, "green")), 0, "traffic after rollback");
+    cr_assert_eq(json_integer_value(json_object_get(last, "blue")), 100, "last switch");
+    usleep(200000); /* the deployment has left memory: read from the store */
+    snprintf(path, sizeof(path), "/v1/deployments/%lld", id);
+    again = dfx_api(&f, "GET", path, NULL, &st);
+    t = json_object_get(again, "traffic");
+    cr_assert_eq(json_integer_value(json_object_get(t, "blue")), 100, "stored traffic");
+    cr_assert_eq(json_integer_value(json_object_get(t, "green")), 0, "stored traffic");
+    json_decref(again);
+    hist = dfx_api(&f, "GET", "/v1/services/orders/deployments?limit=1", NULL, &st);
+    t = json_object_get(json_array_get(json_object_get(hist, "deployments"), 0), "traffic");
+    cr_assert_eq(json_integer_value(json_object_get(t, "blue")), 100, "history traffic");
+    json_decref(hist);
+}
+
 static bool green_empty(void *arg)
 {
     int st;
@@ -116,6 +144,7 @@ Test(deploy_failures, error_rate)
     cr_assert_str_eq(json_string_value(json_object_get(d, "result")), "ROLLED_BACK");
     cr_assert(strstr(json_string_value(json_object_get(d, "reason")), "error rate") != NULL,
               "reason: %s", json_string_value(json_object_get(d, "reason")));
+    assert_traffic_back(d);
     json_decref(d);
     cr_assert_eq(dfx_weight(&f, "blue"), 100);
     dfx_load_start(&f, 2);
@@ -222,6 +251,7 @@ Test(deploy_failures, check_hook_fails)
                   "    hooks: {check: [\"exit 4\"]}\n");
     json_t *d = expect(NULL, "", "ROLLED_BACK", "check hook 'exit 4' exited with status 4");
     cr_assert_eq(json_array_size(json_object_get(d, "switches")), 2, "step, then back");
+    assert_traffic_back(d);
     json_decref(d);
     dfx_finish(&f);
 }
@@ -231,6 +261,8 @@ Test(deploy_failures, p99_latency)
     /* 2.0.0 answers in 300 ms; rollback_on p99 100ms sees it at the 50% step */
     dfx_start(&f, "    strategy: {canary: {percent: 50, wait: 20s}}\n"
                   "    rollback_on: {p99: 100ms, min_requests: 5, window: 5s}\n");
-    json_decref(expect("--latency 300ms", "", "ROLLED_BACK", "p99"));
+    json_t *d = expect("--latency 300ms", "", "ROLLED_BACK", "p99");
+    assert_traffic_back(d);
+    json_decref(d);
     dfx_finish(&f);
 }
