@@ -10,6 +10,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -151,10 +153,41 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
+/* A header value must not carry control characters (CR/LF would split the request). */
+static bool header_safe(const char *v)
+{
+    for (; *v != '\0'; v++)
+        if ((unsigned char)*v < 0x20 || *v == 0x7f)
+            return false;
+    return true;
+}
+
+const char *bg_cli_actor(const bg_cli_t *cli)
+{
+    const struct passwd *pw;
+    const char *env = getenv("BLUEGREEN_ACTOR"), *user = getenv("USER");
+
+    if (cli != NULL && cli->actor != NULL && cli->actor[0] != '\0')
+        return cli->actor;
+    if (env != NULL && env[0] != '\0')
+        return env;
+    if (user != NULL && user[0] != '\0')
+        return user;
+    pw = getpwuid(getuid());
+    return pw != NULL ? pw->pw_name : NULL;
+}
+
 struct curl_slist *bg_cli_client_headers(const bg_cli_client_t *c, const char *accept,
                                          bool has_body)
 {
     struct curl_slist *hdrs = curl_slist_append(NULL, accept);
+    const char *actor = bg_cli_actor(c->cli);
+
+    if (actor != NULL && header_safe(actor) && strlen(actor) < 256) {
+        char *h = bg_asprintf("X-Bluegreen-Actor: %s", actor);
+        hdrs = curl_slist_append(hdrs, h);
+        free(h);
+    }
 
     if (has_body)
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");

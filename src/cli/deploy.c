@@ -11,7 +11,6 @@
  */
 #include "cli/internal.h"
 
-#include <pwd.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -134,18 +133,11 @@ static json_t *kv_object(const bg_cli_list_t *l)
     return o;
 }
 
-/* Who deploys: --actor, else the login name (the daemon adds where from). */
+/* Who deploys: --actor, else BLUEGREEN_ACTOR or the login name (the daemon adds where
+ * from). */
 static const char *actor(const deploy_args_t *a)
 {
-    const struct passwd *pw;
-    const char *user = getenv("USER");
-
-    if (a->actor != NULL)
-        return a->actor;
-    if (user != NULL && user[0] != '\0')
-        return user;
-    pw = getpwuid(getuid());
-    return pw != NULL ? pw->pw_name : NULL;
+    return a->actor != NULL ? a->actor : bg_cli_actor(NULL);
 }
 
 static json_t *request_body(const deploy_args_t *a, const char *file_text)
@@ -338,6 +330,8 @@ int bg_cli_deploy(bg_cli_t *cli, int argc, char **argv)
     rc = parse(cli, argc, argv, &a);
     if (rc == BG_EXIT_OK)
         rc = validate(cli, &a);
+    if (rc == BG_EXIT_OK && a.actor != NULL)
+        cli->actor = a.actor; /* the header too, for every call of this run */
     if (rc == BG_EXIT_OK)
         rc = run(cli, &a);
     free(a.labels.v);

@@ -191,8 +191,10 @@ bool dp_query(const char *query, const char *key, char *out, size_t size);
 /* release.c */
 void dp_route_matrix(bg_deployer_t *d, bg_admin_req_t *req);
 void dp_route_plan(bg_deployer_t *d, bg_admin_req_t *req, const char *body, size_t len);
+/* <actor>, <origin> and <labels> (borrowed; NULL: none) are recorded with the release
+ * and with each of its deployments. */
 void dp_route_release(bg_deployer_t *d, bg_admin_req_t *req, const char *body, size_t len,
-                      const char *actor, const char *origin);
+                      const char *actor, const char *origin, const json_t *labels);
 /* A deployment of a release ended: start the next step or answer. */
 void dp_release_step_done(dp_deployment_t *dep);
 void dp_release_note(dp_release_t *r, dp_deployment_t *dep);

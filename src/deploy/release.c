@@ -21,6 +21,7 @@ struct dp_release {
     size_t next;
     json_t *steps;
     char actor[64], origin[128];
+    json_t *labels; /* the request's labels, given to each deployment; or NULL */
     bool failed;
 };
 
@@ -147,6 +148,7 @@ static void release_end(dp_release_t *r, const char *result)
     if (d->release == r)
         d->release = NULL;
     json_decref(r->steps);
+    json_decref(r->labels);
     bg_compat_plan_fini(&r->plan);
     bg_compat_release_fini(&r->rel);
     free(r);
@@ -165,6 +167,13 @@ static void release_next(dp_release_t *r)
     }
     s = &r->plan.steps[r->next++];
     body = dp_rev_to_json(&r->rel.entries[s->entry].rev);
+    if (r->labels != NULL) {
+        /* the revision's own labels, then the release's (which win) */
+        json_t *l = json_object_get(body, "labels");
+        if (!json_is_object(l))
+            json_object_set_new(body, "labels", l = json_object());
+        json_object_update(l, r->labels);
+    }
     bg_err_clear(&err);
     if (dp_deploy_start(r->d, dp_service_find(r->d, s->service), body, r->actor, r->origin, &dep,
                         &dry, &err) != 0) {
@@ -204,7 +213,7 @@ void dp_release_step_done(dp_deployment_t *dep)
 }
 
 void dp_route_release(bg_deployer_t *d, bg_admin_req_t *req, const char *body, size_t len,
-                      const char *actor, const char *origin)
+                      const char *actor, const char *origin, const json_t *labels)
 {
     dp_release_t *r;
     bg_err_t err;
@@ -220,6 +229,7 @@ void dp_route_release(bg_deployer_t *d, bg_admin_req_t *req, const char *body, s
     r->steps = json_array();
     snprintf(r->actor, sizeof(r->actor), "%s", actor);
     snprintf(r->origin, sizeof(r->origin), "%s", origin);
+    r->labels = labels != NULL ? json_deep_copy(labels) : NULL;
     bg_err_clear(&err);
     if (plan_body(d, body, len, &r->rel, &r->plan, &err) != 0) {
         bg_admin_respond_error(req, &err);

@@ -393,8 +393,13 @@ bool bg_deployer_route(bg_deployer_t *d, bg_admin_req_t *req, const bg_admin_htt
     else if (strcmp(p, "/v1/plan") == 0 && post)
         dp_route_plan(d, req, http->body, http->body_len);
     else if (strcmp(p, "/v1/releases") == 0 && post) {
+        /* The release's actor and labels go with each of its deployments. */
+        json_t *body = json_loadb(http->body, http->body_len, 0, NULL);
+        json_t *labels = json_object_get(body, "labels");
         origin_of(req, origin, sizeof(origin));
-        dp_route_release(d, req, http->body, http->body_len, actor_of(req, NULL), origin);
+        dp_route_release(d, req, http->body, http->body_len, actor_of(req, body), origin,
+                         json_is_object(labels) ? labels : NULL);
+        json_decref(body);
     } else
         return false;
     return true;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "e2e/cli_run.h"
 #include "e2e/deploy_fixture.h"
 #include "support/support.h"
 
@@ -196,10 +197,34 @@ Test(deploy_api, rollback_gated_then_forced)
     cr_assert_gt(json_array_size(json_object_get(e, "broken")), 0);
     cr_assert(strstr(json_string_value(json_object_get(e, "message")), "payments") != NULL);
     json_decref(j);
-    j = dfx_api(&f, "POST", "/v1/services/orders/rollback", "{\"force\":true}", &st);
-    cr_assert_eq(st, 200);
-    cr_assert_str_eq(json_string_value(json_object_get(j, "result")), "ROLLED_BACK");
+    /* the forced rollback through the CLI: recorded with the CLI's actor, not "admin" */
+    {
+        cli_res_t r;
+        char *admin = bg_asprintf("unix:%s", f.sock);
+        const char *const env[] = {"BLUEGREEN_ACTOR=alice", NULL};
+        cli_run_in(&r, NULL, env, 30000,
+                   (const char *const[]){"--admin", admin, "rollback", "orders", "--force", NULL});
+        cr_assert_eq(r.code, 0, "%s%s", r.out, r.err);
+        cli_res_fini(&r);
+        free(admin);
+    }
+    j = dfx_api(&f, "GET", "/v1/services/orders/deployments?limit=1", NULL, &st);
+    json_t *dep = json_array_get(json_object_get(j, "deployments"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(dep, "result")), "ROLLED_BACK");
+    cr_assert_str_eq(json_string_value(json_object_get(dep, "reason")),
+                     "manual rollback by alice (forced past the gate)");
     json_decref(j);
+    j = dfx_api(&f, "GET", "/v1/events?service=orders", NULL, &st);
+    bool manual_by_alice = false;
+    for (size_t i = 0; i < json_array_size(json_object_get(j, "events")); i++) {
+        json_t *ev = json_array_get(json_object_get(j, "events"), i);
+        if (strcmp(json_string_value(json_object_get(ev, "kind")), "deploy.manual") == 0)
+            manual_by_alice =
+                strcmp(json_string_value(json_object_get(ev, "actor")), "alice") == 0 &&
+                strstr(json_string_value(json_object_get(ev, "origin")), "ua=") != NULL;
+    }
+    json_decref(j);
+    cr_assert(manual_by_alice, "the manual rollback event is not alice's");
     dfx_finish(&f);
 }
 
@@ -224,7 +249,8 @@ Test(deploy_api, release_runs_the_planned_order)
                        "    run: {command: [\"%s\", \"--service\", \"orders\"]}\n"
                        "    api: {provides: {orders: [1.9.0, 2.0.0]}}\n",
                        app, app);
-    j = json_pack("{s:{s:s,s:s}}", "release_file", "name", "release.yaml", "yaml", yaml);
+    j = json_pack("{s:{s:s,s:s},s:s,s:{s:s}}", "release_file", "name", "release.yaml", "yaml", yaml,
+                  "actor", "ci-release", "labels", "git.sha", "rel123");
     body = json_dumps(j, 0);
     json_decref(j);
     free(yaml);
@@ -243,6 +269,18 @@ Test(deploy_api, release_runs_the_planned_order)
     cr_assert_eq(json_array_size(steps), 2);
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(steps, 0), "service")),
                      "orders");
+    /* each deployment of the release carries the release's actor and labels */
+    for (size_t i = 0; i < 2; i++) {
+        json_t *dep = json_object_get(json_array_get(steps, i), "deployment");
+        cr_assert_str_eq(json_string_value(json_object_get(dep, "actor")), "ci-release");
+        cr_assert_str_eq(
+            json_string_value(json_object_get(json_object_get(dep, "labels"), "git.sha")),
+            "rel123");
+        json_t *stored =
+            dfx_wait_result(&f, json_integer_value(json_object_get(dep, "id")), DFX_WAIT_MS);
+        cr_assert_str_eq(json_string_value(json_object_get(stored, "actor")), "ci-release");
+        json_decref(stored);
+    }
     cr_assert_str_eq(json_string_value(json_object_get(
                          json_object_get(json_object_get(j, "live"), "payments"), "version")),
                      "2.0.0");
