@@ -243,6 +243,43 @@ void dp_succeed(dp_deployment_t *dep)
     dp_timer(dep, svc->cfg->termination_wait_ms, on_termination_wait);
 }
 
+/* After a restart: a succeeded deployment whose old slot still runs gets its termination
+ * wait back for the <remaining_ms> that were left, so `rollback` stays an instant switch
+ * back. The in-memory deployment is rebuilt from its stored row and record. */
+void dp_retiring_restore(bg_deployer_t *d, dp_service_t *svc, const bg_store_deployment_t *row,
+                         uint64_t remaining_ms)
+{
+    dp_deployment_t *dep = dp_deployment_new(d, svc);
+    json_t *rec = json_loads(row->record_json ? row->record_json : "{}", 0, NULL);
+    json_int_t steps = json_integer_value(json_object_get(rec, "steps"));
+    json_int_t step = json_integer_value(json_object_get(rec, "step"));
+
+    dep->id = row->id;
+    dep->slot = row->slot;
+    dep->old = 1 - row->slot;
+    dep->from_rev = row->from_revision;
+    dep->to_rev = row->to_revision;
+    dep->phase = BG_PHASE_CLEAN_UP;
+    dep->result = BG_RESULT_SUCCEEDED;
+    snprintf(dep->reason, sizeof(dep->reason), "%s", row->reason);
+    if (svc->slot[dep->slot].revno == row->to_revision)
+        bg_revision_config_copy(&dep->rev, &svc->slot[dep->slot].rev);
+    /* only shown ("step of steps"); the plan itself is not needed any more */
+    dep->n_steps = steps > 0 && steps <= BG_PLAN_MAX_STEPS ? (size_t)steps : 0;
+    dep->step = step > 0 && (size_t)step <= dep->n_steps ? (size_t)step : dep->n_steps;
+    if (!json_is_object(rec)) {
+        json_decref(rec);
+        rec = json_object();
+    }
+    dep->record = rec;
+    svc->retiring = dep;
+    dp_event(d, svc->cfg->name, dep->id, "deploy.phase", NULL, "recovery",
+             "restart during the termination wait: the old slot %s stays for %" PRIu64
+             " ms more (instant rollback), then stops",
+             bg_slot_str((bg_slot_t)dep->old), remaining_ms);
+    dp_timer(dep, remaining_ms, on_termination_wait);
+}
+
 static void on_old_stopped(void *arg, int status, double ms)
 {
     dp_deployment_t *dep = arg;

@@ -146,6 +146,10 @@ void dp_answer(dp_deployment_t *dep);
 void dp_finish(dp_deployment_t *dep, bg_deploy_result_t result, const char *reason);
 /* Bake done: SUCCEEDED, CLEAN_UP after termination_wait. */
 void dp_succeed(dp_deployment_t *dep);
+/* Restart recovery: rebuilds the retiring deployment of stored <row> (phase CLEAN_UP, its
+ * old slot re-adopted) and re-arms its termination wait for <remaining_ms>. */
+void dp_retiring_restore(bg_deployer_t *d, dp_service_t *svc, const bg_store_deployment_t *row,
+                         uint64_t remaining_ms);
 /* Stops the old slot of a retiring deployment now (termination wait over or superseded). */
 void dp_cleanup(dp_deployment_t *dep, const char *why);
 /* Manual actions; 0 or a negative code with <err>. */

@@ -6,7 +6,9 @@
  *   - before any production traffic reached the new slot: rolled back (new targets stop);
  *   - during the shift, the bake or a rollback: back to the old slot if it still has
  *     running targets, else the new revision is kept at 100% (result FAILED, said so);
- *   - succeeded and waiting out termination_wait (CLEAN_UP): clean-up is finished now.
+ *   - succeeded and waiting out termination_wait (CLEAN_UP): the wait goes on for the time
+ *     left while the old slot runs (re-adopted; rollback stays instant), else the clean-up
+ *     is finished now.
  */
 #include "deploy/internal.h"
 
@@ -214,7 +216,9 @@ static void resolve(bg_deployer_t *d, dp_service_t *svc, const bg_store_deployme
         stop_slot(d, svc, dep->slot);
 }
 
-/* A succeeded deployment whose old slot was kept for its termination wait. */
+/* A succeeded deployment whose old slot was kept for its termination wait: the wait is
+ * re-armed for the time left, or (over, or the old slot is gone) the clean-up is finished
+ * now. */
 static int finish_cleanup(void *arg, const bg_store_deployment_t *row)
 {
     void **a = arg;
@@ -222,8 +226,18 @@ static int finish_cleanup(void *arg, const bg_store_deployment_t *row)
     dp_service_t *svc = a[1];
     int old = 1 - row->slot;
 
+    uint64_t now = bg_wall_ms(), waited, wait_ms = svc->cfg->termination_wait_ms;
+
     if (strcmp(row->phase, "CLEAN_UP") != 0)
         return 1; /* only the newest deployment can still be in its termination wait */
+    /* The wait began when the deployment succeeded (ended_ms). While the old slot still
+     * runs (re-adopted) and time is left, the wait goes on: rollback stays instant. */
+    waited = row->ended_ms > 0 && now > row->ended_ms ? now - row->ended_ms : 0;
+    if (svc->weight[old] == 0 && svc->slot[old].revno != 0 && svc->slot[old].n_insts > 0 &&
+        svc->weight[row->slot] > 0 && waited < wait_ms) {
+        dp_retiring_restore(d, svc, row, wait_ms - waited);
+        return 1;
+    }
     dp_tx(d);
     bg_store_deployment_amend(d->store, row->id, "DONE", row->result, row->reason, NULL, NULL);
     if (svc->weight[old] == 0 && svc->slot[old].revno != 0) {

@@ -1,8 +1,10 @@
-/* e2e: `kill -9` of bluegreen in each phase of a deployment, then a restart on the same
- * state (docs/internals/recovery.md): routing comes back from the store before the
- * listeners accept, running targets are re-adopted (same pids), and the interrupted
+/* e2e: `kill -9` (or SIGTERM) of bluegreen in each phase of a deployment, then a restart on
+ * the same state (docs/internals/recovery.md): routing comes back from the store before
+ * the listeners accept, running targets are re-adopted (same pids), and the interrupted
  * deployment is resolved — rolled back before and during the shift/bake while the old
- * slot lives, clean-up finished when it was waiting out termination_wait. Also: a crashed
+ * slot lives; in its termination wait the wait goes on for the time left (rollback stays
+ * instant). SIGTERM + restart under a reconnecting load fails no request; shutdown
+ * --stop-targets leaves nothing running and the next start is fresh. Also: a crashed
  * target is replaced by the driver on the same address, recorded in the audit trail.
  */
 #include <criterion/criterion.h>
@@ -145,16 +147,78 @@ Test(deploy_recovery, kill_in_bake)
     dfx_finish(&f);
 }
 
-Test(deploy_recovery, kill_in_clean_up)
+static const char *phase_of(long long id, char *out, size_t size)
 {
-    char green[512];
+    char path[64];
+    int st;
+    json_t *j;
+
+    snprintf(path, sizeof(path), "/v1/deployments/%lld", id);
+    j = dfx_api(&f, "GET", path, NULL, &st);
+    snprintf(out, size, "%s", json_string_value(json_object_get(j, "phase")) ?: "");
+    json_decref(j);
+    return out;
+}
+
+/* A restart in the termination wait keeps the old slot (re-adopted, same pids) for the
+ * rest of the wait: `rollback` is still one instant switch back. */
+Test(deploy_recovery, kill_in_clean_up_rearms_the_termination_wait)
+{
+    char blue[512], after[512], v[32];
+    int st;
+    json_t *j;
 
     dfx_start(&f, "    strategy: all-at-once\n    termination_wait: 30s\n");
+    dfx_handles(&f, "blue", blue, sizeof(blue));
     long long id = dfx_deploy(&f, "2.0.0", NULL, "");
     json_decref(dfx_wait_result(&f, id, DFX_WAIT_MS));
     cr_assert(dfx_wait_phase(&f, id, "CLEAN_UP", DFX_WAIT_MS));
-    dfx_handles(&f, "green", green, sizeof(green));
-    restart_and_check(id, "SUCCEEDED", "green", green, "2.0.0");
+    dfx_kill9(&f);
+    dfx_restart(&f);
+    j = dfx_wait_result(&f, id, DFX_WAIT_MS);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "result")), "SUCCEEDED");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "phase")), "CLEAN_UP");
+    cr_assert(json_is_true(json_object_get(j, "rollback_available")));
+    json_decref(j);
+    dfx_handles(&f, "blue", after, sizeof(after));
+    cr_assert_str_eq(after, blue, "the old slot was not kept (re-adopted) for the wait");
+    dfx_version(&f, v, sizeof(v));
+    cr_assert_str_eq(v, "2.0.0");
+
+    dfx_load_start(&f, 2);
+    j = dfx_api(&f, "POST", "/v1/services/orders/rollback", "{}", &st);
+    cr_assert_eq(st, 200, "rollback after the restart answered %d", st);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "result")), "ROLLED_BACK");
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "traffic"), "blue")), 100);
+    json_decref(j);
+    dfx_version(&f, v, sizeof(v));
+    cr_assert_str_eq(v, "1.0.0");
+    usleep(300000);
+    cr_assert_eq(dfx_load_stop(&f), 0, "failed around the rollback: %s", f.load.last_failure);
+    dfx_handles(&f, "blue", after, sizeof(after));
+    cr_assert_str_eq(after, blue, "the rollback went to other targets than the old ones");
+    cr_assert(bgt_wait_until(slot_empty, "green", DFX_WAIT_MS), "green was not stopped");
+    dfx_finish(&f);
+}
+
+/* ... and when the rest of the wait is over, the old slot is drained and stopped. */
+Test(deploy_recovery, sigterm_in_clean_up_finishes_the_rest_of_the_wait)
+{
+    char blue[512], after[512], ph[32];
+    long long id;
+
+    dfx_start(&f, "    strategy: all-at-once\n    termination_wait: 6s\n");
+    dfx_handles(&f, "blue", blue, sizeof(blue));
+    id = dfx_deploy(&f, "2.0.0", NULL, "");
+    json_decref(dfx_wait_result(&f, id, DFX_WAIT_MS));
+    cr_assert(dfx_wait_phase(&f, id, "CLEAN_UP", DFX_WAIT_MS));
+    dfx_sigterm(&f);
+    dfx_restart(&f);
+    dfx_handles(&f, "blue", after, sizeof(after));
+    cr_assert_str_eq(after, blue, "the old slot was stopped at boot");
+    cr_assert_str_eq(phase_of(id, ph, sizeof(ph)), "CLEAN_UP");
+    cr_assert(bgt_wait_until(slot_empty, "blue", DFX_WAIT_MS), "blue never stopped");
+    cr_assert(dfx_wait_phase(&f, id, "DONE", DFX_WAIT_MS));
     dfx_finish(&f);
 }
 
