@@ -166,6 +166,8 @@ typedef struct bg_service_config {
     size_t n_hooks_test;
     char **hooks_check;
     size_t n_hooks_check;
+    uint32_t hooks_timeout_ms;      /* hooks.timeout: default 300000 (5m); a hook past it is
+                                       killed (process group) and counts as failed */
     char **targets[BG_SLOT_COUNT]; /* static driver: "127.0.0.1:9001" */
     size_t n_targets[BG_SLOT_COUNT];
     bool has_traffic;

@@ -345,7 +345,18 @@ static int hooks_check(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
     return cfg_str_list(ctx, val, true, &svc->hooks_check, &svc->n_hooks_check);
 }
 
-static const cfg_field_t hooks_fields[] = {{"test", hooks_test, 0}, {"check", hooks_check, 0}};
+static int hooks_timeout(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    bg_service_config_t *svc = obj;
+    int rc = cfg_duration(ctx, val, &svc->hooks_timeout_ms);
+
+    if (rc == 0 && svc->hooks_timeout_ms == 0)
+        return cfg_fail(ctx, val, "expected a duration above 0 such as 30s or 5m, got 0");
+    return rc;
+}
+
+static const cfg_field_t hooks_fields[] = {
+    {"test", hooks_test, 0}, {"check", hooks_check, 0}, {"timeout", hooks_timeout, 0}};
 
 static int svc_hooks(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
 {
@@ -457,6 +468,7 @@ static void service_defaults(bg_service_config_t *svc, bg_driver_kind_t driver)
     svc->termination_wait_ms = 300000;
     svc->drain_ms = 30000;
     svc->stop_timeout_ms = 10000;
+    svc->hooks_timeout_ms = 300000;
     svc->startup_timeout_ms = 30000;
     svc->rollback_on.min_requests = 20;
     svc->rollback_on.unhealthy_targets = -1;

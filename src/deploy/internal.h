@@ -177,7 +177,12 @@ int dp_request_parse(const json_t *body, const bg_service_config_t *svc, bg_revi
 void dp_strategy_copy(bg_strategy_t *out, const bg_strategy_t *in);
 
 /* hooks.c: runs <cmds> one after another through /bin/sh -c with <env> added; <cb> gets
- * 0 when all exited 0, else the failing command's index + 1 and its exit status. */
+ * 0 when all exited 0, else the failing command's index + 1 and its exit status (128 +
+ * signal), or DP_HOOK_TIMED_OUT when it ran past hooks.timeout and was killed. */
+#define DP_HOOK_TIMED_OUT (-1)
+/* "test hook 'CMD' exited with status N" / "... timed out after 30s (killed)" into <out>. */
+void dp_hook_reason(char *out, size_t size, const char *kind, const char *cmd, int status,
+                    uint32_t timeout_ms);
 typedef void (*dp_hooks_cb)(dp_deployment_t *dep, size_t failed, int status, const char *cmd);
 void dp_hooks_run(dp_deployment_t *dep, char *const *cmds, size_t n, const char *const *env,
                   dp_hooks_cb cb);

@@ -204,8 +204,10 @@ static void on_test_hooks(dp_deployment_t *dep, size_t failed, int status, const
         dp_enter(dep, BG_PHASE_PRODUCTION_TRAFFIC_SHIFT);
         return;
     }
-    dp_rollback(dep, BG_RESULT_ROLLED_BACK, true, "test hook '%s' exited with status %d", cmd,
-                status);
+    char why[400];
+
+    dp_hook_reason(why, sizeof(why), "test", cmd, status, dep->svc->cfg->hooks_timeout_ms);
+    dp_rollback(dep, BG_RESULT_ROLLED_BACK, true, "%s", why);
 }
 
 /* "http://HOST:PORT" of the test listener (else the production one, where the preview is
@@ -327,8 +329,9 @@ static void advance(dp_deployment_t *dep)
 static void on_check_hooks(dp_deployment_t *dep, size_t failed, int status, const char *cmd)
 {
     if (failed != 0) {
-        dp_rollback(dep, BG_RESULT_ROLLED_BACK, true, "check hook '%s' exited with status %d", cmd,
-                    status);
+        char why[400];
+        dp_hook_reason(why, sizeof(why), "check", cmd, status, dep->svc->cfg->hooks_timeout_ms);
+        dp_rollback(dep, BG_RESULT_ROLLED_BACK, true, "%s", why);
         return;
     }
     watch(dep, dep->promoted ? 0 : dep->steps[dep->step].wait_ms);

@@ -1,10 +1,13 @@
 /* e2e: each phase's failure path (DESIGN §3, §5, §6) with real sample-apps misbehaving:
- * health never passes, startup too slow, a test hook exits 1, the error rate crosses
+ * health never passes, startup too slow, a test hook exits 1 or runs past hooks.timeout
+ * (killed with what it started), the error rate crosses
  * rollback_on, the compatibility gate refuses (API and CLI exit 3), a bad spec is refused
  * before anything starts, and abort. Each rolls back with the reason recorded, and the
  * live revision keeps serving with 0 failed requests.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -265,4 +268,41 @@ Test(deploy_failures, p99_latency)
     assert_traffic_back(d);
     json_decref(d);
     dfx_finish(&f);
+}
+
+static bool pid_gone(void *arg)
+{
+    return !dfx_alive(*(pid_t *)arg);
+}
+
+Test(deploy_failures, test_hook_timeout_kills_its_process_group)
+{
+    char *dir = bgt_tmpdir("hook");
+    char *pidfile = bg_asprintf("%s/child.pid", dir);
+    char *extra = bg_asprintf("    hooks: {test: [\"sleep 60 & echo $! > %s; wait\"], "
+                              "timeout: 1s}\n",
+                              pidfile);
+    uint64_t t0;
+    pid_t child = 0;
+    FILE *fp;
+    json_t *d;
+
+    dfx_start(&f, extra);
+    t0 = bg_now_ms();
+    d = expect(NULL, "", "ROLLED_BACK", "timed out after 1s (killed)");
+    cr_assert_lt(bg_now_ms() - t0, 15000, "the hook was not cut at its timeout");
+    cr_assert(strstr(json_string_value(json_object_get(d, "reason")), "test hook 'sleep 60") ==
+                  json_string_value(json_object_get(d, "reason")),
+              "reason: %s", json_string_value(json_object_get(d, "reason")));
+    json_decref(d);
+    /* what the hook started went with it: the whole process group was killed */
+    fp = fopen(pidfile, "r");
+    cr_assert_not_null(fp, "the hook did not run");
+    cr_assert_eq(fscanf(fp, "%d", &child), 1);
+    fclose(fp);
+    cr_assert(bgt_wait_until(pid_gone, &child, 5000), "the hook's child %d still runs", (int)child);
+    dfx_finish(&f);
+    free(extra);
+    free(pidfile);
+    free(dir);
 }

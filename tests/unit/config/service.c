@@ -49,6 +49,7 @@ Test(service, defaults)
     cr_assert_eq(s->traffic[BG_SLOT_GREEN], 0);
     cr_assert_not(s->keep_failed);
     cr_assert_eq(s->n_hooks_test + s->n_hooks_check, 0);
+    cr_assert_eq(s->hooks_timeout_ms, 300000);
     bg_config_free(cfg);
 }
 
@@ -85,7 +86,7 @@ Test(service, every_key)
         "    api:\n"
         "      provides: {payments: [1.10.0, 2.0.0], refunds: 1.0.0}\n"
         "      requires: {ledger: \">=3.1 <4\", fx: \"~2.2\"}\n"
-        "    hooks: {test: [\"./it/a.sh\", \"./it/b.sh\"], check: ./check.sh}\n"
+        "    hooks: {test: [\"./it/a.sh\", \"./it/b.sh\"], check: ./check.sh, timeout: 30s}\n"
         "    keep_failed: true\n"
         "    labels: {git.sha: abc123, team: pay}\n");
     const bg_service_config_t *s = bg_config_service(cfg, "pay_ments-2");
@@ -145,6 +146,7 @@ Test(service, every_key)
     cr_assert_str_eq(s->hooks_test[1], "./it/b.sh");
     cr_assert_eq(s->n_hooks_check, 1);
     cr_assert_str_eq(s->hooks_check[0], "./check.sh");
+    cr_assert_eq(s->hooks_timeout_ms, 30000);
     cr_assert(s->keep_failed);
     cr_assert_eq(s->rev.n_labels, 2);
     cr_assert_str_eq(s->rev.labels[0].key, "git.sha");
@@ -397,5 +399,8 @@ Test(service, hooks)
                "mapping");
     assert_err("services:\n  a:\n" SVC_RUN "    hooks: {post: [\"./a\"]}\n",
                "t.yaml:4:13: services.a.hooks.post: unknown key \"post\"; valid keys: test, "
-               "check");
+               "check, timeout");
+    assert_err("services:\n  a:\n" SVC_RUN "    hooks: {timeout: 0s}\n",
+               "t.yaml:4:22: services.a.hooks.timeout: expected a duration above 0 such as 30s "
+               "or 5m, got 0");
 }
