@@ -123,11 +123,14 @@ static const bg_cli_verb_t verbs[] = {
      "\n"
      "Example: bluegreen plan release.yaml",
      BG_CLI_OPT_JSON | BG_CLI_OPT_ARGS, bg_cli_plan},
-    {"release", "RELEASE.yaml [--wait] [--json]", "run a planned multi-service release",
+    {"release", "RELEASE.yaml [--wait] [--label k=v]... [--actor NAME] [--json]",
+     "run a planned multi-service release",
      "Plans the release (see `plan`) and deploys its services in that order, each one\n"
      "after the previous succeeded. Prints each step's result, stops at the first failure\n"
      "and prints what is live then (exit 1; 3 when no order exists). --wait follows a\n"
-     "release the daemon runs in the background until it ends.\n"
+     "release the daemon runs in the background until it ends. Each deployment of the\n"
+     "release is recorded with --actor (default: $BLUEGREEN_ACTOR or the login name) and\n"
+     "the --label values (e.g. --label git.sha=abc123).\n"
      "\n"
      "Example: bluegreen release release.yaml --wait",
      BG_CLI_OPT_JSON | BG_CLI_OPT_ARGS, bg_cli_release},

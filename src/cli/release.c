@@ -321,13 +321,33 @@ static int send_release(bg_cli_client_t *c, const json_t *body, json_t **out)
     return rc;
 }
 
-static int run(bg_cli_t *cli, const char *file, bool wait)
+/* --label KEY=VALUE arguments as {"KEY":"VALUE",...} (checked by the caller). */
+static json_t *labels_json(const bg_cli_list_t *l)
+{
+    json_t *o = json_object();
+
+    for (size_t i = 0; i < l->n; i++) {
+        const char *eq = strchr(l->v[i], '=');
+        char *key = bg_strndup(l->v[i], (size_t)(eq - l->v[i]));
+        json_object_set_new(o, key, json_string(eq + 1));
+        free(key);
+    }
+    return o;
+}
+
+static int run(bg_cli_t *cli, const char *file, bool wait, const bg_cli_list_t *labels)
 {
     bg_cli_client_t c;
     json_t *body = NULL, *rel = NULL;
     size_t shown = 0;
     char id[32];
     int rc = bg_cli_release_body(cli, file, &body);
+
+    /* who (also sent as X-Bluegreen-Actor) and the labels go with each deployment */
+    if (rc == BG_EXIT_OK && bg_cli_actor(cli) != NULL)
+        json_object_set_new(body, "actor", json_string(bg_cli_actor(cli)));
+    if (rc == BG_EXIT_OK && labels->n > 0)
+        json_object_set_new(body, "labels", labels_json(labels));
 
     memset(&c, 0, sizeof(c));
     if (rc == BG_EXIT_OK)
@@ -375,9 +395,28 @@ out:
 
 int bg_cli_release(bg_cli_t *cli, int argc, char **argv)
 {
-    const char *path;
     bool wait = false;
-    int rc = bg_cli_release_args(cli, "release", argc, argv, &wait, &path);
+    const char *actor = NULL;
+    bg_cli_list_t labels = {0};
+    const bg_cli_opt_t opts[] = {{"--wait", NULL, BG_OPT_FLAG, &wait},
+                                 {"--actor", NULL, BG_OPT_VALUE, &actor},
+                                 {"--label", NULL, BG_OPT_LIST, &labels}};
+    char **pos = bg_xcalloc((size_t)argc + 1, sizeof(*pos));
+    int n_pos = 0;
+    int rc = bg_cli_parse_opts(cli, "release", argc, argv, opts, BG_ARRAY_LEN(opts), pos, &n_pos);
 
-    return rc == BG_EXIT_OK ? run(cli, path, wait) : rc;
+    if (rc == BG_EXIT_OK && n_pos == 0)
+        rc = bg_cli_usage(cli, "release", "missing RELEASE.yaml");
+    else if (rc == BG_EXIT_OK && n_pos > 1)
+        rc = bg_cli_usage(cli, "release", "unexpected argument '%s'", pos[1]);
+    for (size_t i = 0; rc == BG_EXIT_OK && i < labels.n; i++)
+        if (!bg_cli_check_kv(cli, "release", "--label", labels.v[i]))
+            rc = BG_EXIT_USAGE;
+    if (rc == BG_EXIT_OK && actor != NULL)
+        cli->actor = actor;
+    if (rc == BG_EXIT_OK)
+        rc = run(cli, pos[0], wait, &labels);
+    free(labels.v);
+    free(pos);
+    return rc;
 }

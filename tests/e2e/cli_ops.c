@@ -536,7 +536,8 @@ Test(cli_ops, release_prints_each_step_and_stops_at_the_first_failure)
     fake_admin_t *f = fake_admin_start(routes, 1);
     cli_res_t r;
 
-    CLI_RUN(&r, "--admin", fake_admin_url(f), "release", path);
+    CLI_RUN(&r, "--admin", fake_admin_url(f), "release", path, "--label", "git.sha=abc123",
+            "--actor", "ci-bot");
     cr_assert_eq(r.code, 1, "%s", r.err);
     cr_assert_str_eq(r.out, "step n=1 service=payments deployment=9 version=2.0.0 "
                             "result=SUCCEEDED reason=\"\"\n"
@@ -545,7 +546,23 @@ Test(cli_ops, release_prints_each_step_and_stops_at_the_first_failure)
                             "release id=r1 result=FAILED\n"
                             "live service=payments versions=\"2.0.0 (green 100%)\"\n"
                             "live service=orders versions=\"2.3.0 (blue 100%)\"\n");
-    free(body_of(f, "POST /v1/releases "));
+    {
+        /* the release's actor and labels travel with it (the daemon gives them to each
+         * deployment); the actor also as the header every request carries */
+        char *b = body_of(f, "POST /v1/releases ");
+        char *all = fake_admin_received(f);
+        json_t *j = json_loads(b, 0, NULL);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "actor")), "ci-bot");
+        cr_assert_str_eq(
+            json_string_value(json_object_get(json_object_get(j, "labels"), "git.sha")), "abc123");
+        cr_assert(strstr(all, "X-Bluegreen-Actor: ci-bot\r\n") != NULL, "%s", all);
+        json_decref(j);
+        free(all);
+        free(b);
+    }
+    cli_res_fini(&r);
+    CLI_RUN(&r, "--admin", fake_admin_url(f), "release", path, "--label", "nokv");
+    cr_assert_eq(r.code, 2, "%s", r.err);
     cli_res_fini(&r);
 
     fake_admin_stop(f);
