@@ -184,8 +184,8 @@ static void resolve(bg_deployer_t *d, dp_service_t *svc, const bg_store_deployme
 {
     int old = 1 - dep->slot;
     /* Keep the new revision only when it is all that still runs (the old slot's targets
-     * died with no one to replace them); after a clean shutdown nothing runs and the old
-     * revision is started again. */
+     * died with no one to replace them); after `shutdown --stop-targets` nothing runs and
+     * the old revision is started again. */
     bool back = before_traffic(dep->phase) || svc->slot[old].n_insts > 0 ||
                 svc->slot[dep->slot].n_insts == 0;
     char reason[512];

@@ -38,10 +38,12 @@ bg_server_t *bg_server_new(bg_config_t *cfg, bg_err_t *err);
  * Thread: control (the thread that will call bg_server_run()). */
 int bg_server_start(bg_server_t *s, bg_err_t *err);
 
-/* Runs the control loop on the calling thread until SIGINT, SIGTERM or bg_server_stop(),
- * then stops cleanly: answers calls still waiting (503), stops the admin API, stops the
- * proxy with a grace period of BG_SERVER_STOP_GRACE_MS, closes the health checker and
- * closes the loop with no handle left. Returns 0, or a negative code with <err> filled
+/* Runs the control loop on the calling thread until SIGINT, SIGTERM, bg_server_stop(),
+ * bg_server_shutdown() or POST /v1/shutdown, then stops cleanly: answers calls still
+ * waiting (503), stops the admin API, stops the proxy with a grace period of
+ * BG_SERVER_STOP_GRACE_MS, leaves the process-driver instances running (or stops them
+ * all when asked to stop targets), closes the health checker and closes the loop with no
+ * handle left. Returns 0, or a negative code with <err> filled
  * when starting failed or a handle was left open. Thread: control. */
 int bg_server_run(bg_server_t *s, bg_err_t *err);
 
