@@ -3,10 +3,10 @@
 # bluegreen and sample-app), without installing or building anything. The demo checks its
 # own story — canary + promote, health-check rollback, rollback_on error-rate rollback,
 # manual rollback, the compatibility gate's refusal and the planned release, zero failed
-# requests where there must be none, the daemon's instances gone after SIGTERM — and exits
-# non-zero if any step differs. This test passes only if the demo exited 0 AND printed its
-# "all N checks passed" line after all seven summary rows (a demo that stopped early, or
-# skipped steps, fails).
+# requests where there must be none, the daemon's instances gone after `bluegreen shutdown
+# --stop-targets` — and exits non-zero if any step differs. This test passes only if the
+# demo exited 0 AND printed its "all N checks passed" line after all seven summary rows (a
+# demo that stopped early, or skipped steps, fails).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 
