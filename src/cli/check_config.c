@@ -5,6 +5,7 @@
 #include "cli/internal.h"
 
 #include "base/base.h"
+#include "compat/compat.h"
 
 static void format_strategy(const bg_strategy_t *s, bg_buf_t *b)
 {
@@ -74,6 +75,25 @@ static void print_service(bg_cli_t *cli, const bg_service_config_t *svc)
     bg_buf_fini(&b);
 }
 
+/* The explicit compatibility rules of `matrix:` load as `serve` would load them. */
+static bool matrix_ok(bg_cli_t *cli, const bg_config_t *cfg)
+{
+    char line[BG_ERR_MSG_MAX + 2 * BG_ERR_PATH_MAX + 64];
+    bg_compat_rules_t *rules;
+    bg_err_t err;
+
+    if (cfg->matrix == NULL)
+        return true;
+    bg_err_clear(&err);
+    rules = bg_compat_rules_load(cfg->matrix, &err);
+    if (rules == NULL) {
+        fprintf(cli->err, "%s\n", bg_err_format(&err, line, sizeof(line)));
+        return false;
+    }
+    bg_compat_rules_free(rules);
+    return true;
+}
+
 int bg_cli_check_config(bg_cli_t *cli, int argc, char **argv)
 {
     bg_config_t *cfg;
@@ -83,6 +103,10 @@ int bg_cli_check_config(bg_cli_t *cli, int argc, char **argv)
     cfg = bg_cli_config_load(cli);
     if (cfg == NULL)
         return BG_EXIT_USAGE;
+    if (!matrix_ok(cli, cfg)) {
+        bg_config_free(cfg);
+        return BG_EXIT_USAGE;
+    }
     fprintf(cli->out, "ok: %s: %zu service%s, listen %s, admin %s\n", bg_cli_config_path(cli),
             cfg->n_services, cfg->n_services == 1 ? "" : "s", cfg->listen ? cfg->listen : "-",
             cfg->admin ? cfg->admin : "-");

@@ -203,6 +203,7 @@ static const cfg_field_t top_fields[] = {
     {"workers", top_workers, 0},
     {"proxy", top_proxy, CFG(proxy)},
     {"services", top_services, 0},
+    {"matrix", top_string, CFG(matrix)},
 };
 
 static void config_defaults(bg_config_t *cfg)
@@ -373,6 +374,7 @@ void bg_config_free(bg_config_t *cfg)
     free(cfg->admin);
     free(cfg->admin_token);
     free(cfg->state_dir);
+    free(cfg->matrix);
     for (size_t i = 0; i < cfg->n_services; i++)
         cfg_service_fini(&cfg->services[i]);
     free(cfg->services);

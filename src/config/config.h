@@ -202,6 +202,10 @@ typedef struct bg_config {
     bg_proxy_config_t proxy;
     bg_service_config_t *services;
     size_t n_services;
+    char *matrix;           /* matrix: FILE of explicit compatibility rules (DESIGN §6),
+                               loaded by compat/ (bg_compat_rules_load); NULL = none.
+                               Relative paths are relative to the working directory, as
+                               state_dir and run.command are. */
 } bg_config_t;
 
 /* Loads and validates <path>. Returns a new config (caller frees with bg_config_free) or

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "compat/semver.h"
 #include "base/compat.h"
 
 #define VERSION_EXPECT "a semantic version like 1.2.3 (MAJOR.MINOR.PATCH[-pre][+build])"
@@ -149,7 +150,15 @@ static int provide_entry(cfg_ctx_t *ctx, const char *key, yaml_node_t *key_node,
     return 0;
 }
 
-/* api.requires.<name>: "^1.4" (the range grammar belongs to compat/) */
+static unsigned quote_lead(const yaml_node_t *node)
+{
+    yaml_scalar_style_t st = node->data.scalar.style;
+
+    return st == YAML_SINGLE_QUOTED_SCALAR_STYLE || st == YAML_DOUBLE_QUOTED_SCALAR_STYLE ? 1 : 0;
+}
+
+/* api.requires.<name>: "^1.4", checked with the gate's own npm-range parser so that a
+ * range the gate could not read is refused here, at its position. */
 static int require_entry(cfg_ctx_t *ctx, const char *key, yaml_node_t *key_node, yaml_node_t *val,
                          void *obj)
 {
@@ -162,7 +171,21 @@ static int require_entry(cfg_ctx_t *ctx, const char *key, yaml_node_t *key_node,
     r = &api->requires[api->n_requires++];
     memset(r, 0, sizeof(*r));
     r->api = bg_strdup(key);
-    return cfg_set_str(ctx, val, "a version range like \"^1.4\"", &r->range);
+    int rc = cfg_set_str(ctx, val, "a version range like \"^1.4\"", &r->range);
+    if (rc != 0)
+        return rc;
+    bg_err_t rerr;
+    bg_range_t *range = bg_range_parse(r->range, &rerr);
+    if (range == NULL) {
+        rc = cfg_fail(ctx, val, "%s", rerr.msg);
+        /* A one-line scalar maps the range's own column onto the file's (past an opening
+         * quote); otherwise the message names the column inside the range. */
+        if (ctx->err != NULL && val->start_mark.line == val->end_mark.line && rerr.column > 0)
+            ctx->err->column += rerr.column - 1 + quote_lead(val);
+        return rc;
+    }
+    bg_range_free(range);
+    return 0;
 }
 
 static int api_provides(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)

@@ -11,6 +11,7 @@
 #include "base/buf.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "compat/semver.h"
 #include "base/compat.h"
 
 static bool is_digit(char c)
@@ -23,63 +24,15 @@ static bool is_alnum(char c)
     return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* A numeric identifier of semver §2: digits, no leading zero. Advances *p. */
-static bool semver_number(const char **p)
-{
-    const char *s = *p;
-
-    if (!is_digit(*s))
-        return false;
-    if (s[0] == '0' && is_digit(s[1]))
-        return false;
-    while (is_digit(*s))
-        s++;
-    *p = s;
-    return true;
-}
-
-/* Dot-separated identifiers of [0-9A-Za-z-]; numeric ones without leading zeros when
- * <numeric_strict> (pre-release, semver §9; build metadata allows them, §10). */
-static bool semver_idents(const char **p, bool numeric_strict)
-{
-    const char *s = *p;
-
-    for (;;) {
-        const char *start = s;
-        bool all_digits = true;
-
-        while (is_alnum(*s) || *s == '-') {
-            all_digits = all_digits && is_digit(*s);
-            s++;
-        }
-        if (s == start)
-            return false;
-        if (numeric_strict && all_digits && start[0] == '0' && s - start > 1)
-            return false;
-        if (*s != '.')
-            break;
-        s++;
-    }
-    *p = s;
-    return true;
-}
-
+/* Strict SemVer 2.0.0, by the same parser the compatibility gate uses. */
 bool cfg_semver_ok(const char *s)
 {
-    if (!semver_number(&s) || *s++ != '.' || !semver_number(&s) || *s++ != '.' ||
-        !semver_number(&s))
+    bg_semver_t v;
+
+    if (bg_semver_parse(s, &v, NULL) != 0)
         return false;
-    if (*s == '-') {
-        s++;
-        if (!semver_idents(&s, true))
-            return false;
-    }
-    if (*s == '+') {
-        s++;
-        if (!semver_idents(&s, false))
-            return false;
-    }
-    return *s == '\0';
+    bg_semver_fini(&v);
+    return true;
 }
 
 static bool port_ok(const char *s, bool zero_ok)

@@ -33,9 +33,15 @@ const char *bg_deploy_result_str(bg_deploy_result_t r)
 bg_deployer_t *bg_deployer_new(uv_loop_t *loop, const bg_config_t *cfg,
                                const bg_deploy_host_t *host, bg_err_t *err)
 {
-    bg_deployer_t *d = BG_NEW(bg_deployer_t);
+    bg_deployer_t *d;
+    bg_compat_rules_t *rules = NULL;
 
-    (void)err;
+    /* The explicit matrix rules are part of the gate: a file that does not load stops the
+     * daemon from starting rather than running with a weaker gate. */
+    if (cfg->matrix != NULL && (rules = bg_compat_rules_load(cfg->matrix, err)) == NULL)
+        return NULL;
+    d = BG_NEW(bg_deployer_t);
+    d->rules = rules;
     d->loop = loop;
     d->cfg = cfg;
     d->host = *host;
@@ -432,5 +438,6 @@ void bg_deployer_free(bg_deployer_t *d)
     if (d->store != NULL && bg_store_in_tx(d->store) && bg_store_commit(d->store, NULL) != 0)
         bg_log(BG_LOG_ERROR, "deploy", "msg=\"last writes not stored\"");
     bg_store_close(d->store);
+    bg_compat_rules_free(d->rules);
     free(d);
 }

@@ -85,6 +85,7 @@ struct bg_deployer {
     const bg_config_t *cfg;
     bg_deploy_host_t host;
     bg_store_t *store;
+    bg_compat_rules_t *rules;   /* config `matrix:` rules (owned); NULL = none */
     dp_service_t *services;
     size_t n_services;
     bg_list_t streams; /* dp_stream_t: SSE followers */

@@ -23,7 +23,7 @@ static int rollback_gate(bg_deployer_t *d, dp_service_t *svc, int back_to, json_
     if (w == NULL)
         return err != NULL && err->code ? err->code : BG_EINVAL;
     bg_compat_result_init(&res);
-    if (bg_compat_check_rollback(w, svc->cfg->name, (bg_slot_t)back_to, NULL, &res) == 0 &&
+    if (bg_compat_check_rollback(w, svc->cfg->name, (bg_slot_t)back_to, d->rules, &res) == 0 &&
         !bg_compat_result_ok(&res)) {
         size_t n = (size_t)snprintf(err->msg, sizeof(err->msg),
                                     "rollback would break a consumer "

@@ -89,7 +89,7 @@ static void ph_pre_scale_up(dp_deployment_t *dep)
     w = dp_world(dep->d, &err);
     if (w != NULL)
         rc = bg_compat_check_deploy(w, dep->svc->cfg->name, (bg_slot_t)dep->slot, &dep->rev,
-                                    first_percent(dep), NULL, &res, &err);
+                                    first_percent(dep), dep->d->rules, &res, &err);
     json_object_set_new(dep->record, "gate", bg_compat_result_to_json(&res));
     if (rc != 0) {
         dp_finish(dep, BG_RESULT_FAILED, err.msg);
@@ -376,7 +376,7 @@ static void take_step(dp_deployment_t *dep, uint32_t pct)
         after = bg_compat_world_with_step(w, svc->cfg->name, (bg_slot_t)dep->slot, &dep->rev, pct,
                                           &err);
     if (after != NULL)
-        bg_compat_check(after, svc->cfg->name, NULL, &res);
+        bg_compat_check(after, svc->cfg->name, dep->d->rules, &res);
     bg_compat_world_free(after);
     bg_compat_world_free(w);
     if (after == NULL || !bg_compat_result_ok(&res)) {

@@ -36,7 +36,7 @@ void dp_route_matrix(bg_deployer_t *d, bg_admin_req_t *req)
         bg_admin_respond_error(req, &err);
         return;
     }
-    bg_admin_respond_json(req, 200, bg_compat_matrix_json(w, NULL));
+    bg_admin_respond_json(req, 200, bg_compat_matrix_json(w, d->rules));
     bg_compat_world_free(w);
 }
 
@@ -68,7 +68,7 @@ static int plan_body(bg_deployer_t *d, const char *body, size_t len, bg_compat_r
         rc = err->code ? err->code : BG_EINVAL;
         goto out;
     }
-    rc = bg_compat_plan(w, rel, NULL, plan, err);
+    rc = bg_compat_plan(w, rel, d->rules, plan, err);
 out:
     bg_compat_world_free(w);
     free(path);

@@ -47,8 +47,8 @@ static json_t *dry_run(bg_deployer_t *d, dp_deployment_t *dep, bg_err_t *err)
         }
     }
     bg_compat_result_init(&res);
-    if (bg_compat_check_deploy(w, dep->svc->cfg->name, (bg_slot_t)dep->slot, &dep->rev, first, NULL,
-                               &res, err) == 0)
+    if (bg_compat_check_deploy(w, dep->svc->cfg->name, (bg_slot_t)dep->slot, &dep->rev, first,
+                               dep->d->rules, &res, err) == 0)
         j = dry_run_json(dep, &res);
     bg_compat_result_fini(&res);
     bg_compat_world_free(w);

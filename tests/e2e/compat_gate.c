@@ -943,3 +943,82 @@ Test(compat_gate, rollback_gate_consumer_direction)
     cr_assert_eq(dfx_load_stop(&f), 0, "orders load failed: %s", f.load.last_failure);
     dfx_finish(&f);
 }
+
+/* Explicit matrix rules (config `matrix:`) are part of the gate: orders 2.x is declared
+ * incompatible with payments < 1.9.5 although its ranges would allow 1.9.2, so the
+ * deployment is refused with the rule and its reason; the matrix shows the rule. */
+Test(compat_gate, matrix_rules_file_gates_deployments)
+{
+    char *rdir = bgt_tmpdir("rules");
+    char *rules = bg_asprintf("%s/compat-rules.yaml", rdir);
+    FILE *fp = fopen(rules, "w");
+    cr_assert(fp != NULL);
+    fputs("rules:\n"
+          "  - service: orders\n"
+          "    version: \"2.x\"\n"
+          "    incompatible_with: {service: payments, version: \"<1.9.5\"}\n"
+          "    reason: uses the v2 refunds endpoint\n",
+          fp);
+    fclose(fp);
+    char *top = bg_asprintf("    strategy: all-at-once\n    termination_wait: 1s\nmatrix: %s\n",
+                            rules);
+
+    start(true, "    strategy: all-at-once\n    termination_wait: 1s\n", top);
+    dfx_load_start(&f, 2);
+    json_t *d = deploy_expect("orders", "2.0.0",
+                              "{\"provides\":{\"orders\":\"2.0.0\"},"
+                              "\"requires\":{\"payments\":\"^1.4\"}}",
+                              "", "REFUSED");
+    cr_assert(strstr(jstr(d, "reason"), "orders 2.0.0 is incompatible with payments <1.9.5 "
+                                        "(uses the v2 refunds endpoint)") != NULL,
+              "reason: %s", jstr(d, "reason"));
+    json_decref(d);
+    cr_assert_eq(n_targets("orders", "green"), 0, "nothing may start after a refusal");
+    /* a payments version outside the rule lets it through */
+    json_decref(deploy_expect("payments", "1.9.7", "{\"provides\":{\"payments\":\"1.9.7\"}}", "",
+                              "SUCCEEDED"));
+    json_decref(deploy_expect("orders", "2.0.0",
+                              "{\"provides\":{\"orders\":\"2.0.0\"},"
+                              "\"requires\":{\"payments\":\"^1.4\"}}",
+                              "", "SUCCEEDED"));
+    usleep(200000);
+    cr_assert_eq(dfx_load_stop(&f), 0, "orders load failed: %s", f.load.last_failure);
+    dfx_finish(&f);
+    free(top);
+    free(rules);
+    free(rdir);
+}
+
+/* A rules file that does not load stops check-config and serve with its position. */
+Test(compat_gate, bad_matrix_rules_file_is_a_config_error)
+{
+    char *dir = bgt_tmpdir("rules-bad");
+    char *rules = bg_asprintf("%s/compat-rules.yaml", dir);
+    char *cfg = bg_asprintf("%s/bluegreen.yaml", dir);
+    FILE *fp = fopen(rules, "w");
+    cr_assert(fp != NULL);
+    fputs("rules:\n  - service: orders\n    version: \">>2\"\n"
+          "    incompatible_with: {service: payments}\n",
+          fp);
+    fclose(fp);
+    fp = fopen(cfg, "w");
+    cr_assert(fp != NULL);
+    fprintf(fp, "state_dir: %s/state\nmatrix: %s\nservices:\n  orders:\n"
+                "    run: {command: [\"%s\"]}\n",
+            dir, rules, bgt_bin("sample-app"));
+    fclose(fp);
+    cli_res_t r;
+    CLI_RUN(&r, "check-config", "-c", cfg);
+    cr_assert_eq(r.code, 2, "check-config exit %d: %s%s", r.code, r.out, r.err);
+    char want[600];
+    snprintf(want, sizeof(want), "%s:3:16: rules[0].version: ", rules);
+    cr_assert(strstr(r.err, want) != NULL, "stderr lacks '%s':\n%s", want, r.err);
+    cli_res_fini(&r);
+    CLI_RUN(&r, "serve", "-c", cfg);
+    cr_assert_eq(r.code, 2, "serve exit %d: %s%s", r.code, r.out, r.err);
+    cr_assert(strstr(r.err, want) != NULL, "stderr lacks '%s':\n%s", want, r.err);
+    cli_res_fini(&r);
+    free(cfg);
+    free(rules);
+    free(dir);
+}

@@ -256,7 +256,7 @@ Test(gate, whole_deployment_up_front)
     cr_expect_eq(res.n_edges, 0);
     bg_revision_config_fini(&rev);
     /* declarations that do not parse */
-    rev_make(&rev, "1.10.0", "{requires: {x: '>>1'}}");
+    rev_make_raw_range(&rev, "1.10.0", "x", ">>1");
     cr_expect_eq(bg_compat_check_deploy(w, "payments", BG_SLOT_GREEN, &rev, 10, NULL, &res, &err),
                  BG_EINVAL);
     cr_expect_str_eq(err.key, "payments.api.requires.x");
@@ -425,7 +425,7 @@ Test(declarations, bad_range_and_version_are_precise)
     bg_revision_config_t rev;
     bg_err_t err = {0};
 
-    rev_make(&rev, "2.3.0", "{requires: {payments: '^1.4 || >=2.x.y'}}");
+    rev_make_raw_range(&rev, "2.3.0", "payments", "^1.4 || >=2.x.y");
     cr_expect_eq(bg_compat_world_set_slot(w, "orders", BG_SLOT_BLUE, &rev, 100, &err), BG_EINVAL);
     cr_expect_str_eq(err.key, "orders.api.requires.payments");
     cr_expect(strstr(err.msg, "invalid range \"^1.4 || >=2.x.y\"") != NULL, "%s", err.msg);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "compat/compat.h"
 
 /* A revision with <version> and <api> (a YAML flow mapping such as
@@ -23,6 +24,19 @@ static inline void rev_make(bg_revision_config_t *rev, const char *version, cons
              api != NULL ? "api: " : "", api != NULL ? api : "");
     cr_assert_eq(bg_revision_parse(text, strlen(text), "rev.yaml", NULL, rev, &err), 0,
                  "revision %s: %s", version, err.msg);
+}
+
+/* A revision whose one requirement (on <api>) has the raw range <range>, bypassing the
+ * revision parser (which refuses bad ranges itself): a hand-built declaration. */
+static inline void rev_make_raw_range(bg_revision_config_t *rev, const char *version,
+                                      const char *api, const char *range)
+{
+    char decl[128];
+
+    snprintf(decl, sizeof(decl), "{requires: {%s: '^1'}}", api);
+    rev_make(rev, version, decl);
+    free(rev->api.requires[0].range);
+    rev->api.requires[0].range = bg_strdup(range);
 }
 
 /* Puts <version>/<api> into <slot> of <service> at <weight>. */

@@ -229,7 +229,7 @@ Test(config, top_level_errors)
 {
     assert_err("listen: 127.0.0.1:8080\nlisten_addr: x\n",
                "t.yaml:2:1: listen_addr: unknown key \"listen_addr\"; valid keys: listen, "
-               "test_listen, admin, admin_token, state_dir, driver, workers, proxy, services");
+               "test_listen, admin, admin_token, state_dir, driver, workers, proxy, services, matrix");
     assert_err("driver: podman\n", "t.yaml:1:9: driver: expected one of process, docker, "
                                    "static, ecs, got \"podman\"");
     assert_err("- a\n- b\n", "t.yaml:1:1: expected a mapping of settings (listen, services, "

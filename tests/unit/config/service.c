@@ -404,3 +404,31 @@ Test(service, hooks)
                "t.yaml:4:22: services.a.hooks.timeout: expected a duration above 0 such as 30s "
                "or 5m, got 0");
 }
+
+/* api.requires ranges are read by the gate's own parser at load time, so a range the gate
+ * could not use is refused here with its position, not later at deploy time. */
+Test(service, api_ranges_checked_at_their_position)
+{
+    const char *got = parse_err("services:\n  orders:\n" SVC_RUN
+                                "    api: {requires: {payments: \"^1.x.y\"}}\n");
+    cr_assert(strncmp(got, "t.yaml:4:33: services.orders.api.requires.payments: ", 52) == 0,
+              "%s", got);
+    cr_assert(strstr(got, "invalid range") != NULL, "%s", got);
+    got = parse_err("services:\n  orders:\n" SVC_RUN "    api: {provides: {orders: [1.2.3, 01.0.0]}}\n");
+    cr_assert(strstr(got, "t.yaml:4:38: services.orders.api.provides.orders[1]: expected a semantic version") == got, "%s",
+              got);
+}
+
+Test(service, matrix_file_key)
+{
+    bg_err_t err;
+    const char *text = "matrix: ./compat-rules.yaml\nservices:\n  orders:\n" SVC_RUN;
+    bg_config_t *cfg = bg_config_parse(text, strlen(text), "t.yaml", &err);
+    cr_assert_not_null(cfg, "%s", err.msg);
+    cr_assert_str_eq(cfg->matrix, "./compat-rules.yaml");
+    bg_config_free(cfg);
+    text = "services:\n  orders:\n" SVC_RUN;
+    cfg = bg_config_parse(text, strlen(text), "t.yaml", &err);
+    cr_assert_null(cfg->matrix);
+    bg_config_free(cfg);
+}
