@@ -86,7 +86,7 @@ static int top_admin(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
     return cfg_fail(ctx, val, "expected unix:PATH or http://HOST:PORT, got \"%.64s\"", a);
 }
 
-static int top_driver(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+int cfg_driver(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
 {
     static const char *const names[] = {"process", "docker", "static", "ecs"};
     char *s = NULL;
@@ -199,7 +199,7 @@ static const cfg_field_t top_fields[] = {
     {"admin", top_admin, CFG(admin)},
     {"admin_token", top_string, CFG(admin_token)},
     {"state_dir", top_string, CFG(state_dir)},
-    {"driver", top_driver, CFG(driver)},
+    {"driver", cfg_driver, CFG(driver)},
     {"workers", top_workers, 0},
     {"proxy", top_proxy, CFG(proxy)},
     {"services", top_services, 0},

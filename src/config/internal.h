@@ -131,6 +131,8 @@ int cfg_rev_check_artifact(cfg_ctx_t *ctx, yaml_node_t *node, const bg_revision_
 
 /* strategy.c */
 
+/* `driver:` process | docker | static | ecs -> bg_driver_kind_t at <obj>. */
+int cfg_driver(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
 /* Reads `strategy:` into <obj> (a bg_strategy_t, fini'd first). */
 int cfg_strategy(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
 

@@ -46,26 +46,6 @@ static int svc_route(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
     return cfg_walk(ctx, val, route_fields, BG_ARRAY_LEN(route_fields), obj, NULL);
 }
 
-static int svc_driver(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
-{
-    static const char *const names[] = {"process", "docker", "static", "ecs"};
-    char *s = NULL;
-    int rc = cfg_str(ctx, val, "a driver", &s);
-
-    if (rc != 0)
-        return rc;
-    for (size_t i = 0; i < BG_ARRAY_LEN(names); i++) {
-        if (strcmp(s, names[i]) == 0) {
-            *(bg_driver_kind_t *)obj = (bg_driver_kind_t)i;
-            free(s);
-            return 0;
-        }
-    }
-    rc = cfg_fail(ctx, val, "expected one of process, docker, static, ecs, got \"%.64s\"", s);
-    free(s);
-    return rc;
-}
-
 /* health.* */
 
 static int h_type(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
@@ -430,7 +410,7 @@ static int svc_traffic(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
 
 static const cfg_field_t service_fields[] = {
     {"route", svc_route, 0},
-    {"driver", svc_driver, SVC(driver)},
+    {"driver", cfg_driver, SVC(driver)},
     {"version", cfg_rev_version, REV},
     {"count", cfg_rev_count, REV},
     {"run", cfg_rev_run, REV},

@@ -11,36 +11,12 @@
 #include "store/internal.h"
 #include "base/compat.h"
 
-#define HISTORY_COLUMNS                                                                            \
-    "id, service, from_revision, to_revision, slot, phase, result, reason, weight_blue, "          \
-    "weight_green, actor, origin, record_json, started_ms, ended_ms"
-
-static void history_row(sqlite3_stmt *st, bg_store_deployment_t *d)
-{
-    memset(d, 0, sizeof(*d));
-    d->id = sqlite3_column_int64(st, 0);
-    bg_store_col_text(st, 1, d->service, sizeof(d->service));
-    d->from_revision = sqlite3_column_int64(st, 2);
-    d->to_revision = sqlite3_column_int64(st, 3);
-    d->slot = sqlite3_column_int(st, 4);
-    bg_store_col_text(st, 5, d->phase, sizeof(d->phase));
-    bg_store_col_text(st, 6, d->result, sizeof(d->result));
-    bg_store_col_text(st, 7, d->reason, sizeof(d->reason));
-    d->weight[0] = (uint32_t)sqlite3_column_int(st, 8);
-    d->weight[1] = (uint32_t)sqlite3_column_int(st, 9);
-    bg_store_col_text(st, 10, d->actor, sizeof(d->actor));
-    bg_store_col_text(st, 11, d->origin, sizeof(d->origin));
-    d->record_json = bg_strdup((const char *)sqlite3_column_text(st, 12));
-    d->started_ms = (uint64_t)sqlite3_column_int64(st, 13);
-    d->ended_ms = (uint64_t)sqlite3_column_int64(st, 14);
-}
-
 int bg_store_deployment_list(bg_store_t *s, const char *service, unsigned limit,
                              int (*cb)(void *arg, const bg_store_deployment_t *d), void *arg,
                              bg_err_t *err)
 {
     sqlite3_stmt *st = bg_store_prepare(s,
-                                        "SELECT " HISTORY_COLUMNS " FROM deployments WHERE "
+                                        "SELECT " BG_STORE_DEPLOYMENT_COLUMNS " FROM deployments WHERE "
                                         "(?1 IS NULL OR service = ?1) ORDER BY id DESC LIMIT ?2",
                                         err);
     int rc = 0, step;
@@ -52,7 +28,7 @@ int bg_store_deployment_list(bg_store_t *s, const char *service, unsigned limit,
     sqlite3_bind_int64(st, 2, limit > 0 ? (sqlite3_int64)limit : -1);
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
         bg_store_deployment_t d;
-        history_row(st, &d);
+        bg_store_deployment_row(st, &d);
         rc = cb(arg, &d);
         bg_store_deployment_fini(&d);
     }

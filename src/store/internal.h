@@ -24,4 +24,11 @@ int bg_store_fail(bg_store_t *s, bg_err_t *err, const char *what);
 /* Copies column <col> of <st> as text into <out> of <size> bytes ("" for NULL). */
 void bg_store_col_text(sqlite3_stmt *st, int col, char *out, size_t size);
 
+/* The deployments columns in the order bg_store_deployment_row() reads them. */
+#define BG_STORE_DEPLOYMENT_COLUMNS                                                                \
+    "id, service, from_revision, to_revision, slot, phase, result, reason, weight_blue, "          \
+    "weight_green, actor, origin, record_json, started_ms, ended_ms"
+/* Fills <d> (zeroed first; caller fini's it) from a row of BG_STORE_DEPLOYMENT_COLUMNS. */
+void bg_store_deployment_row(sqlite3_stmt *st, bg_store_deployment_t *d);
+
 #endif

@@ -10,10 +10,6 @@
 #include "store/internal.h"
 #include "base/compat.h"
 
-#define DEPLOYMENT_COLUMNS                                                                         \
-    "id, service, from_revision, to_revision, slot, phase, result, reason, weight_blue, "        \
-    "weight_green, actor, origin, record_json, started_ms, ended_ms"
-
 int bg_store_deployment_create(bg_store_t *s, bg_store_deployment_t *d, bg_err_t *err)
 {
     sqlite3_stmt *st = bg_store_prepare(
@@ -137,7 +133,7 @@ int bg_store_deployment_finish(bg_store_t *s, int64_t id, const char *result, co
     return rc;
 }
 
-static void deployment_row(sqlite3_stmt *st, bg_store_deployment_t *d)
+void bg_store_deployment_row(sqlite3_stmt *st, bg_store_deployment_t *d)
 {
     memset(d, 0, sizeof(*d));
     d->id = sqlite3_column_int64(st, 0);
@@ -170,7 +166,7 @@ static int deployment_query(bg_store_t *s, const char *sql, const char *text, in
     else
         sqlite3_bind_int64(st, 1, num);
     if (sqlite3_step(st) == SQLITE_ROW) {
-        deployment_row(st, out);
+        bg_store_deployment_row(st, out);
         rc = 0;
     } else {
         bg_err_set(err, BG_ENOTFOUND, "no such deployment");
@@ -181,7 +177,7 @@ static int deployment_query(bg_store_t *s, const char *sql, const char *text, in
 
 int bg_store_deployment_get(bg_store_t *s, int64_t id, bg_store_deployment_t *out, bg_err_t *err)
 {
-    return deployment_query(s, "SELECT " DEPLOYMENT_COLUMNS " FROM deployments WHERE id = ?",
+    return deployment_query(s, "SELECT " BG_STORE_DEPLOYMENT_COLUMNS " FROM deployments WHERE id = ?",
                             NULL, id, out, err);
 }
 
@@ -189,7 +185,7 @@ int bg_store_deployment_active(bg_store_t *s, const char *service, bg_store_depl
                                bg_err_t *err)
 {
     return deployment_query(s,
-                            "SELECT " DEPLOYMENT_COLUMNS " FROM deployments WHERE service = ? "
+                            "SELECT " BG_STORE_DEPLOYMENT_COLUMNS " FROM deployments WHERE service = ? "
                             "AND result = '' ORDER BY id DESC LIMIT 1",
                             service, 0, out, err);
 }
