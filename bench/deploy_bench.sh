@@ -19,8 +19,13 @@ TMP=$(mktemp -d /tmp/bgdeploybench.XXXXXX)
 PROBE=$TMP/probe
 SERVE_PID=
 
+# `shutdown --stop-targets` stops the daemon AND the sample-apps it started (a plain
+# SIGTERM leaves them running for the next serve to re-adopt); SIGTERM only as a fallback.
 cleanup() {
-    [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null || true
+    [ -n "$SERVE_PID" ] || return 0
+    "$BG" --admin "unix:$TMP/state/bg.sock" shutdown --stop-targets >/dev/null 2>&1 ||
+        kill "$SERVE_PID" 2>/dev/null || true
+    wait "$SERVE_PID" 2>/dev/null || true
 }
 trap cleanup EXIT
 
