@@ -101,18 +101,23 @@ static void release_free_lists(bg_worker_t *w)
     w->n_free_ex = 0;
 }
 
-/* Drops spare buffers and exchanges beyond what was in use at the last peak. */
+/* Drops spare buffers and exchanges beyond the peak in use during the interval that just
+ * ended (not beyond what happens to be in use at this instant: under a fluctuating load
+ * that would free, every tick, the buffers the next burst maps again), then starts the
+ * next interval's peak from what is in use now. */
 static void trim_to_peak(bg_worker_t *w)
 {
+    unsigned keep_bufs = w->peak_bufs_out, keep_ex = w->peak_ex_out;
+
     w->peak_bufs_out = w->n_bufs_out;
     w->peak_ex_out = w->n_ex_out;
-    while (w->n_free_bufs > MAX_FREE_BUFS + w->peak_bufs_out) {
+    while (w->n_free_bufs > MAX_FREE_BUFS + keep_bufs) {
         bg_iobuf_t *b = w->free_bufs;
         w->free_bufs = b->next;
         w->n_free_bufs--;
         bg_worker_big_free(b, buf_bytes(w));
     }
-    while (w->n_free_ex > w->peak_ex_out + 8) {
+    while (w->n_free_ex > keep_ex + 8) {
         bg_exchange_t *e = w->free_ex;
         w->free_ex = e->next_free;
         w->n_free_ex--;
