@@ -12,7 +12,7 @@ PACKAGES=(
   curl jq procps iproute2 python3                        # tests, demo
   wrk nginx-light haproxy                                # benchmarks (bench/)
   valgrind strace                                        # debugging leaks and syscalls
-  nodejs                                                 # dashboard tooling
+  nodejs                                                 # npm semver oracle (compat tests)
 )
 
 if [ "$(id -u)" -eq 0 ]; then
