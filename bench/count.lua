@@ -1,4 +1,4 @@
--- bench/count.lua — wrk script: counts non-2xx responses and which slot answered a 2xx
+-- bench/count.lua — wrk script (bench/switch.sh and tests/e2e/switch_load.sh): counts non-2xx responses and which slot answered a 2xx
 -- ("slot":"blue" / "slot":"green" in the JSON body), per thread, and prints one line in
 -- done():
 --   COUNTS requests=N non2xx=N blue=N green=N other=N connect=N read=N write=N timeout=N status=N

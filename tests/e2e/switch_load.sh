@@ -2,7 +2,8 @@
 # tests/e2e/switch_load.sh — zero failed requests across 10 blue<->green switches under load.
 #
 # Starts sample-app blue (v1) and green (v2) and `bluegreen serve` (static driver) on
-# ephemeral loopback ports, then runs wrk (keep-alive, -t1 -c32, tests/e2e/switch_load.lua)
+# ephemeral loopback ports, then runs wrk (keep-alive, -t1 -c32, bench/count.lua, the
+# same counting script the switch benchmark uses)
 # long enough for >= 100,000 requests while `bluegreen traffic` moves all traffic between
 # blue and green 10 times. Asserts: 0 non-2xx, 0 socket errors, >= 100,000 requests, and
 # responses from both slots. Run from the repo root; binaries from $BG_BUILD_DIR or build/.
@@ -112,7 +113,7 @@ secs=$(((MIN_REQUESTS * 14 / 10 + rps - 1) / rps))
 [ $secs -le $MAX_SECONDS ] || fail "only $rps req/s: $MIN_REQUESTS requests would need more than ${MAX_SECONDS}s"
 say "calibrated at $rps req/s: wrk -t1 -c32 for ${secs}s with $SWITCHES switches"
 
-wrk -t1 -c32 -d"${secs}s" --timeout 5s -s "$HERE/switch_load.lua" \
+wrk -t1 -c32 -d"${secs}s" --timeout 5s -s "$HERE/../../bench/count.lua" \
     "http://127.0.0.1:$PROXY_PORT/" >"$TMP/wrk.log" 2>&1 &
 WRK_PID=$!
 PIDS+=("$WRK_PID")
