@@ -461,6 +461,11 @@ static long prescan_method(bg_http_parser_t *p, const char *data, size_t len)
         i++;
     if (i == len && i <= MAX_METHOD_LEN)
         return -1;
+    /* A CR or LF left over after the skipped empty lines: llhttp would skip it too and
+     * parse the request with the method this pre-scan did not see (an empty method, and a
+     * HEAD not known as HEAD). Refuse it, as bare CR / LF line ends are refused. */
+    if (i == 0 && (data[0] == '\r' || data[0] == '\n'))
+        return -2;
     if (i == 0 || i > MAX_METHOD_LEN || data[i] != ' ') {
         p->head->method = (bg_str_t){data, 0}; /* scanned: let llhttp give the error */
         return 0;
