@@ -38,6 +38,7 @@ fi
 
 out=build-libfuzzer
 mkdir -p "$out"
+# shellcheck disable=SC2054 # the commas are inside -fsanitize=, not separators
 flags=(-std=c17 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=all -D_GNU_SOURCE -DBG_VERSION=\"fuzz\" -DBG_FAULT_ENABLED=1
        -Isrc -Itests/unit/fuzz -I/usr/share/include/llhttp)
@@ -53,7 +54,7 @@ for s in "${lib_srcs[@]}" /usr/share/llhttp/llhttp.c /usr/share/llhttp/api.c /us
   if [ ! -f "$o" ] || [ "$s" -nt "$o" ]; then
     extra=()
     case $s in /usr/share/llhttp/*) extra=(-w) ;; esac
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2046 # pkg-config output is meant to split into flags
     "$CC" "${flags[@]/-fsanitize=fuzzer,/-fsanitize=fuzzer-no-link,}" "${extra[@]}" \
       $(pkg-config --cflags libuv jansson yaml-0.1) -c "$s" -o "$o"
   fi
@@ -74,7 +75,7 @@ for t in "${targets[@]}"; do
   corpus=$out/corpus-$t
   mkdir -p "$corpus"
   for d in "${seeds[@]}"; do
-    [ -d "$d" ] && cp -n "$d"/* "$corpus"/ 2>/dev/null || true
+    if [ -d "$d" ]; then cp -n "$d"/* "$corpus"/ || true; fi  # -n: keep what libFuzzer has
   done
   echo "fuzz.sh: $t for ${secs}s (corpus $corpus)"
   par=()
