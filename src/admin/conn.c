@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "base/base.h"
+#include "http/http.h"
 #include "base/compat.h"
 
 typedef struct write_req {
@@ -22,38 +23,6 @@ typedef struct write_req {
 } write_req_t;
 
 static void serve_next(admin_conn_t *c);
-
-static const char *reason_phrase(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Content Too Large";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    default:
-        return "Unknown";
-    }
-}
 
 static admin_conn_t *conn_of(llhttp_t *p)
 {
@@ -403,7 +372,7 @@ void admin_req_write(bg_admin_req_t *req, int status, const char *content_type, 
     bg_buf_printf(&out,
                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                   "Cache-Control: no-store\r\nConnection: %s\r\n",
-                  status, reason_phrase(status), content_type, len,
+                  status, bg_http_reason(status), content_type, len,
                   req->close_after ? "close" : "keep-alive");
     if (req->allow != NULL)
         bg_buf_printf(&out, "Allow: %s\r\n", req->allow);
@@ -465,7 +434,7 @@ void admin_req_stream_head(bg_admin_req_t *req, int status, const char *content_
         return;
     head = bg_asprintf("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
                        "Connection: close\r\n\r\n",
-                       status, reason_phrase(status), content_type);
+                       status, bg_http_reason(status), content_type);
     c->streaming = true;
     if (stream_queue(c, head, strlen(head)))
         uv_read_start(&c->h.stream, on_alloc, on_read);
