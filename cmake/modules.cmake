@@ -14,7 +14,7 @@ endfunction()
 
 # bg_unit_test(NAME SOURCES... LINK libs... LABELS l... TIMEOUT s)
 # A Criterion test binary registered with ctest. Runs from the source root so tests can
-# reach ../shared/testdata and build/ binaries by relative paths.
+# reach tests/data and build/ binaries by relative paths.
 function(bg_test name)
   cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LINK;LABELS" ${ARGN})
   find_library(CRITERION_LIB criterion REQUIRED)

@@ -64,7 +64,7 @@ done
 status=0
 for t in "${targets[@]}"; do
   case $t in
-    http) src=tests/unit/fuzz/http_request.c; seeds=(../shared/testdata/http-malformed/cases tests/unit/fuzz/corpus/http) ;;
+    http) src=tests/unit/fuzz/http_request.c; seeds=(tests/data/http-malformed/cases tests/unit/fuzz/corpus/http) ;;
     config) src=tests/unit/fuzz/config_load.c; seeds=(tests/unit/config/data tests/unit/fuzz/corpus/config) ;;
     semver) src=tests/unit/fuzz/semver_range.c; seeds=(tests/unit/fuzz/corpus/semver) ;;
     *) echo "fuzz.sh: unknown target $t" >&2; exit 2 ;;

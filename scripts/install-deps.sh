@@ -9,7 +9,7 @@ PACKAGES=(
   libuv1-dev node-llhttp libjansson-dev libyaml-dev      # libraries bluegreen links
   libsqlite3-dev libcurl4-openssl-dev libssl-dev
   libcriterion-dev                                       # unit/integration/e2e tests
-  curl jq procps iproute2 python3                        # tests, demo
+  curl jq procps iproute2 python3 git                    # tests, demo
   wrk nginx-light haproxy                                # benchmarks (bench/)
   valgrind strace                                        # debugging leaks and syscalls
   nodejs                                                 # npm semver oracle (compat tests)

@@ -1,4 +1,4 @@
-/* Proxy integration: every case of ../shared/testdata/http-malformed/manifest.json sent
+/* Proxy integration: every case of tests/data/http-malformed/manifest.json sent
  * as raw bytes. Rejected cases get a status from acceptable_status and (when required)
  * the connection closed, and nothing of them reaches the backend; forwarded cases reach
  * it as the manifest says; no string of must_not_reach_backend ever reaches it. The proxy
@@ -15,7 +15,7 @@
 #include "base/base.h"
 #include "integration/proxy_fixture.h"
 
-#define MANIFEST_DIR "../shared/testdata/http-malformed/"
+#define MANIFEST_DIR "tests/data/http-malformed/"
 
 static pfx_t F;
 static bgt_backend_t *B;

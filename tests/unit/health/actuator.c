@@ -1,4 +1,4 @@
-/* bg_actuator_judge on every body of ../shared/testdata/actuator (verdicts from
+/* bg_actuator_judge on every body of tests/data/actuator (verdicts from
  * manifest.json) and on the README's suggested negative inputs. */
 #include <criterion/criterion.h>
 
@@ -11,7 +11,7 @@
 #include "health/health.h"
 #include "health/internal.h"
 
-#define DATA_DIR "../shared/testdata/actuator/"
+#define DATA_DIR "tests/data/actuator/"
 
 static char *read_file(const char *path, size_t *len)
 {

@@ -1,4 +1,4 @@
-/* Every raw response in ../shared/testdata/actuator/responses/ served byte for byte from a
+/* Every raw response in tests/data/actuator/responses/ served byte for byte from a
  * real socket (the shared fake backend, one per case, all checked at once by one
  * checker); the checker must reach manifest.json's health_checker_verdict. Each target
  * starts in the opposite state with thresholds of 1, so the verdict shows as exactly one
@@ -16,7 +16,7 @@
 #include "loopsrv.h"
 #include "support/support.h"
 
-#define DATA_DIR "../shared/testdata/actuator/"
+#define DATA_DIR "tests/data/actuator/"
 #define N_CASES 16
 
 typedef struct replay_case {
