@@ -1,4 +1,4 @@
-/* Who is on the other end of an admin request, for the audit trail (DESIGN §3 "who started
+/* Who is on the other end of an admin request, for the audit trail (docs/design.md §3 "who started
  * it and from where"): the Unix socket peer's credentials (SO_PEERCRED) or the TCP peer's
  * address. */
 #include "admin/admin.h"

@@ -1,5 +1,5 @@
 /* Allocation that never returns NULL: on exhaustion it logs and aborts (Redis zmalloc,
- * h2o h2o_mem_alloc). Memory is bounded by the limits of DESIGN §7, not by NULL checks.
+ * h2o h2o_mem_alloc). Memory is bounded by the limits of docs/design.md §7, not by NULL checks.
  * Thread: any.
  */
 #ifndef BG_BASE_MEM_H

@@ -3,7 +3,7 @@
  *
  * The endpoint comes from --admin, BLUEGREEN_ADMIN, the config file's `admin` (when -c is
  * given or ./bluegreen.yaml exists), else unix:./state/bluegreen.sock. Every failure is
- * printed here, once, and mapped to the exit codes of DESIGN §9: no connection -> 4, an
+ * printed here, once, and mapped to the exit codes of docs/design.md §9: no connection -> 4, an
  * error answer -> its JSON message and 1 (2 for 400 bad_request).
  */
 #include "cli/internal.h"

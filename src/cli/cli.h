@@ -1,4 +1,4 @@
-/* The bluegreen command line (DESIGN §9): global options, one verb per file, talking to
+/* The bluegreen command line (docs/design.md §9): global options, one verb per file, talking to
  * the daemon through the admin API (docs/admin-api.md). main.c only calls bg_cli_main().
  */
 #ifndef BG_CLI_CLI_H

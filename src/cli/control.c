@@ -1,5 +1,5 @@
 /* `bluegreen promote|pause|resume|abort SERVICE`: act on the running deployment of a
- * service (POST /v1/services/NAME/<action>, DESIGN §3) and print where it stands.
+ * service (POST /v1/services/NAME/<action>, docs/design.md §3) and print where it stands.
  *
  * One file for four verbs: they differ only in their route and past participle, and a
  * file each would be four copies of the same twenty lines. The daemon answers 409 when

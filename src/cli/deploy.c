@@ -1,5 +1,5 @@
 /* `bluegreen deploy SERVICE --version V (--cmd 'CMD ARGS' | --image IMAGE | -f FILE) ...`:
- * starts a deployment (POST /v1/services/NAME/deployments, DESIGN §3) and, with --wait,
+ * starts a deployment (POST /v1/services/NAME/deployments, docs/design.md §3) and, with --wait,
  * follows it to its result (follow.c).
  *
  * What can be checked here is, before any connection: exactly one artifact, a version

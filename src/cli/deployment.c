@@ -97,7 +97,7 @@ static void print_tail(FILE *f, const char *text, int max_lines, const char *ind
     }
 }
 
-/* What the daemon kept of the failing targets (DESIGN §3: health and log tails). */
+/* What the daemon kept of the failing targets (docs/design.md §3: health and log tails). */
 static void print_evidence(bg_cli_t *cli, const json_t *d)
 {
     const json_t *targets = json_object_get(json_object_get(d, "evidence"), "targets");

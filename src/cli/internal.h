@@ -1,4 +1,4 @@
-/* Private helpers shared by the CLI verbs (one file per verb, DESIGN §9).
+/* Private helpers shared by the CLI verbs (one file per verb, docs/design.md §9).
  *
  * A verb gets the parsed global options in a bg_cli_t and its own arguments; it returns the
  * process exit code (bg_cli_exit_t) after printing what the user must read. Errors are
@@ -17,7 +17,7 @@
 #include "base/buf.h"
 #include "config/config.h"
 
-/* Exit codes of every verb (DESIGN §9). */
+/* Exit codes of every verb (docs/design.md §9). */
 typedef enum bg_cli_exit {
     BG_EXIT_OK = 0,
     BG_EXIT_FAILED = 1,      /* the operation failed or the daemon refused it */

@@ -1,4 +1,4 @@
-/* `bluegreen matrix [--json]`: the API compatibility matrix (GET /v1/matrix, DESIGN §6).
+/* `bluegreen matrix [--json]`: the API compatibility matrix (GET /v1/matrix, docs/design.md §6).
  *
  * On a terminal a services x services grid: a row per consumer, a column per provider, in
  * each cell the required range, the provider's live versions and ok/BROKEN (coloured),

@@ -1,6 +1,6 @@
 /* `bluegreen plan RELEASE.yaml [--json]`: asks the daemon to order a multi-service release
  * so that every intermediate state, split traffic included, is compatible (POST /v1/plan,
- * DESIGN §6), and prints the order with the reason for each place, or why no order
+ * docs/design.md §6), and prints the order with the reason for each place, or why no order
  * exists and which expand/contract version would unblock it (exit 3).
  *
  * The release file is sent as text with its absolute directory, so the daemon resolves

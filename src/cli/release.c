@@ -1,5 +1,5 @@
 /* `bluegreen release RELEASE.yaml [--wait] [--json]`: runs a multi-service release
- * (POST /v1/releases, DESIGN §6): the daemon plans it, then deploys each service in order,
+ * (POST /v1/releases, docs/design.md §6): the daemon plans it, then deploys each service in order,
  * each after the previous one succeeded, and stops at the first failure.
  *
  * We print each step's result, stop at the first failure and print what is live then

@@ -1,5 +1,5 @@
 /* `bluegreen rollback SERVICE [--force]`: traffic back to the previous revision
- * (POST /v1/services/NAME/rollback, DESIGN §3 and §6).
+ * (POST /v1/services/NAME/rollback, docs/design.md §3 and §6).
  *
  * Three outcomes besides the usual errors. Within the termination wait the old slot still
  * runs: one verified routing change, and we print the new split and the switch time.

@@ -1,4 +1,4 @@
-/* The compatibility gate, matrix and release planner (DESIGN §6), on top of semver.h.
+/* The compatibility gate, matrix and release planner (docs/design.md §6), on top of semver.h.
  *
  * A *world* describes what is live: services, each with a blue and a green slot holding a
  * revision (its version and API declarations) and a traffic weight. The live versions of a
@@ -170,7 +170,7 @@ static inline bool bg_compat_result_ok(const bg_compat_result_t *res)
  *  message}]}. New reference. */
 json_t *bg_compat_result_to_json(const bg_compat_result_t *res);
 
-/* The gate (DESIGN §6) around <changed> in <w>, both directions:
+/* The gate (docs/design.md §6) around <changed> in <w>, both directions:
  * (a) each live revision of <changed>: each requirement on API A is met when every live
  *     revision of every service providing A provides some version of A in the range; no
  *     live provider of A at all is broken;

@@ -1,4 +1,4 @@
-/* The compatibility gate (DESIGN §6): judges one service's edges in a world, both
+/* The compatibility gate (docs/design.md §6): judges one service's edges in a world, both
  * directions, plus the explicit rules that name it, and reports each broken edge with a
  * sentence a human can act on (`orders 2.3.0 requires payments ^2.0; live payments is
  * 1.9.2 (blue, 100%)`). The deploy controller calls it before scale-up and before every

@@ -1,4 +1,4 @@
-/* The release planner (`bluegreen plan|release RELEASE.yaml`, DESIGN §6): an order of
+/* The release planner (`bluegreen plan|release RELEASE.yaml`, docs/design.md §6): an order of
  * single-service deployments such that every intermediate state passes the gate for the
  * service being deployed, both while its traffic is split (old and new live) and at 100%.
  *

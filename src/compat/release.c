@@ -1,4 +1,4 @@
-/* Release files (`bluegreen plan|release RELEASE.yaml`, DESIGN §6): a map of services to
+/* Release files (`bluegreen plan|release RELEASE.yaml`, docs/design.md §6): a map of services to
  * their target revisions, each inline or in its own revision file:
  *
  *   services:

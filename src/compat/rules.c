@@ -1,4 +1,4 @@
-/* Explicit compatibility rules (the matrix file of DESIGN §6): pairs of service version
+/* Explicit compatibility rules (the matrix file of docs/design.md §6): pairs of service version
  * ranges that must never be live together, whatever their API declarations say.
  *
  *   rules:

@@ -1,6 +1,6 @@
 /* Semantic versions (SemVer 2.0.0) and npm-style version ranges.
  *
- * The compatibility gate (DESIGN §6) asks one question many times: does a provided API
+ * The compatibility gate (docs/design.md §6) asks one question many times: does a provided API
  * version satisfy a consumer's required range? Ranges are written the way npm users write
  * them (`^1.4`, `~2.3.0`, `>=1.2 <2 || 3.x`, `1.2 - 2.3.4`) and must mean exactly what the
  * `semver` npm package (node-semver 7.x, default options: not loose, no includePrerelease)

@@ -1,6 +1,6 @@
 /* A small libyaml reader for the compat module's own files (the rules/matrix file and
  * RELEASE.yaml): one document, nodes with positions, a key path maintained while walking,
- * and errors as file:line:column + key path + what was expected (DESIGN §10). The config
+ * and errors as file:line:column + key path + what was expected (docs/design.md §10). The config
  * module has a richer one; compat keeps its own so the two can evolve apart.
  */
 #include "compat/internal.h"

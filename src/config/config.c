@@ -1,4 +1,4 @@
-/* The config file (DESIGN §10): top-level keys, proxy limits, the services map, defaults
+/* The config file (docs/design.md §10): top-level keys, proxy limits, the services map, defaults
  * and the cross-key checks (admin endpoint and token, workers alias, route conflicts).
  * bg_config_parse either returns a complete, validated config or NULL with one error that
  * names file:line:column and the key path; it never returns half a config.

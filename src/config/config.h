@@ -1,4 +1,4 @@
-/* Configuration: one YAML file -> struct bg_config (DESIGN §10), and revision files
+/* Configuration: one YAML file -> struct bg_config (docs/design.md §10), and revision files
  * (`deploy -f REVISION.yaml`). The loader validates everything it reads; errors name
  * file:line:column, the key path (services.orders.health.interval) and what was expected.
  * A config that fails to load changes nothing: callers keep the one they had.
@@ -39,7 +39,7 @@ const char *bg_health_type_str(bg_health_type_t t);
 
 typedef enum bg_health_format {
     BG_HEALTH_FORMAT_STATUS = 0,   /* judge by status code only (matcher) */
-    BG_HEALTH_FORMAT_ACTUATOR = 1, /* Spring Boot Actuator JSON (DESIGN §4) */
+    BG_HEALTH_FORMAT_ACTUATOR = 1, /* Spring Boot Actuator JSON (docs/design.md §4) */
 } bg_health_format_t;
 
 typedef struct bg_status_range {
@@ -131,7 +131,7 @@ typedef struct bg_kv {
     char *value;
 } bg_kv_t;
 
-/* What changes from one revision to the next (DESIGN §10 revision file). */
+/* What changes from one revision to the next (docs/design.md §10 revision file). */
 typedef struct bg_revision_config {
     char *version;          /* semver label; default "0.0.0" */
     char **command;         /* run.command argv, NULL-terminated; NULL if none */
@@ -202,7 +202,7 @@ typedef struct bg_config {
     bg_proxy_config_t proxy;
     bg_service_config_t *services;
     size_t n_services;
-    char *matrix;           /* matrix: FILE of explicit compatibility rules (DESIGN §6),
+    char *matrix;           /* matrix: FILE of explicit compatibility rules (docs/design.md §6),
                                loaded by compat/ (bg_compat_rules_load); NULL = none.
                                Relative paths are relative to the working directory, as
                                state_dir and run.command are. */

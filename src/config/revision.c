@@ -1,6 +1,6 @@
 /* Revision keys (version, run, image, env, count, port, api, labels), shared by a service
  * in the config file and by revision files (`bluegreen deploy SERVICE -f REVISION.yaml`,
- * DESIGN §10). A revision is immutable once built: deploy/ stores a copy.
+ * docs/design.md §10). A revision is immutable once built: deploy/ stores a copy.
  */
 #include "config/internal.h"
 

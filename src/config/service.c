@@ -1,6 +1,6 @@
 /* services.<name>: route, driver, revision keys, health, strategy, timings, rollback_on,
- * hooks, static targets and traffic (DESIGN §2, §4, §5, §8, §10). Defaults are the ones
- * written beside the fields in config.h; validation that needs the whole service (driver
+ * hooks, static targets and traffic (docs/design.md §2, §4, §5, §8, §10). Defaults are the
+ * ones written beside the fields in config.h; validation that needs the whole service (driver
  * vs artifact, weights) runs once its mapping is read, with positions of the keys at fault.
  */
 #include "config/internal.h"

@@ -1,4 +1,4 @@
-/* Traffic strategies (DESIGN §5) from YAML (`strategy:`) and from the CLI
+/* Traffic strategies (docs/design.md §5) from YAML (`strategy:`) and from the CLI
  * (`--strategy canary:10%:5m`). Only the description is parsed here; deploy/ runs it.
  */
 #include "config/internal.h"

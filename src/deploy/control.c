@@ -1,4 +1,4 @@
-/* How deployments end, and the manual actions on them (DESIGN §3): rollback (automatic or
+/* How deployments end, and the manual actions on them (docs/design.md §3): rollback (automatic or
  * manual: the old slot gets 100% in one stored-then-verified routing change, then the new
  * targets stop, or stay with keep_failed), finish (REFUSED/FAILED/ABORTED results), success
  * (CLEAN_UP after termination_wait; until then a rollback is an instant switch back), and

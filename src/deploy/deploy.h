@@ -1,4 +1,4 @@
-/* The deployment controller (DESIGN §3, §5, §6): the state machine that brings a new
+/* The deployment controller (docs/design.md §3, §5, §6): the state machine that brings a new
  * revision up in the non-live slot, gates it on health and API compatibility, shifts
  * traffic, watches it bake, rolls back, and cleans up — plus restart recovery and the admin
  * routes for deployments, events, logs, matrix, plan and releases.
@@ -109,7 +109,7 @@ typedef struct bg_deployer bg_deployer_t;
 bg_deployer_t *bg_deployer_new(uv_loop_t *loop, const bg_config_t *cfg,
                                const bg_deploy_host_t *host, bg_err_t *err);
 
-/* Brings routing and targets back (DESIGN §8, docs/internals/recovery.md), BEFORE the
+/* Brings routing and targets back (docs/design.md §8, docs/internals/recovery.md), BEFORE the
  * listeners accept: first boot records revision 1 of each service and starts the
  * configured revision of process services in blue; a restart restores weights, live slot
  * and revisions from the store, re-adopts stored targets through host.adopt (starting

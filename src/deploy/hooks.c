@@ -1,4 +1,4 @@
-/* Hook commands (DESIGN §3 hooks.test, §5 hooks.check): each runs as `/bin/sh -c CMD` in
+/* Hook commands (docs/design.md §3 hooks.test, §5 hooks.check): each runs as `/bin/sh -c CMD` in
  * its own process group on the control loop (uv_spawn; never waited for synchronously),
  * with the daemon's environment plus BLUEGREEN_TEST_URL and friends, output to the daemon's
  * stderr. They run one after another; the first non-zero exit ends the chain. A hook still

@@ -1,4 +1,4 @@
-/* The rollback judge (DESIGN §5 rollback_on): sliding windows over one slot's live
+/* The rollback judge (docs/design.md §5 rollback_on): sliding windows over one slot's live
  * traffic. The controller samples the slot's cumulative counters (bg_traffic_stats_t)
  * about once a second; the judge keeps the samples that cover the window and compares the
  * newest with the oldest, so a window costs a ring of small arrays, not per-request work.

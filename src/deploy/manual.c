@@ -1,4 +1,4 @@
-/* Manual actions on a service's deployment (DESIGN §3): rollback, promote, pause, resume,
+/* Manual actions on a service's deployment (docs/design.md §3): rollback, promote, pause, resume,
  * abort. A rollback of a running deployment, or of a succeeded one still in its
  * termination wait, is an instant switch back (gated by bg_compat_check_rollback unless
  * forced) answered once every worker serves it; after the termination wait the old slot is

@@ -1,4 +1,4 @@
-/* The phases of one deployment (DESIGN §3), one function each, and the dispatch that runs
+/* The phases of one deployment (docs/design.md §3), one function each, and the dispatch that runs
  * the current one. dp_enter() writes the phase to the store BEFORE the phase acts, then
  * records it in the DEPLOYMENT JSON and the audit trail. Phases that wait (health, hooks,
  * traffic steps, bake) arm the deployment's timer or a hook process and come back through

@@ -1,4 +1,4 @@
-/* Traffic plans (DESIGN §5): the sequence of weights a strategy moves the new slot
+/* Traffic plans (docs/design.md §5): the sequence of weights a strategy moves the new slot
  * through. Pure. Thread: any.
  */
 #ifndef BG_DEPLOY_PLAN_H

@@ -1,4 +1,4 @@
-/* Compatibility views and multi-service releases (DESIGN §6): `GET /v1/matrix` (the world
+/* Compatibility views and multi-service releases (docs/design.md §6): `GET /v1/matrix` (the world
  * the controller knows), `POST /v1/plan` (order a release file so that every intermediate
  * state passes the gate) and `POST /v1/releases` (run that order as deployments one after
  * another, stopping at the first that does not succeed; answered when done: long-poll).

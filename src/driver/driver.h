@@ -1,4 +1,4 @@
-/* Drivers run revisions (DESIGN §8): a vtable per kind (process, docker, static, ecs),
+/* Drivers run revisions (docs/design.md §8): a vtable per kind (process, docker, static, ecs),
  * h2o-balancer style, so the controller never knows which one it talks to.
  *
  * An instance is one running copy of a revision as the driver sees it: where it listens

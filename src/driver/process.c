@@ -1,4 +1,4 @@
-/* The process driver: revisions run as local processes (DESIGN §8 `process`).
+/* The process driver: revisions run as local processes (docs/design.md §8 `process`).
  *
  * Each instance runs in its own session (UV_PROCESS_DETACHED -> setsid), so its process
  * group id is its pid and bluegreen can signal the whole group, and so it keeps running if

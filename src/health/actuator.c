@@ -1,4 +1,4 @@
-/* Spring Boot Actuator verdicts (DESIGN §4, tests/data/actuator/README.md "Rules a
+/* Spring Boot Actuator verdicts (docs/design.md §4, tests/data/actuator/README.md "Rules a
  * health checker must follow"): healthy <=> HTTP 2xx and top-level "status" exactly "UP".
  * Only the top-level status decides; components are read only to name the failing ones in
  * the reason ("db: DOWN", nested "broker/us1: DOWN"), never to recompute the status

@@ -1,4 +1,4 @@
-/* The health checker (DESIGN §4): a set of watched targets on the control loop, one timer
+/* The health checker (docs/design.md §4): a set of watched targets on the control loop, one timer
  * each, one check in flight per target at most. Results go through the thresholds; only a
  * transition writes target->healthy and calls the callback, once, with a reason. Passive
  * ejections (set by workers, announced by uv_async) are turned into transitions here.

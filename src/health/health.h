@@ -1,4 +1,4 @@
-/* Health checks (DESIGN §4): active HTTP / Actuator / TCP checks of every watched target,
+/* Health checks (docs/design.md §4): active HTTP / Actuator / TCP checks of every watched target,
  * run on the control thread's loop, and the control side of passive outlier detection.
  *
  * A target becomes healthy after `healthy_threshold` consecutive passing checks and

@@ -270,7 +270,7 @@ void bg_exchange_fail(bg_exchange_t *ex, int status, const char *error)
                              ex->phase != BG_EX_SENT || !ex->req_keep_alive);
 }
 
-/* Passive outlier detection (DESIGN §4): consecutive connect failures or 5xx eject. */
+/* Passive outlier detection (docs/design.md §4): consecutive connect failures or 5xx eject. */
 void bg_exchange_passive(bg_exchange_t *ex, bool failure)
 {
     bg_target_t *t = ex->target;

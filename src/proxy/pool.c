@@ -115,7 +115,7 @@ static bool target_in_use(const bg_route_snapshot_t *snap, const bg_target_t *t,
         for (int s = 0; s < 2; s++) {
             const bg_route_slot_t *sl = &svc->slot[s];
             if (sl->weight == 0)
-                continue; /* DESIGN §7: a slot at weight 0 drains (even as preview) */
+                continue; /* docs/design.md §7: a slot at weight 0 drains (even as preview) */
             for (size_t k = 0; k < sl->n_targets; k++)
                 if (sl->targets[k] == t)
                     return true;

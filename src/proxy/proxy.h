@@ -1,6 +1,6 @@
 /* The data plane: N worker threads, each with its own uv_loop and SO_REUSEPORT listeners
  * on the production and test addresses, proxying HTTP/1.1 to targets chosen from the
- * current routing snapshot (DESIGN §7).
+ * current routing snapshot (docs/design.md §7).
  *
  * The control thread creates the proxy, starts it, and after each bg_router_publish()
  * calls bg_proxy_notify(); bg_proxy_adopted() then tells when every worker serves the new

@@ -1,7 +1,7 @@
 /* sample-app dependency calls (--call URL): one plain GET per dependency per request, on a
  * fresh libuv TCP connection with `Connection: close`, all in parallel. Any connect or I/O
  * error, a timeout or a non-2xx answer is a failure, and the app answers 502 naming the
- * dependency (DESIGN §9: "calls a dependency per request; its failure is a 502").
+ * dependency (docs/design.md §9: "calls a dependency per request; its failure is a 502").
  */
 #include "sampleapp/internal.h"
 

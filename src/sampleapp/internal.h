@@ -1,4 +1,4 @@
-/* sample-app: the small HTTP/1.1 service of DESIGN §9 that demos, tests and benchmarks run
+/* sample-app: the small HTTP/1.1 service of docs/design.md §9 that demos, tests and benchmarks run
  * behind bluegreen. One libuv loop, one thread; llhttp frames requests; bodies are counted
  * as they stream and never buffered whole. It misbehaves on request (--fail-health,
  * --error-rate, --latency, --call to a failing dependency) so tests can drive rollbacks.

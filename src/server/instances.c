@@ -1,4 +1,4 @@
-/* The process driver the daemon runs its targets with (DESIGN §8). Which instances run is
+/* The process driver the daemon runs its targets with (docs/design.md §8). Which instances run is
  * the deployment controller's business (src/deploy: first boot, deployments, re-adoption
  * after a restart, through deploy_host.c); this file opens the driver, forwards its crash
  * and replacement events to the controller, and at shutdown either leaves every instance

@@ -39,7 +39,7 @@ out:
 }
 
 /* A signal is a restart of bluegreen (service manager, upgrade): the instances keep
- * running and the next daemon re-adopts them (DESIGN §8). */
+ * running and the next daemon re-adopts them (docs/design.md §8). */
 static void on_signal(uv_signal_t *h, int signum)
 {
     srv_shutdown(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM", false, NULL);

@@ -1,6 +1,6 @@
 /* The daemon behind `bluegreen serve`: the control thread's composition of router, proxy
  * (data plane workers), health checker and admin API around one model of services,
- * slots and targets (DESIGN §1, §7, §8 static, §9).
+ * slots and targets (docs/design.md §1, §7, §8 static, §9).
  *
  * Every routing change goes the same way: rebuild a snapshot from the model, publish it,
  * wake the workers, and answer the API call only once every worker has adopted it (the

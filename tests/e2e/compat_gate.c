@@ -1,4 +1,4 @@
-/* e2e: the cross-service API-compatibility gate (DESIGN §6, §3; docs/internals/compat.md)
+/* e2e: the cross-service API-compatibility gate (docs/design.md §6, §3; docs/internals/compat.md)
  * against a real `bluegreen serve` running two process services of real sample-apps:
  * `orders` (the consumer: it requires the `payments` API) and `payments` (the provider),
  * each under its own keep-alive load where traffic matters.

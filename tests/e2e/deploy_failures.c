@@ -1,4 +1,4 @@
-/* e2e: each phase's failure path (DESIGN §3, §5, §6) with real sample-apps misbehaving:
+/* e2e: each phase's failure path (docs/design.md §3, §5, §6) with real sample-apps misbehaving:
  * health never passes, startup too slow, a test hook exits 1 or runs past hooks.timeout
  * (killed with what it started), the error rate crosses
  * rollback_on, the compatibility gate refuses (API and CLI exit 3), a bad spec is refused

@@ -1,5 +1,5 @@
 /* e2e: every traffic strategy deploys a new revision of real sample-apps through a real
- * `bluegreen serve` under keep-alive load with 0 failed requests (DESIGN §3, §5); a steps
+ * `bluegreen serve` under keep-alive load with 0 failed requests (docs/design.md §3, §5); a steps
  * strategy pauses until promote; the record holds the phases, switches and labels; a
  * manual rollback within the termination wait switches back with 0 failed requests.
  */

@@ -153,7 +153,7 @@ Test(plan, unchanged_and_new_services)
     NO_LEAKS();
 }
 
-/* The example of DESIGN §6: orders 3 needs payments 2, payments 2 drops the 1.x orders 2
+/* The example of docs/design.md §6: orders 3 needs payments 2, payments 2 drops the 1.x orders 2
  * needs. Each must go first; the hint is payments serving both majors. */
 Test(plan, impossible_release_explains_cycle_and_expand_contract)
 {

@@ -1,4 +1,4 @@
-/* Config file: the DESIGN §10 example, defaults, top-level keys and their errors, files,
+/* Config file: the docs/design.md §10 example, defaults, top-level keys and their errors, files,
  * and truncated inputs that must never crash the loader. */
 #include <criterion/criterion.h>
 #include <stdio.h>

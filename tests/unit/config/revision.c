@@ -1,4 +1,5 @@
-/* Revision files (DESIGN §10 bottom): keys, inheritance from the service, errors, copies. */
+/* Revision files (docs/design.md §10, bottom): keys, inheritance from the service, errors,
+ * copies. */
 #include <criterion/criterion.h>
 #include <string.h>
 
