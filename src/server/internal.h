@@ -108,7 +108,19 @@ struct bg_server {
     bg_admin_req_t *shutdown_req; /* POST /v1/shutdown, answered when targets_done */
     char shutdown_actor[64];
     char shutdown_origin[160];
+
+    /* $NOTIFY_SOCKET taken at bg_server_new() (notify.c); notify_len 0 = not under systemd. */
+    char notify_path[108];
+    size_t notify_len;
 };
+
+/* notify.c: systemd readiness (sd_notify protocol). Takes $NOTIFY_SOCKET out of the
+ * environment (targets must not inherit it). Thread: control, before any thread starts. */
+void srv_notify_init(bg_server_t *s);
+/* Sends <state> ("READY=1", "RELOADING=1", "STOPPING=1", optionally with "\nSTATUS=...")
+ * to the service manager; a no-op returning 0 outside systemd. Logs and returns a negative
+ * errno when the datagram cannot be sent. Thread: control. */
+int srv_notify(bg_server_t *s, const char *state);
 
 /* model.c */
 int srv_model_init(bg_server_t *s, bg_err_t *err);

@@ -99,6 +99,7 @@ bg_server_t *bg_server_new(bg_config_t *cfg, bg_err_t *err)
     bg_server_t *s = BG_NEW(bg_server_t);
 
     s->cfg = cfg;
+    srv_notify_init(s);
     s->grace_ms = BG_SERVER_STOP_GRACE_MS;
     s->switch_timeout_ms = BG_SERVER_SWITCH_TIMEOUT_MS;
     s->health_closed = true;
@@ -188,6 +189,8 @@ int bg_server_start(bg_server_t *s, bg_err_t *err)
            s->cfg->listen, bg_proxy_port(s->proxy),
            s->cfg->test_listen ? bg_proxy_test_port(s->proxy) : -1,
            s->cfg->admin ? s->cfg->admin : "(default)", s->n_services);
+    /* Listeners and admin endpoint are bound: a service manager may start what needs us. */
+    srv_notify(s, "READY=1\nSTATUS=serving");
     return 0;
 }
 
@@ -255,6 +258,7 @@ void srv_shutdown(bg_server_t *s, const char *why, bool stop_targets, bg_admin_r
         return;
     }
     s->shutting_down = true;
+    srv_notify(s, "STOPPING=1");
     s->stop_targets = stop_targets;
     bg_log(BG_LOG_INFO, "server", "msg=stopping reason=\"%s\" grace_ms=%u targets=%s", why,
            s->grace_ms, stop_targets ? "stop" : "keep running");
