@@ -13,6 +13,8 @@ PACKAGES=(
   wrk nginx-light haproxy                                # benchmarks (bench/)
   valgrind strace                                        # debugging leaks and syscalls
   nodejs                                                 # npm semver oracle (compat tests)
+  docker.io docker-registry apache2-utils                # docker driver tests: engine,
+                                                         # registries, htpasswd -B
 )
 
 if [ "$(id -u)" -eq 0 ]; then
@@ -35,6 +37,8 @@ for p in "${PACKAGES[@]}"; do
     nginx-light) command -v nginx >/dev/null 2>&1 && continue ;;
     # NodeSource's nodejs is as good as Debian's.
     nodejs) command -v node >/dev/null 2>&1 && continue ;;
+    # Docker's own docker-ce packages are as good as Debian's docker.io.
+    docker.io) command -v dockerd >/dev/null 2>&1 && continue ;;
   esac
   installed "$p" || missing+=("$p")
 done
