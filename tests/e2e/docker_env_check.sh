@@ -8,6 +8,7 @@
 # recorded that no engine can start on this machine; a missing env file otherwise fails.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=tests/support/docker_env_lib.sh
 . tests/support/docker_env_lib.sh
 docker_env_load
 

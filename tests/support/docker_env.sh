@@ -18,6 +18,8 @@
 #   BG_DOCKER_CONFIG=DIR/docker-config      a DOCKER_CONFIG dir whose config.json has the
 #                                           authed registry's login (auths)
 #   BG_DOCKER_ENV_DIR=DIR
+# The engine has no bridge network (--bridge=none, no iptables): containers use host
+# networking (--network host; NetworkMode "host" in the API) and listen on 127.0.0.1.
 # Both repositories hold these tags (a static sample-app in a FROM scratch image, host
 # networking, listening on 127.0.0.1:$PORT; the version is fixed by the image's ENTRYPOINT):
 #   v1          --version 1.0.0
@@ -320,6 +322,20 @@ procs_under_dir() {
   return 0
 }
 
+# PIDs of processes in a cgroup named after one of this engine's containers.
+container_procs() {
+  local ids=() c p
+  for c in "$DIR"/root/containers/*/; do
+    [ -d "$c" ] && ids+=("$(basename "$c")")
+  done
+  [ ${#ids[@]} -gt 0 ] || return 0
+  for p in /proc/[0-9]*; do
+    [ -r "$p/cgroup" ] || continue
+    grep -qF -f <(printf '%s\n' "${ids[@]}") "$p/cgroup" 2>/dev/null && echo "${p#/proc/}"
+  done
+  return 0
+}
+
 do_stop() {
   [ -e "$DIR" ] || { say "nothing to stop in $DIR"; return 0; }
   local dpid cpid ids p m
@@ -342,6 +358,12 @@ do_stop() {
   for p in $(procs_under_dir); do
     say "stopping leftover pid $p ($(tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-80))"
     stop_pid "$p" "$EXEC/" 5
+  done
+  # Container processes outlive a dockerd and shims that were killed: find them by their
+  # cgroup, which names the container id (ids of this engine: DIR/root/containers/).
+  for p in $(container_procs); do
+    say "killing leftover container process $p ($(tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-60))"
+    kill -KILL "$p" 2>/dev/null || true
   done
   # dockerd leaves its network namespace mount (exec/netns/default) and container mounts
   # behind when it is killed; deepest first.
