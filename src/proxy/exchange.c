@@ -80,8 +80,8 @@ int bg_outq_flush(bg_exchange_t *ex, bool to_client)
     if (n < 0 && n != UV_EAGAIN) {
         if (to_client)
             bg_client_close(ex->c);
-        else if (!ex->byte_sent)
-            bg_exchange_upstream_failed(ex, n, false);
+        else if (!ex->rsp_any)
+            bg_exchange_upstream_lost(ex, n);
         else
             bg_exchange_fail(ex, 502, "target write failed");
         return -1;
@@ -136,7 +136,10 @@ static void write_cb(uv_write_t *req, int status)
     }
     bg_outq_reset(&ex->to_up);
     if (status < 0) {
-        bg_exchange_fail(ex, 502, "target write failed");
+        if (!ex->rsp_any)
+            bg_exchange_upstream_lost(ex, status);
+        else
+            bg_exchange_fail(ex, 502, "target write failed");
         return;
     }
     if (ex->phase == BG_EX_BODY)
@@ -403,6 +406,18 @@ static void try_target(bg_exchange_t *ex)
     bg_upstream_connect(w, pool, ex);
 }
 
+/* RFC 9110 §9.2.2: the methods whose intended effect of several identical requests is
+ * that of one. (Unknown tokens reach here as their own name: not idempotent.) */
+static bool method_is_idempotent(bg_str_t m)
+{
+    static const char *const idem[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+
+    for (size_t i = 0; i < sizeof(idem) / sizeof(idem[0]); i++)
+        if (bg_str_eq(m, bg_str(idem[i])))
+            return true;
+    return false;
+}
+
 void bg_exchange_dispatch(bg_exchange_t *ex)
 {
     bg_worker_t *w = ex->w;
@@ -435,6 +450,9 @@ void bg_exchange_dispatch(bg_exchange_t *ex)
     fwd.request_id = (bg_str_t){ex->request_id, ex->request_id_len};
     fwd.tunnel = req->upgrade;
     bg_http_write_request(&ex->head_out, req, &fwd);
+    ex->head_len = (uint32_t)ex->head_out.len;
+    ex->replay_ok = true;
+    ex->req_idempotent = method_is_idempotent(req->method);
     ex->counted = true;
     atomic_fetch_add_explicit(&ex->svc->stats->slot[ex->slot].active, 1, memory_order_relaxed);
     try_target(ex);
@@ -469,6 +487,78 @@ void bg_exchange_upstream_failed(bg_exchange_t *ex, int status, bool connect_fai
     try_target(ex);
 }
 
+/* Retries after request bytes were written (issue 9; DESIGN §7 forbids resending a
+ * non-idempotent request that a target may have processed):
+ *
+ * 1. The connection was REUSED from the pool and closed (EOF, ECONNRESET, EPIPE) before
+ *    any response byte: the request is sent again on a fresh connection to the same
+ *    target, whatever its method. This is the keep-alive race of RFC 9112 §9.3.1 and
+ *    §9.6: a server closes an idle persistent connection (idle timeout, request limit)
+ *    at the moment we send on it; the close was decided before our request arrived, so
+ *    the request was never processed. Browsers resend any method in exactly this case
+ *    (Chromium: a reused socket that fails with reset/closed/empty response), and a
+ *    keep-alive pool in front of a server with a request limit relies on it. The residual
+ *    risk is a server that reads a request on a reused connection, applies it and dies
+ *    without a byte of response: that is indistinguishable on the wire, and is the
+ *    accepted cost of persistent connections.
+ * 2. Otherwise (a fresh connection, or the resend of 1 failed the same way) only an
+ *    idempotent request (RFC 9110 §9.2.2) is sent again, once, to another target of the
+ *    same slot; a non-idempotent one is answered 502 and never sent anywhere again.
+ * A resend writes head_out again, which holds the head and every body byte forwarded so
+ * far while the body stayed within BG_REPLAY_MAX; a longer body (or a write still pending
+ * on the failed connection) makes the failure final (502). Response timeouts and failures
+ * after a response byte are never retried. */
+void bg_exchange_upstream_lost(bg_exchange_t *ex, int err)
+{
+    bg_worker_t *w = ex->w;
+    bg_upstream_t *up = ex->up;
+    bool reused = up && up->reused;
+    bool can_resend = ex->c && !ex->rsp_any && !ex->rsp_started && ex->replay_ok &&
+                      !ex->up_writing && ex->resends < BG_MAX_RESENDS;
+    bg_target_t *t;
+
+    if (up) {
+        ex->up = NULL;
+        up->ex = NULL;
+        bg_upstream_close(up);
+    }
+    if (!ex->c) {
+        bg_exchange_release(ex);
+        return;
+    }
+    if (!reused)
+        bg_exchange_passive(ex, true);
+    if (can_resend && reused) {
+        ex->resends++;
+        bg_log(BG_LOG_DEBUG, "proxy", "pooled connection lost before a response, resending "
+               "on a fresh one target=%s err=%s", ex->target->addr_str, bg_strerror(err));
+        ex->phase = BG_EX_CONNECT;
+        bg_upstream_connect(w, bg_pool_get(w, ex->target), ex);
+        return;
+    }
+    if (!can_resend || !ex->req_idempotent || ex->other_target_tried) {
+        bg_log(BG_LOG_WARN, "proxy", "target failed before a response service=%s target=%s "
+               "err=%s resent=%s", ex->svc->name, ex->target ? ex->target->addr_str : "?",
+               bg_strerror(err), !ex->req_idempotent ? "no (not idempotent)"
+                                 : !ex->replay_ok ? "no (body not kept)" : "no");
+        bg_exchange_fail(ex, 502, "target closed the connection");
+        return;
+    }
+    ex->other_target_tried = true;
+    if (ex->target && ex->n_tried < BG_MAX_TRIED)
+        ex->tried[ex->n_tried++] = ex->target;
+    t = bg_route_pick_target(ex->svc, ex->slot, bg_worker_rand(w), ex->tried, ex->n_tried);
+    if (!t) {
+        bg_exchange_fail(ex, 502, "target closed the connection");
+        return;
+    }
+    ex->resends++;
+    bg_log(BG_LOG_INFO, "proxy", "target failed before a response, resending idempotent "
+           "request service=%s target=%s to=%s err=%s", ex->svc->name,
+           ex->target ? ex->target->addr_str : "?", t->addr_str, bg_strerror(err));
+    try_target(ex);
+}
+
 void bg_exchange_upstream_ready(bg_exchange_t *ex, bg_upstream_t *up)
 {
     bg_outq_t *q = &ex->to_up;
@@ -477,15 +567,17 @@ void bg_exchange_upstream_ready(bg_exchange_t *ex, bg_upstream_t *up)
     ex->up = up;
     up->ex = ex;
     ex->phase = BG_EX_BODY;
+    ex->rsp_any = false;
     ex->sp.max_header_bytes = (uint32_t)ex->w->buf_size;
     ex->sp.max_body_bytes = 0;
     ex->sp.req_is_head = ex->req_is_head;
     bg_http_parser_init(&ex->sp, true, &ex->rsp, &bg_response_cbs, ex);
     bg_outq_reset(q);
+    /* First send: the head alone (if a pooled connection turns out dead, nothing of the
+     * body has been consumed). A resend: the head and the body bytes kept so far. */
     bg_outq_add(q, ex->head_out.data, ex->head_out.len);
-    ex->bytes_in += ex->head_out.len;
-    /* The head goes alone: if a pooled connection turns out dead, nothing of the body
-     * has been consumed and the request can go to another target. */
+    if (!ex->byte_sent)
+        ex->bytes_in += ex->head_len;
     rc = bg_outq_flush(ex, false);
     if (rc < 0)
         return;
@@ -510,8 +602,8 @@ void bg_exchange_pump_request(bg_exchange_t *ex)
     bg_client_t *c = ex->c;
     size_t used;
 
-    if (ex->req.framing == BG_BODY_NONE && ex->phase == BG_EX_BODY) {
-        ex->phase = BG_EX_SENT; /* bodiless: the head was the whole request */
+    if ((ex->req.framing == BG_BODY_NONE || ex->req_done) && ex->phase == BG_EX_BODY) {
+        ex->phase = BG_EX_SENT; /* bodiless (or a resend of a whole request) */
         bg_client_update_reading(c);
         return;
     }
@@ -525,8 +617,10 @@ void bg_exchange_pump_request(bg_exchange_t *ex)
             bg_exchange_fail(ex, st, st == 413 ? "body too large" : "bad request body");
             return;
         }
-        if (r == BG_HTTP_DONE)
+        if (r == BG_HTTP_DONE) {
             ex->phase = BG_EX_SENT;
+            ex->req_done = true;
+        }
         int rc = bg_outq_flush(ex, false);
         if (rc < 0)
             return;
@@ -540,10 +634,23 @@ void bg_exchange_pump_request(bg_exchange_t *ex)
     bg_client_update_reading(c);
 }
 
+/* Keeps a copy of forwarded body bytes for a resend while the body is small. */
+static void keep(bg_exchange_t *ex, const char *p, size_t n)
+{
+    if (!ex->replay_ok)
+        return;
+    if (ex->head_out.len + n > ex->head_len + BG_REPLAY_MAX) {
+        ex->replay_ok = false;
+        return;
+    }
+    bg_buf_append(&ex->head_out, p, n);
+}
+
 static int req_on_body(void *arg, const char *p, size_t n)
 {
     bg_exchange_t *ex = arg;
 
+    keep(ex, p, n);
     bg_outq_add(&ex->to_up, p, n);
     ex->bytes_in += n;
     return outq_full(&ex->to_up);
@@ -552,8 +659,11 @@ static int req_on_body(void *arg, const char *p, size_t n)
 static int req_on_chunk_header(void *arg, uint64_t size)
 {
     bg_exchange_t *ex = arg;
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%" PRIx64 "\r\n", size);
 
-    bg_outq_addf_chunk(&ex->to_up, size);
+    keep(ex, tmp, (size_t)n);
+    bg_outq_add_scratch(&ex->to_up, tmp, (size_t)n);
     return outq_full(&ex->to_up);
 }
 
@@ -561,6 +671,7 @@ static int req_on_chunk_complete(void *arg)
 {
     bg_exchange_t *ex = arg;
 
+    keep(ex, "\r\n", 2);
     bg_outq_add_scratch(&ex->to_up, "\r\n", 2);
     return outq_full(&ex->to_up);
 }
@@ -570,8 +681,10 @@ static int req_on_message_complete(void *arg)
     bg_exchange_t *ex = arg;
 
     /* Trailers are dropped (RFC 9112 §7.1.2 allows it); the chunked framing is ours. */
-    if (ex->req.framing == BG_BODY_CHUNKED)
+    if (ex->req.framing == BG_BODY_CHUNKED) {
+        keep(ex, "0\r\n\r\n", 5);
         bg_outq_add_scratch(&ex->to_up, "0\r\n\r\n", 5);
+    }
     return 0;
 }
 

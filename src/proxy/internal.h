@@ -24,6 +24,11 @@
 #define BG_OUTQ_IOV 64
 #define BG_OUTQ_SCRATCH (BG_OUTQ_IOV * 20)
 #define BG_MAX_TRIED 8
+/* Request body bytes kept (as forwarded) so the request can be sent again after a target
+ * connection failed before any response byte; a longer body makes the request final. */
+#define BG_REPLAY_MAX (16 * 1024)
+/* Sends of one request after the first (fresh connection or other target). */
+#define BG_MAX_RESENDS 3
 #define BG_LISTENERS 2 /* production, test */
 
 typedef struct bg_worker bg_worker_t;
@@ -180,7 +185,9 @@ struct bg_exchange {
     bg_http_parser_t sp;        /* response parser */
     bg_http_head_t req;
     bg_http_head_t rsp;
-    bg_buf_t head_out;          /* rewritten request head */
+    bg_buf_t head_out;          /* rewritten request head, then the forwarded body bytes
+                                 * while replay_ok (a resend writes it all again) */
+    uint32_t head_len;          /* bytes of head_out that are the head */
     bg_buf_t rsp_out;           /* relayed response head or a local response */
     bg_outq_t to_up, to_client;
     uv_write_t up_wreq, cl_wreq;
@@ -190,6 +197,12 @@ struct bg_exchange {
     uint8_t phase;              /* bg_ex_phase_t */
     bool up_writing, cl_writing;
     bool byte_sent;             /* some byte of the request reached a target */
+    bool rsp_any;               /* some byte came back on the current upstream connection */
+    bool req_done;              /* the request body was read to its end */
+    bool req_idempotent;        /* RFC 9110 §9.2.2 method */
+    bool replay_ok;             /* head_out holds every byte forwarded so far */
+    bool other_target_tried;    /* the one resend to another target was used */
+    uint8_t resends;            /* sends after the first (BG_MAX_RESENDS) */
     bool rsp_head_done;         /* final response head parsed */
     bool rsp_started;           /* some byte of a response went to the client */
     bool rsp_done;              /* response fully parsed */
@@ -251,6 +264,10 @@ void bg_exchange_pump_request(bg_exchange_t *ex);
 void bg_exchange_upstream_ready(bg_exchange_t *ex, bg_upstream_t *up);
 /* Connecting failed (<status> error); retries or answers. */
 void bg_exchange_upstream_failed(bg_exchange_t *ex, int status, bool connect_failure);
+/* The upstream connection failed (EOF, reset, write error <err>) after request bytes were
+ * written and before any response byte: sends the request again when that is safe
+ * (docs/internals/proxy.md, "Retries"), else answers 502. */
+void bg_exchange_upstream_lost(bg_exchange_t *ex, int err);
 /* Abort: the client went away or a fatal error; tears down the upstream side. */
 void bg_exchange_abort(bg_exchange_t *ex);
 void bg_exchange_passive(bg_exchange_t *ex, bool failure);
@@ -266,7 +283,7 @@ void bg_outq_add_scratch(bg_outq_t *q, const char *p, size_t n);
 
 /* response.c */
 void bg_response_pump(bg_exchange_t *ex);
-void bg_response_eof(bg_exchange_t *ex);
+void bg_response_eof(bg_exchange_t *ex, int err);
 void bg_response_timeout(bg_exchange_t *ex);
 void bg_exchange_finish(bg_exchange_t *ex);
 extern const bg_http_body_cbs_t bg_response_cbs;

@@ -175,7 +175,7 @@ void bg_response_pump(bg_exchange_t *ex)
     }
 }
 
-void bg_response_eof(bg_exchange_t *ex)
+void bg_response_eof(bg_exchange_t *ex, int err)
 {
     if (ex->rsp_head_done && ex->rsp.framing == BG_BODY_EOF && !ex->rsp_done) {
         if (bg_http_parser_finish(&ex->sp) == BG_HTTP_DONE) {
@@ -186,6 +186,10 @@ void bg_response_eof(bg_exchange_t *ex)
                 bg_exchange_finish(ex);
             return;
         }
+    }
+    if (!ex->rsp_any) {
+        bg_exchange_upstream_lost(ex, err); /* closed before answering: maybe resend */
+        return;
     }
     if (!ex->rsp_started)
         bg_exchange_passive(ex, true);

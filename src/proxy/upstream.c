@@ -75,9 +75,10 @@ static void up_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread < 0) {
         uv_read_stop(s);
         up->reading = false;
-        bg_response_eof(ex);
+        bg_response_eof(ex, (int)nread);
         return;
     }
+    ex->rsp_any = true;
     up->len += (uint32_t)nread;
     bg_response_pump(ex);
     if (up->state == BG_UP_ACTIVE)
