@@ -158,6 +158,7 @@ static const cfg_field_t proxy_fields[] = {
     {"idle_timeout", p_duration, offsetof(bg_proxy_config_t, idle_timeout_ms)},
     {"connect_timeout", p_duration, offsetof(bg_proxy_config_t, connect_timeout_ms)},
     {"response_timeout", p_duration, offsetof(bg_proxy_config_t, response_timeout_ms)},
+    {"write_timeout", p_duration, offsetof(bg_proxy_config_t, write_timeout_ms)},
     {"max_header_size", p_header_size, offsetof(bg_proxy_config_t, max_header_bytes)},
     {"max_body_size", p_body_size, offsetof(bg_proxy_config_t, max_body_bytes)},
     {"retries", p_count, offsetof(bg_proxy_config_t, retries)},
@@ -223,6 +224,7 @@ static void config_defaults(bg_config_t *cfg)
     p->pool_idle_per_target = 64;
     p->pool_idle_timeout_ms = 30000;
     p->max_connections = 100000;
+    p->write_timeout_ms = 60000;
 }
 
 static int fill_admin(cfg_ctx_t *ctx, yaml_node_t *root, bg_config_t *cfg)

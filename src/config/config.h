@@ -176,7 +176,8 @@ typedef struct bg_service_config {
 } bg_service_config_t;
 
 /* proxy: {workers, header_timeout, idle_timeout, connect_timeout, response_timeout,
- *         max_header_size, max_body_size, retries, pool_idle, max_connections} */
+ *         write_timeout, max_header_size, max_body_size, retries, pool_idle,
+ *         max_connections} */
 typedef struct bg_proxy_config {
     uint32_t workers;               /* default: number of CPUs */
     uint32_t header_timeout_ms;     /* client must send a whole head within; default 10s */
@@ -188,7 +189,10 @@ typedef struct bg_proxy_config {
     uint32_t retries;               /* other targets to try before any byte was sent; default 2 */
     uint32_t pool_idle_per_target;  /* idle keep-alive conns kept per target per worker; default 64 */
     uint32_t pool_idle_timeout_ms;  /* default 30s */
-    uint32_t max_connections;       /* client conns per worker; default 100000 */
+    uint32_t max_connections;       /* client conns per worker; default 100000, and never more
+                                     * than the fd limit allows (proxy.c: fd budget) */
+    uint32_t write_timeout_ms;      /* a client that takes no byte of a pending response for
+                                     * this long is closed; default 60s */
 } bg_proxy_config_t;
 
 typedef struct bg_config {

@@ -3,7 +3,10 @@
  * pipelining (requests answered strictly in order: the next head is not parsed until the
  * current response is done), header/idle timeouts, and the lingering close after an error
  * (FIN first, then drain what the client still sends, so the error is not lost to RST). */
+#include <linux/sockios.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "net/net.h"
@@ -24,6 +27,8 @@ static void client_closed_cb(uv_handle_t *h)
     bg_worker_buf_put(w, c->buf);
     c->buf = NULL;
     free(c);
+    atomic_fetch_sub_explicit(&w->proxy->n_clients, 1, memory_order_relaxed);
+    bg_worker_accept_resume(w);
     bg_worker_maybe_finish_stop(w);
 }
 
@@ -144,6 +149,57 @@ static void header_timeout_cb(uv_timer_t *t)
         bg_client_close(c);
 }
 
+/* Bytes still on their way to the client: queued in libuv plus not yet acknowledged in
+ * the kernel's send queue (which shrinks as the client reads, while libuv's queue may
+ * stand still until the socket buffer drains by a third). */
+static size_t unsent(bg_client_t *c)
+{
+    size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+    uv_os_fd_t fd;
+    int outq = 0;
+
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, SIOCOUTQ, &outq) == 0 &&
+        outq > 0)
+        q += (size_t)outq;
+    return q;
+}
+
+static void write_timeout_cb(uv_timer_t *t)
+{
+    bg_client_t *c = t->data;
+    size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+
+    if (q == 0) {
+        uv_timer_stop(t);
+        return;
+    }
+    q = unsent(c);
+    if (q < c->wq_last) {
+        c->wq_last = (uint32_t)(q > UINT32_MAX ? UINT32_MAX : q); /* it reads, slowly */
+        return;
+    }
+    bg_log(BG_LOG_DEBUG, "proxy", "write timeout: client took nothing for %ums client=%.*s "
+           "pending=%zu", c->w->cfg->write_timeout_ms, c->ip_len, c->ip, q);
+    bg_client_close(c);
+}
+
+/* The client timer is free while an exchange runs (header and idle timers are stopped),
+ * so it measures the write: every write_timeout the pending bytes must have shrunk. */
+void bg_client_write_pending(bg_client_t *c)
+{
+    size_t q = unsent(c);
+    uint32_t ms = c->w->cfg->write_timeout_ms ? c->w->cfg->write_timeout_ms : 60000;
+
+    c->wq_last = (uint32_t)(q > UINT32_MAX ? UINT32_MAX : q);
+    uv_timer_start(&c->timer, write_timeout_cb, ms, ms);
+}
+
+void bg_client_write_done(bg_client_t *c)
+{
+    if (c->state != BG_CLIENT_LINGER)
+        uv_timer_stop(&c->timer);
+}
+
 static void local_written(bg_client_t *c)
 {
     bg_exchange_t *ex = c->ex;
@@ -223,6 +279,7 @@ void bg_client_local_response(bg_client_t *c, int status, const char *body, size
     ex->cl_wreq.data = ex;
     ex->pending_writes++;
     uv_write(&ex->cl_wreq, (uv_stream_t *)&c->tcp, &b, 1, local_write_cb);
+    bg_client_write_pending(c);
 }
 
 void bg_client_exchange_done(bg_client_t *c, bool reuse)
@@ -376,11 +433,9 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     bg_client_update_reading(c);
 }
 
-void bg_client_accept(bg_worker_t *w, uv_stream_t *server, uint8_t listener)
+void bg_client_accept(bg_worker_t *w, int fd, const struct sockaddr *peer, uint8_t listener)
 {
     bg_client_t *c = BG_NEW(bg_client_t);
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
 
     c->w = w;
     c->listener = listener;
@@ -390,14 +445,17 @@ void bg_client_accept(bg_worker_t *w, uv_stream_t *server, uint8_t listener)
     c->timer.data = c;
     bg_list_insert_tail(&w->clients, &c->link);
     atomic_fetch_add_explicit(&w->n_clients, 1, memory_order_relaxed);
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || w->stopping ||
-        atomic_load_explicit(&w->n_clients, memory_order_relaxed) > w->cfg->max_connections) {
+    if (uv_tcp_open(&c->tcp, fd) < 0) {
+        close(fd);
         bg_client_close(c);
         return;
     }
-    uv_tcp_nodelay(&c->tcp, 1);
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
-        c->ip_len = (uint8_t)bg_net_ip_format((struct sockaddr *)&ss, c->ip, sizeof(c->ip));
+    if (w->stopping) {
+        bg_client_close(c);
+        return;
+    }
+    bg_net_nodelay(fd);
+    c->ip_len = (uint8_t)bg_net_ip_format(peer, c->ip, sizeof(c->ip));
     c->state = BG_CLIENT_IDLE;
     uv_timer_start(&c->timer, header_timeout_cb, w->cfg->header_timeout_ms, 0);
     bg_client_update_reading(c);

@@ -102,6 +102,8 @@ int bg_outq_flush(bg_exchange_t *ex, bool to_client)
     else
         ex->up_writing = true;
     uv_write(req, s, q->iov + i, q->n - i, write_cb);
+    if (to_client)
+        bg_client_write_pending(ex->c);
     return 0;
 }
 
@@ -126,6 +128,7 @@ static void write_cb(uv_write_t *req, int status)
             bg_client_close(ex->c);
             return;
         }
+        bg_client_write_done(ex->c);
         if (ex->tunnel)
             bg_tunnel_start(ex);
         else if (ex->rsp_done)
@@ -466,7 +469,11 @@ void bg_exchange_upstream_failed(bg_exchange_t *ex, int status, bool connect_fai
         up->ex = NULL;
         bg_upstream_close(up);
     }
-    if (connect_failure) {
+    if (connect_failure && (status == UV_EMFILE || status == UV_ENFILE)) {
+        /* our own fd shortage says nothing about the target: no passive failure */
+        bg_log(BG_LOG_WARN, "proxy", "connect failed for lack of fds service=%s target=%s "
+               "err=%s", ex->svc->name, ex->target->addr_str, bg_strerror(status));
+    } else if (connect_failure) {
         bg_exchange_passive(ex, true);
         bg_log(BG_LOG_WARN, "proxy", "connect failed service=%s target=%s err=%s",
                ex->svc->name, ex->target->addr_str, bg_strerror(status));

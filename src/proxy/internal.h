@@ -66,6 +66,10 @@ struct bg_proxy {
     bg_worker_t *workers;
     int port, test_port;
     bool started;
+    /* fd budget (proxy.c, fd_budget()): data-plane fds open, summed over workers, and the
+     * most each kind may take so the control thread's reserve stays free. */
+    _Atomic uint64_t n_clients, n_upstreams;
+    uint64_t client_max, upstream_max;
 };
 
 struct bg_worker {
@@ -80,9 +84,13 @@ struct bg_worker {
     uv_timer_t housekeep_timer;
     uint64_t busy_ticks;        /* buffers taken since the last housekeeping */
     bool trimmed;
-    uv_tcp_t listeners[BG_LISTENERS];
+    /* Listening sockets, accepted by hand (accept4) so accepting can pause at the fd
+     * budget: a paused listener is not read, connections wait in its backlog. */
+    uv_poll_t listeners[BG_LISTENERS];
     int listen_fd[BG_LISTENERS];
     bool has_listener[BG_LISTENERS];
+    bool accept_paused;
+    uv_timer_t accept_timer;    /* while paused: re-checks the budget */
 
     bg_snapref_t *cur;          /* newest adopted snapshot (NULL before the first) */
     bg_snapref_t *old;          /* older ones with requests still running */
@@ -131,6 +139,7 @@ struct bg_client {
     bool writing_local;         /* a local response is being written, then close */
     uint8_t ip_len;
     char ip[46];
+    uint32_t wq_last;           /* write queue size at the last write-timeout check */
 };
 
 typedef enum bg_up_state {
@@ -240,8 +249,16 @@ int bg_worker_init(bg_worker_t *w, bg_proxy_t *p, unsigned index);
 void bg_worker_fini(bg_worker_t *w);
 void bg_worker_maybe_finish_stop(bg_worker_t *w);
 
+/* Accepting paused at the fd budget resumes once below it. Thread: the worker's. */
+void bg_worker_accept_resume(bg_worker_t *w);
+
 /* client.c */
-void bg_client_accept(bg_worker_t *w, uv_stream_t *server, uint8_t listener);
+/* Takes the accepted socket <fd> (peer <peer>). */
+void bg_client_accept(bg_worker_t *w, int fd, const struct sockaddr *peer, uint8_t listener);
+/* A write to the client is pending: closes the client if it takes nothing for the write
+ * timeout. */
+void bg_client_write_pending(bg_client_t *c);
+void bg_client_write_done(bg_client_t *c);
 void bg_client_close(bg_client_t *c);
 /* The exchange finished; <reuse>: the connection may take another request. */
 void bg_client_exchange_done(bg_client_t *c, bool reuse);
@@ -295,6 +312,8 @@ void bg_upstream_update_reading(bg_upstream_t *up);
 void bg_upstream_start_response_timer(bg_upstream_t *up);
 
 /* pool.c */
+/* Closes the longest-idle pooled connection of <w>; false if none. */
+bool bg_pool_shed_idle(bg_worker_t *w);
 bg_pool_t *bg_pool_get(bg_worker_t *w, bg_target_t *t);
 bg_upstream_t *bg_pool_take(bg_pool_t *pool);
 void bg_pool_put(bg_upstream_t *up);

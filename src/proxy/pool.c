@@ -78,6 +78,8 @@ void bg_pool_put(bg_upstream_t *up)
     bg_pool_t *pool = up->pool;
 
     if (!pool || pool->draining || w->stopping || up->len != up->off ||
+        atomic_load_explicit(&w->proxy->n_upstreams, memory_order_relaxed) >
+            w->proxy->upstream_max ||
         pool->n_idle >= (w->cfg->pool_idle_per_target ? w->cfg->pool_idle_per_target : 64)) {
         bg_upstream_close(up);
         return;
@@ -89,8 +91,29 @@ void bg_pool_put(bg_upstream_t *up)
     up->len = up->off = 0;
     bg_list_insert_head(&pool->idle, &up->idle_link);
     pool->n_idle++;
+    up->idle_since_ms = uv_now(&w->loop);
     uv_timer_start(&up->timer, idle_timer_cb, w->cfg->pool_idle_timeout_ms, 0);
     bg_upstream_update_reading(up);
+}
+
+bool bg_pool_shed_idle(bg_worker_t *w)
+{
+    bg_upstream_t *oldest = NULL;
+    bg_list_t *pos;
+
+    bg_list_foreach(pos, &w->pools) {
+        bg_pool_t *pool = BG_CONTAINER_OF(pos, bg_pool_t, link);
+        bg_upstream_t *up;
+        if (bg_list_is_empty(&pool->idle))
+            continue;
+        up = BG_CONTAINER_OF(pool->idle.prev, bg_upstream_t, idle_link); /* LIFO: tail */
+        if (!oldest || up->idle_since_ms < oldest->idle_since_ms)
+            oldest = up;
+    }
+    if (!oldest)
+        return false;
+    bg_upstream_close(oldest);
+    return true;
 }
 
 static void close_idle(bg_pool_t *pool)

@@ -3,7 +3,10 @@
  * snapshot and reports which generation every worker serves. */
 #include "proxy/proxy.h"
 
+#include <dirent.h>
+#include <inttypes.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -101,6 +104,56 @@ static void close_listen_fds(bg_proxy_t *p)
             }
 }
 
+/* fds open in this process right now (-1 if /proc is not there). */
+static long fds_in_use(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    long n = 0;
+
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n - 3; /* ".", ".." and the directory's own fd */
+}
+
+/* The fd budget (issue 9): raises RLIMIT_NOFILE's soft limit to the hard one, keeps a
+ * reserve for the control thread (health checks, admin API, store, driver processes) and
+ * each worker's loop, and splits the rest between client connections (at most half, so
+ * every client can have an upstream connection at once) and upstream connections (the
+ * other half; idle pooled ones are shed first at its end). max_connections (per worker)
+ * can only lower the client part. Accepting pauses at the client limit, so a flood of
+ * clients can never take the fds a health check needs. */
+static void fd_budget(bg_proxy_t *p)
+{
+    struct rlimit rl;
+    uint64_t nofile = 1024, reserve, used, budget, cfg_max;
+    long open_now = fds_in_use();
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur != rl.rlim_max) {
+            struct rlimit want = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+            if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+                rl.rlim_cur = rl.rlim_max;
+        }
+        nofile = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1u << 24) ? (1u << 24)
+                                                                             : rl.rlim_cur;
+    }
+    reserve = 64 + nofile / 16;
+    used = (uint64_t)(open_now > 0 ? open_now : 64) + 8ull * p->n_workers;
+    budget = nofile > reserve + used + 16 ? nofile - reserve - used : 16;
+    p->client_max = budget / 2;
+    cfg_max = (uint64_t)p->opts.limits.max_connections * p->n_workers;
+    if (cfg_max < p->client_max)
+        p->client_max = cfg_max;
+    p->upstream_max = budget - budget / 2;
+    bg_log(budget <= 16 ? BG_LOG_WARN : BG_LOG_INFO, "proxy",
+           "fd budget nofile=%" PRIu64 " in_use=%" PRIu64 " reserved=%" PRIu64
+           " clients<=%" PRIu64 " upstream<=%" PRIu64, nofile, used, reserve, p->client_max,
+           p->upstream_max);
+}
+
 static void worker_main(void *arg)
 {
     bg_worker_t *w = arg;
@@ -131,6 +184,7 @@ int bg_proxy_start(bg_proxy_t *p, bg_err_t *err)
             goto fail;
         p->test_port = rc;
     }
+    fd_budget(p);
     for (unsigned i = 0; i < p->n_workers; i++) {
         rc = bg_worker_init(&p->workers[i], p, i);
         if (rc < 0) {

@@ -14,6 +14,7 @@ static void up_closed_cb(uv_handle_t *h)
     if (++up->closes < 2)
         return;
     bg_worker_buf_put(up->w, up->buf);
+    atomic_fetch_sub_explicit(&up->w->proxy->n_upstreams, 1, memory_order_relaxed);
     free(up);
 }
 
@@ -151,9 +152,16 @@ static void connect_cb(uv_connect_t *req, int status)
 
 bg_upstream_t *bg_upstream_connect(bg_worker_t *w, bg_pool_t *pool, bg_exchange_t *ex)
 {
-    bg_upstream_t *up = BG_NEW(bg_upstream_t);
+    bg_upstream_t *up;
     bg_target_t *t = pool->target;
     int rc;
+
+    /* At the upstream fd budget, an idle pooled connection makes room first. */
+    if (atomic_load_explicit(&w->proxy->n_upstreams, memory_order_relaxed) >=
+        w->proxy->upstream_max)
+        (void)bg_pool_shed_idle(w);
+    atomic_fetch_add_explicit(&w->proxy->n_upstreams, 1, memory_order_relaxed);
+    up = BG_NEW(bg_upstream_t);
 
     up->w = w;
     up->pool = pool;

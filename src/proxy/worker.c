@@ -2,8 +2,11 @@
  * snapshot adoption (uv_async from the control thread), per-worker free lists for read
  * buffers and exchanges, and the graceful stop. Never blocks, never takes a lock on the
  * request path (bg_router_acquire's short lock is taken on adoption only). */
+#include <errno.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,6 +17,8 @@
 
 #define MAX_FREE_BUFS 16
 #define HOUSEKEEP_MS 250
+#define ACCEPT_BATCH 64      /* accepts per readiness event (then others get a turn) */
+#define ACCEPT_RETRY_MS 50   /* while paused: how often the budget is re-checked */
 
 /* Read buffers and exchanges are big (tens of KiB) and needed only while a connection is
  * busy. They come from page mappings, so a burst of concurrent requests gives its memory
@@ -215,9 +220,25 @@ static void close_cb_noop(uv_handle_t *h)
     (void)h;
 }
 
+static void close_listeners(bg_worker_t *w)
+{
+    for (int k = 0; k < BG_LISTENERS; k++) {
+        if (!w->has_listener[k])
+            continue;
+        if (!uv_is_closing((uv_handle_t *)&w->listeners[k]))
+            uv_close((uv_handle_t *)&w->listeners[k], close_cb_noop);
+        if (w->listen_fd[k] >= 0) {
+            close(w->listen_fd[k]); /* a poll handle does not own its fd */
+            w->listen_fd[k] = -1;
+        }
+    }
+}
+
 static void finish_stop(bg_worker_t *w)
 {
     bg_pool_close_all(w);
+    if (!uv_is_closing((uv_handle_t *)&w->accept_timer))
+        uv_close((uv_handle_t *)&w->accept_timer, close_cb_noop);
     if (!uv_is_closing((uv_handle_t *)&w->async))
         uv_close((uv_handle_t *)&w->async, close_cb_noop);
     if (!uv_is_closing((uv_handle_t *)&w->drain_timer))
@@ -249,9 +270,7 @@ static void begin_stop(bg_worker_t *w)
     bg_list_t *pos, *tmp;
 
     w->stopping = true;
-    for (int k = 0; k < BG_LISTENERS; k++)
-        if (w->has_listener[k] && !uv_is_closing((uv_handle_t *)&w->listeners[k]))
-            uv_close((uv_handle_t *)&w->listeners[k], close_cb_noop);
+    close_listeners(w);
     bg_list_foreach_safe(pos, tmp, &w->clients) {
         bg_client_t *c = BG_CONTAINER_OF(pos, bg_client_t, link);
         if (c->state == BG_CLIENT_IDLE && c->len == c->off)
@@ -276,15 +295,95 @@ static void async_cb(uv_async_t *a)
     adopt(w);
 }
 
-static void on_connection(uv_stream_t *server, int status)
-{
-    bg_worker_t *w = server->data;
+static void on_listen_readable(uv_poll_t *h, int status, int events);
 
+static bool over_budget(const bg_worker_t *w)
+{
+    return atomic_load_explicit(&w->proxy->n_clients, memory_order_relaxed) >=
+           w->proxy->client_max;
+}
+
+/* Takes one client place of the process-wide budget (workers race for the last one). */
+static bool reserve_client(bg_worker_t *w)
+{
+    if (atomic_fetch_add_explicit(&w->proxy->n_clients, 1, memory_order_relaxed) <
+        w->proxy->client_max)
+        return true;
+    atomic_fetch_sub_explicit(&w->proxy->n_clients, 1, memory_order_relaxed);
+    return false;
+}
+
+static void accept_retry_cb(uv_timer_t *t)
+{
+    bg_worker_accept_resume(t->data);
+}
+
+/* Stops reading the listeners: new connections wait in the kernel's backlog (and past it
+ * the client's SYN retries) instead of being accepted and closed. */
+static void accept_pause(bg_worker_t *w, const char *why)
+{
+    if (w->accept_paused)
+        return;
+    w->accept_paused = true;
+    for (int k = 0; k < BG_LISTENERS; k++)
+        if (w->has_listener[k])
+            uv_poll_stop(&w->listeners[k]);
+    uv_timer_start(&w->accept_timer, accept_retry_cb, ACCEPT_RETRY_MS, ACCEPT_RETRY_MS);
+    bg_log(BG_LOG_WARN, "proxy", "accepting paused worker=%u reason=%s clients=%" PRIu64
+           " max=%" PRIu64, w->index, why,
+           atomic_load_explicit(&w->proxy->n_clients, memory_order_relaxed),
+           w->proxy->client_max);
+}
+
+void bg_worker_accept_resume(bg_worker_t *w)
+{
+    if (!w->accept_paused || w->stopping || over_budget(w))
+        return;
+    w->accept_paused = false;
+    uv_timer_stop(&w->accept_timer);
+    for (int k = 0; k < BG_LISTENERS; k++)
+        if (w->has_listener[k])
+            uv_poll_start(&w->listeners[k], UV_READABLE, on_listen_readable);
+    bg_log(BG_LOG_INFO, "proxy", "accepting resumed worker=%u clients=%" PRIu64, w->index,
+           atomic_load_explicit(&w->proxy->n_clients, memory_order_relaxed));
+}
+
+static void on_listen_readable(uv_poll_t *h, int status, int events)
+{
+    bg_worker_t *w = h->data;
+    uint8_t k = h == &w->listeners[0] ? 0 : 1;
+    struct sockaddr_storage ss;
+
+    (void)events;
     if (status < 0) {
-        bg_log(BG_LOG_WARN, "proxy", "accept failed err=%s", uv_strerror(status));
+        bg_log(BG_LOG_WARN, "proxy", "listener poll failed err=%s", uv_strerror(status));
         return;
     }
-    bg_client_accept(w, server, server == (uv_stream_t *)&w->listeners[0] ? 0 : 1);
+    for (int i = 0; i < ACCEPT_BATCH && !w->stopping; i++) {
+        socklen_t len = sizeof(ss);
+        int fd;
+        if (!reserve_client(w)) {
+            accept_pause(w, "connection limit");
+            return;
+        }
+        fd = accept4(w->listen_fd[k], (struct sockaddr *)&ss, &len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            atomic_fetch_sub_explicit(&w->proxy->n_clients, 1, memory_order_relaxed);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                accept_pause(w, bg_strerror(-errno)); /* retried every ACCEPT_RETRY_MS */
+                return;
+            }
+            bg_log(BG_LOG_WARN, "proxy", "accept failed err=%s", bg_strerror(-errno));
+            return;
+        }
+        bg_client_accept(w, fd, (struct sockaddr *)&ss, k); /* owns the place now */
+    }
 }
 
 int bg_worker_init(bg_worker_t *w, bg_proxy_t *p, unsigned index)
@@ -311,16 +410,18 @@ int bg_worker_init(bg_worker_t *w, bg_proxy_t *p, unsigned index)
     w->stop_timer.data = w;
     uv_timer_init(&w->loop, &w->housekeep_timer);
     w->housekeep_timer.data = w;
+    uv_timer_init(&w->loop, &w->accept_timer);
+    w->accept_timer.data = w;
     uv_timer_start(&w->housekeep_timer, housekeep_cb, HOUSEKEEP_MS, HOUSEKEEP_MS);
     for (int k = 0; k < BG_LISTENERS; k++) {
         if (!w->has_listener[k])
             continue;
-        uv_tcp_init(&w->loop, &w->listeners[k]);
-        w->listeners[k].data = w;
-        if ((rc = uv_tcp_open(&w->listeners[k], w->listen_fd[k])) < 0)
+        if ((rc = uv_poll_init_socket(&w->loop, &w->listeners[k], w->listen_fd[k])) < 0) {
+            w->has_listener[k] = false;
             return rc;
-        w->listen_fd[k] = -1; /* owned by the handle now */
-        if ((rc = uv_listen((uv_stream_t *)&w->listeners[k], 1024, on_connection)) < 0)
+        }
+        w->listeners[k].data = w;
+        if ((rc = uv_poll_start(&w->listeners[k], UV_READABLE, on_listen_readable)) < 0)
             return rc;
     }
     adopt(w);
@@ -334,9 +435,7 @@ void bg_worker_fini(bg_worker_t *w)
     if (uv_loop_alive(&w->loop)) {
         /* never started: close what init opened */
         finish_stop(w);
-        for (int k = 0; k < BG_LISTENERS; k++)
-            if (w->has_listener[k] && !uv_is_closing((uv_handle_t *)&w->listeners[k]))
-                uv_close((uv_handle_t *)&w->listeners[k], close_cb_noop);
+        close_listeners(w);
         uv_run(&w->loop, UV_RUN_DEFAULT);
     }
     if (uv_loop_close(&w->loop) != 0)
