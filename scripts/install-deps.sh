@@ -8,6 +8,7 @@ PACKAGES=(
   build-essential cmake pkg-config                       # toolchain
   libuv1-dev node-llhttp libjansson-dev libyaml-dev      # libraries bluegreen links
   libsqlite3-dev libcurl4-openssl-dev libssl-dev
+  libxml2-dev                                            # AWS query-protocol XML (src/aws)
   libcriterion-dev                                       # unit/integration/e2e tests
   curl jq procps iproute2 python3 git                    # tests, demo
   wrk nginx-light haproxy                                # benchmarks (bench/)
