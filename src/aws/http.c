@@ -125,10 +125,14 @@ static void on_timer(uv_timer_t *t)
 static int on_timeout(CURLM *multi, long timeout_ms, void *userp)
 {
     bg_aws_http_t *http = userp;
+    /* 0 means "as soon as possible", but a uv timer of 0 can fire before curl's own clock
+     * has moved past the expiry it set; curl then does nothing and, as the expiry did not
+     * change, never asks again: the transfer stalls. 1 ms (as curl's multi-uv example
+     * does) always lands after it. */
     if (timeout_ms < 0)
         uv_timer_stop(&http->timer);
     else
-        uv_timer_start(&http->timer, on_timer, (uint64_t)timeout_ms, 0);
+        uv_timer_start(&http->timer, on_timer, timeout_ms == 0 ? 1 : (uint64_t)timeout_ms, 0);
     return 0;
 }
 
