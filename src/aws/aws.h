@@ -83,7 +83,7 @@ typedef enum bg_aws_protocol {
 } bg_aws_protocol_t;
 
 typedef struct bg_aws_service {
-    const char *id;            /* endpoint prefix and signing name */
+    const char *id; /* endpoint prefix and signing name */
     bg_aws_protocol_t protocol;
     const char *target_prefix; /* JSON: X-Amz-Target prefix */
     const char *api_version;   /* query: Version */
@@ -97,12 +97,12 @@ extern const bg_aws_service_t bg_aws_sts;        /* sts, query, 2011-06-15 */
 typedef struct bg_aws bg_aws_t;
 
 typedef struct bg_aws_options {
-    const char *region;       /* NULL: AWS_REGION, AWS_DEFAULT_REGION, profile's region */
-    const char *profile;      /* NULL: AWS_PROFILE, else "default" */
-    unsigned max_attempts;    /* 0: 3 (standard retry mode) */
-    uint64_t backoff_base_ms; /* 0: 1000 (the standard mode's base); tests shorten it */
-    uint64_t max_backoff_ms;  /* 0: 20000 */
-    uint64_t timeout_ms;      /* per attempt; 0: 30000 */
+    const char *region;         /* NULL: AWS_REGION, AWS_DEFAULT_REGION, profile's region */
+    const char *profile;        /* NULL: AWS_PROFILE, else "default" */
+    unsigned max_attempts;      /* 0: 3 (standard retry mode) */
+    uint64_t backoff_base_ms;   /* 0: 1000 (the standard mode's base); tests shorten it */
+    uint64_t max_backoff_ms;    /* 0: 20000 */
+    uint64_t timeout_ms;        /* per attempt; 0: 30000 */
     uint64_t refresh_window_ms; /* refresh credentials this long before expiry; 0: 5 min */
 } bg_aws_options_t;
 
@@ -122,10 +122,10 @@ const char *bg_aws_region(const bg_aws_t *aws, const char *service_id);
 
 /* Outcome of one call, borrowed by the callback for its duration only. */
 typedef struct bg_aws_result {
-    int status;         /* 0, or a negative code (BG_E*, UV_ECANCELED when closed) */
-    long http_status;   /* 0 if no response arrived */
-    json_t *body;       /* JSON response, or the query XML's <OpResult> as JSON; NULL on error */
-    const char *aws_code;   /* AWS error code ("ThrottlingException"), "" if none */
+    int status;           /* 0, or a negative code (BG_E*, UV_ECANCELED when closed) */
+    long http_status;     /* 0 if no response arrived */
+    json_t *body;         /* JSON response, or the query XML's <OpResult> as JSON; NULL on error */
+    const char *aws_code; /* AWS error code ("ThrottlingException"), "" if none */
     const char *request_id; /* "" if none */
     unsigned attempts;
     bg_err_t err; /* "ecs DescribeServices: ClusterNotFoundException: ... (HTTP 400)" */

@@ -45,7 +45,7 @@ struct bg_aws {
     unsigned max_attempts;
     uint64_t base_ms, max_backoff_ms, timeout_ms;
     bg_aws_stats_t stats;
-    unsigned timers;  /* call timers not yet closed */
+    unsigned timers; /* call timers not yet closed */
     bool shutting, http_closed;
     void (*close_cb)(void *);
     void *close_arg;
@@ -79,8 +79,8 @@ static char *env_or(const char *a, const char *b)
 static char *profile_region(const char *profile)
 {
     char *path = bg_aws_config_path();
-    char *section = strcmp(profile, "default") == 0 ? bg_strdup("default")
-                                                    : bg_asprintf("profile %s", profile);
+    char *section =
+        strcmp(profile, "default") == 0 ? bg_strdup("default") : bg_asprintf("profile %s", profile);
     char *r = bg_aws_ini_get(path, section, "region");
     free(section);
     free(path);
@@ -112,9 +112,8 @@ bg_aws_t *bg_aws_new(uv_loop_t *loop, const bg_aws_options_t *opts, bg_err_t *er
     aws->max_backoff_ms = o.max_backoff_ms ? o.max_backoff_ms : 20000;
     aws->timeout_ms = o.timeout_ms ? o.timeout_ms : 30000;
     aws->stats.retry_quota = QUOTA_MAX;
-    aws->creds = bg_aws_credsrc_new(aws->http, profile,
-                                    o.refresh_window_ms ? o.refresh_window_ms : 5 * 60 * 1000,
-                                    &aws->stats);
+    aws->creds = bg_aws_credsrc_new(
+        aws->http, profile, o.refresh_window_ms ? o.refresh_window_ms : 5 * 60 * 1000, &aws->stats);
     free(profile);
     bg_list_init(&aws->endpoints);
     bg_list_init(&aws->calls);
@@ -269,9 +268,16 @@ static void on_creds(void *arg, const bg_aws_creds_t *creds, const bg_err_t *err
     if (target)
         h[n++] = (bg_aws_kv_t){"X-Amz-Target", target};
     bg_aws_sigv4_req_t sreq = {
-        .method = "POST", .path = "/", .query = NULL, .headers = h, .n_headers = n,
-        .payload = c->body, .payload_len = c->body_len, .region = c->region,
-        .service = c->svc->id, .amz_date = amz_date,
+        .method = "POST",
+        .path = "/",
+        .query = NULL,
+        .headers = h,
+        .n_headers = n,
+        .payload = c->body,
+        .payload_len = c->body_len,
+        .region = c->region,
+        .service = c->svc->id,
+        .amz_date = amz_date,
     };
     bg_aws_sigv4_t sig;
     bg_aws_sigv4_init(&sig);
@@ -315,9 +321,9 @@ static uint64_t backoff_ms(const bg_aws_t *aws, unsigned attempts)
 
 static bool transient_code(const char *code)
 {
-    static const char *const T[] = {"RequestTimeout", "RequestTimeoutException",
+    static const char *const T[] = {"RequestTimeout",          "RequestTimeoutException",
                                     "PriorRequestNotComplete", "InternalError",
-                                    "InternalFailure", "ServiceUnavailable"};
+                                    "InternalFailure",         "ServiceUnavailable"};
     for (size_t i = 0; i < BG_ARRAY_LEN(T); i++)
         if (strcmp(code, T[i]) == 0)
             return true;
@@ -348,8 +354,8 @@ static void refund(call_t *c)
         aws->stats.retry_quota + add > QUOTA_MAX ? QUOTA_MAX : aws->stats.retry_quota + add;
 }
 
-static void parse_success(call_t *c, bg_aws_http_req_t *req, bg_aws_result_t *res,
-                          char *rid, size_t rid_size)
+static void parse_success(call_t *c, bg_aws_http_req_t *req, bg_aws_result_t *res, char *rid,
+                          size_t rid_size)
 {
     const char *data = req->resp.data ? req->resp.data : "";
     if (c->svc->protocol == BG_AWS_JSON) {
@@ -420,16 +426,16 @@ static void on_response(void *arg, bg_aws_http_req_t *req)
         bg_aws_http_header(req, "x-amzn-RequestId", rid, sizeof(rid));
     } else {
         json_t *ignored = NULL;
-        bg_aws_xml_parse(data, req->resp.len, c->op, &ignored, code, sizeof(code), msg,
-                         sizeof(msg), rid, sizeof(rid));
+        bg_aws_xml_parse(data, req->resp.len, c->op, &ignored, code, sizeof(code), msg, sizeof(msg),
+                         rid, sizeof(rid));
         json_decref(ignored);
     }
     bool throttled = bg_aws_is_throttling(code);
     if (throttled)
         aws->stats.throttled++;
     long st = req->status;
-    bool retryable = throttled || transient_code(code) || st == 500 || st == 502 || st == 503 ||
-                     st == 504;
+    bool retryable =
+        throttled || transient_code(code) || st == 500 || st == 502 || st == 503 || st == 504;
     if (retryable && retry(c, RETRY_COST)) {
         bg_aws_http_req_free(req);
         return;
@@ -438,8 +444,8 @@ static void on_response(void *arg, bg_aws_http_req_t *req)
     bg_err_set(&res.err, res.status, "%s %s: %s%s%s (HTTP %ld%s%s, %u attempt%s)", c->svc->id,
                c->op, *code ? code : "error", *msg ? ": " : "", msg, st, *rid ? ", request " : "",
                rid, c->attempts, c->attempts == 1 ? "" : "s");
-    bg_log(BG_LOG_DEBUG, "aws", "error service=%s op=%s code=%s http=%ld", c->svc->id, c->op,
-           code, st);
+    bg_log(BG_LOG_DEBUG, "aws", "error service=%s op=%s code=%s http=%ld", c->svc->id, c->op, code,
+           st);
     bg_aws_http_req_free(req);
     complete(c, &res);
 }

@@ -146,8 +146,8 @@ static void finish(bg_aws_credsrc_t *src, const bg_err_t *err)
     }
 }
 
-static void set_creds(bg_aws_credsrc_t *src, const char *id, const char *secret,
-                      const char *token, int64_t expires, const char *source)
+static void set_creds(bg_aws_credsrc_t *src, const char *id, const char *secret, const char *token,
+                      int64_t expires, const char *source)
 {
     bg_aws_creds_fini(&src->creds);
     src->creds.access_key_id = bg_strdup(id);
@@ -169,8 +169,7 @@ static bool from_env(bg_aws_credsrc_t *src)
 }
 
 /* Keys of <section> in the INI file at <path>; true if both keys were there. */
-static bool from_ini(bg_aws_credsrc_t *src, const char *path, const char *section,
-                     const char *what)
+static bool from_ini(bg_aws_credsrc_t *src, const char *path, const char *section, const char *what)
 {
     bg_buf_printf(&src->tried, ", [%s] in %s %s", section, what, path ? path : "(no HOME)");
     char *id = bg_aws_ini_get(path, section, "aws_access_key_id");
@@ -193,9 +192,8 @@ static bool from_ini(bg_aws_credsrc_t *src, const char *path, const char *sectio
 static bool from_files(bg_aws_credsrc_t *src)
 {
     char *cred_path = bg_aws_credentials_path(), *conf_path = bg_aws_config_path();
-    char *section = strcmp(src->profile, "default") == 0
-                        ? bg_strdup("default")
-                        : bg_asprintf("profile %s", src->profile);
+    char *section = strcmp(src->profile, "default") == 0 ? bg_strdup("default")
+                                                         : bg_asprintf("profile %s", src->profile);
     bool ok = from_ini(src, cred_path, src->profile, "credentials file") ||
               from_ini(src, conf_path, section, "config file");
     free(section);
@@ -236,9 +234,9 @@ static bool take_json_creds(bg_aws_credsrc_t *src, const char *body, const char 
 
 static bool loopback_or_ecs(const char *uri)
 {
-    static const char *const OK[] = {"http://127.", "http://localhost:", "http://localhost/",
-                                     "http://[::1]", "http://169.254.170.2",
-                                     "http://169.254.170.23", "https://"};
+    static const char *const OK[] = {
+        "http://127.",          "http://localhost:",     "http://localhost/", "http://[::1]",
+        "http://169.254.170.2", "http://169.254.170.23", "https://"};
     for (size_t i = 0; i < BG_ARRAY_LEN(OK); i++)
         if (strncmp(uri, OK[i], strlen(OK[i])) == 0)
             return true;
@@ -254,8 +252,10 @@ static bool start_container(bg_aws_credsrc_t *src)
         return false;
     char *url = rel && *rel ? bg_asprintf("%s%s", CONTAINER_HOST, rel) : bg_strdup(full);
     if (!loopback_or_ecs(url)) {
-        fail_step(src, "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https or a loopback/ECS "
-                       "address: ", url);
+        fail_step(src,
+                  "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https or a loopback/ECS "
+                  "address: ",
+                  url);
         free(url);
         return true;
     }
@@ -281,8 +281,7 @@ static bool start_container(bg_aws_credsrc_t *src)
     return true;
 }
 
-static void imds_request(bg_aws_credsrc_t *src, step_t step, const char *method,
-                         const char *path)
+static void imds_request(bg_aws_credsrc_t *src, step_t step, const char *method, const char *path)
 {
     struct curl_slist *h = NULL;
     char *line;
@@ -350,7 +349,8 @@ static void on_meta(void *arg, bg_aws_http_req_t *req)
         if (ok && role.len > 0) {
             free(src->imds_role);
             src->imds_role = bg_strndup(role.ptr, role.len);
-            char *path = bg_asprintf("/latest/meta-data/iam/security-credentials/%s", src->imds_role);
+            char *path =
+                bg_asprintf("/latest/meta-data/iam/security-credentials/%s", src->imds_role);
             imds_request(src, STEP_IMDS_CREDS, "GET", path);
             free(path);
         } else {

@@ -181,9 +181,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 }
 
 bg_aws_http_req_t *bg_aws_http_start(bg_aws_http_t *http, const char *method, const char *url,
-                                     struct curl_slist *headers, const void *body,
-                                     size_t body_len, uint64_t timeout_ms, bg_aws_http_cb cb,
-                                     void *arg)
+                                     struct curl_slist *headers, const void *body, size_t body_len,
+                                     uint64_t timeout_ms, bg_aws_http_cb cb, void *arg)
 {
     BG_ASSERT(!http->closing);
     bg_aws_http_req_t *req = BG_NEW(bg_aws_http_req_t);

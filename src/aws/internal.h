@@ -31,9 +31,9 @@ struct bg_aws_http_req {
     CURL *easy;
     struct curl_slist *headers;
     char *body;
-    bg_buf_t resp;        /* response body */
-    bg_buf_t resp_head;   /* raw response headers */
-    long status;          /* HTTP status, 0 if none */
+    bg_buf_t resp;      /* response body */
+    bg_buf_t resp_head; /* raw response headers */
+    long status;        /* HTTP status, 0 if none */
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
     bg_aws_http_cb cb;
@@ -46,9 +46,8 @@ bg_aws_http_t *bg_aws_http_new(uv_loop_t *loop);
  * <timeout_ms>. <cb> runs on completion (any outcome) and must free the request with
  * bg_aws_http_req_free. Never calls <cb> from inside this function. */
 bg_aws_http_req_t *bg_aws_http_start(bg_aws_http_t *http, const char *method, const char *url,
-                                     struct curl_slist *headers, const void *body,
-                                     size_t body_len, uint64_t timeout_ms, bg_aws_http_cb cb,
-                                     void *arg);
+                                     struct curl_slist *headers, const void *body, size_t body_len,
+                                     uint64_t timeout_ms, bg_aws_http_cb cb, void *arg);
 /* Frees a finished request, or aborts and frees one in flight (its callback never runs). */
 void bg_aws_http_req_free(bg_aws_http_req_t *req);
 /* Value of response header <name> into <out>; false if absent. */
@@ -69,9 +68,9 @@ void bg_aws_query_flatten(bg_buf_t *out, const json_t *params);
 /* Parses a query-protocol XML response. On success, *<result> is the <OpResult> content as
  * JSON (new reference). On an <ErrorResponse>, fills <code>/<msg> and returns 1. Returns
  * -1 for unparseable XML. <request_id> receives the RequestId when present. */
-int bg_aws_xml_parse(const char *xml, size_t len, const char *op, json_t **result,
-                     char *code, size_t code_size, char *msg, size_t msg_size,
-                     char *request_id, size_t rid_size);
+int bg_aws_xml_parse(const char *xml, size_t len, const char *op, json_t **result, char *code,
+                     size_t code_size, char *msg, size_t msg_size, char *request_id,
+                     size_t rid_size);
 /* Reads a JSON 1.1 error body: "__type" (prefix before '#' removed) and "message"/"Message". */
 void bg_aws_json_error(const json_t *body, char *code, size_t code_size, char *msg,
                        size_t msg_size);

@@ -24,7 +24,8 @@ static void flatten(bg_buf_t *out, const char *prefix, const json_t *v)
     if (json_is_object(v)) {
         const char *k;
         json_t *sub;
-        json_object_foreach((json_t *)v, k, sub) {
+        json_object_foreach((json_t *)v, k, sub)
+        {
             char *name = prefix ? bg_asprintf("%s.%s", prefix, k) : bg_strdup(k);
             flatten(out, name, sub);
             free(name);
@@ -39,7 +40,8 @@ static void flatten(bg_buf_t *out, const char *prefix, const json_t *v)
             bg_buf_printf(out, "&%s=", prefix);
             return;
         }
-        json_array_foreach(v, i, sub) {
+        json_array_foreach(v, i, sub)
+        {
             char *name = bg_asprintf("%s.member.%zu", prefix, i + 1);
             flatten(out, name, sub);
             free(name);
@@ -147,9 +149,9 @@ static json_t *to_json(const xmlNode *n)
     return o;
 }
 
-int bg_aws_xml_parse(const char *xml, size_t len, const char *op, json_t **result,
-                     char *code, size_t code_size, char *msg, size_t msg_size,
-                     char *request_id, size_t rid_size)
+int bg_aws_xml_parse(const char *xml, size_t len, const char *op, json_t **result, char *code,
+                     size_t code_size, char *msg, size_t msg_size, char *request_id,
+                     size_t rid_size)
 {
     *result = NULL;
     /* XML_PARSE_NONET: never fetch a DTD; no entity expansion (libxml2's default). */
@@ -163,8 +165,8 @@ int bg_aws_xml_parse(const char *xml, size_t len, const char *op, json_t **resul
         goto out;
     if (strcmp((const char *)root->name, "ErrorResponse") == 0 ||
         strcmp((const char *)root->name, "Error") == 0) {
-        const xmlNode *e = strcmp((const char *)root->name, "Error") == 0 ? root
-                                                                          : child(root, "Error");
+        const xmlNode *e =
+            strcmp((const char *)root->name, "Error") == 0 ? root : child(root, "Error");
         child_text(e, "Code", code, code_size);
         child_text(e, "Message", msg, msg_size);
         child_text(root, "RequestId", request_id, rid_size);
@@ -194,8 +196,7 @@ out:
     return rc;
 }
 
-void bg_aws_json_error(const json_t *body, char *code, size_t code_size, char *msg,
-                       size_t msg_size)
+void bg_aws_json_error(const json_t *body, char *code, size_t code_size, char *msg, size_t msg_size)
 {
     const char *type = json_string_value(json_object_get(body, "__type"));
     if (type) {
@@ -212,10 +213,19 @@ void bg_aws_json_error(const json_t *body, char *code, size_t code_size, char *m
 /* ---- error codes ---- */
 
 static const char *const THROTTLING[] = {
-    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
-    "TooManyRequestsException", "ProvisionedThroughputExceededException",
-    "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
-    "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
     "EC2ThrottledException",
 };
 
@@ -241,26 +251,51 @@ static bool ends_with(const char *s, const char *suffix)
 int bg_aws_error_code(const char *aws_code, long http_status)
 {
     static const char *const AUTH[] = {
-        "AccessDenied", "AccessDeniedException", "UnrecognizedClientException",
-        "InvalidClientTokenId", "SignatureDoesNotMatch", "IncompleteSignature",
-        "MissingAuthenticationToken", "ExpiredToken", "ExpiredTokenException",
-        "InvalidSignatureException", "AuthFailure", "UnauthorizedOperation",
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidSignatureException",
+        "AuthFailure",
+        "UnauthorizedOperation",
     };
     static const char *const INVALID[] = {
-        "ValidationError", "ValidationException", "InvalidParameterException",
-        "InvalidParameterValue", "InvalidParameterCombination", "MissingParameter",
-        "InvalidAction", "UnknownOperationException", "SerializationException",
-        "InvalidQueryParameter", "MalformedQueryString", "InvalidConfigurationRequest",
-        "InvalidParameterValueException", "ClientException", "PlatformUnknownException",
+        "ValidationError",
+        "ValidationException",
+        "InvalidParameterException",
+        "InvalidParameterValue",
+        "InvalidParameterCombination",
+        "MissingParameter",
+        "InvalidAction",
+        "UnknownOperationException",
+        "SerializationException",
+        "InvalidQueryParameter",
+        "MalformedQueryString",
+        "InvalidConfigurationRequest",
+        "InvalidParameterValueException",
+        "ClientException",
+        "PlatformUnknownException",
     };
     static const char *const CONFLICT[] = {
-        "ResourceInUse", "ResourceInUseException", "ServiceNotActiveException",
-        "UpdateInProgressException", "OperationNotPermitted", "PriorityInUse",
-        "IncompatibleProtocols", "TargetGroupAssociationLimit",
+        "ResourceInUse",
+        "ResourceInUseException",
+        "ServiceNotActiveException",
+        "UpdateInProgressException",
+        "OperationNotPermitted",
+        "PriorityInUse",
+        "IncompatibleProtocols",
+        "TargetGroupAssociationLimit",
     };
     static const char *const UNAVAIL[] = {
-        "ServiceUnavailable", "ServiceUnavailableException", "InternalFailure",
-        "InternalError", "ServerException", "RequestTimeout", "RequestTimeoutException",
+        "ServiceUnavailable",      "ServiceUnavailableException",
+        "InternalFailure",         "InternalError",
+        "ServerException",         "RequestTimeout",
+        "RequestTimeoutException",
     };
     char code[128];
     snprintf(code, sizeof(code), "%s", aws_code ? aws_code : "");
@@ -382,8 +417,7 @@ void bg_aws_uuid(char out[37])
     }
     r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
     r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0],
-             r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
-             r[13], r[14], r[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0],
+             r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
+             r[14], r[15]);
 }

@@ -78,7 +78,8 @@ static char *uri_decode(const char *s, size_t len)
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < len && (hi = hexval(s[i + 1])) >= 0 && (lo = hexval(s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < len && (hi = hexval(s[i + 1])) >= 0 &&
+            (lo = hexval(s[i + 2])) >= 0) {
             out[o++] = (char)(hi * 16 + lo);
             i += 2;
         } else {
@@ -192,8 +193,8 @@ static void canonical_query(bg_buf_t *b, const char *query)
 }
 
 typedef struct chdr {
-    char *name;      /* lower case */
-    bg_buf_t value;  /* trimmed, runs of spaces collapsed, duplicates joined with ',' */
+    char *name;     /* lower case */
+    bg_buf_t value; /* trimmed, runs of spaces collapsed, duplicates joined with ',' */
     size_t order;
 } chdr_t;
 

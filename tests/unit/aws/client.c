@@ -176,19 +176,20 @@ Test(aws_client, json_error_type_is_mapped)
     cr_expect_eq(r.status, BG_ENOTFOUND);
     cr_expect_str_eq(r.aws_code, "ClusterNotFoundException");
     cr_expect(strstr(r.msg, "ecs DescribeClusters: ClusterNotFoundException: Cluster not found.") !=
-              NULL, "%s", r.msg);
+                  NULL,
+              "%s", r.msg);
     cr_expect(strstr(r.msg, "HTTP 400") != NULL);
     cr_expect_eq(r.attempts, 1, "a client error is not retried");
 }
 
 Test(aws_client, xml_error_code_is_mapped)
 {
-    set_responses(1, aws_test_response(
-                         400, "text/xml",
-                         "<ErrorResponse xmlns=\"http://elasticloadbalancing.amazonaws.com/doc/"
-                         "2015-12-01/\"><Error><Type>Sender</Type><Code>ValidationError</Code>"
-                         "<Message>1 validation error detected</Message></Error>"
-                         "<RequestId>abc-1</RequestId></ErrorResponse>"));
+    set_responses(
+        1, aws_test_response(400, "text/xml",
+                             "<ErrorResponse xmlns=\"http://elasticloadbalancing.amazonaws.com/doc/"
+                             "2015-12-01/\"><Error><Type>Sender</Type><Code>ValidationError</Code>"
+                             "<Message>1 validation error detected</Message></Error>"
+                             "<RequestId>abc-1</RequestId></ErrorResponse>"));
     aws_test_result_t r;
     aws_test_call(&loop, aws, &bg_aws_elbv2, "ModifyRule", NULL, &r);
     cr_expect_eq(r.status, BG_EINVAL);
@@ -200,11 +201,11 @@ Test(aws_client, xml_error_code_is_mapped)
 
 Test(aws_client, access_denied_is_refused)
 {
-    set_responses(1, aws_test_response(
-                         403, "text/xml",
-                         "<ErrorResponse><Error><Code>AccessDenied</Code><Message>not "
-                         "authorized to perform: elasticloadbalancing:ModifyRule</Message>"
-                         "</Error></ErrorResponse>"));
+    set_responses(
+        1, aws_test_response(403, "text/xml",
+                             "<ErrorResponse><Error><Code>AccessDenied</Code><Message>not "
+                             "authorized to perform: elasticloadbalancing:ModifyRule</Message>"
+                             "</Error></ErrorResponse>"));
     aws_test_result_t r;
     aws_test_call(&loop, aws, &bg_aws_elbv2, "ModifyRule", NULL, &r);
     cr_expect_eq(r.status, BG_EREFUSED);
@@ -256,8 +257,9 @@ Test(aws_client, server_errors_are_retried)
 
 Test(aws_client, idempotency_token_is_filled_and_kept_across_retries)
 {
-    set_responses(2, aws_test_response(500, "application/x-amz-json-1.1",
-                                       "{\"__type\":\"ServerException\",\"message\":\"x\"}"),
+    set_responses(2,
+                  aws_test_response(500, "application/x-amz-json-1.1",
+                                    "{\"__type\":\"ServerException\",\"message\":\"x\"}"),
                   aws_test_response(200, "application/x-amz-json-1.1", "{\"tasks\":[]}"));
     aws_test_result_t r;
     aws_test_call(&loop, aws, &bg_aws_ecs, "RunTask", json_pack("{s:s}", "taskDefinition", "w:1"),

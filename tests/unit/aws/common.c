@@ -97,7 +97,8 @@ bool aws_test_signature_ok(const char *head, const char *body, size_t len)
     const char *cred = strstr(authz, "Credential=");
     const char *sh = strstr(authz, "SignedHeaders=");
     if (!cred || !sh ||
-        sscanf(cred, "Credential=%127[^/]/%15[^/]/%63[^/]/%63[^/]/", key, date, region, service) != 4 ||
+        sscanf(cred, "Credential=%127[^/]/%15[^/]/%63[^/]/%63[^/]/", key, date, region, service) !=
+            4 ||
         sscanf(sh, "SignedHeaders=%511[^,]", names) != 1)
         return false;
     bg_aws_kv_t h[16];
@@ -116,9 +117,15 @@ bool aws_test_signature_ok(const char *head, const char *body, size_t len)
     char secret[160];
     snprintf(secret, sizeof(secret), "S-%s", key);
     bg_aws_creds_t creds = {.access_key_id = key, .secret_access_key = secret};
-    bg_aws_sigv4_req_t in = {.method = "POST", .path = "/", .headers = h, .n_headers = n,
-                             .payload = body, .payload_len = len, .region = region,
-                             .service = service, .amz_date = amz_date};
+    bg_aws_sigv4_req_t in = {.method = "POST",
+                             .path = "/",
+                             .headers = h,
+                             .n_headers = n,
+                             .payload = body,
+                             .payload_len = len,
+                             .region = region,
+                             .service = service,
+                             .amz_date = amz_date};
     bg_aws_sigv4_t out;
     bg_aws_sigv4_init(&out);
     bool ok = bg_aws_sigv4_sign(&in, &creds, &out, NULL) == 0 &&

@@ -20,10 +20,10 @@
 typedef struct meta {
     pthread_mutex_t mu;
     unsigned hits, token_puts, creds_gets, api_calls;
-    int expires_in_s;   /* Expiration = now + this */
-    bool fail_creds;    /* answer 500 to credential requests */
-    char key[32];       /* AccessKeyId handed out (a counter is appended) */
-    char bad[256];      /* first protocol violation seen */
+    int expires_in_s; /* Expiration = now + this */
+    bool fail_creds;  /* answer 500 to credential requests */
+    char key[32];     /* AccessKeyId handed out (a counter is appended) */
+    char bad[256];    /* first protocol violation seen */
     char last_token[256];
 } meta_t;
 
@@ -99,12 +99,20 @@ static char *handler(void *arg, const bgt_backend_req_t *req)
 
 static void clear_env(void)
 {
-    static const char *const VARS[] = {
-        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-        "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-        "AWS_EC2_METADATA_DISABLED", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"};
+    static const char *const VARS[] = {"AWS_ACCESS_KEY_ID",
+                                       "AWS_SECRET_ACCESS_KEY",
+                                       "AWS_SESSION_TOKEN",
+                                       "AWS_PROFILE",
+                                       "AWS_REGION",
+                                       "AWS_DEFAULT_REGION",
+                                       "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                                       "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                                       "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+                                       "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                                       "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                                       "AWS_EC2_METADATA_DISABLED",
+                                       "AWS_SHARED_CREDENTIALS_FILE",
+                                       "AWS_CONFIG_FILE"};
     for (size_t i = 0; i < BG_ARRAY_LEN(VARS); i++)
         unsetenv(VARS[i]);
 }
@@ -258,9 +266,10 @@ Test(aws_creds, default_home_files_and_config_profile_region)
     char *aws_dir = path_of(".aws");
     cr_assert_eq(mkdir(aws_dir, 0700), 0);
     free(aws_dir);
-    write_file(".aws/config", "[default]\nregion = us-west-2\n[profile ops]\nregion = eu-central-1\n"
-                              "aws_access_key_id = AKIDOPS\naws_secret_access_key = S-AKIDOPS\n"
-                              "s3 =\n  max_concurrent_requests = 4\n");
+    write_file(".aws/config",
+               "[default]\nregion = us-west-2\n[profile ops]\nregion = eu-central-1\n"
+               "aws_access_key_id = AKIDOPS\naws_secret_access_key = S-AKIDOPS\n"
+               "s3 =\n  max_concurrent_requests = 4\n");
     setenv("AWS_PROFILE", "ops", 1);
     new_client(NULL);
     cr_expect_str_eq(bg_aws_region(aws, "ecs"), "eu-central-1");

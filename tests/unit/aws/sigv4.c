@@ -134,9 +134,16 @@ static void check_suite_case(const char *dir, const char *name)
     bg_aws_creds_t creds = {.access_key_id = "AKIDEXAMPLE",
                             .secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"};
     bg_aws_sigv4_req_t in = {
-        .method = p.method, .path = p.path, .query = p.query, .headers = p.h, .n_headers = p.n,
-        .payload = p.body, .payload_len = p.body ? strlen(p.body) : 0, .region = "us-east-1",
-        .service = "service", .amz_date = date,
+        .method = p.method,
+        .path = p.path,
+        .query = p.query,
+        .headers = p.h,
+        .n_headers = p.n,
+        .payload = p.body,
+        .payload_len = p.body ? strlen(p.body) : 0,
+        .region = "us-east-1",
+        .service = "service",
+        .amz_date = date,
     };
     bg_aws_sigv4_t out;
     bg_aws_sigv4_init(&out);
@@ -193,8 +200,8 @@ static void check_boto_case(const char *name)
     };
     int64_t t = 0;
     struct tm tm = {0};
-    cr_assert(strptime(json_string_value(json_object_get(ctx, "timestamp")), "%Y-%m-%dT%H:%M:%SZ",
-                       &tm));
+    cr_assert(
+        strptime(json_string_value(json_object_get(ctx, "timestamp")), "%Y-%m-%dT%H:%M:%SZ", &tm));
     t = (int64_t)timegm(&tm);
     char amz_date[17];
     bg_aws_amz_date(t, amz_date);
@@ -208,7 +215,8 @@ static void check_boto_case(const char *name)
     size_t n = 0;
     size_t i;
     json_t *v;
-    json_array_foreach(signed_names, i, v) {
+    json_array_foreach(signed_names, i, v)
+    {
         const char *want = json_string_value(v);
         if (strcmp(want, "x-amz-date") == 0) {
             h[n++] = (bg_aws_kv_t){"X-Amz-Date", amz_date};
@@ -224,10 +232,16 @@ static void check_boto_case(const char *name)
     }
     cr_assert_eq(n, json_array_size(signed_names), "%s: a signed header is missing", name);
     bg_aws_sigv4_req_t in = {
-        .method = p.method, .path = p.path, .query = p.query, .headers = h, .n_headers = n,
-        .payload = p.body, .payload_len = p.body ? strlen(p.body) : 0,
+        .method = p.method,
+        .path = p.path,
+        .query = p.query,
+        .headers = h,
+        .n_headers = n,
+        .payload = p.body,
+        .payload_len = p.body ? strlen(p.body) : 0,
         .region = json_string_value(json_object_get(ctx, "region")),
-        .service = json_string_value(json_object_get(ctx, "service")), .amz_date = amz_date,
+        .service = json_string_value(json_object_get(ctx, "service")),
+        .amz_date = amz_date,
     };
     bg_aws_sigv4_t out;
     bg_aws_sigv4_init(&out);
@@ -267,8 +281,11 @@ Test(aws_sigv4, every_botocore_ecs_elbv2_vector)
 Test(aws_sigv4, bad_date_and_missing_keys_are_refused)
 {
     bg_aws_creds_t creds = {.access_key_id = "A", .secret_access_key = "S"};
-    bg_aws_sigv4_req_t in = {.method = "GET", .path = "/", .region = "us-east-1",
-                             .service = "ecs", .amz_date = "2015-08-30"};
+    bg_aws_sigv4_req_t in = {.method = "GET",
+                             .path = "/",
+                             .region = "us-east-1",
+                             .service = "ecs",
+                             .amz_date = "2015-08-30"};
     bg_aws_sigv4_t out;
     bg_aws_sigv4_init(&out);
     bg_err_t err;
