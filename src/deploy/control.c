@@ -68,7 +68,6 @@ static void detach(dp_deployment_t *dep)
 
 void dp_finish(dp_deployment_t *dep, bg_deploy_result_t result, const char *reason)
 {
-    bg_err_t err;
     char *rec;
 
     dp_timer_stop(dep);
@@ -80,18 +79,8 @@ void dp_finish(dp_deployment_t *dep, bg_deploy_result_t result, const char *reas
         dp_record_phase(dep);
     }
     rec = json_dumps(dp_record_view(dep), JSON_COMPACT);
-    bg_err_clear(&err);
-    dp_tx(dep->d);
-    /* The row's weights say how routing stands as it ends (after a rollback: the old
-     * slot's 100%, not the split of the step that was rolled back). */
-    bg_store_deployment_set_weights(dep->d->store, dep->id, dep->svc->weight, NULL);
-    /* A rollback within the termination wait ends a deployment that already succeeded. */
-    if (bg_store_deployment_finish(dep->d->store, dep->id, bg_deploy_result_str(result),
-                                   dep->reason, rec, &err) == BG_ENOTFOUND)
-        bg_store_deployment_amend(dep->d->store, dep->id, bg_deploy_phase_str(dep->phase),
-                                  bg_deploy_result_str(result), dep->reason, rec, &err);
-    if (err.code != 0 && err.code != BG_ENOTFOUND)
-        bg_log(BG_LOG_ERROR, "deploy", "msg=\"result not stored\" err=\"%s\"", err.msg);
+    dp_result_store(dep->d, dep->id, bg_deploy_phase_str(dep->phase), bg_deploy_result_str(result),
+                    dep->reason, rec, dep->svc->weight);
     free(rec);
     dp_event(dep->d, dep->svc->cfg->name, dep->id, "deploy.result", NULL, NULL, "%s%s%s",
              bg_deploy_result_str(result), dep->reason[0] ? ": " : "", dep->reason);

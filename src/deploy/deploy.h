@@ -141,8 +141,11 @@ void bg_deployer_instance_exited(bg_deployer_t *d, const bg_instance_t *inst);
 void bg_deployer_health_event(bg_deployer_t *d, const char *service, int slot, const char *address,
                               bool healthy, const char *reason);
 /* A manual `bluegreen traffic` change (audit trail + stored routing); <weight> is the new
- * split, <actor>/<origin> who made it and from where (NULL: "admin"/"api"). Returns
- * BG_ECONFLICT while a deployment of <service> runs. */
+ * split, <actor>/<origin> who made it and from where (NULL: "admin"/"api"). Returns 0 only
+ * once the change is committed to the store: the caller publishes it after that. BG_EIO
+ * (with <err>) when the store refuses or fails (read-only, deleted, disk full): the
+ * controller's view is left as it was, so the caller must not publish. BG_ECONFLICT while
+ * a deployment of <service> runs. */
 int bg_deployer_traffic_changed(bg_deployer_t *d, const char *service, const uint32_t weight[2],
                                 const char *actor, const char *origin, bg_err_t *err);
 

@@ -55,8 +55,10 @@ bg_deployer_t *bg_deployer_new(uv_loop_t *loop, const bg_config_t *cfg,
     uv_timer_init(loop, &d->keepalive);
     uv_prepare_init(loop, &d->flush_prepare);
     uv_check_init(loop, &d->flush_check);
-    d->keepalive.data = d->flush_prepare.data = d->flush_check.data = d;
-    d->handles_open = 3;
+    uv_timer_init(loop, &d->retry_timer);
+    bg_list_init(&d->unstored);
+    d->keepalive.data = d->flush_prepare.data = d->flush_check.data = d->retry_timer.data = d;
+    d->handles_open = 4;
     return d;
 }
 
@@ -294,6 +296,8 @@ int bg_deployer_traffic_changed(bg_deployer_t *d, const char *service, const uin
                                 const char *actor, const char *origin, bg_err_t *err)
 {
     dp_service_t *svc = dp_service_find(d, service);
+    uint32_t was[2];
+    int was_live, rc;
 
     if (svc == NULL)
         return bg_err_set(err, BG_ENOTFOUND, "service '%s' not found", service);
@@ -302,14 +306,31 @@ int bg_deployer_traffic_changed(bg_deployer_t *d, const char *service, const uin
                           "deployment %" PRId64 " of %s is running: use promote, rollback "
                           "or abort",
                           svc->running->id, service);
+    if ((rc = bg_store_status(d->store, err)) != 0)
+        return rc;
+    was[0] = svc->weight[0];
+    was[1] = svc->weight[1];
+    was_live = svc->live;
     svc->weight[0] = weight[0];
     svc->weight[1] = weight[1];
     if (weight[0] != weight[1])
         svc->live = weight[1] > weight[0] ? BG_SLOT_GREEN : BG_SLOT_BLUE;
-    if (dp_service_store(d, svc, err) != 0)
+    rc = dp_service_store(d, svc, err);
+    if (rc == 0) {
+        dp_event(d, service, 0, "traffic", actor ? actor : "admin", origin ? origin : "api",
+                 "traffic set by hand: blue %u%%, green %u%%", weight[0], weight[1]);
+        /* Acknowledged (and published by the caller) only once it is on disk. */
+        rc = dp_flush(d, err);
+    }
+    if (rc != 0) {
+        svc->weight[0] = was[0];
+        svc->weight[1] = was[1];
+        svc->live = was_live;
+        bg_log(BG_LOG_ERROR, "deploy",
+               "service=%s msg=\"traffic change refused: not stored\" err=\"%s\"", service,
+               err != NULL ? err->msg : "");
         return err != NULL && err->code ? err->code : BG_EIO;
-    dp_event(d, service, 0, "traffic", actor ? actor : "admin", origin ? origin : "api",
-             "traffic set by hand: blue %u%%, green %u%%", weight[0], weight[1]);
+    }
     return 0;
 }
 
@@ -376,6 +397,8 @@ void bg_deployer_close(bg_deployer_t *d, void (*cb)(void *arg), void *arg)
         svc->running = svc->retiring = NULL;
     }
     flush_logged(d);
+    dp_results_close(d);
+    uv_close((uv_handle_t *)&d->retry_timer, on_handle_closed);
     uv_close((uv_handle_t *)&d->keepalive, on_handle_closed);
     uv_close((uv_handle_t *)&d->flush_prepare, on_handle_closed);
     uv_close((uv_handle_t *)&d->flush_check, on_handle_closed);

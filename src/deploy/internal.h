@@ -23,6 +23,7 @@
 
 typedef struct dp_deployment dp_deployment_t;
 typedef struct dp_hook dp_hook_t;
+typedef struct dp_unstored dp_unstored_t;
 
 /* An instance the controller knows of (one stored target row). */
 typedef struct dp_inst {
@@ -94,6 +95,8 @@ struct bg_deployer {
     int64_t release_seq;
     uv_prepare_t flush_prepare; /* commit the batch before the loop blocks ... */
     uv_check_t flush_check;     /* ... and after the I/O callbacks of an iteration */
+    bg_list_t unstored;         /* dp_unstored_t: results whose commit failed (results.c) */
+    uv_timer_t retry_timer;     /* writes them again */
     unsigned handles_open;
     bool closing;
     void (*close_cb)(void *arg);
@@ -219,6 +222,17 @@ int dp_deploy_start(bg_deployer_t *d, dp_service_t *svc, const json_t *body, con
 
 /* The DEPLOYMENT JSON of <id> (running, retiring or stored); NULL if unknown. */
 json_t *dp_deployment_json(bg_deployer_t *d, int64_t id);
+
+/* results.c: a deployment's final rows (weights, result, reason, <record> (NULL: kept);
+ * phase <phase> when it had already finished) written and committed now; when that fails
+ * the result is kept, reported as not stored, and written again until it lands. */
+void dp_result_store(bg_deployer_t *d, int64_t id, const char *phase, const char *result,
+                     const char *reason, const char *record, const uint32_t weight[2]);
+/* Sets phase/result/reason and "stored": false on the JSON <j> of deployment <id> when its
+ * result is still waiting to be stored. */
+void dp_result_overlay(bg_deployer_t *d, int64_t id, json_t *j);
+/* Shutdown: one last try, then what is left is logged as lost. */
+void dp_results_close(bg_deployer_t *d);
 
 /* recover.c */
 int dp_recover_service(bg_deployer_t *d, dp_service_t *svc, bg_err_t *err);

@@ -127,8 +127,15 @@ int dp_deploy_start(bg_deployer_t *d, dp_service_t *svc, const json_t *body, con
                         busy->id, busy->svc->cfg->name);
         goto fail;
     }
-    if ((rc = create(d, dep, body, actor, origin, err)) != 0)
+    /* Nothing starts unless it can be recorded: a store that lost its file or its disk
+     * reserve refuses, and the rows are committed before the first phase acts. */
+    if ((rc = bg_store_status(d->store, err)) != 0)
         goto fail;
+    if ((rc = create(d, dep, body, actor, origin, err)) != 0 || (rc = dp_flush(d, err)) != 0) {
+        if (bg_store_in_tx(d->store))
+            bg_store_rollback(d->store);
+        goto fail;
+    }
     svc->running = dep;
     *out = dep;
     dp_event(d, svc->cfg->name, dep->id, "deploy.start", actor, origin,
@@ -228,11 +235,14 @@ json_t *dp_deployment_json(bg_deployer_t *d, int64_t id)
     json_t *j;
 
     if (dep != NULL)
-        return json_deep_copy(dp_record_view(dep));
-    if (bg_store_deployment_get(d->store, id, &row, NULL) != 0)
+        j = json_deep_copy(dp_record_view(dep));
+    else if (bg_store_deployment_get(d->store, id, &row, NULL) == 0) {
+        j = stored_json(&row);
+        bg_store_deployment_fini(&row);
+    } else {
         return NULL;
-    j = stored_json(&row);
-    bg_store_deployment_fini(&row);
+    }
+    dp_result_overlay(d, id, j);
     return j;
 }
 
@@ -246,8 +256,10 @@ static int history_row(void *arg, const bg_store_deployment_t *row)
     history_t *h = arg;
     dp_deployment_t *dep = in_memory(h->d, row->id);
 
-    json_array_append_new(h->arr,
-                          dep != NULL ? json_deep_copy(dp_record_view(dep)) : stored_json(row));
+    json_t *j = dep != NULL ? json_deep_copy(dp_record_view(dep)) : stored_json(row);
+
+    dp_result_overlay(h->d, row->id, j);
+    json_array_append_new(h->arr, j);
     return 0;
 }
 

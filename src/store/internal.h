@@ -3,14 +3,25 @@
 #define BG_STORE_INTERNAL_H
 
 #include <sqlite3.h>
+#include <sys/types.h>
 
 #include "store/store.h"
 
 struct bg_store {
     sqlite3 *db;
     char *path;
+    char *reserve_path; /* <path>-reserve: BG_STORE_RESERVE_BYTES kept for a full disk */
     bool in_tx;
+    bool reserve_used;  /* released on SQLITE_FULL and not re-created yet */
+    dev_t dev;          /* identity of the file opened, to notice it deleted or replaced */
+    ino_t ino;
+    char id[33];        /* meta.store_id */
+    char lost[BG_ERR_MSG_MAX]; /* "" or why every write is refused from now on */
 };
+
+/* Refuses writes once the file at <path> is no longer the one opened (deleted or replaced
+ * while running: a write would land in an unlinked inode and vanish). 0 or BG_EIO. */
+int bg_store_check_file(bg_store_t *s, bg_err_t *err);
 
 /* Prepares <sql>; NULL + <err> on failure (a programming error in our SQL, or I/O). */
 sqlite3_stmt *bg_store_prepare(bg_store_t *s, const char *sql, bg_err_t *err);

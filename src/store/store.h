@@ -16,15 +16,34 @@
 
 typedef struct bg_store bg_store_t;
 
-/* Opens (creating if needed) the database at <path>, enables WAL and foreign keys and
- * migrates the schema to the current version. NULL + <err> on failure. Thread: control. */
+/* Bytes kept in <path>-reserve and given back when the disk is full (store.c). */
+#define BG_STORE_RESERVE_BYTES (1024u * 1024u)
+
+/* Opens (creating if needed) the database at <path> in EXCLUSIVE locking mode (no -shm
+ * mapping; no other process may open it meanwhile), enables WAL and foreign keys, runs
+ * PRAGMA integrity_check and migrates the schema to the current version; creates the disk
+ * reserve <path>-reserve. NULL + <err> on failure, with a message for a human: a read-only
+ * file, a damaged one, a newer schema, a database another process holds. Thread: control. */
 bg_store_t *bg_store_open(const char *path, bg_err_t *err);
 /* Closes the database. NULL is a no-op. */
 void bg_store_close(bg_store_t *s);
 /* Schema version after migration. */
 int bg_store_schema_version(bg_store_t *s);
 
+/* The store's identity (32 hex digits, meta.store_id), created with the database: the
+ * instance markers carry it, so instances outlive neither a lost nor a replaced database
+ * unnoticed. Borrowed. */
+const char *bg_store_id(const bg_store_t *s);
+/* 0 if changes can be stored; BG_EIO with the reason when the database file was deleted or
+ * replaced while running (sticky) or the disk reserve was used and cannot be re-created
+ * yet (the disk is still full). Callers refuse new changes (deployments, traffic) then;
+ * what is in flight may still write. */
+int bg_store_status(bg_store_t *s, bg_err_t *err);
+
 /* Explicit transactions (nesting is not allowed). 0 or a negative code.
+ * bg_store_begin() and bg_store_commit() refuse (BG_EIO) once the database file was deleted
+ * or replaced; a commit that fails with SQLITE_FULL releases the reserve and is retried
+ * once; a failed commit is rolled back (nothing of it is stored).
  * bg_store_deployment_set_phase() joins an open transaction instead of opening its own. */
 int bg_store_begin(bg_store_t *s, bg_err_t *err);
 int bg_store_commit(bg_store_t *s, bg_err_t *err);

@@ -46,6 +46,11 @@ static void spawn_serve(dfx_t *f)
 
 void dfx_start(dfx_t *f, const char *service_extra)
 {
+    dfx_start_with(f, service_extra, NULL);
+}
+
+void dfx_start_with(dfx_t *f, const char *service_extra, void (*prepare)(dfx_t *f))
+{
     memset(f, 0, sizeof(*f));
     f->dir = bgt_tmpdir("deploy");
     f->port = bgt_free_port();
@@ -78,6 +83,8 @@ void dfx_start(dfx_t *f, const char *service_extra)
     cr_assert(fp != NULL);
     fputs(f->yaml, fp);
     fclose(fp);
+    if (prepare != NULL)
+        prepare(f);
     spawn_serve(f);
 }
 

@@ -40,6 +40,9 @@ typedef struct dfx {
  * by 4 spaces, e.g. "    strategy: all-at-once\n"), starts serve and waits until the
  * configured revision (1.0.0, count 2) answers on the production listener. */
 void dfx_start(dfx_t *f, const char *service_extra);
+/* dfx_start() with <prepare>(f) called once the directory and config exist, before serve
+ * starts (e.g. to mount a filesystem on <f->dir>/state). */
+void dfx_start_with(dfx_t *f, const char *service_extra, void (*prepare)(dfx_t *f));
 /* Starts serve again on the same config and state (after dfx_kill9()). */
 void dfx_restart(dfx_t *f);
 /* kill -9 of the daemon only (its targets keep running). */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -32,11 +33,11 @@ Test(store, open_migrates_and_reopens)
     bg_err_t err;
     bg_store_t *s = bg_store_open(path, &err);
     cr_assert_not_null(s, "%s", err.msg);
-    cr_expect_eq(bg_store_schema_version(s), 1);
+    cr_expect_eq(bg_store_schema_version(s), 2);
     bg_store_close(s);
     s = bg_store_open(path, &err);
     cr_assert_not_null(s);
-    cr_expect_eq(bg_store_schema_version(s), 1);
+    cr_expect_eq(bg_store_schema_version(s), 2);
     bg_store_close(s);
 }
 
@@ -218,5 +219,176 @@ Test(store, events_audit_trail)
     e = (struct evs){0, 2};
     cr_assert_eq(bg_store_event_each(s, 2, NULL, 2, collect, &e, &err), 0);
     cr_expect_eq(e.n, 2);
+    bg_store_close(s);
+}
+
+/* ---- failures that must never be acknowledged as success (issue 9) ---- */
+
+static bg_store_event_t an_event(void)
+{
+    bg_store_event_t ev = {0};
+    snprintf(ev.service, sizeof(ev.service), "orders");
+    snprintf(ev.kind, sizeof(ev.kind), "traffic");
+    snprintf(ev.message, sizeof(ev.message), "blue 50%%, green 50%%");
+    return ev;
+}
+
+/* Root ignores permission bits: the immutable attribute makes the file read-only for it. */
+static void make_readonly(const char *p, bool on)
+{
+    char cmd[256];
+    if (geteuid() == 0) {
+        snprintf(cmd, sizeof(cmd), "chattr %ci %s", on ? '+' : '-', p);
+        cr_assert_eq(system(cmd), 0, "%s failed", cmd);
+    } else {
+        cr_assert_eq(chmod(p, on ? 0444 : 0644), 0);
+    }
+}
+
+Test(store, read_only_database_refused_at_open)
+{
+    bg_err_t err;
+    bg_store_t *s = bg_store_open(path, &err);
+
+    cr_assert_not_null(s, "%s", err.msg);
+    bg_store_close(s);
+    make_readonly(path, true);
+    bg_err_clear(&err);
+    s = bg_store_open(path, &err);
+    make_readonly(path, false);
+    cr_expect_null(s);
+    cr_expect(strstr(err.msg, "read-only") != NULL, "%s", err.msg);
+    bg_store_close(s);
+}
+
+Test(store, damaged_database_refused_at_open)
+{
+    bg_err_t err;
+    bg_store_t *s = bg_store_open(path, &err);
+    FILE *fp;
+    unsigned char junk[512];
+
+    cr_assert_not_null(s, "%s", err.msg);
+    for (int i = 0; i < 400; i++) {
+        bg_store_event_t ev = an_event();
+        cr_assert_eq(bg_store_event_add(s, &ev, &err), 0, "%s", err.msg);
+    }
+    bg_store_close(s); /* checkpoints the WAL into the file */
+    /* b-tree page headers of pages 2..5 overwritten (what a torn or stray write does) */
+    memset(junk, 0xa5, sizeof(junk));
+    fp = fopen(path, "r+b");
+    cr_assert_not_null(fp);
+    for (long pg = 1; pg <= 4; pg++) {
+        cr_assert_eq(fseek(fp, 4096 * pg, SEEK_SET), 0);
+        cr_assert_eq(fwrite(junk, 1, 16, fp), 16);
+    }
+    fclose(fp);
+    bg_err_clear(&err);
+    s = bg_store_open(path, &err);
+    cr_expect_null(s);
+    cr_expect(strstr(err.msg, "damaged") != NULL, "%s", err.msg);
+    bg_store_close(s);
+}
+
+Test(store, no_shm_file_is_used)
+{
+    bg_err_t err;
+    char shm[160];
+    bg_store_t *s = bg_store_open(path, &err);
+    bg_store_event_t ev = an_event();
+
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(bg_store_event_add(s, &ev, &err), 0, "%s", err.msg);
+    snprintf(shm, sizeof(shm), "%s-shm", path);
+    cr_expect_neq(access(shm, F_OK), 0, "SQLite mapped a -shm file");
+    bg_store_close(s);
+}
+
+Test(store, deleted_while_open_refuses_writes)
+{
+    bg_err_t err;
+    bg_store_t *s = bg_store_open(path, &err);
+    bg_store_event_t ev = an_event();
+
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(unlink(path), 0);
+    bg_err_clear(&err);
+    cr_expect_eq(bg_store_event_add(s, &ev, &err), BG_EIO);
+    cr_expect(strstr(err.msg, "deleted") != NULL, "%s", err.msg);
+    bg_err_clear(&err);
+    cr_expect_eq(bg_store_begin(s, &err), BG_EIO);
+    cr_expect_eq(bg_store_status(s, &err), BG_EIO);
+    bg_store_close(s);
+}
+
+Test(store, replaced_while_open_refuses_writes)
+{
+    bg_err_t err;
+    char other[160];
+    bg_store_t *s = bg_store_open(path, &err);
+    FILE *fp;
+
+    cr_assert_not_null(s, "%s", err.msg);
+    snprintf(other, sizeof(other), "%s/other.db", dir);
+    fp = fopen(other, "w");
+    cr_assert_not_null(fp);
+    fclose(fp);
+    cr_assert_eq(rename(other, path), 0);
+    bg_err_clear(&err);
+    cr_expect_eq(bg_store_begin(s, &err), BG_EIO);
+    cr_expect(strstr(err.msg, "replaced") != NULL, "%s", err.msg);
+    bg_store_close(s);
+}
+
+Test(store, disk_full_commit_uses_the_reserve)
+{
+    bg_err_t err;
+    char reserve[160];
+    bg_store_t *s = bg_store_open(path, &err);
+    bg_store_event_t ev = an_event();
+    struct stat st;
+
+    cr_assert_not_null(s, "%s", err.msg);
+    snprintf(reserve, sizeof(reserve), "%s-reserve", path);
+    cr_assert_eq(stat(reserve, &st), 0);
+    cr_expect_geq(st.st_size, (off_t)BG_STORE_RESERVE_BYTES);
+    cr_expect_eq(bg_store_status(s, &err), 0);
+    cr_assert_eq(bg_store_begin(s, &err), 0);
+    cr_assert_eq(bg_store_event_add(s, &ev, &err), 0);
+    bg_fault_arm("store.full", 1, false);
+    bg_fault_arm("store.reserve", 1, true); /* the disk stays full */
+    cr_expect_eq(bg_store_commit(s, &err), 0, "%s", err.msg);
+    cr_expect_neq(access(reserve, F_OK), 0, "the reserve was not released");
+    bg_err_clear(&err);
+    cr_expect_eq(bg_store_status(s, &err), BG_EIO);
+    cr_expect(strstr(err.msg, "disk is full") != NULL, "%s", err.msg);
+    /* A second full commit has no reserve left: refused, rolled back. */
+    bg_fault_reset();
+    bg_fault_arm("store.full", 1, false);
+    cr_assert_eq(bg_store_begin(s, &err), 0);
+    ev = an_event();
+    cr_assert_eq(bg_store_event_add(s, &ev, &err), 0);
+    cr_expect_eq(bg_store_commit(s, &err), BG_EIO);
+    cr_expect_not(bg_store_in_tx(s));
+    /* Space is back: the reserve is re-created and changes are accepted again. */
+    bg_fault_reset();
+    cr_expect_eq(bg_store_status(s, &err), 0, "%s", err.msg);
+    cr_expect_eq(access(reserve, F_OK), 0);
+    bg_store_close(s);
+}
+
+Test(store, identity_is_stable)
+{
+    bg_err_t err;
+    char id[40];
+    bg_store_t *s = bg_store_open(path, &err);
+
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_expect_eq(strlen(bg_store_id(s)), 32);
+    snprintf(id, sizeof(id), "%s", bg_store_id(s));
+    bg_store_close(s);
+    s = bg_store_open(path, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_expect_str_eq(bg_store_id(s), id);
     bg_store_close(s);
 }
