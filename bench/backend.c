@@ -37,6 +37,10 @@ typedef struct conn {
 
 static char resp_main[512], resp_health[256];
 static size_t resp_main_len, resp_health_len;
+/* --stale 1: every response is `200 OK, Content-Length: 2, ok` on a keep-alive
+ * connection that is then closed without notice (a server with a request limit or a short
+ * idle timeout: the stale pooled connection race of issue 9). */
+static bool stale;
 
 static void build_responses(const char *service, const char *version, const char *slot)
 {
@@ -116,6 +120,8 @@ static bool parse_requests(conn_t *c)
         const char *conn = find_header(start, hend + 2, "Connection");
         if ((conn && strncasecmp(conn, "close", 5) == 0) ||
             (eol - start >= 8 && memcmp(eol - 8, "HTTP/1.0", 8) == 0))
+            c->close_after = true;
+        if (stale)
             c->close_after = true;
         c->out = health ? resp_health : resp_main;
         c->out_len = health ? resp_health_len : resp_main_len;
@@ -253,13 +259,22 @@ int main(int argc, char **argv)
             service = argv[i + 1];
         else if (strcmp(argv[i], "--version") == 0)
             version = argv[i + 1];
+        else if (strcmp(argv[i], "--stale") == 0)
+            stale = parse_long(argv[i + 1], 0, 1) == 1;
     }
     if (!port) {
-        fprintf(stderr, "usage: bench-backend --port N [--slot S] [--service N] [--version V]\n");
+        fprintf(stderr, "usage: bench-backend --port N [--slot S] [--service N] [--version V] "
+                        "[--stale 1]\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
     build_responses(service, version, slot);
+    if (stale) {
+        static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        memcpy(resp_main, ok, sizeof(ok));
+        memcpy(resp_health, ok, sizeof(ok));
+        resp_main_len = resp_health_len = sizeof(ok) - 1;
+    }
     int lfd = listen_on(port);
     int ep = epoll_create1(EPOLL_CLOEXEC);
     static int listener_tag;

@@ -12,13 +12,17 @@ ROWS = [
     ("syscalls_per_req", "syscalls / request (wrk -c50)", "<= haproxy",
      lambda v, r: v <= r.get("haproxy", float("inf"))),
     ("syscalls_per_req_seq", "syscalls / request (sequential)", "-", None),
-    ("rss_bytes_per_conn", "RSS bytes / idle keep-alive conn", "<= 1024",
-     lambda v, r: v <= 1024),
+    ("rss_bytes_per_conn", "RSS bytes / idle keep-alive conn", "<= nginx",
+     lambda v, r: v <= r.get("nginx", float("inf"))),
     ("switch_failed", "failed requests, 10 switches", "== 0", lambda v, r: v == 0),
     ("switch_requests", "requests during switch run", "-", None),
     ("switch_blue_green", "responses blue/green (switch run)", "-", None),
+    ("stale_failed", "failed requests, stale target (wrk -c4 5s)", "== 0",
+     lambda v, r: v == 0),
+    ("stale_requests", "requests in that stale run", "-", None),
     ("rps", "requests/s (median)", "-", None),
-    ("p99_ms", "p99 latency ms (median)", "-", None),
+    ("p99_ms", "p99 latency ms (median)", "<= haproxy",
+     lambda v, r: v <= r.get("haproxy", float("inf"))),
 ]
 
 

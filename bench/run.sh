@@ -3,14 +3,14 @@
 # and HAProxy over the same backends, then prints one table with ratios against each peer.
 #
 # Usage: bench/run.sh [--quick] [--peers "bluegreen nginx haproxy"] [--only "instr syscalls
-#        rss switch throughput"] [--workers N] [--no-build]
+#        rss switch stale throughput"] [--workers N] [--no-build]
 # --workers N: bluegreen `workers: N`, nginx `worker_processes N`, HAProxy `nbthread N`
 # (default 1).
-# Every figure is also available alone: bench/{instr,syscalls,rss,switch,throughput}.sh.
+# Every figure is also available alone: bench/{instr,syscalls,rss,switch,stale,throughput}.sh.
 # RESULT lines and progress notes are kept in build-bench/results-<time>.txt.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-ONLY="instr syscalls rss switch throughput"
+ONLY="instr syscalls rss switch stale throughput"
 BUILD=1
 while [ $# -gt 0 ]; do
     case $1 in
