@@ -17,13 +17,95 @@
 
 static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
+/* ---- timers ---- */
+
+static uint32_t timer_ms(const bg_client_t *c, bg_ctimer_kind_t kind)
+{
+    const bg_proxy_config_t *cfg = c->w->cfg;
+
+    switch (kind) {
+    case BG_CT_HEADER:
+        return cfg->header_timeout_ms;
+    case BG_CT_IDLE:
+        return cfg->idle_timeout_ms;
+    case BG_CT_LINGER:
+        return LINGER_MS;
+    default:
+        return cfg->write_timeout_ms ? cfg->write_timeout_ms : 60000;
+    }
+}
+
+static void arm_worker_timer(bg_worker_t *w, uint64_t due)
+{
+    uint64_t now = uv_now(&w->loop);
+
+    if (w->ctimer_due != 0 && w->ctimer_due <= due)
+        return;
+    w->ctimer_due = due;
+    uv_timer_start(&w->ctimer, bg_client_timers_cb, due > now ? due - now : 0, 0);
+}
+
+void bg_client_timer_start(bg_client_t *c, bg_ctimer_kind_t kind)
+{
+    bg_worker_t *w = c->w;
+
+    if (!bg_list_is_empty(&c->tlink))
+        bg_list_remove(&c->tlink);
+    c->tkind = (uint8_t)kind;
+    c->deadline_ms = uv_now(&w->loop) + timer_ms(c, kind);
+    bg_list_insert_tail(&w->ctimers[kind], &c->tlink);
+    arm_worker_timer(w, c->deadline_ms);
+}
+
+void bg_client_timer_stop(bg_client_t *c)
+{
+    if (!bg_list_is_empty(&c->tlink)) {
+        bg_list_remove(&c->tlink);
+        bg_list_init(&c->tlink);
+    }
+}
+
+static void header_timeout(bg_client_t *c);
+static void write_timeout(bg_client_t *c);
+
+void bg_client_timers_cb(uv_timer_t *t)
+{
+    bg_worker_t *w = t->data;
+    uint64_t now = uv_now(&w->loop), next = 0;
+
+    w->ctimer_due = 0;
+    for (int k = 0; k < BG_CT_KINDS; k++) {
+        while (!bg_list_is_empty(&w->ctimers[k])) {
+            bg_client_t *c = BG_CONTAINER_OF(w->ctimers[k].next, bg_client_t, tlink);
+            if (c->deadline_ms > now)
+                break;
+            bg_client_timer_stop(c);
+            if (k == BG_CT_HEADER)
+                header_timeout(c);
+            else if (k == BG_CT_WRITE)
+                write_timeout(c);
+            else
+                bg_client_close(c);
+        }
+    }
+    for (int k = 0; k < BG_CT_KINDS; k++) {
+        if (bg_list_is_empty(&w->ctimers[k]))
+            continue;
+        bg_client_t *c = BG_CONTAINER_OF(w->ctimers[k].next, bg_client_t, tlink);
+        if (next == 0 || c->deadline_ms < next)
+            next = c->deadline_ms;
+    }
+    if (next)
+        arm_worker_timer(w, next);
+}
+
+/* ---- close ---- */
+
 static void client_closed_cb(uv_handle_t *h)
 {
     bg_client_t *c = h->data;
     bg_worker_t *w = c->w;
 
-    if (++c->closes < 2)
-        return;
     bg_worker_buf_put(w, c->buf);
     c->buf = NULL;
     free(c);
@@ -46,14 +128,9 @@ void bg_client_close(bg_client_t *c)
         bg_exchange_abort(ex);
     }
     bg_list_remove(&c->link);
+    bg_client_timer_stop(c);
     atomic_fetch_sub_explicit(&w->n_clients, 1, memory_order_relaxed);
     uv_close((uv_handle_t *)&c->tcp, client_closed_cb);
-    uv_close((uv_handle_t *)&c->timer, client_closed_cb);
-}
-
-static void timer_close_cb(uv_timer_t *t)
-{
-    bg_client_close(t->data);
 }
 
 static void shutdown_cb(uv_shutdown_t *req, int status)
@@ -87,7 +164,7 @@ static void linger_close(bg_client_t *c)
         bg_client_close(c);
         return;
     }
-    uv_timer_start(&c->timer, timer_close_cb, LINGER_MS, 0);
+    bg_client_timer_start(c, BG_CT_LINGER);
     c->len = c->off = 0;
     if (!c->reading) {
         uv_read_start((uv_stream_t *)&c->tcp, NULL, client_read_cb);
@@ -138,10 +215,8 @@ static void release_buf_if_idle(bg_client_t *c)
     }
 }
 
-static void header_timeout_cb(uv_timer_t *t)
+static void header_timeout(bg_client_t *c)
 {
-    bg_client_t *c = t->data;
-
     /* RFC 9110 §15.5.9: 408 when a request was started; a silent client is just closed. */
     if (c->state == BG_CLIENT_HEAD && (c->len > c->off || (c->ex && c->ex->rp.consumed > 0)))
         bg_client_local_response(c, 408, "{\"error\":\"request header timeout\"}", 34, true);
@@ -164,18 +239,16 @@ static size_t unsent(bg_client_t *c)
     return q;
 }
 
-static void write_timeout_cb(uv_timer_t *t)
+static void write_timeout(bg_client_t *c)
 {
-    bg_client_t *c = t->data;
     size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
 
-    if (q == 0) {
-        uv_timer_stop(t);
+    if (q == 0)
         return;
-    }
     q = unsent(c);
     if (q < c->wq_last) {
         c->wq_last = (uint32_t)(q > UINT32_MAX ? UINT32_MAX : q); /* it reads, slowly */
+        bg_client_timer_start(c, BG_CT_WRITE);
         return;
     }
     bg_log(BG_LOG_DEBUG, "proxy", "write timeout: client took nothing for %ums client=%.*s "
@@ -188,16 +261,15 @@ static void write_timeout_cb(uv_timer_t *t)
 void bg_client_write_pending(bg_client_t *c)
 {
     size_t q = unsent(c);
-    uint32_t ms = c->w->cfg->write_timeout_ms ? c->w->cfg->write_timeout_ms : 60000;
 
     c->wq_last = (uint32_t)(q > UINT32_MAX ? UINT32_MAX : q);
-    uv_timer_start(&c->timer, write_timeout_cb, ms, ms);
+    bg_client_timer_start(c, BG_CT_WRITE);
 }
 
 void bg_client_write_done(bg_client_t *c)
 {
-    if (c->state != BG_CLIENT_LINGER)
-        uv_timer_stop(&c->timer);
+    if (c->tkind == BG_CT_WRITE)
+        bg_client_timer_stop(c);
 }
 
 static void local_written(bg_client_t *c)
@@ -248,7 +320,7 @@ void bg_client_local_response(bg_client_t *c, int status, const char *body, size
         bg_client_close(c); /* a relayed response is being written: cannot answer now */
         return;
     }
-    uv_timer_stop(&c->timer);
+    bg_client_timer_stop(c);
     /* Reuse only when the whole request was consumed and its sender allows it. */
     if (ex->phase != BG_EX_SENT) {
         if (ex->req.head_bytes == 0 || ex->req.framing != BG_BODY_NONE || !ex->req.keep_alive)
@@ -294,12 +366,12 @@ void bg_client_exchange_done(bg_client_t *c, bool reuse)
     c->state = BG_CLIENT_IDLE;
     if (c->off < c->len) {
         c->state = BG_CLIENT_HEAD;
-        uv_timer_start(&c->timer, header_timeout_cb, w->cfg->header_timeout_ms, 0);
+        bg_client_timer_start(c, BG_CT_HEADER);
         bg_client_process(c);
         return;
     }
     release_buf_if_idle(c);
-    uv_timer_start(&c->timer, timer_close_cb, w->cfg->idle_timeout_ms, 0);
+    bg_client_timer_start(c, BG_CT_IDLE);
     bg_client_update_reading(c);
 }
 
@@ -331,7 +403,7 @@ static void parse_head(bg_client_t *c, bg_exchange_t *ex)
         bg_client_update_reading(c);
         return;
     case BG_HTTP_HEAD_DONE:
-        uv_timer_stop(&c->timer);
+        bg_client_timer_stop(c);
         c->state = BG_CLIENT_BUSY;
         bg_exchange_dispatch(ex);
         return;
@@ -426,7 +498,7 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     c->len += (uint32_t)nread;
     if (c->state == BG_CLIENT_IDLE) {
         c->state = BG_CLIENT_HEAD;
-        uv_timer_start(&c->timer, header_timeout_cb, c->w->cfg->header_timeout_ms, 0);
+        bg_client_timer_start(c, BG_CT_HEADER);
     }
     bg_client_process(c);
     /* whatever path ran, never keep reading into a full buffer (libuv would ENOBUFS) */
@@ -441,8 +513,7 @@ void bg_client_accept(bg_worker_t *w, int fd, const struct sockaddr *peer, uint8
     c->listener = listener;
     uv_tcp_init(&w->loop, &c->tcp);
     c->tcp.data = c;
-    uv_timer_init(&w->loop, &c->timer);
-    c->timer.data = c;
+    bg_list_init(&c->tlink);
     bg_list_insert_tail(&w->clients, &c->link);
     atomic_fetch_add_explicit(&w->n_clients, 1, memory_order_relaxed);
     if (uv_tcp_open(&c->tcp, fd) < 0) {
@@ -457,6 +528,6 @@ void bg_client_accept(bg_worker_t *w, int fd, const struct sockaddr *peer, uint8
     bg_net_nodelay(fd);
     c->ip_len = (uint8_t)bg_net_ip_format(peer, c->ip, sizeof(c->ip));
     c->state = BG_CLIENT_IDLE;
-    uv_timer_start(&c->timer, header_timeout_cb, w->cfg->header_timeout_ms, 0);
+    bg_client_timer_start(c, BG_CT_HEADER);
     bg_client_update_reading(c);
 }

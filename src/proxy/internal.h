@@ -72,6 +72,18 @@ struct bg_proxy {
     uint64_t client_max, upstream_max;
 };
 
+/* Client timeouts. Each kind has one fixed duration, so a worker keeps one FIFO list per
+ * kind ordered by deadline (arm = move to the tail, O(1)) and a single uv timer due at the
+ * earliest head: no uv_timer_t (152 bytes) per connection and no timer-heap operation per
+ * request. */
+typedef enum bg_ctimer_kind {
+    BG_CT_HEADER = 0,           /* a request head must complete */
+    BG_CT_IDLE = 1,             /* keep-alive idle */
+    BG_CT_LINGER = 2,           /* lingering close */
+    BG_CT_WRITE = 3,            /* a pending write must progress */
+    BG_CT_KINDS = 4,
+} bg_ctimer_kind_t;
+
 struct bg_worker {
     bg_proxy_t *proxy;
     unsigned index;
@@ -91,6 +103,9 @@ struct bg_worker {
     bool has_listener[BG_LISTENERS];
     bool accept_paused;
     uv_timer_t accept_timer;    /* while paused: re-checks the budget */
+    uv_timer_t ctimer;          /* due at the earliest client deadline */
+    uint64_t ctimer_due;        /* 0: not armed */
+    bg_list_t ctimers[BG_CT_KINDS];
 
     bg_snapref_t *cur;          /* newest adopted snapshot (NULL before the first) */
     bg_snapref_t *old;          /* older ones with requests still running */
@@ -126,7 +141,8 @@ typedef enum bg_client_state {
 
 struct bg_client {
     uv_tcp_t tcp;
-    uv_timer_t timer;
+    bg_list_t tlink;            /* in w->ctimers[tkind] while armed */
+    uint64_t deadline_ms;       /* loop time */
     bg_worker_t *w;
     bg_list_t link;
     bg_iobuf_t *buf;
@@ -134,7 +150,7 @@ struct bg_client {
     bg_exchange_t *ex;
     uint8_t state;              /* bg_client_state_t */
     uint8_t listener;           /* 0 production, 1 test */
-    uint8_t closes;             /* handles closed so far */
+    uint8_t tkind;              /* bg_ctimer_kind_t while armed */
     bool reading;
     bool writing_local;         /* a local response is being written, then close */
     uint8_t ip_len;
@@ -248,6 +264,11 @@ void bg_worker_snap_release(bg_worker_t *w, bg_snapref_t *sref);
 int bg_worker_init(bg_worker_t *w, bg_proxy_t *p, unsigned index);
 void bg_worker_fini(bg_worker_t *w);
 void bg_worker_maybe_finish_stop(bg_worker_t *w);
+
+/* Client timers (client.c). */
+void bg_client_timer_start(bg_client_t *c, bg_ctimer_kind_t kind);
+void bg_client_timer_stop(bg_client_t *c);
+void bg_client_timers_cb(uv_timer_t *t);
 
 /* Accepting paused at the fd budget resumes once below it. Thread: the worker's. */
 void bg_worker_accept_resume(bg_worker_t *w);

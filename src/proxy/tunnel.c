@@ -135,7 +135,7 @@ void bg_tunnel_start(bg_exchange_t *ex)
 
     c->state = BG_CLIENT_TUNNEL;
     up->state = BG_UP_TUNNEL;
-    uv_timer_stop(&c->timer);
+    bg_client_timer_stop(c);
     uv_timer_stop(&up->timer);
     if (up->reading) {
         uv_read_stop((uv_stream_t *)&up->tcp);

@@ -239,6 +239,8 @@ static void finish_stop(bg_worker_t *w)
     bg_pool_close_all(w);
     if (!uv_is_closing((uv_handle_t *)&w->accept_timer))
         uv_close((uv_handle_t *)&w->accept_timer, close_cb_noop);
+    if (!uv_is_closing((uv_handle_t *)&w->ctimer))
+        uv_close((uv_handle_t *)&w->ctimer, close_cb_noop);
     if (!uv_is_closing((uv_handle_t *)&w->async))
         uv_close((uv_handle_t *)&w->async, close_cb_noop);
     if (!uv_is_closing((uv_handle_t *)&w->drain_timer))
@@ -412,6 +414,10 @@ int bg_worker_init(bg_worker_t *w, bg_proxy_t *p, unsigned index)
     w->housekeep_timer.data = w;
     uv_timer_init(&w->loop, &w->accept_timer);
     w->accept_timer.data = w;
+    uv_timer_init(&w->loop, &w->ctimer);
+    w->ctimer.data = w;
+    for (int k = 0; k < BG_CT_KINDS; k++)
+        bg_list_init(&w->ctimers[k]);
     uv_timer_start(&w->housekeep_timer, housekeep_cb, HOUSEKEEP_MS, HOUSEKEEP_MS);
     for (int k = 0; k < BG_LISTENERS; k++) {
         if (!w->has_listener[k])
