@@ -13,90 +13,32 @@
 #include "proxy/internal.h"
 #include "base/compat.h"
 
-#define LINGER_MS 2000
-
 static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 /* ---- timers ---- */
 
-static uint32_t timer_ms(const bg_client_t *c, bg_ctimer_kind_t kind)
+void bg_client_timer_start(bg_client_t *c, bg_tkind_t kind)
 {
-    const bg_proxy_config_t *cfg = c->w->cfg;
-
-    switch (kind) {
-    case BG_CT_HEADER:
-        return cfg->header_timeout_ms;
-    case BG_CT_IDLE:
-        return cfg->idle_timeout_ms;
-    case BG_CT_LINGER:
-        return LINGER_MS;
-    default:
-        return cfg->write_timeout_ms ? cfg->write_timeout_ms : 60000;
-    }
-}
-
-static void arm_worker_timer(bg_worker_t *w, uint64_t due)
-{
-    uint64_t now = uv_now(&w->loop);
-
-    if (w->ctimer_due != 0 && w->ctimer_due <= due)
-        return;
-    w->ctimer_due = due;
-    uv_timer_start(&w->ctimer, bg_client_timers_cb, due > now ? due - now : 0, 0);
-}
-
-void bg_client_timer_start(bg_client_t *c, bg_ctimer_kind_t kind)
-{
-    bg_worker_t *w = c->w;
-
-    if (!bg_list_is_empty(&c->tlink))
-        bg_list_remove(&c->tlink);
     c->tkind = (uint8_t)kind;
-    c->deadline_ms = uv_now(&w->loop) + timer_ms(c, kind);
-    bg_list_insert_tail(&w->ctimers[kind], &c->tlink);
-    arm_worker_timer(w, c->deadline_ms);
+    bg_timer_start(c->w, &c->tn, kind);
 }
 
 void bg_client_timer_stop(bg_client_t *c)
 {
-    if (!bg_list_is_empty(&c->tlink)) {
-        bg_list_remove(&c->tlink);
-        bg_list_init(&c->tlink);
-    }
+    bg_timer_stop(&c->tn);
 }
 
 static void header_timeout(bg_client_t *c);
 static void write_timeout(bg_client_t *c);
 
-void bg_client_timers_cb(uv_timer_t *t)
+void bg_client_on_timer(bg_client_t *c, bg_tkind_t kind)
 {
-    bg_worker_t *w = t->data;
-    uint64_t now = uv_now(&w->loop), next = 0;
-
-    w->ctimer_due = 0;
-    for (int k = 0; k < BG_CT_KINDS; k++) {
-        while (!bg_list_is_empty(&w->ctimers[k])) {
-            bg_client_t *c = BG_CONTAINER_OF(w->ctimers[k].next, bg_client_t, tlink);
-            if (c->deadline_ms > now)
-                break;
-            bg_client_timer_stop(c);
-            if (k == BG_CT_HEADER)
-                header_timeout(c);
-            else if (k == BG_CT_WRITE)
-                write_timeout(c);
-            else
-                bg_client_close(c);
-        }
-    }
-    for (int k = 0; k < BG_CT_KINDS; k++) {
-        if (bg_list_is_empty(&w->ctimers[k]))
-            continue;
-        bg_client_t *c = BG_CONTAINER_OF(w->ctimers[k].next, bg_client_t, tlink);
-        if (next == 0 || c->deadline_ms < next)
-            next = c->deadline_ms;
-    }
-    if (next)
-        arm_worker_timer(w, next);
+    if (kind == BG_CT_HEADER)
+        header_timeout(c);
+    else if (kind == BG_CT_WRITE)
+        write_timeout(c);
+    else
+        bg_client_close(c); /* idle, linger */
 }
 
 /* ---- close ---- */
@@ -513,7 +455,7 @@ void bg_client_accept(bg_worker_t *w, int fd, const struct sockaddr *peer, uint8
     c->listener = listener;
     uv_tcp_init(&w->loop, &c->tcp);
     c->tcp.data = c;
-    bg_list_init(&c->tlink);
+    bg_list_init(&c->tn.link);
     bg_list_insert_tail(&w->clients, &c->link);
     atomic_fetch_add_explicit(&w->n_clients, 1, memory_order_relaxed);
     if (uv_tcp_open(&c->tcp, fd) < 0) {

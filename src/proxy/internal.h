@@ -72,17 +72,28 @@ struct bg_proxy {
     uint64_t client_max, upstream_max;
 };
 
-/* Client timeouts. Each kind has one fixed duration, so a worker keeps one FIFO list per
- * kind ordered by deadline (arm = move to the tail, O(1)) and a single uv timer due at the
- * earliest head: no uv_timer_t (152 bytes) per connection and no timer-heap operation per
- * request. */
-typedef enum bg_ctimer_kind {
-    BG_CT_HEADER = 0,           /* a request head must complete */
-    BG_CT_IDLE = 1,             /* keep-alive idle */
-    BG_CT_LINGER = 2,           /* lingering close */
-    BG_CT_WRITE = 3,            /* a pending write must progress */
-    BG_CT_KINDS = 4,
-} bg_ctimer_kind_t;
+/* Timeouts of clients and upstream connections. Each kind has one fixed duration, so a
+ * worker keeps one FIFO list per kind ordered by deadline (arm = move to the tail, O(1))
+ * and a single uv timer due at the earliest head: no uv_timer_t (152 bytes) per
+ * connection and no timer-heap operation per request. */
+typedef enum bg_tkind {
+    BG_CT_HEADER = 0,           /* client: a request head must complete */
+    BG_CT_IDLE = 1,             /* client: keep-alive idle */
+    BG_CT_LINGER = 2,           /* client: lingering close */
+    BG_CT_WRITE = 3,            /* client: a pending write must progress */
+    BG_UT_CONNECT = 4,          /* upstream: connect */
+    BG_UT_RESPONSE = 5,         /* upstream: response head after the request */
+    BG_UT_POOL_IDLE = 6,        /* upstream: idle in its pool */
+    BG_T_KINDS = 7,
+} bg_tkind_t;
+typedef bg_tkind_t bg_ctimer_kind_t;
+
+typedef struct bg_tnode {
+    bg_list_t link;             /* in w->tq[kind] while armed; empty (self-linked) if not */
+    uint64_t deadline_ms;       /* loop time */
+} bg_tnode_t;
+
+#define BG_LINGER_MS 2000
 
 struct bg_worker {
     bg_proxy_t *proxy;
@@ -103,9 +114,10 @@ struct bg_worker {
     bool has_listener[BG_LISTENERS];
     bool accept_paused;
     uv_timer_t accept_timer;    /* while paused: re-checks the budget */
-    uv_timer_t ctimer;          /* due at the earliest client deadline */
-    uint64_t ctimer_due;        /* 0: not armed */
-    bg_list_t ctimers[BG_CT_KINDS];
+    uv_timer_t tq_timer;        /* due at the earliest deadline of the lists below */
+    uint64_t tq_due;            /* 0: not armed */
+    bg_list_t tq[BG_T_KINDS];
+    uint32_t tq_ms[BG_T_KINDS]; /* duration of each kind */
 
     bg_snapref_t *cur;          /* newest adopted snapshot (NULL before the first) */
     bg_snapref_t *old;          /* older ones with requests still running */
@@ -141,8 +153,7 @@ typedef enum bg_client_state {
 
 struct bg_client {
     uv_tcp_t tcp;
-    bg_list_t tlink;            /* in w->ctimers[tkind] while armed */
-    uint64_t deadline_ms;       /* loop time */
+    bg_tnode_t tn;
     bg_worker_t *w;
     bg_list_t link;
     bg_iobuf_t *buf;
@@ -168,7 +179,7 @@ typedef enum bg_up_state {
 
 struct bg_upstream {
     uv_tcp_t tcp;
-    uv_timer_t timer;
+    bg_tnode_t tn;
     uv_connect_t connect_req;
     bg_worker_t *w;
     bg_pool_t *pool;
@@ -178,7 +189,6 @@ struct bg_upstream {
     bg_iobuf_t *buf;
     uint32_t len, off;
     uint8_t state;              /* bg_up_state_t */
-    uint8_t closes;
     bool reading;
     bool reused;                /* served a request before */
     uint64_t idle_since_ms;
@@ -265,10 +275,15 @@ int bg_worker_init(bg_worker_t *w, bg_proxy_t *p, unsigned index);
 void bg_worker_fini(bg_worker_t *w);
 void bg_worker_maybe_finish_stop(bg_worker_t *w);
 
-/* Client timers (client.c). */
-void bg_client_timer_start(bg_client_t *c, bg_ctimer_kind_t kind);
+/* Timer lists (worker.c): arms <n> for its kind's duration from now (re-arming moves
+ * it); stop is a no-op on an unarmed node. Expiry calls bg_client_on_timer() or
+ * bg_upstream_on_timer() with the node already stopped. */
+void bg_timer_start(bg_worker_t *w, bg_tnode_t *n, bg_tkind_t kind);
+void bg_timer_stop(bg_tnode_t *n);
+void bg_client_timer_start(bg_client_t *c, bg_tkind_t kind);
 void bg_client_timer_stop(bg_client_t *c);
-void bg_client_timers_cb(uv_timer_t *t);
+void bg_client_on_timer(bg_client_t *c, bg_tkind_t kind);
+void bg_upstream_on_timer(bg_upstream_t *up, bg_tkind_t kind);
 
 /* Accepting paused at the fd budget resumes once below it. Thread: the worker's. */
 void bg_worker_accept_resume(bg_worker_t *w);

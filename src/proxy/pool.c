@@ -61,15 +61,10 @@ bg_upstream_t *bg_pool_take(bg_pool_t *pool)
     up = BG_CONTAINER_OF(pool->idle.next, bg_upstream_t, idle_link);
     bg_list_remove(&up->idle_link);
     pool->n_idle--;
-    uv_timer_stop(&up->timer);
+    bg_timer_stop(&up->tn);
     up->state = BG_UP_ACTIVE;
     up->reused = true;
     return up;
-}
-
-static void idle_timer_cb(uv_timer_t *t)
-{
-    bg_upstream_close(t->data);
 }
 
 void bg_pool_put(bg_upstream_t *up)
@@ -92,7 +87,7 @@ void bg_pool_put(bg_upstream_t *up)
     bg_list_insert_head(&pool->idle, &up->idle_link);
     pool->n_idle++;
     up->idle_since_ms = uv_now(&w->loop);
-    uv_timer_start(&up->timer, idle_timer_cb, w->cfg->pool_idle_timeout_ms, 0);
+    bg_timer_start(w, &up->tn, BG_UT_POOL_IDLE);
     bg_upstream_update_reading(up);
 }
 

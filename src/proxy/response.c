@@ -84,7 +84,7 @@ static head_kind_t on_head(bg_exchange_t *ex)
     bg_http_head_t *rsp = &ex->rsp;
     bg_http_rsp_opts_t o = {0};
 
-    uv_timer_stop(&ex->up->timer);
+    bg_timer_stop(&ex->up->tn);
     if (rsp->status == 101) {
         if (!ex->req_upgrade)
             return HEAD_BAD;

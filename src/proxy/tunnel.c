@@ -136,7 +136,7 @@ void bg_tunnel_start(bg_exchange_t *ex)
     c->state = BG_CLIENT_TUNNEL;
     up->state = BG_UP_TUNNEL;
     bg_client_timer_stop(c);
-    uv_timer_stop(&up->timer);
+    bg_timer_stop(&up->tn);
     if (up->reading) {
         uv_read_stop((uv_stream_t *)&up->tcp);
         up->reading = false;

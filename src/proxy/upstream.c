@@ -11,8 +11,6 @@ static void up_closed_cb(uv_handle_t *h)
 {
     bg_upstream_t *up = h->data;
 
-    if (++up->closes < 2)
-        return;
     bg_worker_buf_put(up->w, up->buf);
     atomic_fetch_sub_explicit(&up->w->proxy->n_upstreams, 1, memory_order_relaxed);
     free(up);
@@ -25,8 +23,8 @@ void bg_upstream_close(bg_upstream_t *up)
     up->state = BG_UP_CLOSING;
     up->ex = NULL;
     bg_pool_detach(up);
+    bg_timer_stop(&up->tn);
     uv_close((uv_handle_t *)&up->tcp, up_closed_cb);
-    uv_close((uv_handle_t *)&up->timer, up_closed_cb);
 }
 
 static void up_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *out)
@@ -100,29 +98,28 @@ void bg_upstream_update_reading(bg_upstream_t *up)
     up->reading = want;
 }
 
-static void response_timer_cb(uv_timer_t *t)
-{
-    bg_upstream_t *up = t->data;
-
-    if (up->ex)
-        bg_response_timeout(up->ex);
-}
-
 void bg_upstream_start_response_timer(bg_upstream_t *up)
 {
-    uv_timer_start(&up->timer, response_timer_cb, up->w->cfg->response_timeout_ms, 0);
+    bg_timer_start(up->w, &up->tn, BG_UT_RESPONSE);
 }
 
-static void connect_timer_cb(uv_timer_t *t)
+void bg_upstream_on_timer(bg_upstream_t *up, bg_tkind_t kind)
 {
-    bg_upstream_t *up = t->data;
-    bg_exchange_t *ex = up->ex;
-
-    if (!ex) {
-        bg_upstream_close(up);
+    switch (kind) {
+    case BG_UT_RESPONSE:
+        if (up->ex)
+            bg_response_timeout(up->ex);
+        return;
+    case BG_UT_CONNECT:
+        if (!up->ex)
+            bg_upstream_close(up);
+        else
+            bg_exchange_upstream_failed(up->ex, UV_ETIMEDOUT, true);
+        return;
+    default:
+        bg_upstream_close(up); /* idle in its pool too long */
         return;
     }
-    bg_exchange_upstream_failed(ex, UV_ETIMEDOUT, true);
 }
 
 static void connect_cb(uv_connect_t *req, int status)
@@ -132,7 +129,7 @@ static void connect_cb(uv_connect_t *req, int status)
 
     if (status == UV_ECANCELED || up->state == BG_UP_CLOSING)
         return;
-    uv_timer_stop(&up->timer);
+    bg_timer_stop(&up->tn);
     if (status < 0) {
         if (ex)
             bg_exchange_upstream_failed(ex, status, true);
@@ -172,8 +169,7 @@ bg_upstream_t *bg_upstream_connect(bg_worker_t *w, bg_pool_t *pool, bg_exchange_
     atomic_fetch_add_explicit(&t->conns, 1, memory_order_relaxed);
     uv_tcp_init(&w->loop, &up->tcp);
     up->tcp.data = up;
-    uv_timer_init(&w->loop, &up->timer);
-    up->timer.data = up;
+    bg_list_init(&up->tn.link);
     up->connect_req.data = up;
     up->ex = ex;
     ex->up = up;
@@ -182,6 +178,6 @@ bg_upstream_t *bg_upstream_connect(bg_worker_t *w, bg_pool_t *pool, bg_exchange_
         bg_exchange_upstream_failed(ex, rc, true);
         return NULL;
     }
-    uv_timer_start(&up->timer, connect_timer_cb, w->cfg->connect_timeout_ms, 0);
+    bg_timer_start(w, &up->tn, BG_UT_CONNECT);
     return up;
 }

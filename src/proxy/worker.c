@@ -239,8 +239,8 @@ static void finish_stop(bg_worker_t *w)
     bg_pool_close_all(w);
     if (!uv_is_closing((uv_handle_t *)&w->accept_timer))
         uv_close((uv_handle_t *)&w->accept_timer, close_cb_noop);
-    if (!uv_is_closing((uv_handle_t *)&w->ctimer))
-        uv_close((uv_handle_t *)&w->ctimer, close_cb_noop);
+    if (!uv_is_closing((uv_handle_t *)&w->tq_timer))
+        uv_close((uv_handle_t *)&w->tq_timer, close_cb_noop);
     if (!uv_is_closing((uv_handle_t *)&w->async))
         uv_close((uv_handle_t *)&w->async, close_cb_noop);
     if (!uv_is_closing((uv_handle_t *)&w->drain_timer))
@@ -296,6 +296,68 @@ static void async_cb(uv_async_t *a)
     }
     adopt(w);
 }
+
+/* ---- timer lists ---- */
+
+static void tq_cb(uv_timer_t *t);
+
+static void tq_arm(bg_worker_t *w, uint64_t due)
+{
+    uint64_t now = uv_now(&w->loop);
+
+    if (w->tq_due != 0 && w->tq_due <= due)
+        return;
+    w->tq_due = due;
+    uv_timer_start(&w->tq_timer, tq_cb, due > now ? due - now : 0, 0);
+}
+
+void bg_timer_start(bg_worker_t *w, bg_tnode_t *n, bg_tkind_t kind)
+{
+    if (!bg_list_is_empty(&n->link))
+        bg_list_remove(&n->link);
+    n->deadline_ms = uv_now(&w->loop) + w->tq_ms[kind];
+    bg_list_insert_tail(&w->tq[kind], &n->link);
+    tq_arm(w, n->deadline_ms);
+}
+
+void bg_timer_stop(bg_tnode_t *n)
+{
+    if (!bg_list_is_empty(&n->link)) {
+        bg_list_remove(&n->link);
+        bg_list_init(&n->link);
+    }
+}
+
+static void tq_cb(uv_timer_t *t)
+{
+    bg_worker_t *w = t->data;
+    uint64_t now = uv_now(&w->loop), next = 0;
+
+    w->tq_due = 0;
+    for (int k = 0; k < BG_T_KINDS; k++) {
+        while (!bg_list_is_empty(&w->tq[k])) {
+            bg_tnode_t *n = BG_CONTAINER_OF(w->tq[k].next, bg_tnode_t, link);
+            if (n->deadline_ms > now)
+                break;
+            bg_timer_stop(n);
+            if (k < BG_UT_CONNECT)
+                bg_client_on_timer(BG_CONTAINER_OF(n, bg_client_t, tn), (bg_tkind_t)k);
+            else
+                bg_upstream_on_timer(BG_CONTAINER_OF(n, bg_upstream_t, tn), (bg_tkind_t)k);
+        }
+    }
+    for (int k = 0; k < BG_T_KINDS; k++) {
+        if (bg_list_is_empty(&w->tq[k]))
+            continue;
+        bg_tnode_t *n = BG_CONTAINER_OF(w->tq[k].next, bg_tnode_t, link);
+        if (next == 0 || n->deadline_ms < next)
+            next = n->deadline_ms;
+    }
+    if (next)
+        tq_arm(w, next);
+}
+
+/* ---- accepting ---- */
 
 static void on_listen_readable(uv_poll_t *h, int status, int events);
 
@@ -414,10 +476,17 @@ int bg_worker_init(bg_worker_t *w, bg_proxy_t *p, unsigned index)
     w->housekeep_timer.data = w;
     uv_timer_init(&w->loop, &w->accept_timer);
     w->accept_timer.data = w;
-    uv_timer_init(&w->loop, &w->ctimer);
-    w->ctimer.data = w;
-    for (int k = 0; k < BG_CT_KINDS; k++)
-        bg_list_init(&w->ctimers[k]);
+    uv_timer_init(&w->loop, &w->tq_timer);
+    w->tq_timer.data = w;
+    for (int k = 0; k < BG_T_KINDS; k++)
+        bg_list_init(&w->tq[k]);
+    w->tq_ms[BG_CT_HEADER] = w->cfg->header_timeout_ms;
+    w->tq_ms[BG_CT_IDLE] = w->cfg->idle_timeout_ms;
+    w->tq_ms[BG_CT_LINGER] = BG_LINGER_MS;
+    w->tq_ms[BG_CT_WRITE] = w->cfg->write_timeout_ms ? w->cfg->write_timeout_ms : 60000;
+    w->tq_ms[BG_UT_CONNECT] = w->cfg->connect_timeout_ms;
+    w->tq_ms[BG_UT_RESPONSE] = w->cfg->response_timeout_ms;
+    w->tq_ms[BG_UT_POOL_IDLE] = w->cfg->pool_idle_timeout_ms;
     uv_timer_start(&w->housekeep_timer, housekeep_cb, HOUSEKEEP_MS, HOUSEKEEP_MS);
     for (int k = 0; k < BG_LISTENERS; k++) {
         if (!w->has_listener[k])
