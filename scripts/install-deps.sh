@@ -9,6 +9,7 @@ PACKAGES=(
   libuv1-dev node-llhttp libjansson-dev libyaml-dev      # libraries bluegreen links
   libsqlite3-dev libcurl4-openssl-dev libssl-dev
   libxml2-dev                                            # AWS query-protocol XML (src/aws)
+  python3-botocore awscli                                # AWS test double + its CLI test
   libcriterion-dev                                       # unit/integration/e2e tests
   curl jq procps iproute2 python3 git                    # tests, demo
   wrk nginx-light haproxy                                # benchmarks (bench/)

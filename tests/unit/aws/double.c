@@ -1,0 +1,281 @@
+/* The AWS client against the AWS test double (tests/support/aws_double): every request
+ * bluegreen's client sends is re-signed there with botocore's SigV4 signer and validated
+ * against AWS's models, so this proves our signing and both protocols' serialisation with
+ * AWS's own code, not ours. It builds an ALB, target groups, a listener, a weighted rule, a
+ * cluster, a task definition and a service through the client, moves the weights, reads
+ * target health and CloudWatch figures, then repeats calls under 30% injected throttling,
+ * and ends with the double's rejection count at 0.
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "aws/aws.h"
+#include "base/base.h"
+#include "support/support.h"
+#include "unit/aws/common.h"
+
+static pid_t double_pid;
+static int double_port;
+static uv_loop_t loop;
+static bg_aws_t *aws;
+
+static bool port_file_ready(void *arg)
+{
+    return access((const char *)arg, F_OK) == 0;
+}
+
+static void start_double(void)
+{
+    char *dir = bgt_tmpdir("aws-double");
+    char cfg[512], port_file[512], state[512], log[512];
+    snprintf(cfg, sizeof(cfg), "%s/config.json", dir);
+    snprintf(port_file, sizeof(port_file), "%s/port", dir);
+    snprintf(state, sizeof(state), "%s/state", dir);
+    snprintf(log, sizeof(log), "%s/double.log", dir);
+    FILE *f = fopen(cfg, "w");
+    cr_assert(f);
+    fprintf(f, "{\"time_scale\": 0.05, \"secrets\": {\"%s\": \"%s\"}}", AWS_TEST_KEY,
+            AWS_TEST_SECRET);
+    fclose(f);
+    const char *argv[] = {"/usr/bin/python3",
+                          "tests/support/aws_double/aws_double.py",
+                          "--port-file",
+                          port_file,
+                          "--sample-app",
+                          bgt_bin("sample-app"),
+                          "--state-dir",
+                          state,
+                          "--config",
+                          cfg,
+                          NULL};
+    double_pid = bgt_spawn(argv, NULL, log);
+    cr_assert(bgt_wait_until(port_file_ready, port_file, 60000), "the double did not start");
+    f = fopen(port_file, "r");
+    cr_assert(f && fscanf(f, "%d", &double_port) == 1);
+    fclose(f);
+    free(dir);
+}
+
+static void setup(void)
+{
+    start_double();
+    setenv("AWS_ACCESS_KEY_ID", AWS_TEST_KEY, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", AWS_TEST_SECRET, 1);
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+    uv_loop_init(&loop);
+    bg_err_t err;
+    bg_aws_options_t o = {.region = "us-east-1", .backoff_base_ms = 50};
+    aws = bg_aws_new(&loop, &o, &err);
+    cr_assert(aws, "%s", err.msg);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", double_port);
+    const char *ids[] = {"ecs", "elasticloadbalancing", "monitoring", "sts"};
+    for (size_t i = 0; i < BG_ARRAY_LEN(ids); i++)
+        cr_assert_eq(bg_aws_set_endpoint(aws, ids[i], url, NULL, &err), 0, "%s", err.msg);
+}
+
+static void teardown(void)
+{
+    aws_test_close(&loop, aws);
+    bgt_stop(double_pid, 10000);
+}
+
+/* GET/POST on the double's own /_double endpoints. */
+static json_t *double_get(const char *path)
+{
+    bgt_resp_t r = {0};
+    cr_assert(bgt_http_get(double_port, "127.0.0.1", path, &r, 10000));
+    json_t *j = json_loads(r.body, 0, NULL);
+    bgt_resp_fini(&r);
+    cr_assert(j, "bad JSON from %s", path);
+    return j;
+}
+
+static void double_faults(const char *json)
+{
+    char raw[512];
+    snprintf(raw, sizeof(raw),
+             "POST /_double/faults HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n"
+             "Connection: close\r\n\r\n%s",
+             strlen(json), json);
+    bgt_resp_t r = {0};
+    cr_assert(bgt_http_raw(double_port, raw, strlen(raw), &r, 10000));
+    cr_assert_eq(r.status, 200);
+    bgt_resp_fini(&r);
+}
+
+static json_t *call(const bg_aws_service_t *svc, const char *op, json_t *params)
+{
+    aws_test_result_t r;
+    aws_test_call(&loop, aws, svc, op, params, &r);
+    cr_assert_eq(r.status, 0, "%s", r.msg);
+    return r.body;
+}
+
+static const char *str_at(json_t *root, const char *list, const char *key)
+{
+    const char *v =
+        json_string_value(json_object_get(json_array_get(json_object_get(root, list), 0), key));
+    cr_assert(v, "%s[0].%s missing", list, key);
+    return v;
+}
+
+static json_t *forward(const char *blue, int wb, const char *green, int wg)
+{
+    return json_pack("[{s:s, s:{s:[{s:s, s:i}, {s:s, s:i}], s:{s:b}}}]", "Type", "forward",
+                     "ForwardConfig", "TargetGroups", "TargetGroupArn", blue, "Weight", wb,
+                     "TargetGroupArn", green, "Weight", wg, "TargetGroupStickinessConfig",
+                     "Enabled", 0);
+}
+
+static int64_t weight_of(json_t *rules, size_t i)
+{
+    json_t *tg = json_array_get(
+        json_object_get(
+            json_object_get(json_array_get(json_object_get(json_array_get(rules, 0), "Actions"), 0),
+                            "ForwardConfig"),
+            "TargetGroups"),
+        i);
+    int64_t w = -1;
+    cr_assert(bg_aws_json_int(tg, "Weight", &w));
+    return w;
+}
+
+TestSuite(aws_double, .init = setup, .fini = teardown, .timeout = 280);
+
+Test(aws_double, client_requests_pass_botocore_signature_and_model_checks)
+{
+    json_t *r;
+    r = call(&bg_aws_sts, "GetCallerIdentity", NULL);
+    cr_expect_str_eq(json_string_value(json_object_get(r, "Account")), "123456789012");
+    json_decref(r);
+
+    r = call(&bg_aws_elbv2, "CreateLoadBalancer",
+             json_pack("{s:s, s:[s,s]}", "Name", "web", "Subnets", "subnet-1", "subnet-2"));
+    char *lb = strdup(str_at(r, "LoadBalancers", "LoadBalancerArn"));
+    json_decref(r);
+    char *tg[2];
+    const char *names[2] = {"web-blue", "web-green"};
+    for (int i = 0; i < 2; i++) {
+        r = call(&bg_aws_elbv2, "CreateTargetGroup",
+                 json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:i, s:i}", "Name", names[i], "Protocol",
+                           "HTTP", "Port", 8080, "VpcId", "vpc-1", "TargetType", "ip",
+                           "HealthCheckPath", "/actuator/health", "HealthCheckIntervalSeconds", 5,
+                           "HealthyThresholdCount", 2));
+        tg[i] = strdup(str_at(r, "TargetGroups", "TargetGroupArn"));
+        json_decref(r);
+    }
+    int lport = bgt_free_port();
+    r = call(&bg_aws_elbv2, "CreateListener",
+             json_pack("{s:s, s:s, s:i, s:[{s:s, s:s}]}", "LoadBalancerArn", lb, "Protocol", "HTTP",
+                       "Port", lport, "DefaultActions", "Type", "forward", "TargetGroupArn",
+                       tg[0]));
+    char *listener = strdup(str_at(r, "Listeners", "ListenerArn"));
+    json_decref(r);
+    r = call(&bg_aws_elbv2, "CreateRule",
+             json_pack("{s:s, s:i, s:[{s:s, s:{s:[s]}}], s:o}", "ListenerArn", listener, "Priority",
+                       10, "Conditions", "Field", "path-pattern", "PathPatternConfig", "Values",
+                       "/*", "Actions", forward(tg[0], 100, tg[1], 0)));
+    char *rule = strdup(str_at(r, "Rules", "RuleArn"));
+    json_decref(r);
+
+    /* ECS: cluster, a task definition with nested members, a service with a token. */
+    json_decref(call(&bg_aws_ecs, "CreateCluster", json_pack("{s:s}", "clusterName", "prod")));
+    r = call(&bg_aws_ecs, "RegisterTaskDefinition",
+             json_pack("{s:s, s:s, s:[s], s:s, s:s, s:[{s:s, s:s, s:b, s:[{s:i, s:s}], "
+                       "s:[{s:s, s:s}], s:{s:s, s:{s:s, s:s, s:s}}}]}",
+                       "family", "web", "networkMode", "awsvpc", "requiresCompatibilities",
+                       "FARGATE", "cpu", "256", "memory", "512", "containerDefinitions", "name",
+                       "app", "image", "repo/web:1.0.0", "essential", 1, "portMappings",
+                       "containerPort", 8080, "protocol", "tcp", "environment", "name",
+                       "BLUEGREEN_VERSION", "value", "1.0.0", "logConfiguration", "logDriver",
+                       "awslogs", "options", "awslogs-group", "/ecs/web", "awslogs-region",
+                       "us-east-1", "awslogs-stream-prefix", "web"));
+    json_t *td = json_object_get(r, "taskDefinition");
+    cr_expect_str_eq(json_string_value(json_object_get(td, "taskDefinitionArn")),
+                     "arn:aws:ecs:us-east-1:123456789012:task-definition/web:1");
+    json_decref(r);
+    r = call(&bg_aws_ecs, "CreateService",
+             json_pack("{s:s, s:s, s:s, s:i, s:s, s:{s:{s:[s], s:[s], s:s}}, s:[{s:s, s:s, s:i}]}",
+                       "cluster", "prod", "serviceName", "web-blue", "taskDefinition", "web:1",
+                       "desiredCount", 1, "launchType", "FARGATE", "networkConfiguration",
+                       "awsvpcConfiguration", "subnets", "subnet-1", "securityGroups", "sg-1",
+                       "assignPublicIp", "DISABLED", "loadBalancers", "targetGroupArn", tg[0],
+                       "containerName", "app", "containerPort", 8080));
+    json_decref(r);
+
+    /* Weights change and read back; target health; metrics with timestamps. */
+    json_decref(
+        call(&bg_aws_elbv2, "ModifyRule",
+             json_pack("{s:s, s:o}", "RuleArn", rule, "Actions", forward(tg[0], 90, tg[1], 10))));
+    r = call(&bg_aws_elbv2, "DescribeRules", json_pack("{s:[s]}", "RuleArns", rule));
+    json_t *rules = json_object_get(r, "Rules");
+    cr_expect_eq(weight_of(rules, 0), 90);
+    cr_expect_eq(weight_of(rules, 1), 10);
+    json_decref(r);
+    json_decref(
+        call(&bg_aws_elbv2, "DescribeTargetHealth", json_pack("{s:s}", "TargetGroupArn", tg[0])));
+    json_decref(call(&bg_aws_elbv2, "ModifyTargetGroupAttributes",
+                     json_pack("{s:s, s:[{s:s, s:s}]}", "TargetGroupArn", tg[0], "Attributes",
+                               "Key", "deregistration_delay.timeout_seconds", "Value", "30")));
+    char start[32], end[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&(time_t){now - 600}, &tm);
+    strftime(start, sizeof(start), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    gmtime_r(&(time_t){now + 60}, &tm);
+    strftime(end, sizeof(end), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    const char *suffix = strstr(tg[0], "targetgroup/");
+    r = call(&bg_aws_cloudwatch, "GetMetricData",
+             json_pack("{s:[{s:s, s:{s:{s:s, s:s, s:[{s:s, s:s}]}, s:i, s:s}}], s:s, s:s}",
+                       "MetricDataQueries", "Id", "p99", "MetricStat", "Metric", "Namespace",
+                       "AWS/ApplicationELB", "MetricName", "TargetResponseTime", "Dimensions",
+                       "Name", "TargetGroup", "Value", suffix, "Period", 60, "Stat", "p99",
+                       "StartTime", start, "EndTime", end));
+    cr_expect_str_eq(str_at(r, "MetricDataResults", "StatusCode"), "Complete");
+    json_decref(r);
+
+    /* 30% of calls throttled: the standard retry mode gets a call through unless all three
+     * attempts are throttled (2.7% of calls); such a call must fail as throttled after
+     * exactly 3 attempts, never otherwise. (Deployments retry at their own level.) */
+    double_faults("{\"throttle_share\": 0.3}");
+    unsigned ok = 0;
+    for (int i = 0; i < 30; i++) {
+        aws_test_result_t res;
+        aws_test_call(&loop, aws, i % 2 ? &bg_aws_ecs : &bg_aws_elbv2,
+                      i % 2 ? "DescribeServices" : "DescribeRules",
+                      i % 2 ? json_pack("{s:s, s:[s]}", "cluster", "prod", "services", "web-blue")
+                            : json_pack("{s:[s]}", "RuleArns", rule),
+                      &res);
+        if (res.status == 0) {
+            ok++;
+        } else {
+            cr_expect_eq(res.status, BG_EUNAVAIL, "%s", res.msg);
+            cr_expect_eq(res.attempts, 3);
+            cr_expect(bg_aws_is_throttling(res.aws_code), "%s", res.aws_code);
+        }
+        json_decref(res.body);
+    }
+    double_faults("{\"throttle_share\": 0.0}");
+    bg_aws_stats_t st;
+    bg_aws_stats(aws, &st);
+    cr_expect_gt(st.throttled, 0, "the double throttled some calls");
+    cr_expect_geq(ok, 20, "calls through under 30%% throttling: %u/30", ok);
+    cr_expect_gt(st.retries, 0);
+
+    json_t *rej = double_get("/_double/rejections");
+    cr_expect_eq(json_integer_value(json_object_get(rej, "count")), 0,
+                 "requests the double rejected: %s", json_dumps(rej, 0));
+    json_decref(rej);
+    free(lb);
+    free(tg[0]);
+    free(tg[1]);
+    free(listener);
+    free(rule);
+}
