@@ -267,6 +267,25 @@ class DoubleTest(unittest.TestCase):
             self.faults(throttle_share=0.0)
         self.aws("ecs", "list-clusters")
 
+    def test_3b_server_error_and_latency_faults(self):
+        self.faults(error_5xx_share=1.0)
+        try:
+            r = self.aws("ecs", "list-clusters", ok=False)
+            self.assertIn("ServerException", r.stderr)
+            r = self.aws("elbv2", "describe-rules", "--rule-arns", self.rule, ok=False)
+            self.assertIn("ServiceUnavailable", r.stderr)
+        finally:
+            self.faults(error_5xx_share=0.0)
+        self.faults(latency_ms=1500)
+        try:
+            start = time.monotonic()
+            self.aws("sts", "get-caller-identity")
+            self.assertGreaterEqual(time.monotonic() - start, 1.5)
+        finally:
+            self.faults(latency_ms=0)
+        stats = self.double("/_double/stats")
+        self.assertGreaterEqual(stats["injected"]["5xx"], 2)
+
     def test_4_cannot_pull(self):
         self.faults(cannot_pull=["missing-image"])
         td = self.taskdef("9.9.9", image="repo/missing-image:9.9.9")
