@@ -430,12 +430,17 @@ static void on_response(void *arg, bg_aws_http_req_t *req)
                          rid, sizeof(rid));
         json_decref(ignored);
     }
+    /* Temporary credentials that expired early (revoked session, clock skew): fetch them
+     * again and retry, as the SDKs do. */
+    bool expired = strcmp(code, "ExpiredToken") == 0 || strcmp(code, "ExpiredTokenException") == 0;
+    if (expired && aws->creds != NULL)
+        bg_aws_credsrc_invalidate(aws->creds);
     bool throttled = bg_aws_is_throttling(code);
     if (throttled)
         aws->stats.throttled++;
     long st = req->status;
-    bool retryable =
-        throttled || transient_code(code) || st == 500 || st == 502 || st == 503 || st == 504;
+    bool retryable = throttled || expired || transient_code(code) || st == 500 || st == 502 ||
+                     st == 503 || st == 504;
     if (retryable && retry(c, RETRY_COST)) {
         bg_aws_http_req_free(req);
         return;

@@ -41,6 +41,7 @@ struct bg_aws_credsrc {
     bg_aws_stats_t *stats;
     bg_aws_creds_t creds;
     bool have;
+    bool stale; /* rejected as expired by a service */
     bg_list_t waiters;
     step_t step;
     bg_aws_http_req_t *req;
@@ -109,7 +110,7 @@ bg_aws_credsrc_t *bg_aws_credsrc_new(bg_aws_http_t *http, const char *profile,
 
 static bool fresh(const bg_aws_credsrc_t *src)
 {
-    if (!src->have)
+    if (!src->have || src->stale)
         return false;
     if (src->creds.expires_unix == 0)
         return true;
@@ -156,6 +157,7 @@ static void set_creds(bg_aws_credsrc_t *src, const char *id, const char *secret,
     src->creds.expires_unix = expires;
     snprintf(src->creds.source, sizeof(src->creds.source), "%s", source);
     src->have = true;
+    src->stale = false;
 }
 
 static bool from_env(bg_aws_credsrc_t *src)
@@ -391,6 +393,11 @@ int bg_aws_credsrc_get(bg_aws_credsrc_t *src, bg_aws_creds_cb cb, void *arg)
     if (src->step == STEP_IDLE)
         resolve(src);
     return 0;
+}
+
+void bg_aws_credsrc_invalidate(bg_aws_credsrc_t *src)
+{
+    src->stale = src->have;
 }
 
 void bg_aws_credsrc_free(bg_aws_credsrc_t *src)

@@ -85,6 +85,9 @@ typedef struct bg_aws_credsrc bg_aws_credsrc_t;
 bg_aws_credsrc_t *bg_aws_credsrc_new(bg_aws_http_t *http, const char *profile,
                                      uint64_t refresh_window_ms, bg_aws_stats_t *stats);
 int bg_aws_credsrc_get(bg_aws_credsrc_t *src, bg_aws_creds_cb cb, void *arg);
+/* Marks the cached credentials stale (the service said they expired): the next get
+ * fetches again. */
+void bg_aws_credsrc_invalidate(bg_aws_credsrc_t *src);
 /* Fails pending waiters with UV_ECANCELED, aborts fetches, frees <src>. */
 void bg_aws_credsrc_free(bg_aws_credsrc_t *src);
 /* Path of the shared credentials / config file (env override or ~/.aws/...). Caller frees;

@@ -22,6 +22,8 @@ typedef struct meta {
     unsigned hits, token_puts, creds_gets, api_calls;
     int expires_in_s; /* Expiration = now + this */
     bool fail_creds;  /* answer 500 to credential requests */
+    bool expire_first; /* answer the first API call ExpiredTokenException */
+    char api_keys[4][64]; /* access key of each API call */
     char key[32];     /* AccessKeyId handed out (a counter is appended) */
     char bad[256];    /* first protocol violation seen */
     char last_token[256];
@@ -86,12 +88,23 @@ static char *handler(void *arg, const bgt_backend_req_t *req)
         if (req->path[43] != '\0' && strcmp(req->path + 43, "app-role") != 0)
             violation("IMDS credentials of another role");
     } else {
+        char authz[512] = "";
+        bgt_head_header(req->head, "Authorization", authz, sizeof(authz));
+        const char *cred = strstr(authz, "Credential=");
+        if (meta.api_calls < 4 && cred)
+            snprintf(meta.api_keys[meta.api_calls], sizeof(meta.api_keys[0]), "%.*s",
+                     (int)strcspn(cred + 11, "/"), cred + 11);
         meta.api_calls++;
         bgt_head_header(req->head, "X-Amz-Security-Token", meta.last_token,
                         sizeof(meta.last_token));
         if (!aws_test_signature_ok(req->head, req->body, req->body_len))
             violation("API call with a bad signature");
-        out = answer(200, "application/x-amz-json-1.1", "{}");
+        if (meta.expire_first && meta.api_calls == 1)
+            out = answer(400, "application/x-amz-json-1.1",
+                         "{\"__type\":\"ExpiredTokenException\",\"message\":\"The security "
+                         "token included in the request is expired\"}");
+        else
+            out = answer(200, "application/x-amz-json-1.1", "{}");
     }
     pthread_mutex_unlock(&meta.mu);
     return out;
@@ -386,4 +399,20 @@ Test(aws_creds, imds_unreachable_fails_fast)
     got_t g;
     get(&g);
     cr_expect(strstr(g.err, "IMDS token") != NULL, "%s", g.err);
+}
+
+Test(aws_creds, expired_token_answer_refetches_and_retries)
+{
+    setenv_url("AWS_CONTAINER_CREDENTIALS_FULL_URI", "/creds");
+    setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "container-secret", 1);
+    meta.expire_first = true;
+    new_client("us-east-1");
+    aws_test_result_t r;
+    aws_test_call(&loop, aws, &bg_aws_ecs, "ListClusters", NULL, &r);
+    cr_expect_eq(r.status, 0, "%s", r.msg);
+    cr_expect_eq(r.attempts, 2);
+    cr_expect_eq(meta.creds_gets, 2, "credentials fetched again after ExpiredTokenException");
+    cr_expect_str_eq(meta.api_keys[0], "ASIATEMP1");
+    cr_expect_str_eq(meta.api_keys[1], "ASIATEMP2");
+    json_decref(r.body);
 }
