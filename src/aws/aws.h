@@ -181,4 +181,41 @@ bool bg_aws_json_real(const json_t *obj, const char *key, double *out);
 typedef void (*bg_aws_creds_cb)(void *arg, const bg_aws_creds_t *creds, const bg_err_t *err);
 int bg_aws_creds_get(bg_aws_t *aws, bg_aws_creds_cb cb, void *arg);
 
+/* ---- ALB operations the ecs driver builds on (alb.c; thread: control) ------------------ */
+
+/* Sets the forward action of listener rule <rule_arn> to the two target groups with weights
+ * <w_blue>/<w_green> (ModifyRule, stickiness off), then reads the rule back (DescribeRules)
+ * every 200 ms until it shows exactly those weights -- AWS is eventually consistent -- or
+ * <verify_timeout_ms> passes. <cb>(arg, status, verify_ms, err): 0 and the time from the
+ * write to the confirming read; BG_ETIMEDOUT naming the weights last read; or the call's
+ * error. Strings are copied. */
+typedef void (*bg_aws_weights_cb)(void *arg, int status, uint64_t verify_ms, const bg_err_t *err);
+int bg_aws_alb_set_weights(bg_aws_t *aws, const char *rule_arn, const char *tg_blue,
+                           unsigned w_blue, const char *tg_green, unsigned w_green,
+                           uint64_t verify_timeout_ms, bg_aws_weights_cb cb, void *arg);
+
+/* Target health of one target group, summed by state (DescribeTargetHealth). <detail> holds
+ * the first non-healthy target's "ip:port state reason: description". */
+typedef struct bg_aws_tg_health {
+    unsigned healthy, unhealthy, initial, draining, other;
+    char detail[256];
+} bg_aws_tg_health_t;
+typedef void (*bg_aws_health_cb)(void *arg, int status, const bg_aws_tg_health_t *h,
+                                 const bg_err_t *err);
+int bg_aws_alb_target_health(bg_aws_t *aws, const char *tg_arn, bg_aws_health_cb cb, void *arg);
+
+/* AWS/ApplicationELB figures of one target group over the last <window_s> seconds
+ * (GetMetricData, period <window_s> rounded up to a minute): RequestCount and
+ * HTTPCode_Target_5XX_Count sums, TargetResponseTime p99 (seconds; have_p99 false when no
+ * request was measured). <lb_arn> (may be NULL) adds the LoadBalancer dimension, which
+ * CloudWatch publishes target-group metrics with. */
+typedef struct bg_aws_tg_metrics {
+    double requests, target_5xx, p99_s;
+    bool have_p99;
+} bg_aws_tg_metrics_t;
+typedef void (*bg_aws_metrics_cb)(void *arg, int status, const bg_aws_tg_metrics_t *m,
+                                  const bg_err_t *err);
+int bg_aws_alb_metrics(bg_aws_t *aws, const char *tg_arn, const char *lb_arn, unsigned window_s,
+                       bg_aws_metrics_cb cb, void *arg);
+
 #endif

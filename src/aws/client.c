@@ -483,6 +483,12 @@ static void resolve_endpoint(call_t *c)
 int bg_aws_call(bg_aws_t *aws, const bg_aws_service_t *svc, const char *op, json_t *params,
                 bg_aws_cb cb, void *arg)
 {
+    return bg_aws_call_delayed(aws, 0, svc, op, params, cb, arg);
+}
+
+int bg_aws_call_delayed(bg_aws_t *aws, uint64_t delay_ms, const bg_aws_service_t *svc,
+                        const char *op, json_t *params, bg_aws_cb cb, void *arg)
+{
     if (params == NULL)
         params = json_object();
     if (aws->shutting) {
@@ -517,7 +523,7 @@ int bg_aws_call(bg_aws_t *aws, const bg_aws_service_t *svc, const char *op, json
     aws->timers++;
     bg_list_insert_tail(&aws->calls, &c->link);
     aws->stats.calls++;
-    uv_timer_start(&c->timer, on_timer, 0, 0);
+    uv_timer_start(&c->timer, on_timer, delay_ms, 0);
     return 0;
 }
 

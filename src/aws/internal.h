@@ -80,6 +80,12 @@ bool bg_aws_parse_time(const char *s, int64_t *out);
 /* A random v4 UUID into <out> (37 bytes). */
 void bg_aws_uuid(char out[37]);
 
+/* ---- client.c ---- */
+/* bg_aws_call() whose first attempt waits <delay_ms> (polling without a timer of one's
+ * own, so bg_aws_close() cancels the wait too). */
+int bg_aws_call_delayed(bg_aws_t *aws, uint64_t delay_ms, const bg_aws_service_t *svc,
+                        const char *op, json_t *params, bg_aws_cb cb, void *arg);
+
 /* ---- creds.c (state lives in the client) ---- */
 typedef struct bg_aws_credsrc bg_aws_credsrc_t;
 bg_aws_credsrc_t *bg_aws_credsrc_new(bg_aws_http_t *http, const char *profile,

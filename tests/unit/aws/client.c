@@ -340,3 +340,42 @@ Test(aws_client, error_code_table)
     cr_expect(bg_aws_is_throttling("RequestLimitExceeded"));
     cr_expect(!bg_aws_is_throttling("ValidationError"));
 }
+
+static unsigned hits(void)
+{
+    pthread_mutex_lock(&script.mu);
+    unsigned n = script.hits;
+    pthread_mutex_unlock(&script.mu);
+    return n;
+}
+
+static void on_switch(void *arg, int status, uint64_t verify_ms, const bg_err_t *err)
+{
+    *(int *)arg = status;
+}
+
+Test(aws_client, close_cancels_a_switch_waiting_to_read_back)
+{
+    set_responses(2,
+                  aws_test_response(200, "text/xml",
+                                    "<ModifyRuleResponse><ModifyRuleResult><Rules/>"
+                                    "</ModifyRuleResult></ModifyRuleResponse>"),
+                  aws_test_response(200, "text/xml",
+                                    "<DescribeRulesResponse><DescribeRulesResult><Rules><member>"
+                                    "<Actions><member><Type>forward</Type><ForwardConfig>"
+                                    "<TargetGroups><member><TargetGroupArn>b</TargetGroupArn>"
+                                    "<Weight>100</Weight></member></TargetGroups>"
+                                    "</ForwardConfig></member></Actions></member></Rules>"
+                                    "</DescribeRulesResult></DescribeRulesResponse>"));
+    int status = 1;
+    cr_assert_eq(bg_aws_alb_set_weights(aws, "rule", "b", 0, "g", 100, 60000, on_switch, &status),
+                 0);
+    uint64_t deadline = bg_now_ms() + 10000;
+    while (hits() < 3 && bg_now_ms() < deadline)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_geq(hits(), 3, "ModifyRule, then reads that do not confirm");
+    cr_expect_eq(status, 1, "still verifying");
+    aws_test_close(&loop, aws);
+    aws = NULL;
+    cr_expect_eq(status, UV_ECANCELED);
+}

@@ -279,3 +279,215 @@ Test(aws_double, client_requests_pass_botocore_signature_and_model_checks)
     free(listener);
     free(rule);
 }
+
+/* ---- the ALB operations of alb.c on the double ---- */
+
+typedef struct env {
+    char *lb, *tg[2], *listener, *rule;
+    int lport;
+} env_t;
+
+static char *create_tg(const char *name)
+{
+    json_t *r = call(&bg_aws_elbv2, "CreateTargetGroup",
+                     json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:i, s:i}", "Name", name, "Protocol",
+                               "HTTP", "Port", 8080, "VpcId", "vpc-1", "TargetType", "ip",
+                               "HealthCheckPath", "/actuator/health", "HealthCheckIntervalSeconds",
+                               5, "HealthyThresholdCount", 2));
+    char *arn = strdup(str_at(r, "TargetGroups", "TargetGroupArn"));
+    json_decref(r);
+    return arn;
+}
+
+static void create_service(const char *name, const char *version, const char *args, const char *tg,
+                           int count)
+{
+    char image[64];
+    snprintf(image, sizeof(image), "repo/web:%s", version);
+    json_t *r = call(&bg_aws_ecs, "RegisterTaskDefinition",
+                     json_pack("{s:s, s:s, s:[s], s:s, s:s, s:[{s:s, s:s, s:[{s:i}], "
+                               "s:[{s:s, s:s}, {s:s, s:s}]}]}",
+                               "family", "web", "networkMode", "awsvpc", "requiresCompatibilities",
+                               "FARGATE", "cpu", "256", "memory", "512", "containerDefinitions",
+                               "name", "app", "image", image, "portMappings", "containerPort", 8080,
+                               "environment", "name", "BLUEGREEN_VERSION", "value", version, "name",
+                               "SAMPLE_APP_ARGS", "value", args));
+    char *td = strdup(json_string_value(
+        json_object_get(json_object_get(r, "taskDefinition"), "taskDefinitionArn")));
+    json_decref(r);
+    json_decref(call(&bg_aws_ecs, "CreateService",
+                     json_pack("{s:s, s:s, s:s, s:i, s:[{s:s, s:s, s:i}]}", "cluster", "prod",
+                               "serviceName", name, "taskDefinition", td, "desiredCount", count,
+                               "loadBalancers", "targetGroupArn", tg, "containerName", "app",
+                               "containerPort", 8080)));
+    free(td);
+}
+
+static void env_init(env_t *e)
+{
+    json_t *r = call(&bg_aws_elbv2, "CreateLoadBalancer",
+                     json_pack("{s:s, s:[s,s]}", "Name", "web", "Subnets", "subnet-1", "subnet-2"));
+    e->lb = strdup(str_at(r, "LoadBalancers", "LoadBalancerArn"));
+    json_decref(r);
+    e->tg[0] = create_tg("web-blue");
+    e->tg[1] = create_tg("web-green");
+    e->lport = bgt_free_port();
+    r = call(&bg_aws_elbv2, "CreateListener",
+             json_pack("{s:s, s:s, s:i, s:[{s:s, s:s}]}", "LoadBalancerArn", e->lb, "Protocol",
+                       "HTTP", "Port", e->lport, "DefaultActions", "Type", "forward",
+                       "TargetGroupArn", e->tg[0]));
+    e->listener = strdup(str_at(r, "Listeners", "ListenerArn"));
+    json_decref(r);
+    r = call(&bg_aws_elbv2, "CreateRule",
+             json_pack("{s:s, s:i, s:[{s:s, s:{s:[s]}}], s:o}", "ListenerArn", e->listener,
+                       "Priority", 10, "Conditions", "Field", "path-pattern", "PathPatternConfig",
+                       "Values", "/*", "Actions", forward(e->tg[0], 100, e->tg[1], 0)));
+    e->rule = strdup(str_at(r, "Rules", "RuleArn"));
+    json_decref(r);
+    json_decref(call(&bg_aws_ecs, "CreateCluster", json_pack("{s:s}", "clusterName", "prod")));
+}
+
+static void env_fini(env_t *e)
+{
+    free(e->lb);
+    free(e->tg[0]);
+    free(e->tg[1]);
+    free(e->listener);
+    free(e->rule);
+}
+
+typedef struct op_result {
+    bool done;
+    int status;
+    uint64_t verify_ms;
+    bg_aws_tg_health_t health;
+    bg_aws_tg_metrics_t metrics;
+    char msg[512];
+} op_result_t;
+
+static void on_weights(void *arg, int status, uint64_t verify_ms, const bg_err_t *err)
+{
+    op_result_t *r = arg;
+    r->done = true;
+    r->status = status;
+    r->verify_ms = verify_ms;
+    snprintf(r->msg, sizeof(r->msg), "%s", err ? err->msg : "");
+}
+
+static void on_health_cb(void *arg, int status, const bg_aws_tg_health_t *h, const bg_err_t *err)
+{
+    op_result_t *r = arg;
+    r->done = true;
+    r->status = status;
+    if (h)
+        r->health = *h;
+    snprintf(r->msg, sizeof(r->msg), "%s", err ? err->msg : "");
+}
+
+static void on_metrics_cb(void *arg, int status, const bg_aws_tg_metrics_t *m, const bg_err_t *err)
+{
+    op_result_t *r = arg;
+    r->done = true;
+    r->status = status;
+    if (m)
+        r->metrics = *m;
+    snprintf(r->msg, sizeof(r->msg), "%s", err ? err->msg : "");
+}
+
+static void run_op(op_result_t *r)
+{
+    uint64_t deadline = bg_now_ms() + 30000;
+    while (!r->done && bg_now_ms() < deadline)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert(r->done, "operation did not finish");
+}
+
+static bg_aws_tg_health_t health_of(const char *tg)
+{
+    op_result_t r = {0};
+    cr_assert_eq(bg_aws_alb_target_health(aws, tg, on_health_cb, &r), 0);
+    run_op(&r);
+    cr_assert_eq(r.status, 0, "%s", r.msg);
+    return r.health;
+}
+
+static void wait_healthy(const char *tg, unsigned n)
+{
+    uint64_t deadline = bg_now_ms() + 60000;
+    bg_aws_tg_health_t h;
+    do {
+        h = health_of(tg);
+        if (h.healthy == n)
+            return;
+        /* A short pause on the loop (no handle of ours: a delayed STS call). */
+        aws_test_result_t r;
+        aws_test_call(&loop, aws, &bg_aws_sts, "GetCallerIdentity", NULL, &r);
+        json_decref(r.body);
+    } while (bg_now_ms() < deadline);
+    cr_assert_fail("target group never had %u healthy targets (last: %u healthy, %s)", n, h.healthy,
+                   h.detail);
+}
+
+Test(aws_double, alb_switch_is_verified_health_and_metrics_are_read)
+{
+    env_t e;
+    env_init(&e);
+    create_service("web-blue", "1.0.0", "", e.tg[0], 2);
+    create_service("web-green", "2.0.0", "--error-rate 1", e.tg[1], 1);
+    wait_healthy(e.tg[0], 2);
+    wait_healthy(e.tg[1], 1);
+
+    /* Describe lags 800 ms behind writes: the switch is confirmed only once the rule reads
+     * back with the new weights. */
+    double_faults("{\"consistency_lag_ms\": 800}");
+    op_result_t r = {0};
+    cr_assert_eq(
+        bg_aws_alb_set_weights(aws, e.rule, e.tg[0], 0, e.tg[1], 100, 10000, on_weights, &r), 0);
+    run_op(&r);
+    cr_expect_eq(r.status, 0, "%s", r.msg);
+    cr_expect_geq(r.verify_ms, 800, "confirmed before the lag passed: %llu ms",
+                  (unsigned long long)r.verify_ms);
+
+    /* Traffic through the ALB listener now reaches green, which answers 500. */
+    for (int i = 0; i < 20; i++) {
+        bgt_resp_t resp = {0};
+        cr_assert(bgt_http_get(e.lport, "web", "/", &resp, 10000));
+        cr_expect_eq(resp.status, 500);
+        bgt_resp_fini(&resp);
+    }
+    op_result_t m = {0};
+    cr_assert_eq(bg_aws_alb_metrics(aws, e.tg[1], e.lb, 60, on_metrics_cb, &m), 0);
+    run_op(&m);
+    cr_assert_eq(m.status, 0, "%s", m.msg);
+    cr_expect_geq(m.metrics.requests, 20);
+    cr_expect_geq(m.metrics.target_5xx, 20);
+    cr_expect(m.metrics.have_p99);
+    cr_expect_gt(m.metrics.p99_s, 0);
+    op_result_t mb = {0};
+    cr_assert_eq(bg_aws_alb_metrics(aws, e.tg[0], NULL, 60, on_metrics_cb, &mb), 0);
+    run_op(&mb);
+    cr_expect_eq(mb.metrics.target_5xx, 0);
+
+    /* A read-back that cannot confirm in time is an error naming what it read. */
+    double_faults("{\"consistency_lag_ms\": 5000}");
+    op_result_t t = {0};
+    cr_assert_eq(bg_aws_alb_set_weights(aws, e.rule, e.tg[0], 40, e.tg[1], 60, 300, on_weights, &t),
+                 0);
+    run_op(&t);
+    cr_expect_eq(t.status, BG_ETIMEDOUT);
+    cr_expect(strstr(t.msg, "still reads") && strstr(t.msg, "wanted 40/60"), "%s", t.msg);
+    double_faults("{\"consistency_lag_ms\": 0}");
+
+    cr_expect_eq(
+        bg_aws_alb_set_weights(aws, e.rule, e.tg[0], 1000, e.tg[1], 0, 100, on_weights, &t),
+        BG_EINVAL);
+    cr_expect_eq(bg_aws_alb_set_weights(aws, e.rule, e.tg[0], 0, e.tg[1], 0, 100, on_weights, &t),
+                 BG_EINVAL);
+    bg_aws_tg_health_t h = health_of(e.tg[1]);
+    cr_expect_eq(h.healthy, 1);
+
+    json_t *rej = double_get("/_double/rejections");
+    cr_expect_eq(json_integer_value(json_object_get(rej, "count")), 0);
+    json_decref(rej);
+    env_fini(&e);
+}
