@@ -57,13 +57,19 @@ static const bg_cli_verb_t verbs[] = {
     {"deploy",
      "SERVICE --version V (--cmd 'CMD ARGS' | --image IMAGE | -f REVISION.yaml)\n"
      "                 [--strategy all-at-once|canary:10%:5m|linear:10%:1m] [--label k=v]...\n"
-     "                 [--count N] [--env K=V]... [--dry-run] [--wait] [--json] [--actor NAME]",
+     "                 [--count N] [--env K=V]... [--provides API=VER[,VER]]...\n"
+     "                 [--requires API=RANGE]... [--dry-run] [--wait] [--json] [--actor NAME]",
      "deploy a new revision into the slot that is not live",
      "Starts the new revision beside the live one, waits until it is healthy, checks the\n"
      "API compatibility gate, then shifts traffic by the strategy (the service's unless\n"
      "--strategy is given). -f sends a revision file (version, run or image, env, count,\n"
      "api, strategy) to the daemon, which names FILE:LINE:COLUMN on an error; the version\n"
      "is the file's (--version may repeat it). --label git.sha=... is kept with the deployment.\n"
+     "A revision given by --cmd or --image inherits the live revision's api.provides and\n"
+     "api.requires, so the gate judges it as what it is; --provides / --requires (repeatable;\n"
+     "'none' for no declaration) replace that kind. When the live revision provides the\n"
+     "service's own API at exactly its own version, that version follows --version. The\n"
+     "output says which it used (api: inherited from orders#3 | from --provides/--requires).\n"
      "Without --wait it prints the deployment id, slot and phase and exits 0. --wait\n"
      "follows it to its result (a progress line on a terminal, one line per change when\n"
      "piped) and exits 0 succeeded, 1 rolled back/failed/aborted (with the reason), 3\n"
@@ -73,7 +79,8 @@ static const bg_cli_verb_t verbs[] = {
      "Examples:\n"
      "  bluegreen deploy orders --version 2.3.0 --cmd './orders --port $PORT' --wait\n"
      "  bluegreen deploy orders -f orders-3.yaml --strategy canary:10%:5m --label git.sha=abc123\n"
-     "  bluegreen deploy orders --version 2.3.0 --image ghcr.io/acme/orders:2.3.0 --dry-run",
+     "  bluegreen deploy orders --version 2.3.0 --image ghcr.io/acme/orders:2.3.0 --dry-run\n"
+     "  bluegreen deploy orders --version 3.0.0 --cmd './orders' --requires payments=^2.0 --dry-run",
      BG_CLI_OPT_JSON | BG_CLI_OPT_ARGS, bg_cli_deploy},
     {"rollback", "SERVICE [--force] [--json]", "switch traffic back to the previous revision",
      "Within the termination wait the old slot still runs: traffic goes back to it in one\n"

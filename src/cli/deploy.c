@@ -14,12 +14,13 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "compat/semver.h"
 
 #define MAX_COUNT 1000
 
 typedef struct deploy_args {
     const char *service, *version, *cmd, *image, *file, *strategy, *count, *actor;
-    bg_cli_list_t labels, env;
+    bg_cli_list_t labels, env, provides, requires;
     bool dry_run, wait;
 } deploy_args_t;
 
@@ -35,6 +36,8 @@ static int parse(bg_cli_t *cli, int argc, char **argv, deploy_args_t *a)
         {"--actor", NULL, BG_OPT_VALUE, &a->actor},
         {"--label", NULL, BG_OPT_LIST, &a->labels},
         {"--env", NULL, BG_OPT_LIST, &a->env},
+        {"--provides", NULL, BG_OPT_LIST, &a->provides},
+        {"--requires", NULL, BG_OPT_LIST, &a->requires},
         {"--dry-run", NULL, BG_OPT_FLAG, &a->dry_run},
         {"--wait", NULL, BG_OPT_FLAG, &a->wait},
     };
@@ -50,6 +53,58 @@ static int parse(bg_cli_t *cli, int argc, char **argv, deploy_args_t *a)
         a->service = pos[0];
     free(pos);
     return rc;
+}
+
+/* --provides API=VER[,VER] (exact versions) or --requires API=RANGE; "none" alone says the
+ * revision declares none of that kind. */
+static bool check_api_arg(bg_cli_t *cli, const char *opt, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    bg_err_t err;
+
+    if (strcmp(arg, "none") == 0)
+        return true;
+    if (!bg_cli_check_kv(cli, "deploy", opt, arg))
+        return false;
+    bg_err_clear(&err);
+    if (strcmp(opt, "--requires") == 0) {
+        bg_range_t *r = bg_range_parse(eq + 1, &err);
+        bg_range_free(r);
+        if (r == NULL)
+            return bg_cli_usage(cli, "deploy", "%s %s: %s", opt, arg, err.msg), false;
+        return true;
+    }
+    for (const char *v = eq + 1;; v++) {
+        size_t n = strcspn(v, ",");
+        char *one = bg_strndup(v, n);
+        bg_semver_t sv;
+        int rc = bg_semver_parse(one, &sv, &err);
+
+        free(one);
+        if (rc != 0)
+            return bg_cli_usage(cli, "deploy", "%s %s: %s", opt, arg, err.msg), false;
+        bg_semver_fini(&sv);
+        v += n;
+        if (*v == '\0')
+            return true;
+    }
+}
+
+static bool check_api_args(bg_cli_t *cli, const deploy_args_t *a)
+{
+    if ((a->provides.n > 0 || a->requires.n > 0) && a->file != NULL) {
+        bg_cli_usage(cli, "deploy",
+                     "--provides/--requires go with --cmd or --image; a revision file "
+                     "declares its api itself");
+        return false;
+    }
+    for (size_t i = 0; i < a->provides.n; i++)
+        if (!check_api_arg(cli, "--provides", a->provides.v[i]))
+            return false;
+    for (size_t i = 0; i < a->requires.n; i++)
+        if (!check_api_arg(cli, "--requires", a->requires.v[i]))
+            return false;
+    return true;
 }
 
 /* The checks that need no daemon. */
@@ -83,6 +138,8 @@ static int validate(bg_cli_t *cli, const deploy_args_t *a)
     for (size_t i = 0; i < a->env.n; i++)
         if (!bg_cli_check_kv(cli, "deploy", "--env", a->env.v[i]))
             return BG_EXIT_USAGE;
+    if (!check_api_args(cli, a))
+        return BG_EXIT_USAGE;
     if (a->strategy != NULL) {
         bg_strategy_t s;
         bg_err_t err;
@@ -133,6 +190,50 @@ static json_t *kv_object(const bg_cli_list_t *l)
     return o;
 }
 
+/* {"provides": {API: [VER...]}} / {"requires": {API: RANGE}} members of the request's api
+ * for the kinds given on the command line; the daemon inherits the others from the live
+ * revision (DESIGN §6). */
+static json_t *api_object(const deploy_args_t *a)
+{
+    json_t *api = json_object();
+
+    if (a->provides.n > 0) {
+        json_t *p = json_object();
+        for (size_t i = 0; i < a->provides.n; i++) {
+            const char *eq = strchr(a->provides.v[i], '=');
+            json_t *vers = json_array();
+            char *name;
+            if (eq == NULL) /* "none" */
+                continue;
+            name = bg_strndup(a->provides.v[i], (size_t)(eq - a->provides.v[i]));
+            for (const char *v = eq + 1; *v != '\0';) {
+                size_t n = strcspn(v, ",");
+                char *one = bg_strndup(v, n);
+                json_array_append_new(vers, json_string(one));
+                free(one);
+                v += n + (v[n] == ',');
+            }
+            json_object_set_new(p, name, vers);
+            free(name);
+        }
+        json_object_set_new(api, "provides", p);
+    }
+    if (a->requires.n > 0) {
+        json_t *r = json_object();
+        for (size_t i = 0; i < a->requires.n; i++) {
+            const char *eq = strchr(a->requires.v[i], '=');
+            char *name;
+            if (eq == NULL)
+                continue;
+            name = bg_strndup(a->requires.v[i], (size_t)(eq - a->requires.v[i]));
+            json_object_set_new(r, name, json_string(eq + 1));
+            free(name);
+        }
+        json_object_set_new(api, "requires", r);
+    }
+    return api;
+}
+
 /* Who deploys: --actor, else BLUEGREEN_ACTOR or the login name (the daemon adds where
  * from). */
 static const char *actor(const deploy_args_t *a)
@@ -161,6 +262,8 @@ static json_t *request_body(const deploy_args_t *a, const char *file_text)
         json_object_set_new(b, "env", kv_object(&a->env));
     if (a->labels.n > 0)
         json_object_set_new(b, "labels", kv_object(&a->labels));
+    if (a->provides.n > 0 || a->requires.n > 0)
+        json_object_set_new(b, "api", api_object(a));
     if (a->dry_run)
         json_object_set_new(b, "dry_run", json_true());
     if (actor(a) != NULL)
@@ -217,18 +320,26 @@ static int print_dry_run(bg_cli_t *cli, const deploy_args_t *a, const json_t *do
     bool ok = json_is_true(json_object_get(gate, "ok"));
     const char *version = bg_cli_jstr(json_object_get(doc, "revision"), "version", a->version);
     const char *slot = bg_cli_jstr(doc, "slot", "?");
+    char api[256];
+    const char *api_text =
+        bg_cli_api_source_text(json_object_get(doc, "api_source"), api, sizeof(api));
 
     if (cli->tty) {
         fprintf(cli->out, "%s: dry run (nothing was changed): %s would go into %s\n", a->service,
                 version ? version : "?", slot);
         fprintf(cli->out, "  gate:   %s%s%s\n", bg_cli_sgr(cli, ok ? BG_SGR_GREEN : BG_SGR_RED),
                 ok ? "ok" : "REFUSED", bg_cli_sgr(cli, BG_SGR_RESET));
+        if (api_text != NULL)
+            fprintf(cli->out, "  api:    %s\n", api_text);
     } else {
         fputs("dry_run", cli->out);
         bg_cli_print_kv(cli->out, "service", a->service);
         bg_cli_print_kv(cli->out, "version", version ? version : "");
         bg_cli_print_kv(cli->out, "slot", slot);
-        fprintf(cli->out, " gate=%s\n", ok ? "ok" : "refused");
+        fprintf(cli->out, " gate=%s", ok ? "ok" : "refused");
+        if (api_text != NULL)
+            bg_cli_print_kv(cli->out, "api", api_text);
+        fputc('\n', cli->out);
     }
     bg_cli_print_broken(cli, cli->out, json_object_get(gate, "broken"));
     print_phases(cli, json_object_get(doc, "phases"));
@@ -336,5 +447,7 @@ int bg_cli_deploy(bg_cli_t *cli, int argc, char **argv)
         rc = run(cli, &a);
     free(a.labels.v);
     free(a.env.v);
+    free(a.provides.v);
+    free(a.requires.v);
     return rc;
 }

@@ -21,8 +21,47 @@ static long long weight(const json_t *d, const char *slot)
     return (long long)bg_cli_jint(json_object_get(d, "traffic"), slot, 0);
 }
 
+/* "inherited from orders#3", "orders#3" naming the live revision (the config's initial
+ * revision when none was stored yet). */
+static void inherited_text(const json_t *src, char *out, size_t size)
+{
+    long long rev = (long long)bg_cli_jint(src, "revision", 0);
+
+    if (rev > 0)
+        snprintf(out, size, "inherited from %s#%lld", bg_cli_jstr(src, "service", "?"), rev);
+    else
+        snprintf(out, size, "inherited from %s's config", bg_cli_jstr(src, "service", "?"));
+}
+
+const char *bg_cli_api_source_text(const json_t *src, char *out, size_t size)
+{
+    const char *prov = bg_cli_jstr(src, "provides", "");
+    const char *req = bg_cli_jstr(src, "requires", "");
+    bool follows = json_is_true(json_object_get(src, "follows_version"));
+    char inh[160];
+
+    if (!json_is_object(src))
+        return NULL;
+    inherited_text(src, inh, sizeof(inh));
+    if (strcmp(prov, "file") == 0)
+        snprintf(out, size, "from %s", bg_cli_jstr(src, "file", "the revision file"));
+    else if (strcmp(prov, "request") == 0 && strcmp(req, "request") == 0)
+        snprintf(out, size, "from --provides/--requires");
+    else if (strcmp(prov, "inherited") == 0 && strcmp(req, "inherited") == 0)
+        snprintf(out, size, "%s%s", inh, follows ? " (own API version follows --version)" : "");
+    else if (strcmp(prov, "request") == 0)
+        snprintf(out, size, "provides from --provides, requires %s", inh);
+    else
+        snprintf(out, size, "provides %s%s, requires from --requires", inh,
+                 follows ? " (own API version follows --version)" : "");
+    return out;
+}
+
 void bg_cli_print_deployment(bg_cli_t *cli, const char *what, const json_t *d)
 {
+    char api[256];
+    const char *api_text =
+        bg_cli_api_source_text(json_object_get(d, "api_source"), api, sizeof(api));
     const char *result = bg_cli_jstr(d, "result", "");
     bool paused = json_is_true(json_object_get(d, "paused"));
     FILE *f = cli->out;
@@ -40,6 +79,8 @@ void bg_cli_print_deployment(bg_cli_t *cli, const char *what, const json_t *d)
                 weight(d, "green"));
         bg_cli_print_kv(f, "result", result);
         bg_cli_print_kv(f, "reason", bg_cli_jstr(d, "reason", ""));
+        if (api_text != NULL)
+            bg_cli_print_kv(f, "api", api_text);
         fputc('\n', f);
         return;
     }
@@ -54,6 +95,8 @@ void bg_cli_print_deployment(bg_cli_t *cli, const char *what, const json_t *d)
     if (result[0] != '\0')
         fprintf(f, "; result %s", result);
     fputc('\n', f);
+    if (api_text != NULL && strcmp(what, "started") == 0)
+        fprintf(f, "  api: %s\n", api_text);
 }
 
 void bg_cli_print_broken(bg_cli_t *cli, FILE *f, const json_t *broken)

@@ -291,6 +291,11 @@ void bg_cli_print_deployment(bg_cli_t *cli, const char *what, const json_t *d);
 /* Prints the result of a finished deployment with its reason (and, for a rollback, the
  * evidence the daemon kept), and returns bg_cli_result_exit(). */
 int bg_cli_print_result(bg_cli_t *cli, const json_t *d);
+/* Where a revision's API declarations came from, for people, from the daemon's
+ * `api_source` object: "inherited from orders#3", "from --provides/--requires",
+ * "from FILE", or a mix of the two first. Writes into <out>; NULL when <src> is not an
+ * object (an older daemon). */
+const char *bg_cli_api_source_text(const json_t *src, char *out, size_t size);
 /* Prints a gate refusal's broken edges (strings or {message} objects) indented. */
 void bg_cli_print_broken(bg_cli_t *cli, FILE *f, const json_t *broken);
 

@@ -126,6 +126,11 @@ typedef struct bg_api_config {
     size_t n_requires;
 } bg_api_config_t;
 
+/* Deep copy of <in> into caller storage <out> (release with bg_api_config_fini()). */
+void bg_api_config_copy(bg_api_config_t *out, const bg_api_config_t *in);
+/* Frees what <api> holds and zeroes it. */
+void bg_api_config_fini(bg_api_config_t *api);
+
 typedef struct bg_kv {
     char *key;
     char *value;

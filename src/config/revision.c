@@ -240,7 +240,7 @@ int cfg_rev_check_artifact(cfg_ctx_t *ctx, yaml_node_t *node, const bg_revision_
     return 0;
 }
 
-static void api_fini(bg_api_config_t *api)
+void bg_api_config_fini(bg_api_config_t *api)
 {
     for (size_t i = 0; i < api->n_provides; i++) {
         free(api->provides[i].api);
@@ -263,7 +263,7 @@ void bg_revision_config_fini(bg_revision_config_t *rev)
     cfg_strv_free(rev->command, SIZE_MAX);
     free(rev->image);
     cfg_kv_free(rev->env, rev->n_env);
-    api_fini(&rev->api);
+    bg_api_config_fini(&rev->api);
     if (rev->strategy != NULL) {
         bg_strategy_fini(rev->strategy);
         free(rev->strategy);
@@ -272,7 +272,7 @@ void bg_revision_config_fini(bg_revision_config_t *rev)
     memset(rev, 0, sizeof(*rev));
 }
 
-static void api_copy(bg_api_config_t *out, const bg_api_config_t *in)
+void bg_api_config_copy(bg_api_config_t *out, const bg_api_config_t *in)
 {
     memset(out, 0, sizeof(*out));
     if (in->n_provides > 0)
@@ -285,7 +285,7 @@ static void api_copy(bg_api_config_t *out, const bg_api_config_t *in)
     }
     out->n_provides = in->n_provides;
     if (in->n_requires > 0)
-    out->requires = bg_xcalloc(in->n_requires, sizeof(bg_api_require_t));
+        out->requires = bg_xcalloc(in->n_requires, sizeof(bg_api_require_t));
     for (size_t i = 0; i < in->n_requires; i++) {
         out->requires[i].api = bg_strdup(in->requires[i].api);
         out->requires[i].range = bg_strdup(in->requires[i].range);
@@ -303,7 +303,7 @@ void bg_revision_config_copy(bg_revision_config_t *out, const bg_revision_config
     out->n_env = out->env != NULL ? in->n_env : 0;
     out->count = in->count;
     out->port = in->port;
-    api_copy(&out->api, &in->api);
+    bg_api_config_copy(&out->api, &in->api);
     if (in->strategy != NULL) {
         out->strategy = BG_NEW(bg_strategy_t);
         *out->strategy = *in->strategy;

@@ -40,6 +40,7 @@ static void on_dep_timer_closed(uv_handle_t *h)
     bg_revision_config_fini(&dep->rev);
     bg_strategy_fini(&dep->strategy);
     json_decref(dep->record);
+    json_decref(dep->api_source);
     free(dep);
     d->handles_open--;
     dp_maybe_closed(d);

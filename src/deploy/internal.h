@@ -71,6 +71,7 @@ struct dp_deployment {
     uint64_t phase_started_ms;          /* monotonic */
     uint64_t wait_until_ms;             /* monotonic: end of the current wait */
     json_t *record;                     /* the DEPLOYMENT JSON (kept up to date) */
+    json_t *api_source;                 /* where rev.api came from (dp_request_api) */
     bg_judge_t *judge;
     uv_timer_t timer;           /* phase timer (waits, polls) */
     unsigned handles_open;      /* 1 timer */
@@ -179,6 +180,12 @@ int dp_rev_from_json(const json_t *j, const bg_service_config_t *svc, bg_revisio
 int dp_request_parse(const json_t *body, const bg_service_config_t *svc, bg_revision_config_t *rev,
                      bg_strategy_t *strategy, bg_err_t *err);
 void dp_strategy_copy(bg_strategy_t *out, const bg_strategy_t *in);
+
+/* inherit.c: fills what the request <body> left out of <rev>'s API from <svc>'s live
+ * revision (the config's when none is live yet), see the file comment. Returns the new
+ * `api_source` JSON: {provides, requires: "inherited" | "request" | "file", file | service,
+ * revision, version (of the revision inherited from), follows_version}. */
+json_t *dp_request_api(const json_t *body, const dp_service_t *svc, bg_revision_config_t *rev);
 
 /* hooks.c: runs <cmds> one after another through /bin/sh -c with <env> added; <cb> gets
  * 0 when all exited 0, else the failing command's index + 1 and its exit status (128 +

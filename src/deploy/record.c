@@ -177,14 +177,15 @@ json_t *dp_record_new(dp_deployment_t *dep, const char *actor, const char *origi
     if (dep->rev.image != NULL)
         json_object_set_new(artifact, "image", json_string(dep->rev.image));
     return json_pack(
-        "{s:s,s:I,s:I,s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "service",
+        "{s:s,s:I,s:I,s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "service",
         dep->svc->cfg->name, "from_revision", (json_int_t)dep->from_rev, "to_revision",
         (json_int_t)dep->to_rev, "version", dep->rev.version ? dep->rev.version : "0.0.0", "slot",
         bg_slot_str((bg_slot_t)dep->slot), "strategy",
         bg_plan_describe(&dep->strategy, desc, sizeof(desc)), "labels", lab, "artifact", artifact,
         "actor", actor ? actor : "", "origin", origin ? origin : "", "api", api_json(&dep->rev.api),
         "phases", json_array(), "switches", json_array(), "evidence", json_null(), "started",
-        ts_json(bg_wall_ms()), "ended", json_null(), "gate", json_null());
+        ts_json(bg_wall_ms()), "ended", json_null(), "gate", json_null(), "api_source",
+        dep->api_source != NULL ? json_incref(dep->api_source) : json_null());
 }
 
 void dp_record_phase(dp_deployment_t *dep)

@@ -25,10 +25,10 @@ static json_t *dry_run_json(dp_deployment_t *dep, const bg_compat_result_t *res)
         json_array_append_new(
             steps, json_pack("{s:i,s:I,s:b}", "percent", (int)dep->steps[i].percent, "wait_ms",
                              (json_int_t)dep->steps[i].wait_ms, "pause", dep->steps[i].pause));
-    return json_pack("{s:b,s:o,s:o,s:o,s:s,s:o,s:s}", "dry_run", 1, "gate",
+    return json_pack("{s:b,s:o,s:o,s:o,s:s,s:o,s:s,s:O?}", "dry_run", 1, "gate",
                      bg_compat_result_to_json(res), "phases", phases, "steps", steps, "slot",
                      bg_slot_str((bg_slot_t)dep->slot), "revision", dp_rev_to_json(&dep->rev),
-                     "service", dep->svc->cfg->name);
+                     "service", dep->svc->cfg->name, "api_source", dep->api_source);
 }
 
 static json_t *dry_run(bg_deployer_t *d, dp_deployment_t *dep, bg_err_t *err)
@@ -114,6 +114,7 @@ int dp_deploy_start(bg_deployer_t *d, dp_service_t *svc, const json_t *body, con
     dep = dp_deployment_new(d, svc);
     if ((rc = dp_request_parse(body, svc->cfg, &dep->rev, &dep->strategy, err)) != 0)
         goto fail;
+    dep->api_source = dp_request_api(body, svc, &dep->rev);
     dep->n_steps = bg_plan_steps(&dep->strategy, dep->steps);
     if (json_is_true(json_object_get(body, "dry_run"))) {
         *dry = dry_run(d, dep, err);

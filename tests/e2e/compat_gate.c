@@ -1022,3 +1022,125 @@ Test(compat_gate, bad_matrix_rules_file_is_a_config_error)
     free(rules);
     free(dir);
 }
+
+/* ---- 12. a revision given on the command line inherits the live API (issue 9 item 6) ---- */
+
+/* `deploy orders --version V --cmd 'sample-app ... V' <extra...> --dry-run` (or without
+ * --dry-run when <dry> is false: then --wait). */
+static void cli_deploy_orders(cli_res_t *r, const char *version, bool dry, const char *const *extra)
+{
+    char *adm = admin();
+    char *cmd = bg_asprintf("%s --service orders --version %s", bgt_bin("sample-app"), version);
+    const char *args[16] = {"--admin", adm, "deploy", "orders", "--version", version, "--cmd", cmd};
+    size_t n = 8;
+
+    for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
+        args[n++] = extra[i];
+    args[n++] = dry ? "--dry-run" : "--wait";
+    args[n] = NULL;
+    cli_run_in(r, NULL, NULL, 60000, args);
+    free(cmd);
+    free(adm);
+}
+
+Test(compat_gate, cli_revision_inherits_live_api)
+{
+    cli_res_t r;
+    json_t *j;
+    json_error_t jerr;
+    char *billing = bg_asprintf(
+        "    strategy: all-at-once\n"
+        "  billing:\n"
+        "    route: {host: billing.local}\n"
+        "    version: 1.0.0\n"
+        "    run: {command: [\"%s\", \"--service\", \"billing\", \"--version\", \"1.0.0\"]}\n"
+        "    health: {path: /actuator/health, format: actuator, interval: 100ms, timeout: 1s,\n"
+        "             healthy_threshold: 1, unhealthy_threshold: 1}\n"
+        "    api: {requires: {orders: \"^1.0\"}}\n",
+        bgt_bin("sample-app"));
+
+    /* orders 1.0.0 provides orders 1.0.0, requires payments ^1.4; billing requires orders ^1 */
+    start(true, "    strategy: all-at-once\n    termination_wait: 1s\n", billing);
+    free(billing);
+
+    /* a compatible minor: its own API follows --version (1.1.0 satisfies billing's ^1.0);
+     * before, it declared nothing and billing's edge broke ("does not provide orders") */
+    cli_deploy_orders(&r, "1.1.0", true, NULL);
+    cr_assert_eq(r.code, 0, "exit %d, out: %s err: %s", r.code, r.out, r.err);
+    cr_assert(strstr(r.out, "gate=ok") != NULL, "out: %s", r.out);
+    cr_assert(strstr(r.out, "api=\"inherited from orders#") != NULL, "out: %s", r.out);
+    cr_assert(strstr(r.out, "own API version follows --version") != NULL, "out: %s", r.out);
+    cli_res_fini(&r);
+
+    /* the issue's case: an incompatible major given by --cmd is refused, the edge named */
+    cli_deploy_orders(&r, "3.0.0", true, NULL);
+    cr_assert_eq(r.code, 3, "exit %d, out: %s err: %s", r.code, r.out, r.err);
+    cr_assert(strstr(r.out, "gate=refused") != NULL, "out: %s", r.out);
+    cr_assert(strstr(r.out, "billing 1.0.0 requires orders ^1.0") != NULL, "out: %s", r.out);
+    cli_res_fini(&r);
+
+    /* --json: the source is structured; the requirement came along from the live revision */
+    cli_deploy_orders(&r, "3.0.0", true, (const char *const[]){"--json", NULL});
+    cr_assert_eq(r.code, 3, "exit %d, out: %s err: %s", r.code, r.out, r.err);
+    j = json_loads(r.out, 0, &jerr);
+    cr_assert(j != NULL, "not JSON: %s", r.out);
+    json_t *src = json_object_get(j, "api_source");
+    cr_assert_str_eq(jstr(src, "provides"), "inherited");
+    cr_assert_str_eq(jstr(src, "requires"), "inherited");
+    cr_assert_str_eq(jstr(src, "version"), "1.0.0");
+    cr_assert(json_integer_value(json_object_get(src, "revision")) > 0);
+    cr_assert(json_is_true(json_object_get(src, "follows_version")));
+    json_t *api = json_object_get(json_object_get(j, "revision"), "api");
+    cr_assert_str_eq(json_string_value(json_array_get(
+                         json_object_get(json_object_get(api, "provides"), "orders"), 0)),
+                     "3.0.0");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(api, "requires"),
+                                                       "payments")),
+                     "^1.4");
+    json_decref(j);
+    cli_res_fini(&r);
+
+    /* --provides replaces the provides only (expand/contract passes); the requires stay */
+    cli_deploy_orders(&r, "3.0.0", true,
+                      (const char *const[]){"--provides", "orders=1.9.0,3.0.0", NULL});
+    cr_assert_eq(r.code, 0, "exit %d, out: %s err: %s", r.code, r.out, r.err);
+    cr_assert(strstr(r.out, "api=\"provides from --provides, requires inherited from orders#") !=
+                  NULL,
+              "out: %s", r.out);
+    cli_res_fini(&r);
+    /* --requires too: both from the command line; payments 1.9.2 does not satisfy ^2.0 */
+    cli_deploy_orders(&r, "3.0.0", true,
+                      (const char *const[]){"--provides", "orders=1.9.0,3.0.0", "--requires",
+                                            "payments=^2.0", NULL});
+    cr_assert_eq(r.code, 3, "exit %d, out: %s err: %s", r.code, r.out, r.err);
+    cr_assert(strstr(r.out, "api=\"from --provides/--requires\"") != NULL, "out: %s", r.out);
+    cr_assert(strstr(r.out, "orders 3.0.0 requires payments ^2.0") != NULL, "out: %s", r.out);
+    cli_res_fini(&r);
+    /* a bad range is a usage error before any request */
+    cli_deploy_orders(&r, "3.0.0", true, (const char *const[]){"--requires", "payments=^^2", NULL});
+    cr_assert_eq(r.code, 2, "exit %d, out: %s err: %s", r.code, r.out, r.err);
+    cli_res_fini(&r);
+
+    /* the real gate: refused, nothing started, the record says where the API came from */
+    cli_deploy_orders(&r, "3.0.0", false, NULL);
+    cr_assert_eq(r.code, 3, "exit %d, out: %s err: %s", r.code, r.out, r.err);
+    cr_assert(strstr(r.out, "billing 1.0.0 requires orders ^1.0") != NULL ||
+                  strstr(r.err, "billing 1.0.0 requires orders ^1.0") != NULL,
+              "out: %s err: %s", r.out, r.err);
+    cli_res_fini(&r);
+    cr_assert_eq(n_targets("orders", "green"), 0, "nothing may start after a refusal");
+
+    /* the compatible one runs; the next inherits from the revision it made live */
+    cli_deploy_orders(&r, "1.1.0", false, NULL);
+    cr_assert_eq(r.code, 0, "exit %d, out: %s err: %s", r.code, r.out, r.err);
+    cli_res_fini(&r);
+    assert_serves("orders.local", "1.1.0");
+    cli_deploy_orders(&r, "1.2.0", true, (const char *const[]){"--json", NULL});
+    cr_assert_eq(r.code, 0, "exit %d, out: %s err: %s", r.code, r.out, r.err);
+    j = json_loads(r.out, 0, &jerr);
+    cr_assert(j != NULL, "not JSON: %s", r.out);
+    cr_assert_str_eq(jstr(json_object_get(j, "api_source"), "version"), "1.1.0");
+    json_decref(j);
+    cli_res_fini(&r);
+    dfx_finish(&f);
+}
