@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing with libFuzzer (needs clang; see docs/internals/fuzzing.md).
 #
-#   scripts/fuzz.sh [-t SECONDS] [-j JOBS] [TARGET...]     TARGET: http config semver (all)
+#   scripts/fuzz.sh [-t SECONDS] [-j JOBS] [TARGET...]     TARGET: http config semver release (all)
 #
 # Builds each entry point of tests/unit/fuzz/ with -fsanitize=fuzzer,address,undefined
 # against the project's sources into build-libfuzzer/, then runs it for SECONDS (default 60)
@@ -18,12 +18,12 @@ while getopts "t:j:" o; do
   case $o in
     t) secs=$OPTARG ;;
     j) jobs=$OPTARG ;;
-    *) echo "usage: $0 [-t SECONDS] [-j JOBS] [http|config|semver]..." >&2; exit 2 ;;
+    *) echo "usage: $0 [-t SECONDS] [-j JOBS] [http|config|semver|release]..." >&2; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(http config semver)
+[ ${#targets[@]} -gt 0 ] || targets=(http config semver release)
 
 CC=${CC:-}
 if [ -z "$CC" ]; then
@@ -67,6 +67,7 @@ for t in "${targets[@]}"; do
     http) src=tests/unit/fuzz/http_request.c; seeds=(tests/data/http-malformed/cases tests/unit/fuzz/corpus/http) ;;
     config) src=tests/unit/fuzz/config_load.c; seeds=(tests/unit/config/data tests/unit/fuzz/corpus/config) ;;
     semver) src=tests/unit/fuzz/semver_range.c; seeds=(tests/unit/fuzz/corpus/semver) ;;
+    release) src=tests/unit/fuzz/release_file.c; seeds=(tests/unit/fuzz/corpus/release) ;;
     *) echo "fuzz.sh: unknown target $t" >&2; exit 2 ;;
   esac
   bin=$out/fuzz_$t

@@ -79,6 +79,8 @@ void bg_range_rewrite(const bg_pstr_t *part, bg_pstr_list_t *out);
 
 #include <yaml.h>
 
+#include "config/node.h"
+
 #include "compat/compat.h"
 
 /* A revision as the gate sees it: version and API declarations, parsed once. Immutable
@@ -169,37 +171,17 @@ void cw_result_push(bg_compat_result_t *res, bg_compat_edge_t *e); /* takes *e's
 char *cw_live_text(const bg_compat_edge_t *e);
 bool cw_rule_side_matches(const bg_range_t *r, const cw_rev_t *rev);
 
-/* yaml.c: a libyaml document with positions and key paths, for rules and release files */
-typedef struct cy_ctx {
-    yaml_document_t doc;
-    bool loaded;
-    const char *file;
-    bg_err_t *err;
-    char path[BG_ERR_PATH_MAX];
-    size_t path_len;
-} cy_ctx_t;
+/* yaml.c: node helpers of the compat files (matrix rules, releases) on top of config's
+ * YAML reader (config/node.h: cfg_doc_open, cfg_fail, cfg_path_push_key, ...) */
 
-/* Loads exactly one document; an empty text gives a NULL root. */
-int cy_load(cy_ctx_t *c, const char *text, size_t len, const char *file, bg_err_t *err);
-void cy_fini(cy_ctx_t *c);
-yaml_node_t *cy_root(cy_ctx_t *c);
-yaml_node_t *cy_node(cy_ctx_t *c, int index);
-/* BG_EINVAL at <node> (NULL: 1:1), <extra_cols> right of it, with the current key path. */
-int cy_fail(cy_ctx_t *c, const yaml_node_t *node, unsigned extra_cols, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-size_t cy_push_key(cy_ctx_t *c, const char *key);
-size_t cy_push_index(cy_ctx_t *c, size_t i);
-void cy_pop(cy_ctx_t *c, size_t saved);
 /* The scalar's text, or NULL when <node> is not a scalar. */
 const char *cy_scalar(const yaml_node_t *node);
 /* The same, "" when not a scalar. */
 const char *cy_text(const yaml_node_t *node);
-size_t cy_map_size(const yaml_node_t *node);
-const char *cy_describe(const yaml_node_t *node, char *buf, size_t size);
 /* Column offset to add to a semver error column for a scalar: 1 when quoted. */
 unsigned cy_scalar_lead(const yaml_node_t *node);
 /* Parses a range held in scalar <node>; on error reports semver's message at the exact
  * column of the bad character inside the scalar. */
-int cy_range(cy_ctx_t *c, yaml_node_t *node, bg_range_t **out, char **text);
+int cy_range(cfg_ctx_t *c, yaml_node_t *node, bg_range_t **out, char **text);
 
 #endif

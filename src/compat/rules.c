@@ -44,26 +44,26 @@ size_t bg_compat_rules_count(const bg_compat_rules_t *r)
     return r != NULL ? r->n : 0;
 }
 
-static int name_value(cy_ctx_t *c, yaml_node_t *val, char **out)
+static int name_value(cfg_ctx_t *c, yaml_node_t *val, char **out)
 {
     const char *s = cy_scalar(val);
     char got[96];
 
     if (s == NULL || s[0] == '\0')
-        return cy_fail(c, val, 0, "expected a service name, got %s",
-                       cy_describe(val, got, sizeof(got)));
+        return cfg_fail(c, val, "expected a service name, got %s",
+                        cfg_describe(val, got, sizeof(got)));
     free(*out);
     *out = bg_strdup(s);
     return 0;
 }
 
-static int str_value(cy_ctx_t *c, yaml_node_t *val, char **out)
+static int str_value(cfg_ctx_t *c, yaml_node_t *val, char **out)
 {
     const char *s = cy_scalar(val);
     char got[96];
 
     if (s == NULL)
-        return cy_fail(c, val, 0, "expected a text, got %s", cy_describe(val, got, sizeof(got)));
+        return cfg_fail(c, val, "expected a text, got %s", cfg_describe(val, got, sizeof(got)));
     free(*out);
     *out = bg_strdup(s);
     return 0;
@@ -71,9 +71,9 @@ static int str_value(cy_ctx_t *c, yaml_node_t *val, char **out)
 
 /* One side: `service` + optional `version`. <outer> also allows `incompatible_with` and
  * `reason`; the inner mapping (outer == false) is read into <r>->other*. */
-static int read_side(cy_ctx_t *c, yaml_node_t *map, cw_rule_t *r, bool outer);
+static int read_side(cfg_ctx_t *c, yaml_node_t *map, cw_rule_t *r, bool outer);
 
-static int read_key(cy_ctx_t *c, const char *key, yaml_node_t *knode, yaml_node_t *val,
+static int read_key(cfg_ctx_t *c, const char *key, yaml_node_t *knode, yaml_node_t *val,
                     cw_rule_t *r, bool outer)
 {
     char **name = outer ? &r->service : &r->other;
@@ -93,8 +93,8 @@ static int read_key(cy_ctx_t *c, const char *key, yaml_node_t *knode, yaml_node_
         return read_side(c, val, r, false);
     if (outer && strcmp(key, "reason") == 0)
         return str_value(c, val, &r->reason);
-    return cy_fail(c, knode, 0, "unknown key \"%.60s\": expected %s", key,
-                   outer ? "service, version, incompatible_with or reason" : "service or version");
+    return cfg_fail(c, knode, "unknown key \"%.60s\": expected %s", key,
+                    outer ? "service, version, incompatible_with or reason" : "service or version");
 }
 
 /* Bit of a known key in the `seen` set of read_side (0 for unknown keys). */
@@ -108,42 +108,41 @@ static uint32_t key_bit(const char *key)
     return 0;
 }
 
-static int read_side(cy_ctx_t *c, yaml_node_t *map, cw_rule_t *r, bool outer)
+static int read_side(cfg_ctx_t *c, yaml_node_t *map, cw_rule_t *r, bool outer)
 {
     char got[96];
     uint32_t seen = 0;
 
     if (map == NULL || map->type != YAML_MAPPING_NODE)
-        return cy_fail(c, map, 0,
-                       outer ? "expected a rule mapping like {service: orders, version: \"2.x\", "
-                               "incompatible_with: {service: inventory, version: \"<3.1\"}}, "
-                               "got %s"
-                             : "expected a mapping like {service: inventory, version: \"<3.1\"}, "
-                               "got %s",
-                       cy_describe(map, got, sizeof(got)));
+        return cfg_fail(c, map,
+                        outer ? "expected a rule mapping like {service: orders, version: \"2.x\", "
+                                "incompatible_with: {service: inventory, version: \"<3.1\"}}, "
+                                "got %s"
+                              : "expected a mapping like {service: inventory, version: \"<3.1\"}, "
+                                "got %s",
+                        cfg_describe(map, got, sizeof(got)));
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
-        yaml_node_t *k = cy_node(c, p->key), *v = cy_node(c, p->value);
+        yaml_node_t *k = cfg_node(c, p->key), *v = cfg_node(c, p->value);
         const char *key = cy_scalar(k);
         size_t saved;
         uint32_t bit;
         int rc;
         if (key == NULL)
-            return cy_fail(c, k, 0, "expected a key name, got %s",
-                           cy_describe(k, got, sizeof(got)));
-        saved = cy_push_key(c, key);
+            return cfg_fail(c, k, "expected a key name, got %s", cfg_describe(k, got, sizeof(got)));
+        saved = cfg_path_push_key(c, key);
         bit = key_bit(key);
-        rc = seen & bit ? cy_fail(c, k, 0, "key \"%.60s\" given twice", key)
+        rc = seen & bit ? cfg_fail(c, k, "key \"%.60s\" given twice", key)
                         : read_key(c, key, k, v, r, outer);
         seen |= bit;
-        cy_pop(c, saved);
+        cfg_path_pop(c, saved);
         if (rc != 0)
             return rc;
     }
     if (!(seen & 1))
-        return cy_fail(c, map, 0, "missing key \"service\"");
+        return cfg_fail(c, map, "missing key \"service\"");
     if (outer && !(seen & 2))
-        return cy_fail(c, map, 0, "missing key \"incompatible_with\"");
+        return cfg_fail(c, map, "missing key \"incompatible_with\"");
     return 0;
 }
 
@@ -153,7 +152,7 @@ static void default_any(char **text)
         *text = bg_strdup("*");
 }
 
-static int read_rules(cy_ctx_t *c, yaml_node_t *root, bg_compat_rules_t *rules)
+static int read_rules(cfg_ctx_t *c, yaml_node_t *root, bg_compat_rules_t *rules)
 {
     yaml_node_t *list = NULL;
     char got[96];
@@ -161,36 +160,36 @@ static int read_rules(cy_ctx_t *c, yaml_node_t *root, bg_compat_rules_t *rules)
     if (root == NULL)
         return 0; /* an empty file: no rules */
     if (root->type != YAML_MAPPING_NODE)
-        return cy_fail(c, root, 0, "expected a mapping with key \"rules\", got %s",
-                       cy_describe(root, got, sizeof(got)));
+        return cfg_fail(c, root, "expected a mapping with key \"rules\", got %s",
+                        cfg_describe(root, got, sizeof(got)));
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
          p++) {
-        yaml_node_t *k = cy_node(c, p->key);
+        yaml_node_t *k = cfg_node(c, p->key);
         if (cy_scalar(k) == NULL || strcmp(cy_scalar(k), "rules") != 0)
-            return cy_fail(c, k, 0, "unknown key %s: expected \"rules\"",
-                           cy_describe(k, got, sizeof(got)));
-        list = cy_node(c, p->value);
+            return cfg_fail(c, k, "unknown key %s: expected \"rules\"",
+                            cfg_describe(k, got, sizeof(got)));
+        list = cfg_node(c, p->value);
     }
-    cy_push_key(c, "rules");
+    cfg_path_push_key(c, "rules");
     if (list == NULL || (list->type == YAML_SCALAR_NODE && cy_scalar(list)[0] == '\0'))
         return 0;
     if (list->type != YAML_SEQUENCE_NODE)
-        return cy_fail(c, list, 0, "expected a list of rules, got %s",
-                       cy_describe(list, got, sizeof(got)));
+        return cfg_fail(c, list, "expected a list of rules, got %s",
+                        cfg_describe(list, got, sizeof(got)));
     for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top;
          it++) {
-        size_t saved = cy_push_index(c, (size_t)(it - list->data.sequence.items.start));
+        size_t saved = cfg_path_push_index(c, (size_t)(it - list->data.sequence.items.start));
         cw_rule_t *r;
         int rc;
         rules->v = bg_xrealloc(rules->v, (rules->n + 1) * sizeof(*rules->v));
         r = &rules->v[rules->n++];
         memset(r, 0, sizeof(*r));
-        rc = read_side(c, cy_node(c, *it), r, true);
+        rc = read_side(c, cfg_node(c, *it), r, true);
         if (rc != 0)
             return rc;
         default_any(&r->range_text);
         default_any(&r->other_range_text);
-        cy_pop(c, saved);
+        cfg_path_pop(c, saved);
     }
     return 0;
 }
@@ -198,18 +197,18 @@ static int read_rules(cy_ctx_t *c, yaml_node_t *root, bg_compat_rules_t *rules)
 bg_compat_rules_t *bg_compat_rules_parse(const char *text, size_t len, const char *name,
                                          bg_err_t *err)
 {
-    cy_ctx_t c;
+    cfg_ctx_t c;
     bg_compat_rules_t *rules = NULL;
 
     bg_err_clear(err);
-    if (cy_load(&c, text, len, name, err) != 0)
+    if (cfg_doc_open(&c, text, len, name, err) != 0)
         return NULL;
     rules = BG_NEW(bg_compat_rules_t);
-    if (read_rules(&c, cy_root(&c), rules) != 0) {
+    if (read_rules(&c, cfg_root(&c), rules) != 0) {
         bg_compat_rules_free(rules);
         rules = NULL;
     }
-    cy_fini(&c);
+    cfg_doc_close(&c);
     return rules;
 }
 

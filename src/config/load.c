@@ -2,8 +2,9 @@
  *
  * We do not use yaml_parser_load(): libyaml's scanner costs O(depth) per token, so a file
  * of 100k '[' takes a minute to reject. Building the document from events lets us stop at
- * CFG_MAX_DEPTH levels (our schema needs 6), check aliases and keep each node's start mark
- * (yaml_document_add_* leaves marks at zero, so we stamp them from the event).
+ * CFG_MAX_DEPTH levels (our schema needs 6) while parsing, check aliases and keep each
+ * node's marks (yaml_document_add_* leaves them at zero, so we stamp them from the events:
+ * a collection ends where its end event does, as with yaml_parser_load()).
  */
 #include "config/internal.h"
 
@@ -15,8 +16,6 @@
 
 #include "base/mem.h"
 #include "base/compat.h"
-
-#define CFG_MAX_DEPTH 64
 
 
 typedef struct anchor {
@@ -135,6 +134,7 @@ static int on_event(builder_t *b, const yaml_event_t *ev)
         return on_collection(b, ev);
     case YAML_SEQUENCE_END_EVENT:
     case YAML_MAPPING_END_EVENT:
+        yaml_document_get_node(b->doc, b->stack[b->depth - 1].id)->end_mark = ev->end_mark;
         b->depth--;
         return 0;
     default:
@@ -180,4 +180,33 @@ int cfg_doc_load(const char *text, size_t len, const char *file, yaml_document_t
         memset(doc, 0, sizeof(*doc));
     }
     return rc;
+}
+
+int cfg_doc_open(cfg_ctx_t *ctx, const char *text, size_t len, const char *file, bg_err_t *err)
+{
+    yaml_document_t *doc = bg_xcalloc(1, sizeof(*doc));
+    int rc = cfg_doc_load(text, len, file, doc, err);
+
+    if (rc != 0) {
+        free(doc);
+        doc = NULL;
+    }
+    cfg_ctx_init(ctx, doc, file, err);
+    ctx->owns_doc = doc != NULL;
+    return rc;
+}
+
+void cfg_doc_close(cfg_ctx_t *ctx)
+{
+    if (ctx->owns_doc) {
+        yaml_document_delete(ctx->doc);
+        free(ctx->doc);
+    }
+    ctx->doc = NULL;
+    ctx->owns_doc = false;
+}
+
+yaml_node_t *cfg_root(cfg_ctx_t *ctx)
+{
+    return ctx->doc != NULL ? yaml_document_get_root_node(ctx->doc) : NULL;
 }

@@ -30,20 +30,41 @@ yaml_node_t *cfg_node(cfg_ctx_t *ctx, int index)
     return yaml_document_get_node(ctx->doc, index);
 }
 
-int cfg_fail(cfg_ctx_t *ctx, const yaml_node_t *node, const char *fmt, ...)
+static int fail_va(cfg_ctx_t *ctx, const yaml_node_t *node, unsigned extra_cols, const char *fmt,
+                   va_list ap)
 {
     char msg[BG_ERR_MSG_MAX];
     unsigned line = 1, col = 1;
-    va_list ap;
 
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     if (node != NULL) {
         line = (unsigned)node->start_mark.line + 1;
         col = (unsigned)node->start_mark.column + 1;
     }
-    return bg_err_set_at(ctx->err, BG_EINVAL, ctx->file, line, col, ctx->path, "%s", msg);
+    return bg_err_set_at(ctx->err, BG_EINVAL, ctx->file, line, col + extra_cols,
+                         ctx->path_len > 0 ? ctx->path : NULL, "%s", msg);
+}
+
+int cfg_fail(cfg_ctx_t *ctx, const yaml_node_t *node, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = fail_va(ctx, node, 0, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int cfg_fail_col(cfg_ctx_t *ctx, const yaml_node_t *node, unsigned extra_cols, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = fail_va(ctx, node, extra_cols, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 size_t cfg_path_push_key(cfg_ctx_t *ctx, const char *key)

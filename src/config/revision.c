@@ -285,7 +285,7 @@ void bg_api_config_copy(bg_api_config_t *out, const bg_api_config_t *in)
     }
     out->n_provides = in->n_provides;
     if (in->n_requires > 0)
-        out->requires = bg_xcalloc(in->n_requires, sizeof(bg_api_require_t));
+    out->requires = bg_xcalloc(in->n_requires, sizeof(bg_api_require_t));
     for (size_t i = 0; i < in->n_requires; i++) {
         out->requires[i].api = bg_strdup(in->requires[i].api);
         out->requires[i].range = bg_strdup(in->requires[i].range);

@@ -1094,9 +1094,8 @@ Test(compat_gate, cli_revision_inherits_live_api)
     cr_assert_str_eq(json_string_value(json_array_get(
                          json_object_get(json_object_get(api, "provides"), "orders"), 0)),
                      "3.0.0");
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(api, "requires"),
-                                                       "payments")),
-                     "^1.4");
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(api, "requires"), "payments")), "^1.4");
     json_decref(j);
     cli_res_fini(&r);
 
@@ -1142,5 +1141,39 @@ Test(compat_gate, cli_revision_inherits_live_api)
     cr_assert_str_eq(jstr(json_object_get(j, "api_source"), "version"), "1.1.0");
     json_decref(j);
     cli_res_fini(&r);
+    dfx_finish(&f);
+}
+
+/* ---- 13. a release text nested 200k deep is refused by the depth guard (issue 9 item 7) ---- */
+
+Test(compat_gate, deep_release_refused_by_depth_guard)
+{
+    size_t depth = 200000;
+    char *yaml = malloc(depth + 1);
+    int st;
+
+    cr_assert_not_null(yaml);
+    memset(yaml, '[', depth);
+    yaml[depth] = '\0';
+    json_t *body = json_pack("{s:{s:s,s:s,s:s}}", "release_file", "name", "deep.yaml", "yaml", yaml,
+                             "dir", "/tmp");
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    free(yaml);
+
+    start(false, "", "");
+    const char *routes[] = {"/v1/plan", "/v1/releases"};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *j = dfx_api(&f, "POST", routes[i], text, &st);
+        const char *msg = jstr(json_object_get(j, "error"), "message");
+        cr_assert_eq(st, 400, "%s answered %d: %s", routes[i], st, json_dumps(j, JSON_COMPACT));
+        cr_assert(strstr(msg, "nesting deeper than 64 levels") != NULL, "%s: %s", routes[i], msg);
+        json_decref(j);
+    }
+    free(text);
+    /* the control thread is free: the daemon answers and nothing was deployed */
+    json_decref(dfx_api(&f, "GET", "/v1/matrix", NULL, &st));
+    cr_assert_eq(st, 200);
+    cr_assert_eq(n_deployments("orders"), 0);
     dfx_finish(&f);
 }

@@ -220,3 +220,59 @@ Test(release, truncations_fail_cleanly)
     }
     NO_LEAKS();
 }
+
+/* 200k '[' (unclosed, as an attacker's POST /v1/plan would send): config's reader stops at
+ * its depth guard while parsing, with a position, instead of libyaml's loader working
+ * through a quadratic scan (69 s measured for the old compat reader). The test asserts
+ * the error; the suite's timeout bounds it. */
+static char *deep_text(const char *prefix, size_t depth, size_t *len)
+{
+    size_t n = strlen(prefix);
+    char *text = malloc(n + depth + 1);
+
+    cr_assert_not_null(text);
+    memcpy(text, prefix, n);
+    memset(text + n, '[', depth);
+    text[n + depth] = '\0';
+    *len = n + depth;
+    return text;
+}
+
+Test(release, deep_nesting_refused_by_the_depth_guard, .timeout = 20)
+{
+    bg_compat_release_t rel;
+    bg_err_t err;
+    char buf[256];
+    size_t len;
+    char *text = deep_text("", 200000, &len);
+
+    cr_assert_eq(bg_compat_release_parse(text, len, "deep.yaml", NULL, &rel, &err), BG_EINVAL);
+    cr_assert_str_eq(bg_err_format(&err, buf, sizeof(buf)),
+                     "deep.yaml:1:65: nesting deeper than 64 levels");
+    free(text);
+    /* inside an inline revision: the same guard, at its place in the release file */
+    text = deep_text("services:\n  orders:\n    version: 1.0.0\n    run: ", 200000, &len);
+    cr_assert_eq(bg_compat_release_parse(text, len, "deep.yaml", NULL, &rel, &err), BG_EINVAL);
+    cr_assert_str_eq(bg_err_format(&err, buf, sizeof(buf)),
+                     "deep.yaml:4:71: nesting deeper than 64 levels");
+    free(text);
+}
+
+/* A collection's end mark is where it ends (the inline revision is cut out of the release
+ * text by it): a flow mapping spanning lines keeps its last line. */
+Test(release, inline_flow_revision_spanning_lines)
+{
+    static const char text[] = "services:\n"
+                               "  orders: {version: 3.0.0,\n"
+                               "           run: {command: [./app]},\n"
+                               "           api: {requires: {payments: \"^2.0\"}}}\n";
+    bg_compat_release_t rel;
+    bg_err_t err;
+
+    cr_assert_eq(bg_compat_release_parse(text, sizeof(text) - 1, "r.yaml", NULL, &rel, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(rel.n_entries, 1);
+    cr_assert_eq(rel.entries[0].rev.api.n_requires, 1);
+    cr_assert_str_eq(rel.entries[0].rev.api.requires[0].range, "^2.0");
+    bg_compat_release_fini(&rel);
+}

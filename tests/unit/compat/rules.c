@@ -193,3 +193,20 @@ Test(rules, truncations_fail_cleanly)
     }
     NO_LEAKS();
 }
+
+/* The rules file goes through config's reader too: its depth guard, not libyaml's loader. */
+Test(rules, deep_nesting_refused_by_the_depth_guard, .timeout = 20)
+{
+    size_t depth = 200000;
+    char *text = malloc(depth + 8);
+    bg_err_t err;
+    char buf[256];
+
+    cr_assert_not_null(text);
+    memcpy(text, "rules: ", 7);
+    memset(text + 7, '[', depth);
+    cr_assert_null(bg_compat_rules_parse(text, depth + 7, "matrix.yaml", &err));
+    cr_assert_str_eq(bg_err_format(&err, buf, sizeof(buf)),
+                     "matrix.yaml:1:71: nesting deeper than 64 levels");
+    free(text);
+}

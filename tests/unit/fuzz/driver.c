@@ -5,7 +5,7 @@
  *
  *   fuzz_driver TARGET [-n MUTATIONS] [-s SEED] [-S SECONDS] DIR|FILE...
  *
- * TARGET is http, config or semver. Directories are read non-recursively (every regular
+ * TARGET is http, config, semver or release. Directories are read non-recursively (every regular
  * file). Stops mutating early after SECONDS (default 20) so that it stays bounded under
  * sanitizers on a loaded machine. Prints how many inputs ran. Exit status: 0, or 1 on a
  * usage / corpus error; an invariant failure or a sanitizer report aborts, after the
@@ -225,7 +225,7 @@ int main(int argc, char **argv)
     int i;
 
     if (argc < 3) {
-        fprintf(stderr, "usage: %s http|config|semver [-n N] [-s SEED] [-S SECS] DIR...\n",
+        fprintf(stderr, "usage: %s http|config|semver|release [-n N] [-s SEED] [-S SECS] DIR...\n",
                 argv[0]);
         return 1;
     }
@@ -236,6 +236,8 @@ int main(int argc, char **argv)
         fn = bg_fuzz_config_load;
     else if (strcmp(argv[1], "semver") == 0)
         fn = bg_fuzz_semver_range;
+    else if (strcmp(argv[1], "release") == 0)
+        fn = bg_fuzz_release_file;
     if (!fn) {
         fprintf(stderr, "fuzz_driver: unknown target %s\n", argv[1]);
         return 1;

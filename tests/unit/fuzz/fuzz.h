@@ -15,6 +15,7 @@
 int bg_fuzz_http_request(const uint8_t *data, size_t size);
 int bg_fuzz_config_load(const uint8_t *data, size_t size);
 int bg_fuzz_semver_range(const uint8_t *data, size_t size);
+int bg_fuzz_release_file(const uint8_t *data, size_t size);
 
 /* An invariant failed: say which and abort (libFuzzer and driver.c both report it). */
 #define BG_FUZZ_CHECK(cond, ...)                                                                 \
