@@ -192,7 +192,7 @@ static json_t *kv_object(const bg_cli_list_t *l)
 
 /* {"provides": {API: [VER...]}} / {"requires": {API: RANGE}} members of the request's api
  * for the kinds given on the command line; the daemon inherits the others from the live
- * revision (DESIGN §6). */
+ * revision (docs/design.md §6). */
 static json_t *api_object(const deploy_args_t *a)
 {
     json_t *api = json_object();

@@ -1,7 +1,7 @@
 /* The program's one YAML reader (issue 9 item 7): text -> a libyaml document built from
  * parser events with a nesting-depth guard enforced while parsing, every node stamped with
  * its position; then walking it with key paths, strict mappings and typed scalars, every
- * error as file:line:column + key path + what was expected (DESIGN §10).
+ * error as file:line:column + key path + what was expected (docs/design.md §10).
  *
  * The config file, revision files (config/), and the matrix rules and release files
  * (compat/) are all read through it; nothing else in the program calls libyaml's loader.

@@ -1,4 +1,4 @@
-/* Which API declarations a requested revision carries (DESIGN §6, issue 9 item 6).
+/* Which API declarations a requested revision carries (docs/design.md §6, issue 9 item 6).
  *
  * A revision given on the command line (`deploy --cmd/--image`, a request without a
  * revision file) says nothing about its API unless told: judged as declaring nothing, an
@@ -8,7 +8,7 @@
  * API at exactly the live revision's version (`orders` provides `orders: 2.3.0` at 2.3.0),
  * that version follows the new revision's (`--version 3.0.0` provides `orders: 3.0.0`):
  * the service versions its own API with its releases. Any other provided version is kept.
- * A revision file declares its API itself (DESIGN §10): nothing is inherited from it.
+ * A revision file declares its API itself (docs/design.md §10): nothing is inherited from it.
  */
 #include "deploy/internal.h"
 
