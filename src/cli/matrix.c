@@ -6,6 +6,8 @@
  * daemon's answer is {"services", "edges":[{consumer, consumer_version, api, range,
  * provider, live:[{version, slot, weight}], ok, message}]}, or the compat module's view
  * ({"cells", "missing"}, bg_compat_matrix_json), which is read into the same edges.
+ * Exit 0 when every edge holds, 3 when one is broken (whatever the output form), so that
+ * `bluegreen matrix` works as a CI check.
  */
 #include "cli/internal.h"
 
@@ -210,6 +212,15 @@ static void print_lines(bg_cli_t *cli, const json_t *edges)
     }
 }
 
+/* A broken edge makes `matrix` exit 3 (the gate's code), so CI can use it as a check. */
+static bool any_broken(const json_t *edges)
+{
+    for (size_t i = 0; i < json_array_size(edges); i++)
+        if (!json_is_true(json_object_get(json_array_get(edges, i), "ok")))
+            return true;
+    return false;
+}
+
 int bg_cli_matrix(bg_cli_t *cli, int argc, char **argv)
 {
     json_t *doc = NULL, *edges;
@@ -229,7 +240,8 @@ int bg_cli_matrix(bg_cli_t *cli, int argc, char **argv)
     } else {
         print_lines(cli, edges);
     }
+    rc = any_broken(edges) ? BG_EXIT_REFUSED : BG_EXIT_OK;
     json_decref(edges);
     json_decref(doc);
-    return BG_EXIT_OK;
+    return rc;
 }

@@ -376,7 +376,7 @@ Test(cli_ops, matrix_prints_edges_and_a_grid)
     cli_res_t r;
 
     CLI_RUN(&r, "--admin", fake_admin_url(f), "matrix");
-    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert_eq(r.code, 3, "a broken edge exits 3: %s", r.err);
     cr_assert_str_eq(r.out, "edge consumer=orders consumer_version=2.3.0 api=payments range=^2.0 "
                             "provider=payments live=1.9.2@blue:100 ok=false message=\"orders 2.3.0 "
                             "requires payments ^2.0; live payments is 1.9.2 (blue, 100%)\"\n"
@@ -388,7 +388,7 @@ Test(cli_ops, matrix_prints_edges_and_a_grid)
     const char *const colour[] = {"NO_COLOR=", NULL};
     cli_run_tty(&r, colour, 30000,
                 (const char *const[]){"--admin", fake_admin_url(f), "matrix", NULL});
-    cr_assert_eq(r.code, 0, "%s", r.out);
+    cr_assert_eq(r.code, 3, "%s", r.out);
     cr_assert_not_null(strstr(r.out, "CONSUMER \\ PROVIDER  payments              inventory"), "%s",
                        r.out);
     cr_assert_not_null(strstr(r.out, "orders               ^2.0 -> 1.9.2 \033[31mBROKEN\033[0m  "
@@ -400,7 +400,7 @@ Test(cli_ops, matrix_prints_edges_and_a_grid)
     cli_res_fini(&r);
 
     CLI_RUN(&r, "--admin", fake_admin_url(f), "matrix", "--json");
-    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert_eq(r.code, 3, "%s", r.err);
     json_t *j = json_loads(r.out, 0, NULL), *w = json_loads(matrix_json, 0, NULL);
     cr_assert(json_equal(j, w), "%s", r.out);
     json_decref(j);
@@ -426,7 +426,7 @@ Test(cli_ops, matrix_prints_edges_and_a_grid)
               "live provides stock\"}],\"broken\":[]}")};
     f = fake_admin_start(view, 1);
     CLI_RUN(&r, "--admin", fake_admin_url(f), "matrix");
-    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert_eq(r.code, 3, "a broken edge exits 3: %s", r.err);
     cr_assert_str_eq(r.out, "edge consumer=orders consumer_version=2.3.0 api=payments range=^2.0 "
                             "provider=payments live=\"1.9.2 (blue, 100%)\" ok=false "
                             "message=\"orders 2.3.0 requires payments ^2.0; live payments is "
@@ -437,7 +437,7 @@ Test(cli_ops, matrix_prints_edges_and_a_grid)
     cli_res_fini(&r);
     cli_run_tty(&r, NULL, 30000,
                 (const char *const[]){"--admin", fake_admin_url(f), "matrix", NULL});
-    cr_assert_eq(r.code, 0, "%s", r.out);
+    cr_assert_eq(r.code, 3, "%s", r.out);
     cr_assert_not_null(strstr(r.out, "CONSUMER \\ PROVIDER  payments              (none)\n"
                                      "orders               ^2.0 -> 1.9.2 BROKEN  ^1 -> none "
                                      "BROKEN\n"),
