@@ -1,11 +1,19 @@
 /* `bluegreen check-config [-c FILE]`: loads and validates the config file without starting
  * anything, then prints `ok` and a one-line summary per service (what `serve` would run),
  * or the loader's error as file:line:column: key: message. Exit 0 valid, 2 invalid.
+ *
+ * Beyond the loader: a `driver:` this build lacks is an error (driver/registry.c), and an
+ * `api.requires` naming an API that no service of the config provides (nor is named so)
+ * is a warning on stderr (a typo, or a provider outside this config). Both point at the
+ * key in the file: the text is read again with config's YAML reader for positions.
  */
 #include "cli/internal.h"
 
 #include "base/base.h"
+#include "base/file.h"
 #include "compat/compat.h"
+#include "config/node.h"
+#include "driver/driver.h"
 
 static void format_strategy(const bg_strategy_t *s, bg_buf_t *b)
 {
@@ -94,6 +102,135 @@ static bool matrix_ok(bg_cli_t *cli, const bg_config_t *cfg)
     return true;
 }
 
+/* The value node at <keys> (NULL-terminated) from the root of <c>'s document, or NULL. */
+static yaml_node_t *node_at(cfg_ctx_t *c, const char *const *keys)
+{
+    yaml_node_t *n = cfg_root(c);
+
+    for (size_t i = 0; n != NULL && keys[i] != NULL; i++)
+        n = cfg_find(c, n, keys[i]);
+    return n;
+}
+
+/* Prints "FILE:LINE:COLUMN: KEY: <kind>: MESSAGE" (the loader's shape) for <node> of <c>. */
+static void report(bg_cli_t *cli, cfg_ctx_t *c, const yaml_node_t *node, const char *key,
+                   const char *kind, const char *msg)
+{
+    char line[BG_ERR_MSG_MAX + 2 * BG_ERR_PATH_MAX + 64];
+    bg_err_t err;
+
+    bg_err_clear(&err);
+    snprintf(c->path, sizeof(c->path), "%s", key);
+    c->path_len = strlen(c->path);
+    c->err = &err;
+    cfg_fail(c, node, "%s%s", kind, msg);
+    c->err = NULL;
+    fprintf(cli->err, "%s\n", bg_err_format(&err, line, sizeof(line)));
+}
+
+/* A service whose driver is not compiled in: an error at its `driver:` (or the top-level
+ * one it inherits). Returns false when any was found. */
+static bool drivers_ok(bg_cli_t *cli, cfg_ctx_t *c, const bg_config_t *cfg)
+{
+    char have[128], key[160], msg[256];
+    bool ok = true;
+
+    for (size_t i = 0; i < cfg->n_services; i++) {
+        const bg_service_config_t *svc = &cfg->services[i];
+        const char *own[] = {"services", svc->name, "driver", NULL};
+        const char *top[] = {"driver", NULL};
+        yaml_node_t *n = node_at(c, own);
+        bool inherited = n == NULL;
+
+        if (bg_driver_in_build(svc->driver))
+            continue;
+        if (inherited)
+            n = node_at(c, top);
+        snprintf(key, sizeof(key), inherited ? "driver" : "services.%s.driver", svc->name);
+        snprintf(msg, sizeof(msg), "service %s uses driver %s, which this build lacks (it has: %s)",
+                 svc->name, bg_driver_kind_str(svc->driver),
+                 bg_driver_in_build_list(have, sizeof(have)));
+        report(cli, c, n, key, "", msg);
+        ok = false;
+    }
+    return ok;
+}
+
+static bool provided_or_named(const bg_config_t *cfg, const char *api)
+{
+    for (size_t i = 0; i < cfg->n_services; i++) {
+        const bg_api_config_t *a = &cfg->services[i].rev.api;
+        if (strcmp(cfg->services[i].name, api) == 0)
+            return true;
+        for (size_t k = 0; k < a->n_provides; k++)
+            if (strcmp(a->provides[k].api, api) == 0)
+                return true;
+    }
+    return false;
+}
+
+/* Warnings for requirements nobody here provides; returns how many. */
+static size_t requires_warnings(bg_cli_t *cli, cfg_ctx_t *c, const bg_config_t *cfg)
+{
+    char key[256], msg[256];
+    size_t n = 0;
+
+    for (size_t i = 0; i < cfg->n_services; i++) {
+        const bg_service_config_t *svc = &cfg->services[i];
+        for (size_t r = 0; r < svc->rev.api.n_requires; r++) {
+            const char *api = svc->rev.api.requires[r].api;
+            const char *keys[] = {"services", svc->name, "api", "requires", NULL};
+            yaml_node_t *req = node_at(c, keys);
+            yaml_node_t *at = req;
+
+            if (provided_or_named(cfg, api))
+                continue;
+            /* point at the key itself: the pair whose key is <api> */
+            for (yaml_node_pair_t *p = req != NULL && req->type == YAML_MAPPING_NODE
+                                           ? req->data.mapping.pairs.start
+                                           : NULL;
+                 p != NULL && p < req->data.mapping.pairs.top; p++) {
+                yaml_node_t *k = cfg_node(c, p->key);
+                if (k->type == YAML_SCALAR_NODE && strcmp((char *)k->data.scalar.value, api) == 0)
+                    at = k;
+            }
+            snprintf(key, sizeof(key), "services.%s.api.requires.%s", svc->name, api);
+            snprintf(msg, sizeof(msg),
+                     "no service in this config provides API \"%s\" or is named so (a typo, or "
+                     "a provider outside this config?)",
+                     api);
+            report(cli, c, at, key, "warning: ", msg);
+            n++;
+        }
+    }
+    return n;
+}
+
+/* The checks that need the file's positions: drivers (errors) and requirements
+ * (warnings). False when there was an error. */
+static bool semantic_ok(bg_cli_t *cli, const bg_config_t *cfg)
+{
+    cfg_ctx_t c;
+    char *text = NULL;
+    size_t len = 0;
+    bg_err_t err;
+    bool ok;
+
+    bg_err_clear(&err);
+    memset(&c, 0, sizeof(c));
+    if (bg_file_read(bg_cli_config_path(cli), &text, &len, &err) != 0 ||
+        cfg_doc_open(&c, text, len, bg_cli_config_path(cli), &err) != 0) {
+        free(text);
+        return bg_cli_fail(cli, BG_EXIT_USAGE, "%s: %s", bg_cli_config_path(cli), err.msg), false;
+    }
+    ok = drivers_ok(cli, &c, cfg);
+    if (ok)
+        requires_warnings(cli, &c, cfg);
+    cfg_doc_close(&c);
+    free(text);
+    return ok;
+}
+
 int bg_cli_check_config(bg_cli_t *cli, int argc, char **argv)
 {
     bg_config_t *cfg;
@@ -103,7 +240,7 @@ int bg_cli_check_config(bg_cli_t *cli, int argc, char **argv)
     cfg = bg_cli_config_load(cli);
     if (cfg == NULL)
         return BG_EXIT_USAGE;
-    if (!matrix_ok(cli, cfg)) {
+    if (!matrix_ok(cli, cfg) || !semantic_ok(cli, cfg)) {
         bg_config_free(cfg);
         return BG_EXIT_USAGE;
     }

@@ -335,7 +335,15 @@ bg_config_t *bg_config_parse(const char *text, size_t len, const char *name, bg_
     cfg->path = bg_strdup(name);
     config_defaults(cfg);
     root = yaml_document_get_root_node(&doc);
-    if (root != NULL && !cfg_is_null(root) && root->type != YAML_MAPPING_NODE) {
+    if (root == NULL || cfg_is_null(root)) {
+        /* an empty file is a mistake (a wrong path, a truncated write), not "all defaults
+         * and no service" */
+        rc = cfg_fail(&ctx, root,
+                      "the config is empty: expected a mapping of settings with "
+                      "services (see docs/design.md §10)");
+        goto out;
+    }
+    if (root->type != YAML_MAPPING_NODE) {
         rc = cfg_fail(&ctx, root,
                       "expected a mapping of settings (listen, services, ...), "
                       "got %s",

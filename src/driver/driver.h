@@ -140,4 +140,9 @@ static inline void bg_driver_close(bg_driver_t *d, void (*cb)(void *arg), void *
 bg_driver_t *bg_process_driver_new(uv_loop_t *loop, const char *state_dir,
                                    const bg_driver_events_t *events, bg_err_t *err);
 
+/* registry.c: whether the driver of <kind> is compiled into this build. Thread: any. */
+bool bg_driver_in_build(bg_driver_kind_t kind);
+/* "process, static": the kinds in this build, into <out>. Returns <out>. */
+const char *bg_driver_in_build_list(char *out, size_t size);
+
 #endif

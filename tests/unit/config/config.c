@@ -88,9 +88,18 @@ Test(config, design_example_loads_every_field)
     bg_config_free(cfg);
 }
 
-Test(config, empty_file_gives_all_defaults)
+Test(config, empty_file_is_an_error)
 {
-    bg_config_t *cfg = parse_ok("");
+    const char *const empty[] = {"", "# nothing but a comment\n", "~\n"};
+
+    for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++)
+        assert_err(empty[i], "t.yaml:1:1: the config is empty: expected a mapping of settings "
+                             "with services (see docs/design.md §10)");
+}
+
+Test(config, minimal_file_gives_all_defaults)
+{
+    bg_config_t *cfg = parse_ok("services: {}\n");
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
     cr_assert_str_eq(cfg->path, "t.yaml");
