@@ -109,7 +109,22 @@ void bg_admin_respond_error(bg_admin_req_t *req, const bg_err_t *err)
     int code = err != NULL && err->code != 0 ? err->code : BG_EIO;
     int status = bg_admin_error_status(code, NULL);
 
-    bg_admin_respond_json(req, status, bg_admin_error_json(code, err != NULL ? err->msg : NULL));
+    char text[BG_ERR_MSG_MAX + 2 * BG_ERR_PATH_MAX + 64];
+    json_t *body, *pos;
+
+    if (err == NULL || (err->file[0] == '\0' && err->line == 0)) {
+        bg_admin_respond_json(req, status,
+                              bg_admin_error_json(code, err != NULL ? err->msg : NULL));
+        return;
+    }
+    /* an error in a file the client sent (a revision or release file): its position, in
+     * the message as the config loader prints it (FILE:LINE:COLUMN: KEY: ...) and apart */
+    body = bg_admin_error_json(code, bg_err_format(err, text, sizeof(text)));
+    pos = json_pack("{s:s,s:i,s:i,s:s}", "file", err->file, "line", (int)err->line, "column",
+                    (int)err->column, "key", err->key);
+    json_object_update(json_object_get(body, "error"), pos);
+    json_decref(pos);
+    bg_admin_respond_json(req, status, body);
 }
 
 void bg_admin_respond_errorf(bg_admin_req_t *req, int code, const char *fmt, ...)

@@ -279,13 +279,16 @@ int bg_cli_client_send(bg_cli_client_t *c, const char *method, const char *path,
 int bg_cli_client_report(bg_cli_client_t *c)
 {
     if (!c->unreachable)
-        return bg_cli_fail(c->cli, BG_EXIT_FAILED, "no answer from the daemon at %s: %s",
-                           c->ep.spec, c->error);
-    bg_cli_fail(c->cli, BG_EXIT_UNREACHABLE, "cannot reach the daemon at %s: %s", c->ep.spec,
-                c->error);
-    fputs("hint: is `bluegreen serve` running? Point --admin or BLUEGREEN_ADMIN at its "
-          "admin endpoint.\n",
-          c->cli->err);
+        return bg_cli_error_json(c->cli, BG_EXIT_FAILED, "no_answer",
+                                 json_pack("{s:s}", "admin", c->ep.spec),
+                                 "no answer from the daemon at %s: %s", c->ep.spec, c->error);
+    bg_cli_error_json(c->cli, BG_EXIT_UNREACHABLE, "unreachable",
+                      json_pack("{s:s}", "admin", c->ep.spec), "cannot reach the daemon at %s: %s",
+                      c->ep.spec, c->error);
+    if (!c->cli->json)
+        fputs("hint: is `bluegreen serve` running? Point --admin or BLUEGREEN_ADMIN at its "
+              "admin endpoint.\n",
+              c->cli->err);
     return BG_EXIT_UNREACHABLE;
 }
 
@@ -304,22 +307,53 @@ bool bg_cli_answer_no_route(const bg_cli_answer_t *ans)
     return ans->status == 404 && (msg == NULL || strcmp(msg, "no such endpoint") == 0);
 }
 
+/* The stable code of an error answer (docs/cli-errors.md). */
+static const char *answer_code(const bg_cli_answer_t *ans)
+{
+    if (bg_cli_answer_no_route(ans))
+        return "not_supported";
+    switch (ans->status) {
+    case 400:
+        return "bad_request";
+    case 401:
+    case 403:
+        return "unauthorized";
+    case 404:
+        return "not_found";
+    case 409:
+        return "conflict";
+    case 503:
+        return "unavailable";
+    default:
+        return "daemon_error";
+    }
+}
+
 int bg_cli_answer_report(bg_cli_t *cli, const bg_cli_answer_t *ans)
 {
     int code = ans->status == 400 ? BG_EXIT_USAGE : BG_EXIT_FAILED;
     const char *msg = bg_cli_answer_message(ans);
+    const json_t *e = json_object_get(ans->json, "error");
+    json_t *extra = json_pack("{s:i,s:s?}", "status", (int)ans->status, "daemon_code",
+                              bg_cli_jstr(e, "code", NULL));
 
+    /* a daemon error with a position (a revision file's) keeps it */
+    for (const char *const *k = (const char *const[]){"file", "line", "column", "key", NULL}; *k;
+         k++)
+        if (json_object_get(e, *k) != NULL)
+            json_object_set(extra, *k, json_object_get(e, *k));
     if (bg_cli_answer_no_route(ans))
-        bg_cli_fail(cli, code,
-                    "the daemon does not support %s yet (HTTP 404%s%s): it needs a newer "
-                    "bluegreen serve",
-                    ans->path, msg ? ": " : "", msg ? msg : "");
+        bg_cli_error_json(cli, code, answer_code(ans), extra,
+                          "the daemon does not support %s yet (HTTP 404%s%s): it needs a newer "
+                          "bluegreen serve",
+                          ans->path, msg ? ": " : "", msg ? msg : "");
     else if (msg != NULL)
-        bg_cli_fail(cli, code, "%s", msg);
+        bg_cli_error_json(cli, code, answer_code(ans), extra, "%s", msg);
     else
-        bg_cli_fail(cli, code, "the daemon answered HTTP %ld%s%.200s", ans->status,
-                    ans->len ? ": " : "", ans->len ? ans->text : "");
-    if (ans->status == 401)
+        bg_cli_error_json(cli, code, answer_code(ans), extra,
+                          "the daemon answered HTTP %ld%s%.200s", ans->status, ans->len ? ": " : "",
+                          ans->len ? ans->text : "");
+    if (ans->status == 401 && !cli->json)
         fputs("hint: pass --token or set BLUEGREEN_TOKEN.\n", cli->err);
     return code;
 }

@@ -34,7 +34,9 @@ static const bg_cli_verb_t verbs[] = {
     {"check-config", "[-c FILE]", "validate a config file and summarise its services",
      "Loads and validates the config file (default ./bluegreen.yaml) without starting\n"
      "anything. Prints `ok` and one line per service, or the error as\n"
-     "file:line:column: key: message. Exits 0 when valid, 2 otherwise.",
+     "file:line:column: key: message. An empty file and a driver this build lacks are\n"
+     "errors; a requires naming an API no service here provides is a warning (stderr).\n"
+     "Exits 0 when valid (warnings included), 2 otherwise.",
      0, bg_cli_check_config},
     {"status", "[SERVICE] [--json]", "show services: route, traffic split, slots and targets",
      "For every service (or only SERVICE): its route, traffic split, live slot and, per\n"
@@ -120,7 +122,8 @@ static const bg_cli_verb_t verbs[] = {
     {"matrix", "[--json]", "print the API compatibility matrix",
      "Services x services: for each consumer (row) and provider (column) the required\n"
      "range, the provider's live versions (slot and weight) and ok or BROKEN; the broken\n"
-     "edges are explained below the grid. Piped: one `edge key=value...` line per edge.",
+     "edges are explained below the grid. Piped: one `edge key=value...` line per edge.\n"
+     "Exit 0 when every edge holds, 3 when one is broken (any output form): a CI check.",
      BG_CLI_OPT_JSON, bg_cli_matrix},
     {"plan", "RELEASE.yaml [--json]", "order a multi-service release so every step is compatible",
      "Prints the order in which the release's services can be deployed so that every\n"
@@ -176,7 +179,8 @@ static const char global_help[] =
     "\n"
     "Exit codes: 0 ok, 1 failed (a deployment rolled back, failed or was aborted), 2 usage\n"
     "or config error, 3 refused by the compatibility gate, 4 daemon unreachable, 130\n"
-    "interrupted while following (what was followed runs on in the daemon).\n";
+    "interrupted while following (what was followed runs on in the daemon). With --json an\n"
+    "error is one line of JSON on stderr with a stable code (docs/cli-errors.md).\n";
 
 const bg_cli_verb_t *bg_cli_verb_find(const char *name)
 {
@@ -186,26 +190,74 @@ const bg_cli_verb_t *bg_cli_verb_find(const char *name)
     return NULL;
 }
 
+/* The stable `code` of an error by exit code, when the caller has nothing more precise. */
+static const char *default_code(int exit_code)
+{
+    switch (exit_code) {
+    case BG_EXIT_USAGE: return "usage";
+    case BG_EXIT_REFUSED: return "refused";
+    case BG_EXIT_UNREACHABLE: return "unreachable";
+    case BG_EXIT_INTERRUPTED: return "interrupted";
+    default: return "failed";
+    }
+}
+
+int bg_cli_error_json(bg_cli_t *cli, int exit_code, const char *code, json_t *extra,
+                      const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (!cli->json) {
+        fprintf(cli->err, "bluegreen: %s\n", msg);
+    } else {
+        json_t *e = json_pack("{s:s,s:s,s:i}", "code", code != NULL ? code : default_code(exit_code),
+                              "message", msg, "exit", exit_code);
+        json_t *doc;
+        char *text;
+        if (json_is_object(extra))
+            json_object_update_missing(e, extra);
+        doc = json_pack("{s:o}", "error", e);
+        text = json_dumps(doc, JSON_COMPACT);
+        fprintf(cli->err, "%s\n", text);
+        free(text);
+        json_decref(doc);
+    }
+    json_decref(extra);
+    return exit_code;
+}
+
 int bg_cli_fail(bg_cli_t *cli, int code, const char *fmt, ...)
 {
+    char msg[2048];
     va_list ap;
-    fputs("bluegreen: ", cli->err);
+
     va_start(ap, fmt);
-    vfprintf(cli->err, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fputc('\n', cli->err);
-    return code;
+    return bg_cli_error_json(cli, code, NULL, NULL, "%s", msg);
 }
 
 int bg_cli_usage(bg_cli_t *cli, const char *verb, const char *fmt, ...)
 {
     const bg_cli_verb_t *v = bg_cli_verb_find(verb);
+    char msg[2048];
     va_list ap;
-    fprintf(cli->err, "bluegreen %s: ", verb);
+
     va_start(ap, fmt);
-    vfprintf(cli->err, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fputc('\n', cli->err);
+    if (cli->json) {
+        char *usage = v != NULL ? bg_asprintf("bluegreen %s %s", v->name, v->usage) : NULL;
+        bg_cli_error_json(cli, BG_EXIT_USAGE, "usage",
+                          json_pack("{s:s,s:s?}", "command", verb, "usage", usage), "%s", msg);
+        free(usage);
+        return BG_EXIT_USAGE;
+    }
+    fprintf(cli->err, "bluegreen %s: %s\n", verb, msg);
     if (v != NULL)
         fprintf(cli->err, "usage: bluegreen %s %s\n", v->name, v->usage);
     return BG_EXIT_USAGE;
@@ -418,6 +470,10 @@ int bg_cli_main(int argc, char **argv)
 
     bg_log_init();
     cli_init(&cli);
+    /* --json anywhere (before "--") makes every error JSON, even one found before it */
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            cli.json = true;
     rc = parse_args(&cli, argc, argv, &args);
     if (rc == BG_EXIT_OK)
         rc = dispatch(&cli, &args);

@@ -27,6 +27,17 @@ bg_config_t *bg_cli_config_load(bg_cli_t *cli)
     if (cfg != NULL)
         return cfg;
     bg_err_format(&err, line, sizeof(line));
+    if (cli->json) {
+        json_t *pos = json_pack("{s:s}", "file", err.file[0] ? err.file : path);
+        if (err.line > 0)
+            json_object_set_new(pos, "line", json_integer(err.line));
+        if (err.column > 0)
+            json_object_set_new(pos, "column", json_integer(err.column));
+        if (err.key[0] != '\0')
+            json_object_set_new(pos, "key", json_string(err.key));
+        bg_cli_error_json(cli, BG_EXIT_USAGE, "config", pos, "%s", line);
+        return NULL;
+    }
     /* The loader names the file in its positions; when it did not (a file that cannot be
      * read), say which file we tried. */
     if (err.file[0] == '\0')

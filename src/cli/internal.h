@@ -24,6 +24,7 @@ typedef enum bg_cli_exit {
     BG_EXIT_USAGE = 2,       /* bad arguments, bad config, or a 400 from the daemon */
     BG_EXIT_REFUSED = 3,     /* refused by the compatibility gate */
     BG_EXIT_UNREACHABLE = 4, /* the daemon could not be reached */
+    BG_EXIT_INTERRUPTED = 130, /* Ctrl-C while following (the operation runs on) */
 } bg_cli_exit_t;
 
 /* Global options, filled from argv and the environment before the verb runs. The strings
@@ -60,9 +61,17 @@ typedef struct bg_cli_verb {
 
 /* cli.c */
 
-/* Prints "bluegreen: <fmt>" and a newline to stderr; returns <code>. */
+/* Prints "bluegreen: <fmt>" and a newline to stderr; returns <code>. With --json the
+ * error is one line of JSON on stderr instead (bg_cli_error_json), its `code` the default
+ * for the exit code: failed, usage, refused, unreachable, interrupted. */
 int bg_cli_fail(bg_cli_t *cli, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* An error with a stable <code> (docs/cli-errors.md; NULL: the exit code's default):
+ * as text "bluegreen: <fmt>", or with --json as {"error":{"code","message","exit",...}}
+ * on one line of stderr, with the members of <extra> (taken; may be NULL) added.
+ * Returns <exit_code>. */
+int bg_cli_error_json(bg_cli_t *cli, int exit_code, const char *code, json_t *extra,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Prints the usage error "bluegreen VERB: <fmt>" plus the verb's usage line and returns
  * BG_EXIT_USAGE. */
 int bg_cli_usage(bg_cli_t *cli, const char *verb, const char *fmt, ...)

@@ -71,6 +71,11 @@ int dp_rev_from_json(const json_t *j, const bg_service_config_t *svc, bg_revisio
     char *text = json_dumps(j, JSON_COMPACT);
     int rc = bg_revision_parse(text, strlen(text), "revision", svc, out, err);
 
+    if (rc != 0 && err != NULL) {
+        /* a position in JSON text made here means nothing to the client: the key says it */
+        err->file[0] = '\0';
+        err->line = err->column = 0;
+    }
     free(text);
     return rc;
 }

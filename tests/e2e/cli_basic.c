@@ -626,3 +626,125 @@ Test(cli, on_a_terminal_traffic_explains_the_switch)
     cli_res_fini(&r);
     free(fake_stop(&f));
 }
+
+/* ---- issue 11 item 4 ---- */
+
+/* --json: every error is one line of JSON on stderr with a stable code
+ * (docs/cli-errors.md), whatever found it: the argument parser, the endpoint, the daemon. */
+Test(cli, json_errors_are_json_on_stderr_with_a_stable_code)
+{
+    char *dir = bgt_tmpdir("cli-json-err");
+    char *sock = bg_asprintf("unix:%s/none.sock", dir);
+    json_error_t jerr;
+    cli_res_t r;
+    json_t *j;
+
+    CLI_RUN(&r, "--json", "status", "--frob");
+    cr_assert_eq(r.code, 2, "%s", r.err);
+    j = json_loads(r.err, 0, &jerr);
+    cr_assert_not_null(j, "stderr is not JSON: %s", r.err);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                     "usage");
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "error"), "exit")), 2);
+    cr_assert_str_eq(r.out, "");
+    json_decref(j);
+    cli_res_fini(&r);
+
+    CLI_RUN(&r, "--admin", sock, "status", "--json");
+    cr_assert_eq(r.code, 4, "%s", r.err);
+    j = json_loads(r.err, 0, &jerr);
+    cr_assert_not_null(j, "stderr is not JSON: %s", r.err);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                     "unreachable");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "admin")),
+                     sock);
+    json_decref(j);
+    cli_res_fini(&r);
+
+    /* a daemon's answer: the CLI's code, the HTTP status and the daemon's own code */
+    fake_t f;
+    fake_start(&f, 409, "Conflict",
+               "{\"error\":{\"code\":\"conflict\",\"message\":\"a deployment is running\"}}");
+    CLI_RUN(&r, "--admin", f.url, "--json", "status", "orders");
+    cr_assert_eq(r.code, 1, "%s", r.err);
+    j = json_loads(r.err, 0, &jerr);
+    cr_assert_not_null(j, "stderr is not JSON: %s", r.err);
+    json_t *e = json_object_get(j, "error");
+    cr_assert_str_eq(json_string_value(json_object_get(e, "code")), "conflict");
+    cr_assert_str_eq(json_string_value(json_object_get(e, "message")), "a deployment is running");
+    cr_assert_eq(json_integer_value(json_object_get(e, "status")), 409);
+    json_decref(j);
+    cli_res_fini(&r);
+    free(fake_stop(&f));
+
+    /* without --json, the same error stays a sentence */
+    fake_start(&f, 409, "Conflict",
+               "{\"error\":{\"code\":\"conflict\",\"message\":\"a deployment is running\"}}");
+    CLI_RUN(&r, "--admin", f.url, "status", "orders");
+    cr_assert_str_eq(r.err, "bluegreen: a deployment is running\n");
+    cli_res_fini(&r);
+    free(fake_stop(&f));
+    free(sock);
+    free(dir);
+}
+
+Test(cli, check_config_empty_file_is_an_error)
+{
+    char *dir = bgt_tmpdir("cli-cfg");
+    char *path = cli_write_file(dir, "empty.yaml", "");
+    cli_res_t r;
+
+    CLI_RUN(&r, "check-config", "-c", path);
+    cr_assert_eq(r.code, 2, "%s", r.out);
+    char *want = bg_asprintf("%s:1:1: the config is empty", path);
+    cr_assert(starts_with(r.err, want), "want %s\ngot  %s", want, r.err);
+    cli_res_fini(&r);
+    free(want);
+    free(path);
+    free(dir);
+}
+
+/* requires naming what no service provides: a warning at the key, exit 0; a driver this
+ * build lacks: an error at the driver key, exit 2. */
+Test(cli, check_config_warns_unknown_requires_and_refuses_missing_drivers)
+{
+    char *dir = bgt_tmpdir("cli-cfg");
+    char *path = cli_write_file(dir, "req.yaml",
+                                "services:\n"
+                                "  orders:\n"
+                                "    route: {host: orders.local}\n"
+                                "    run: {command: ./app}\n"
+                                "    api:\n"
+                                "      requires: {paymnts: \"^1.4\", orders: \"^1\"}\n");
+    cli_res_t r;
+
+    CLI_RUN(&r, "check-config", "-c", path);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    char *want = bg_asprintf("%s:6:18: services.orders.api.requires.paymnts: warning: no "
+                             "service in this config provides API \"paymnts\"",
+                             path);
+    cr_assert(starts_with(r.err, want), "want %s\ngot  %s", want, r.err);
+    cr_assert(strstr(r.err, "requires.orders") == NULL, "orders is a service: %s", r.err);
+    cr_assert(starts_with(r.out, "ok: "), "%s", r.out);
+    cli_res_fini(&r);
+    free(want);
+
+    char *path2 = cli_write_file(dir, "ecs.yaml",
+                                 "services:\n"
+                                 "  orders:\n"
+                                 "    route: {host: orders.local}\n"
+                                 "    driver: ecs\n"
+                                 "    image: acme/orders:1\n");
+    CLI_RUN(&r, "check-config", "-c", path2);
+    cr_assert_eq(r.code, 2, "%s", r.err);
+    want = bg_asprintf("%s:4:13: services.orders.driver: service orders uses driver ecs, which "
+                       "this build lacks (it has: process, static)",
+                       path2);
+    cr_assert(starts_with(r.err, want), "want %s\ngot  %s", want, r.err);
+    cr_assert_str_eq(r.out, "");
+    cli_res_fini(&r);
+    free(want);
+    free(path2);
+    free(path);
+    free(dir);
+}

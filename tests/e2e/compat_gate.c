@@ -685,7 +685,7 @@ Test(compat_gate, rollback_gate_refuses_then_force)
                  json_dumps(j, JSON_COMPACT));
     json_decref(j);
     CLI_RUN(&r, "--admin", adm, "matrix");
-    cr_assert_eq(r.code, 0, "exit %d, err: %s", r.code, r.err);
+    cr_assert_eq(r.code, 3, "a broken edge exits 3: exit %d, err: %s", r.code, r.err);
     cr_assert(strstr(r.out, "consumer=orders consumer_version=3.0.0 api=payments range=^2.0 "
                             "provider=payments live=\"1.9.2 (blue, 100%)\" ok=false") != NULL,
               "matrix: %s", r.out);
@@ -1171,6 +1171,32 @@ Test(compat_gate, deep_release_refused_by_depth_guard)
         json_decref(j);
     }
     free(text);
+
+    /* a revision file's error names FILE:LINE:COLUMN, through the API and the CLI */
+    char *adm = admin();
+    char *file = cli_write_file(f.dir, "bad-rev.yaml",
+                                "version: 3.0.0\nrun: {command: [./app]}\ncount: many\n");
+    cli_res_t r;
+    CLI_RUN(&r, "--admin", adm, "deploy", "orders", "-f", file);
+    cr_assert_eq(r.code, 2, "exit %d, out: %s err: %s", r.code, r.out, r.err);
+    char *want = bg_asprintf("bluegreen: %s:3:8: count: expected a whole number", file);
+    cr_assert(strncmp(r.err, want, strlen(want)) == 0, "want %s\ngot  %s", want, r.err);
+    free(want);
+    cli_res_fini(&r);
+    CLI_RUN(&r, "--admin", adm, "--json", "deploy", "orders", "-f", file);
+    cr_assert_eq(r.code, 2, "exit %d, err: %s", r.code, r.err);
+    json_t *ejr = json_loads(r.err, 0, NULL);
+    json_t *ej = json_object_get(ejr, "error");
+    cr_assert_not_null(ej, "stderr: %s", r.err);
+    cr_assert_str_eq(jstr(ej, "code"), "bad_request");
+    cr_assert_str_eq(jstr(ej, "file"), file);
+    cr_assert_eq(json_integer_value(json_object_get(ej, "line")), 3);
+    cr_assert_eq(json_integer_value(json_object_get(ej, "column")), 8);
+    cr_assert_str_eq(jstr(ej, "key"), "count");
+    json_decref(ejr);
+    cli_res_fini(&r);
+    free(file);
+    free(adm);
     /* the control thread is free: the daemon answers and nothing was deployed */
     json_decref(dfx_api(&f, "GET", "/v1/matrix", NULL, &st));
     cr_assert_eq(st, 200);
