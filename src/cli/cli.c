@@ -38,12 +38,25 @@ static const bg_cli_verb_t verbs[] = {
      "errors; a requires naming an API no service here provides is a warning (stderr).\n"
      "Exits 0 when valid (warnings included), 2 otherwise.",
      0, bg_cli_check_config},
-    {"status", "[SERVICE] [--json]", "show services: route, traffic split, slots and targets",
-     "For every service (or only SERVICE): its route, traffic split, live slot and, per\n"
+    {"status", "[SERVICE] [--json] [--watch]",
+     "show services: route, traffic split, versions, slots and targets",
+     "For every service (or only SERVICE): its route, traffic split, live slot, a table of\n"
+     "the slots' revisions and versions (weight, healthy targets, live/preview) and, per\n"
      "slot, each target with its health, the reason of the last check and its request\n"
      "counts. A table on a terminal, stable key=value lines when piped; --json prints the\n"
-     "admin API's JSON.",
-     BG_CLI_OPT_JSON, bg_cli_status},
+     "admin API's JSON. --watch (with SERVICE) then follows the service's running\n"
+     "deployment to its result, as deploy --wait does, and exits with its code (0 when\n"
+     "none runs).",
+     BG_CLI_OPT_JSON | BG_CLI_OPT_ARGS, bg_cli_status},
+    {"deployment", "ID [--json]", "show one deployment; follow it while it runs",
+     "Prints deployment ID (GET /v1/deployments/ID). While it runs it is followed to its\n"
+     "result, as deploy --wait does (a progress line on a terminal, one line per change\n"
+     "when piped). Exits 0 succeeded, 1 rolled back/failed/aborted, 3 refused, 130 when\n"
+     "interrupted (the deployment runs on).\n"
+     "\n"
+     "Example:\n"
+     "  bluegreen deployment 42",
+     BG_CLI_OPT_JSON, bg_cli_deployment},
     {"traffic", "SERVICE blue=N green=M [--json]", "set the traffic split by hand (atomic)",
      "Moves production traffic between the slots in one atomic routing change. N and M are\n"
      "integers from 0 to 100 that add up to 100. Prints the new split and how long the\n"

@@ -335,6 +335,10 @@ int bg_cli_follow(bg_cli_client_t *c, const json_t *d, json_t **final);
 int bg_cli_serve(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_check_config(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_status(bg_cli_t *cli, int argc, char **argv);
+int bg_cli_deployment(bg_cli_t *cli, int argc, char **argv);
+/* watch.c: follows <service>'s running deployment to its result (status --watch); says
+ * so when none runs. Returns the exit code. */
+int bg_cli_status_watch(bg_cli_t *cli, const char *service);
 int bg_cli_traffic(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_targets(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_deploy(bg_cli_t *cli, int argc, char **argv);

@@ -502,7 +502,8 @@ Test(cli, status_prints_stable_lines_when_piped)
     cr_assert_eq(r.code, 0, "%s", r.err);
     cr_assert_str_eq(r.out,
                      "service name=orders host=orders.local path_prefix=/ driver=static "
-                     "blue=100 green=0 live=blue preview=green\n"
+                     "blue=100 green=0 live=blue preview=green blue_revision=0 "
+                     "blue_version=\"\" green_revision=0 green_version=\"\"\n"
                      "target service=orders slot=blue id=3 address=127.0.0.1:9001 "
                      "health=healthy reason=UP last_status=200 requests_2xx=10 requests_3xx=1 "
                      "requests_4xx=2 requests_5xx=3 requests_failed=4 active=5\n"
@@ -586,6 +587,10 @@ Test(cli, on_a_terminal_status_is_a_table_with_colour)
     cr_assert_not_null(strstr(r.out, "  traffic  \033[34mblue 100%\033[0m  \033[32mgreen "
                                      "0%\033[0m   live blue, preview green\n"),
                        "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "  SLOT     REV  VERSION          WEIGHT  HEALTHY  ROLE\n"
+                                     "  blue       -  -                  100%  1/1      live\n"
+                                     "  green      -  -                    0%  0/1      preview\n"),
+                       "versions table: %s", r.out);
     cr_assert_not_null(strstr(r.out, "  SLOT     ID  ADDRESS               HEALTH        2XX    "
                                      "3XX    4XX    5XX FAILED ACTIVE  REASON\n"),
                        "%s", r.out);
@@ -747,4 +752,22 @@ Test(cli, check_config_warns_unknown_requires_and_refuses_missing_drivers)
     free(path2);
     free(path);
     free(dir);
+}
+
+Test(cli, status_watch_and_deployment_arguments)
+{
+    cli_res_t r;
+
+    CLI_RUN(&r, "--admin", "unix:/nonexistent.sock", "status", "--watch");
+    cr_assert_eq(r.code, 2, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "--watch follows one service"), "%s", r.err);
+    cli_res_fini(&r);
+    CLI_RUN(&r, "--admin", "unix:/nonexistent.sock", "deployment");
+    cr_assert_eq(r.code, 2, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "missing ID"), "%s", r.err);
+    cli_res_fini(&r);
+    CLI_RUN(&r, "--admin", "unix:/nonexistent.sock", "deployment", "x7");
+    cr_assert_eq(r.code, 2, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "must be a positive integer"), "%s", r.err);
+    cli_res_fini(&r);
 }

@@ -151,7 +151,7 @@ Test(cli_daemon, status_shows_route_split_and_healthy_targets)
     char *green =
         bg_asprintf("slot=green id=2 address=127.0.0.1:%d health=healthy reason=", d.app_port[1]);
     wait_status("service name=web host=web.local path_prefix=/ driver=static blue=100 "
-                "green=0 live=blue preview=green\n",
+                "green=0 live=blue preview=green blue_revision=",
                 blue, green);
     free(blue);
     free(green);
@@ -196,7 +196,7 @@ Test(cli_daemon, traffic_switch_moves_the_proxy_to_green)
     }
     RUN(&r, "status", "web");
     cr_assert_eq(r.code, 0, "%s", r.err);
-    cr_assert_not_null(strstr(r.out, "blue=0 green=100 live=green preview=blue\n"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "blue=0 green=100 live=green preview=blue blue_revision="), "%s", r.out);
     cli_res_fini(&r);
 
     RUN(&r, "traffic", "nope", "blue=0", "green=100");

@@ -1129,11 +1129,31 @@ Test(compat_gate, cli_revision_inherits_live_api)
     cli_res_fini(&r);
     cr_assert_eq(n_targets("orders", "green"), 0, "nothing may start after a refusal");
 
-    /* the compatible one runs; the next inherits from the revision it made live */
-    cli_deploy_orders(&r, "1.1.0", false, NULL);
+    /* the compatible one runs, followed from another "shell" by `deployment ID`; the next
+     * inherits from the revision it made live */
+    long long id = deploy("orders", "1.1.0", "", NULL, "");
+    char *adm = admin(), ids[32];
+    snprintf(ids, sizeof(ids), "%lld", id);
+    CLI_RUN(&r, "--admin", adm, "deployment", ids);
     cr_assert_eq(r.code, 0, "exit %d, out: %s err: %s", r.code, r.out, r.err);
+    cr_assert(strstr(r.out, "result=SUCCEEDED") != NULL, "out: %s", r.out);
     cli_res_fini(&r);
     assert_serves("orders.local", "1.1.0");
+    /* nothing runs now: --watch says so, exit 0; status shows the versions */
+    CLI_RUN(&r, "--admin", adm, "status", "orders", "--watch");
+    cr_assert_eq(r.code, 0, "exit %d, out: %s err: %s", r.code, r.out, r.err);
+    cr_assert(strstr(r.out, "watch service=orders running=none") != NULL, "out: %s", r.out);
+    cr_assert(strstr(r.out, "_version=1.1.0") != NULL, "out: %s", r.out);
+    cli_res_fini(&r);
+    /* a refused deployment's record: exit 3 */
+    long long refused = deploy("orders", "3.0.0", "", NULL, "");
+    json_decref(dfx_wait_result(&f, refused, DFX_WAIT_MS));
+    snprintf(ids, sizeof(ids), "%lld", refused);
+    CLI_RUN(&r, "--admin", adm, "deployment", ids);
+    cr_assert_eq(r.code, 3, "exit %d, out: %s err: %s", r.code, r.out, r.err);
+    cli_res_fini(&r);
+    free(adm);
+    adm = NULL;
     cli_deploy_orders(&r, "1.2.0", true, (const char *const[]){"--json", NULL});
     cr_assert_eq(r.code, 0, "exit %d, out: %s err: %s", r.code, r.out, r.err);
     j = json_loads(r.out, 0, &jerr);
@@ -1141,6 +1161,17 @@ Test(compat_gate, cli_revision_inherits_live_api)
     cr_assert_str_eq(jstr(json_object_get(j, "api_source"), "version"), "1.1.0");
     json_decref(j);
     cli_res_fini(&r);
+
+    /* status --watch follows the running deployment (a 2 s canary) to its result */
+    deploy("orders", "1.2.0", "", NULL, ",\"strategy\":\"canary:50%:2s\"");
+    adm = admin();
+    CLI_RUN(&r, "--admin", adm, "status", "orders", "--watch");
+    cr_assert_eq(r.code, 0, "exit %d, out: %s err: %s", r.code, r.out, r.err);
+    cr_assert(strstr(r.out, "following service=orders") != NULL, "out: %s", r.out);
+    cr_assert(strstr(r.out, "result=SUCCEEDED") != NULL, "out: %s", r.out);
+    cli_res_fini(&r);
+    free(adm);
+    assert_serves("orders.local", "1.2.0");
     dfx_finish(&f);
 }
 
