@@ -218,4 +218,60 @@ typedef void (*bg_aws_metrics_cb)(void *arg, int status, const bg_aws_tg_metrics
 int bg_aws_alb_metrics(bg_aws_t *aws, const char *tg_arn, const char *lb_arn, unsigned window_s,
                        bg_aws_metrics_cb cb, void *arg);
 
+/* ---- ECS operations the ecs driver builds on (ecs.c; thread: control) ------------------ */
+
+/* One revision as an ECS task definition (Fargate-style awsvpc, one container). Borrowed. */
+typedef struct bg_aws_taskdef {
+    const char *family;
+    const char *container;    /* container name */
+    const char *image;        /* by digest where known */
+    const char *cpu, *memory; /* "256", "512" */
+    unsigned port;            /* container port */
+    const bg_aws_kv_t *env;
+    size_t n_env;
+    const char *execution_role_arn, *task_role_arn; /* NULL: none */
+    const char *log_group; /* NULL: no log configuration; else awslogs to this group */
+} bg_aws_taskdef_t;
+
+/* <cb>(arg, 0, arn, NULL) or (arg, code, NULL, err). <arn> borrowed for the call. */
+typedef void (*bg_aws_arn_cb)(void *arg, int status, const char *arn, const bg_err_t *err);
+
+/* RegisterTaskDefinition for <td>; answers the new revision's ARN. */
+int bg_aws_ecs_register(bg_aws_t *aws, const bg_aws_taskdef_t *td, bg_aws_arn_cb cb, void *arg);
+
+/* One slot's ECS service. Borrowed. */
+typedef struct bg_aws_service_spec {
+    const char *cluster, *name;
+    const char *task_definition; /* ARN or family:revision */
+    unsigned desired;
+    const char *target_group_arn, *container;
+    unsigned port;
+    const char *launch_type; /* NULL: FARGATE */
+    const char *const *subnets;
+    size_t n_subnets;
+    const char *const *security_groups;
+    size_t n_security_groups;
+    bool assign_public_ip;
+} bg_aws_service_spec_t;
+
+/* Makes service <spec->name> run <spec->task_definition> at <spec->desired> tasks:
+ * DescribeServices, then CreateService (with a clientToken, attached to the target group)
+ * when it is missing or INACTIVE, else UpdateService. Answers the service ARN. */
+int bg_aws_ecs_apply(bg_aws_t *aws, const bg_aws_service_spec_t *spec, bg_aws_arn_cb cb, void *arg);
+
+/* What a service is doing: counts, whether the primary deployment has all its tasks
+ * running, and the stoppedReason of its most recent stopped task (evidence for the
+ * deployment record; "" if none). */
+typedef struct bg_aws_service_status {
+    bool active;
+    unsigned desired, running, pending;
+    bool steady; /* primary rollout COMPLETED and running == desired */
+    char task_definition[256];
+    char stopped_reason[512];
+} bg_aws_service_status_t;
+typedef void (*bg_aws_service_cb)(void *arg, int status, const bg_aws_service_status_t *st,
+                                  const bg_err_t *err);
+int bg_aws_ecs_status(bg_aws_t *aws, const char *cluster, const char *service, bg_aws_service_cb cb,
+                      void *arg);
+
 #endif

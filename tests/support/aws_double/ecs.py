@@ -49,6 +49,7 @@ class Task:
         self.created = _now()
         self.started = None
         self.stopping_at = None  # when draining ends
+        self.stopped_at = None
         self.pull_fails_at = None
 
     def describe(self):
@@ -76,6 +77,8 @@ class Task:
             out["startedAt"] = self.started
         if self.stopped_reason:
             out["stoppedReason"] = self.stopped_reason
+        if self.last == "STOPPED":
+            out["stoppedAt"] = self.stopped_at or _now()
         if self.stop_code:
             out["stopCode"] = self.stop_code
         return {k: v for k, v in out.items() if v is not None}
@@ -393,7 +396,7 @@ class Ecs:
             image = t.taskdef["containerDefinitions"][0].get("image", "")
             reason = ("CannotPullContainerError: pull image manifest has been retried 1 time(s): "
                       "failed to resolve ref %s: not found" % image)
-            t.last, t.desired = "STOPPED", "STOPPED"
+            t.last, t.desired, t.stopped_at = "STOPPED", "STOPPED", _now()
             t.stop_code, t.stopped_reason, t.container_reason = "TaskFailedToStart", reason, reason
             return
         if t.proc is None or t.last == "STOPPED":
@@ -408,6 +411,7 @@ class Ecs:
                 t.stop_code = "EssentialContainerExited"
                 t.stopped_reason = "Essential container in task exited"
             t.last, t.desired, t.exit_code = "STOPPED", "STOPPED", rc
+            t.stopped_at = _now()
             return
         if t.last == "PENDING" and _listening(t.port):
             t.last, t.started = "RUNNING", _now()
@@ -426,7 +430,7 @@ class Ecs:
                                       else "UserInitiated")
         t.stopped_reason = reason
         if t.proc is None:
-            t.last = "STOPPED"
+            t.last, t.stopped_at = "STOPPED", _now()
             return
         delay = 0.0
         if t.last == "RUNNING":

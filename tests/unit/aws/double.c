@@ -491,3 +491,143 @@ Test(aws_double, alb_switch_is_verified_health_and_metrics_are_read)
     json_decref(rej);
     env_fini(&e);
 }
+
+/* ---- the ECS operations of ecs.c on the double ---- */
+
+typedef struct ecs_result {
+    bool done;
+    int status;
+    char arn[256];
+    bg_aws_service_status_t st;
+    char msg[512];
+} ecs_result_t;
+
+static void on_arn(void *arg, int status, const char *arn, const bg_err_t *err)
+{
+    ecs_result_t *r = arg;
+    r->done = true;
+    r->status = status;
+    snprintf(r->arn, sizeof(r->arn), "%s", arn ? arn : "");
+    snprintf(r->msg, sizeof(r->msg), "%s", err ? err->msg : "");
+}
+
+static void on_status(void *arg, int status, const bg_aws_service_status_t *st, const bg_err_t *err)
+{
+    ecs_result_t *r = arg;
+    r->done = true;
+    r->status = status;
+    if (st)
+        r->st = *st;
+    snprintf(r->msg, sizeof(r->msg), "%s", err ? err->msg : "");
+}
+
+static void run_ecs(ecs_result_t *r)
+{
+    uint64_t deadline = bg_now_ms() + 30000;
+    while (!r->done && bg_now_ms() < deadline)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert(r->done, "operation did not finish");
+    cr_assert_eq(r->status, 0, "%s", r->msg);
+}
+
+static void register_rev(const char *image, const char *version, char *arn, size_t size)
+{
+    bg_aws_kv_t env[] = {{"BLUEGREEN_VERSION", version}};
+    bg_aws_taskdef_t td = {.family = "web",
+                           .container = "app",
+                           .image = image,
+                           .port = 8080,
+                           .env = env,
+                           .n_env = 1,
+                           .log_group = "/ecs/web",
+                           .execution_role_arn = "arn:aws:iam::123456789012:role/exec"};
+    ecs_result_t r = {0};
+    cr_assert_eq(bg_aws_ecs_register(aws, &td, on_arn, &r), 0);
+    run_ecs(&r);
+    snprintf(arn, size, "%s", r.arn);
+}
+
+static void apply(const char *name, const char *td, const char *tg, unsigned n)
+{
+    const char *subnets[] = {"subnet-1"}, *sgs[] = {"sg-1"};
+    bg_aws_service_spec_t s = {.cluster = "prod",
+                               .name = name,
+                               .task_definition = td,
+                               .desired = n,
+                               .target_group_arn = tg,
+                               .container = "app",
+                               .port = 8080,
+                               .subnets = subnets,
+                               .n_subnets = 1,
+                               .security_groups = sgs,
+                               .n_security_groups = 1};
+    ecs_result_t r = {0};
+    cr_assert_eq(bg_aws_ecs_apply(aws, &s, on_arn, &r), 0);
+    run_ecs(&r);
+    char want[128];
+    snprintf(want, sizeof(want), "service/prod/%s", name);
+    cr_expect(strstr(r.arn, want) != NULL, "%s", r.arn);
+}
+
+static bg_aws_service_status_t status_of(const char *name)
+{
+    ecs_result_t r = {0};
+    cr_assert_eq(bg_aws_ecs_status(aws, "prod", name, on_status, &r), 0);
+    run_ecs(&r);
+    return r.st;
+}
+
+static bg_aws_service_status_t wait_status(const char *name, const char *td, bool want_reason)
+{
+    uint64_t deadline = bg_now_ms() + 60000;
+    bg_aws_service_status_t st;
+    do {
+        st = status_of(name);
+        if (want_reason ? st.stopped_reason[0] != '\0'
+                        : (st.steady && strcmp(st.task_definition, td) == 0))
+            return st;
+        aws_test_result_t r; /* pace the polling with one more round trip */
+        aws_test_call(&loop, aws, &bg_aws_sts, "GetCallerIdentity", NULL, &r);
+        json_decref(r.body);
+    } while (bg_now_ms() < deadline);
+    cr_assert_fail("service %s never reached the wanted state (running %u/%u, td %s)", name,
+                   st.running, st.desired, st.task_definition);
+    return st;
+}
+
+Test(aws_double, ecs_register_apply_status_and_stopped_reason)
+{
+    env_t e;
+    env_init(&e);
+    char v1[256], v2[256], v3[256];
+    register_rev("repo/web:1.0.0", "1.0.0", v1, sizeof(v1));
+    cr_expect(strstr(v1, ":task-definition/web:1") != NULL, "%s", v1);
+    apply("web-blue", v1, e.tg[0], 1); /* created */
+    bg_aws_service_status_t st = wait_status("web-blue", v1, false);
+    cr_expect(st.active);
+    cr_expect_eq(st.running, 1);
+    cr_expect_str_eq(st.stopped_reason, "");
+
+    register_rev("repo/web:2.0.0", "2.0.0", v2, sizeof(v2));
+    apply("web-blue", v2, e.tg[0], 2); /* updated: new revision, two tasks */
+    st = wait_status("web-blue", v2, false);
+    cr_expect_eq(st.running, 2);
+    wait_healthy(e.tg[0], 2);
+    bgt_resp_t resp = {0};
+    cr_assert(bgt_http_get(e.lport, "web", "/", &resp, 10000));
+    cr_expect(strstr(resp.body, "\"version\":\"2.0.0\"") != NULL, "%s", resp.body);
+    bgt_resp_fini(&resp);
+
+    double_faults("{\"cannot_pull\": [\"broken\"]}");
+    register_rev("repo/broken:3.0.0", "3.0.0", v3, sizeof(v3));
+    apply("web-green", v3, e.tg[1], 1);
+    st = wait_status("web-green", v3, true);
+    cr_expect(strncmp(st.stopped_reason, "CannotPullContainerError", 24) == 0, "%s",
+              st.stopped_reason);
+    cr_expect_eq(st.running, 0);
+
+    json_t *rej = double_get("/_double/rejections");
+    cr_expect_eq(json_integer_value(json_object_get(rej, "count")), 0);
+    json_decref(rej);
+    env_fini(&e);
+}
