@@ -160,7 +160,11 @@ if [ -s "$JSON" ] && jq -e 'type == "object" and has("result")' "$JSON" >/dev/nu
   REASON=$(jq -r '.reason // empty' "$JSON")
 else
   RESULT=ERROR
-  REASON=$(tail -n 3 "$TMP/stderr" | tr '\n' ' ')
+  # With --json the CLI's errors are {"error":{"code","message",...}} on stderr
+  # (docs/cli-errors.md); older CLIs print a sentence.
+  REASON=$(grep '^{' "$TMP/stderr" | jq -r 'select(.error) | "\(.error.message) (\(.error.code))"' \
+    2>/dev/null | tail -n 1)
+  [ -n "$REASON" ] || REASON=$(tail -n 3 "$TMP/stderr" | tr '\n' ' ')
   [ -n "$REASON" ] || REASON="bluegreen exited $rc without a deployment"
 fi
 if [ "$RESULT" = SUCCEEDED ] && [ "$rc" -ne 0 ]; then
