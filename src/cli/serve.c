@@ -17,6 +17,8 @@ int bg_cli_serve(bg_cli_t *cli, int argc, char **argv)
 
     if (argc > 0)
         return bg_cli_usage(cli, "serve", "unexpected argument '%s'", argv[0]);
+    /* Test builds: env BLUEGREEN_FAULTS arms fault points in the daemon (e2e tests). */
+    bg_fault_init();
     cfg = bg_cli_config_load(cli);
     if (cfg == NULL)
         return BG_EXIT_USAGE;

@@ -84,6 +84,13 @@ typedef struct bg_deploy_host {
     /* Re-adopts an instance an earlier daemon started (same handle; not restarted). */
     int (*adopt)(void *ctx, const bg_instance_spec_t *spec, const char *address, const char *handle,
                  bg_deploy_instance_t *out, bg_err_t *err);
+    /* Calls <cb> for every instance the drivers find running from this state_dir (their
+     * markers), whatever the store says: the boot checks for orphans and for a lost or
+     * replaced database. May be NULL (nothing to scan). */
+    int (*scan)(void *ctx, bg_driver_found_cb cb, void *arg);
+    /* Stops <f> (found by scan, claimed by no stored target): taken over without ever being
+     * routed, then stopped (graceful, stop_timeout, kill). May be NULL. */
+    void (*reap)(void *ctx, const bg_driver_found_t *f);
     /* Drains the slot's targets (no new requests), removes them from routing and stops
      * their instances; <cb> when every instance is gone. */
     void (*stop_slot)(void *ctx, const char *service, int slot, bg_deploy_done_cb cb, void *arg);

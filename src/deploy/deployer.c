@@ -196,13 +196,37 @@ void dp_event(bg_deployer_t *d, const char *service, int64_t deployment, const c
     dp_feed_publish(d, &ev);
 }
 
-void dp_inst_add(bg_deployer_t *d, dp_service_t *svc, int slot, int64_t revno,
+int64_t dp_inst_intent(bg_deployer_t *d, dp_service_t *svc, int slot, int64_t revno,
+                       bg_err_t *err)
+{
+    bg_store_target_t row = {.slot = slot, .revision = revno};
+
+    snprintf(row.service, sizeof(row.service), "%s", svc->cfg->name);
+    snprintf(row.driver, sizeof(row.driver), "%s", bg_driver_kind_str(svc->cfg->driver));
+    snprintf(row.state, sizeof(row.state), "starting");
+    dp_tx(d);
+    if (bg_store_target_add(d->store, &row, err) != 0 || dp_flush(d, err) != 0) {
+        if (bg_store_in_tx(d->store))
+            bg_store_rollback(d->store);
+        return 0;
+    }
+    return row.id;
+}
+
+void dp_inst_abandon(bg_deployer_t *d, int64_t row)
+{
+    dp_tx(d);
+    bg_store_target_set_state(d->store, row, "stopped", NULL);
+}
+
+void dp_inst_add(bg_deployer_t *d, dp_service_t *svc, int slot, int64_t revno, int64_t row_id,
                  const bg_deploy_instance_t *inst)
 {
     dp_slot_t *sl = &svc->slot[slot];
-    bg_store_target_t row = {.slot = slot, .revision = revno};
+    bg_store_target_t row = {.id = row_id, .slot = slot, .revision = revno};
     dp_inst_t *di;
     bg_err_t err;
+    int rc;
 
     snprintf(row.service, sizeof(row.service), "%s", svc->cfg->name);
     snprintf(row.address, sizeof(row.address), "%s", inst->address);
@@ -211,7 +235,9 @@ void dp_inst_add(bg_deployer_t *d, dp_service_t *svc, int slot, int64_t revno,
     snprintf(row.state, sizeof(row.state), "running");
     bg_err_clear(&err);
     dp_tx(d);
-    if (bg_store_target_add(d->store, &row, &err) != 0)
+    rc = row_id > 0 ? bg_store_target_started(d->store, row_id, inst->address, inst->handle, &err)
+                    : bg_store_target_add(d->store, &row, &err);
+    if (rc != 0)
         bg_log(BG_LOG_ERROR, "deploy", "msg=\"target not stored\" err=\"%s\"", err.msg);
     sl->insts = bg_xrealloc(sl->insts, (sl->n_insts + 1) * sizeof(*sl->insts));
     di = &sl->insts[sl->n_insts++];
@@ -354,12 +380,23 @@ int bg_deployer_boot(bg_deployer_t *d, bg_err_t *err)
     char *path = bg_asprintf("%s/bluegreen.db", dir);
     int rc = 0;
 
+    dp_found_t found;
+
     d->store = bg_store_open(path, err);
     free(path);
     if (d->store == NULL)
         return err != NULL && err->code ? err->code : BG_EIO;
+    /* What runs from this state_dir, read before anything starts. */
+    if ((rc = dp_orphans_scan(d, &found, err)) != 0) {
+        free(found.v);
+        return rc;
+    }
+    dp_orphans_forget_removed(d);
     for (size_t i = 0; i < d->n_services && rc == 0; i++)
         rc = dp_recover_service(d, &d->services[i], err);
+    if (rc == 0)
+        dp_orphans_reap(d, &found);
+    free(found.v);
     if (dp_flush(d, rc == 0 ? err : NULL) != 0 && rc == 0)
         rc = err != NULL && err->code ? err->code : BG_EIO;
     return rc;

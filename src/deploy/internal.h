@@ -114,8 +114,18 @@ int dp_service_store(bg_deployer_t *d, dp_service_t *svc, bg_err_t *err);
 void dp_event(bg_deployer_t *d, const char *service, int64_t deployment, const char *kind,
               const char *actor, const char *origin, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
-/* Records a started/adopted instance in <slot> and in the store. */
-void dp_inst_add(bg_deployer_t *d, dp_service_t *svc, int slot, int64_t revno,
+/* The intent to start an instance in <slot>, durable BEFORE the driver is asked: a target
+ * row in state "starting", committed. Its id, or 0 with <err> when the store refused (then
+ * nothing may start). A crash after the start and before dp_inst_add() leaves the row
+ * "starting" (marked stopped at the next boot) and the process is found by its marker and
+ * stopped (orphans.c). */
+int64_t dp_inst_intent(bg_deployer_t *d, dp_service_t *svc, int slot, int64_t revno,
+                       bg_err_t *err);
+/* The start of intent <row> failed: the row is marked stopped. */
+void dp_inst_abandon(bg_deployer_t *d, int64_t row);
+/* Records a started instance in <slot> and in the store: row <row_id> (from
+ * dp_inst_intent) gets its address and handle; <row_id> 0 adds a new row. */
+void dp_inst_add(bg_deployer_t *d, dp_service_t *svc, int slot, int64_t revno, int64_t row_id,
                  const bg_deploy_instance_t *inst);
 /* Marks every instance of <slot> stopped in the store and forgets them. */
 void dp_slot_clear(bg_deployer_t *d, dp_service_t *svc, int slot);
@@ -240,6 +250,20 @@ void dp_result_store(bg_deployer_t *d, int64_t id, const char *phase, const char
 void dp_result_overlay(bg_deployer_t *d, int64_t id, json_t *j);
 /* Shutdown: one last try, then what is left is logged as lost. */
 void dp_results_close(bg_deployer_t *d);
+
+/* orphans.c: instances found running from this state_dir (host.scan) at boot. */
+typedef struct dp_found {
+    bg_driver_found_t *v;
+    size_t n;
+} dp_found_t;
+/* Fills <out> (caller passes it to dp_orphans_reap); BG_ECONFLICT with <err> when some
+ * were started from another state store (the database was lost or replaced). */
+int dp_orphans_scan(bg_deployer_t *d, dp_found_t *out, bg_err_t *err);
+/* After recovery: stops (host.reap) every instance of <found> no slot claims, with an
+ * event each; frees <found>'s list. */
+void dp_orphans_reap(bg_deployer_t *d, dp_found_t *found);
+/* Marks stopped the stored targets of services no longer in the config (event each). */
+void dp_orphans_forget_removed(bg_deployer_t *d);
 
 /* recover.c */
 int dp_recover_service(bg_deployer_t *d, dp_service_t *svc, bg_err_t *err);

@@ -64,13 +64,19 @@ static int start_missing(bg_deployer_t *d, dp_service_t *svc, int slot, bg_err_t
                                    .revision = sl->revno,
                                    .index = i,
                                    .rev = &sl->rev,
-                                   .stop_timeout_ms = svc->cfg->stop_timeout_ms};
+                                   .stop_timeout_ms = svc->cfg->stop_timeout_ms,
+                                   .store_id = bg_store_id(d->store)};
         bg_deploy_instance_t inst;
+        int64_t row = dp_inst_intent(d, svc, slot, sl->revno, err);
         int rc;
+        if (row == 0)
+            return err != NULL && err->code ? err->code : BG_EIO;
         memset(&inst, 0, sizeof(inst));
-        if ((rc = d->host.start(d->host.ctx, &spec, &inst, err)) != 0)
+        if ((rc = d->host.start(d->host.ctx, &spec, &inst, err)) != 0) {
+            dp_inst_abandon(d, row);
             return rc;
-        dp_inst_add(d, svc, slot, sl->revno, &inst);
+        }
+        dp_inst_add(d, svc, slot, sl->revno, row, &inst);
     }
     return 0;
 }
@@ -147,7 +153,8 @@ static int adopt_one(void *arg, const bg_store_target_t *t)
                                .revision = t->revision,
                                .index = (unsigned)sl->n_insts,
                                .rev = &sl->rev,
-                               .stop_timeout_ms = svc->cfg->stop_timeout_ms};
+                               .stop_timeout_ms = svc->cfg->stop_timeout_ms,
+                               .store_id = bg_store_id(d->store)};
     bg_deploy_instance_t inst;
     dp_inst_t *di;
 

@@ -40,6 +40,8 @@ typedef struct bg_instance_spec {
     unsigned index;                     /* 0..count-1 within the revision */
     const bg_revision_config_t *rev;    /* version, command/image, env, port */
     uint32_t stop_timeout_ms;
+    const char *store_id;               /* the state store's id, marked on the instance
+                                           (scan() reports it); NULL: none */
 } bg_instance_spec_t;
 
 struct bg_instance {
@@ -58,6 +60,18 @@ struct bg_instance {
     int last_term_signal;
     void *data;                         /* the controller's; never touched by the driver */
 };
+
+/* An instance found running by a driver's scan(): started from this state_dir by some
+ * bluegreen, whatever the state store says of it. */
+typedef struct bg_driver_found {
+    int pid;                 /* process driver: the group leader; 0 for other drivers */
+    char handle[128];        /* as adopt() takes it */
+    char address[80];        /* "" if unknown */
+    char service[64];        /* "" if unknown */
+    int slot;
+    char store_id[40];       /* the state store it was started from ("" if not marked) */
+} bg_driver_found_t;
+typedef int (*bg_driver_found_cb)(void *arg, const bg_driver_found_t *f);
 
 typedef struct bg_driver_events {
     /* <inst> exited on its own (crash). state tells whether a replacement is scheduled
@@ -84,6 +98,11 @@ typedef struct bg_driver_vtable {
      * <handle>. BG_ENOTFOUND if it is no longer running. */
     int (*adopt)(bg_driver_t *d, const bg_instance_spec_t *spec, const char *address,
                  const char *handle, bg_instance_t **out, bg_err_t *err);
+    /* Calls <cb> for every instance this driver started from its state_dir that still
+     * runs, found by the marker each instance carries (process: BLUEGREEN_STATE_DIR and
+     * BLUEGREEN_STORE_ID in its environment); a non-zero return from <cb> stops the walk
+     * and is returned. Boot only. May be NULL (a driver that starts nothing). */
+    int (*scan)(bg_driver_t *d, bg_driver_found_cb cb, void *arg);
     /* Appends up to the last <max_bytes> of the instance's output to <out>. */
     int (*logs)(bg_driver_t *d, bg_instance_t *inst, size_t max_bytes, bg_buf_t *out);
     /* Releases an instance in state STOPPED. */
@@ -121,6 +140,11 @@ static inline int bg_driver_logs(bg_driver_t *d, bg_instance_t *inst, size_t max
                                  bg_buf_t *out)
 {
     return d->vt->logs(d, inst, max_bytes, out);
+}
+/* 0 and nothing called when the driver cannot scan. */
+static inline int bg_driver_scan(bg_driver_t *d, bg_driver_found_cb cb, void *arg)
+{
+    return d->vt->scan != NULL ? d->vt->scan(d, cb, arg) : 0;
 }
 static inline void bg_instance_free(bg_instance_t *inst)
 {

@@ -6,10 +6,15 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "driver/driver.h"
 
 /* mkdir -p <path> (mode 0755). 0 or a negative code with <err>. */
 int bg_driver_mkdirs(const char *path, bg_err_t *err);
 /* Appends the last <max_bytes> of file <path> to <out> (nothing if it does not exist). */
 int bg_driver_tail_file(const char *path, size_t max_bytes, bg_buf_t *out);
+
+/* The process driver's scan (scan.c): group leaders whose environment has
+ * BLUEGREEN_STATE_DIR=<state_dir> (absolute). */
+int bg_driver_proc_scan(const char *state_dir, bg_driver_found_cb cb, void *arg);
 
 #endif

@@ -91,14 +91,14 @@ static void strv_free(char **v)
 
 /* The environment of an instance: ours, then PORT and BLUEGREEN_*, then rev->env (which
  * may override anything but PORT). */
-static char **build_env(const bg_instance_spec_t *spec, uint16_t port)
+static char **build_env(const proc_driver_t *drv, const bg_instance_spec_t *spec, uint16_t port)
 {
     size_t n_base = 0, n = 0;
     char **env;
 
     while (environ[n_base] != NULL)
         n_base++;
-    env = bg_xcalloc(n_base + spec->rev->n_env + 5, sizeof(*env));
+    env = bg_xcalloc(n_base + spec->rev->n_env + 7, sizeof(*env));
     for (size_t i = 0; i < n_base; i++) {
         if (strncmp(environ[i], "PORT=", 5) == 0 || strncmp(environ[i], "BLUEGREEN_", 10) == 0)
             continue;
@@ -112,6 +112,10 @@ static char **build_env(const bg_instance_spec_t *spec, uint16_t port)
     env[n++] = bg_asprintf("BLUEGREEN_SLOT=%s", bg_slot_str((bg_slot_t)spec->slot));
     env[n++] = bg_asprintf("BLUEGREEN_VERSION=%s",
                            spec->rev->version ? spec->rev->version : "0.0.0");
+    /* The markers scan.c finds instances by (no orphan survives a crash unnoticed). */
+    env[n++] = bg_asprintf("BLUEGREEN_STATE_DIR=%s", drv->state_dir);
+    if (spec->store_id != NULL)
+        env[n++] = bg_asprintf("BLUEGREEN_STORE_ID=%s", spec->store_id);
     return env;
 }
 
@@ -314,7 +318,7 @@ static int proc_start(bg_driver_t *d, const bg_instance_spec_t *spec, bg_instanc
     p->port = port;
     snprintf(p->pub.address, sizeof(p->pub.address), "127.0.0.1:%u", (unsigned)port);
     p->argv = strv_dup(spec->rev->command);
-    p->envp = build_env(spec, port);
+    p->envp = build_env(drv, spec, port);
     rc = spawn(p, err);
     if (rc < 0) {
         p->pub.state = BG_INSTANCE_STOPPED;
@@ -460,7 +464,7 @@ static int proc_adopt(bg_driver_t *d, const bg_instance_spec_t *spec, const char
         const char *colon = strrchr(address, ':');
         p->argv = strv_dup(spec->rev->command);
         p->port = colon ? (uint16_t)strtoul(colon + 1, NULL, 10) : 0;
-        p->envp = build_env(spec, p->port);
+        p->envp = build_env(drv, spec, p->port);
     }
     p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (p->pidfd >= 0 && uv_poll_init(d->loop, &p->poll, p->pidfd) == 0) {
@@ -483,6 +487,11 @@ static int proc_adopt(bg_driver_t *d, const bg_instance_spec_t *spec, const char
 static int proc_logs(bg_driver_t *d, bg_instance_t *inst, size_t max_bytes, bg_buf_t *out)
 {
     return bg_driver_tail_file(inst->log_path, max_bytes, out);
+}
+
+static int proc_scan(bg_driver_t *d, bg_driver_found_cb cb, void *arg)
+{
+    return bg_driver_proc_scan(((proc_driver_t *)d)->state_dir, cb, arg);
 }
 
 static void proc_free_instance(bg_driver_t *d, bg_instance_t *inst)
@@ -523,6 +532,7 @@ static const bg_driver_vtable_t process_vtable = {
     .start = proc_start,
     .stop = proc_stop,
     .adopt = proc_adopt,
+    .scan = proc_scan,
     .logs = proc_logs,
     .free_instance = proc_free_instance,
     .close = proc_close,
@@ -543,7 +553,10 @@ bg_driver_t *bg_process_driver_new(uv_loop_t *loop, const char *state_dir,
     drv->base.loop = loop;
     if (events != NULL)
         drv->base.events = *events;
-    drv->state_dir = bg_strdup(state_dir);
+    /* Absolute: it is the marker every instance carries (scan.c). */
+    drv->state_dir = realpath(state_dir, NULL);
+    if (drv->state_dir == NULL)
+        drv->state_dir = bg_strdup(state_dir);
     drv->log_dir = log_dir;
     bg_list_init(&drv->procs);
     return &drv->base;

@@ -117,6 +117,52 @@ static int h_adopt(void *ctx, const bg_instance_spec_t *spec, const char *addres
     return add_instance(s, svc_of(s, spec->service), inst, true, out, err);
 }
 
+/* ---- instances found running that nothing claims ---- */
+
+static int h_scan(void *ctx, bg_driver_found_cb cb, void *arg)
+{
+    bg_server_t *s = ctx;
+
+    return s->driver != NULL ? bg_driver_scan(s->driver, cb, arg) : 0;
+}
+
+static void on_reaped(void *arg, bg_instance_t *inst, int status)
+{
+    bg_server_t *s = arg;
+
+    (void)status;
+    bg_instance_free(inst);
+    BG_ASSERT(s->instances_stopping > 0);
+    s->instances_stopping--;
+    srv_instances_maybe_close(s);
+}
+
+/* Taken over by the driver only to be stopped: it never becomes a target. The shutdown
+ * waits for it like for any instance being stopped (instances_stopping). */
+static void h_reap(void *ctx, const bg_driver_found_t *f)
+{
+    bg_server_t *s = ctx;
+    srv_service_t *svc = srv_service_find(s, f->service);
+    bg_revision_config_t rev;
+    bg_instance_spec_t spec = {.service = f->service,
+                               .slot = f->slot,
+                               .rev = &rev,
+                               .stop_timeout_ms = svc != NULL ? svc->cfg->stop_timeout_ms : 0};
+    bg_instance_t *inst = NULL;
+    bg_err_t err;
+
+    memset(&rev, 0, sizeof(rev));
+    bg_err_clear(&err);
+    if (s->driver == NULL ||
+        bg_driver_adopt(s->driver, &spec, f->address, f->handle, &inst, &err) != 0) {
+        bg_log(BG_LOG_WARN, "server", "msg=\"orphan not stopped\" handle=%s err=\"%s\"",
+               f->handle, err.msg);
+        return;
+    }
+    s->instances_stopping++;
+    bg_driver_stop(s->driver, inst, on_reaped, s);
+}
+
 /* ---- draining and stopping a slot ---- */
 
 /* The slot's targets leave the model at once (workers stop picking them); their instances
@@ -350,6 +396,8 @@ void srv_deploy_host(bg_server_t *s, bg_deploy_host_t *out)
         .set_weights = h_set_weights,
         .start = h_start,
         .adopt = h_adopt,
+        .scan = h_scan,
+        .reap = h_reap,
         .stop_slot = h_stop_slot,
         .slot_status = h_slot_status,
         .slot_stats = h_slot_stats,

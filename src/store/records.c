@@ -141,6 +141,28 @@ int bg_store_target_add(bg_store_t *s, bg_store_target_t *t, bg_err_t *err)
     return rc;
 }
 
+int bg_store_target_started(bg_store_t *s, int64_t id, const char *address, const char *handle,
+                            bg_err_t *err)
+{
+    sqlite3_stmt *st = bg_store_prepare(
+        s,
+        "UPDATE targets SET address = ?, handle = ?, state = 'running', updated_ms = ? "
+        "WHERE id = ?",
+        err);
+    int rc;
+
+    if (st == NULL)
+        return BG_EIO;
+    sqlite3_bind_text(st, 1, address, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, handle, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)bg_wall_ms());
+    sqlite3_bind_int64(st, 4, id);
+    rc = bg_store_exec_stmt(s, st, err);
+    if (rc == 0 && sqlite3_changes(s->db) == 0)
+        return bg_err_set(err, BG_ENOTFOUND, "target %lld not found", (long long)id);
+    return rc;
+}
+
 int bg_store_target_set_state(bg_store_t *s, int64_t id, const char *state, bg_err_t *err)
 {
     sqlite3_stmt *st = bg_store_prepare(

@@ -92,7 +92,13 @@ typedef struct bg_store_target {
     char state[16];             /* starting | running | draining | stopped */
 } bg_store_target_t;
 
+/* Adds a target row (state "starting" unless t->state says otherwise) and sets t->id. The
+ * controller adds it, and commits it, BEFORE the driver starts anything: the intent is
+ * durable first, then bg_store_target_started() records where it runs. */
 int bg_store_target_add(bg_store_t *s, bg_store_target_t *t, bg_err_t *err);
+/* The instance of target <id> runs: its <address> and driver <handle>; state "running". */
+int bg_store_target_started(bg_store_t *s, int64_t id, const char *address, const char *handle,
+                            bg_err_t *err);
 int bg_store_target_set_state(bg_store_t *s, int64_t id, const char *state, bg_err_t *err);
 /* Calls <cb> for every target of <service> (NULL: all) not in state "stopped". A non-zero
  * return from <cb> stops the walk and is returned. */
