@@ -64,6 +64,7 @@ struct bg_instance {
 /* An instance found running by a driver's scan(): started from this state_dir by some
  * bluegreen, whatever the state store says of it. */
 typedef struct bg_driver_found {
+    bg_driver_t *driver;     /* the driver that found it (adopt and stop it through it) */
     int pid;                 /* process driver: the group leader; 0 for other drivers */
     char handle[128];        /* as adopt() takes it */
     char address[80];        /* "" if unknown */

@@ -15,6 +15,6 @@ int bg_driver_tail_file(const char *path, size_t max_bytes, bg_buf_t *out);
 
 /* The process driver's scan (scan.c): group leaders whose environment has
  * BLUEGREEN_STATE_DIR=<state_dir> (absolute). */
-int bg_driver_proc_scan(const char *state_dir, bg_driver_found_cb cb, void *arg);
+int bg_driver_proc_scan(bg_driver_t *d, const char *state_dir, bg_driver_found_cb cb, void *arg);
 
 #endif

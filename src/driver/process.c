@@ -491,7 +491,7 @@ static int proc_logs(bg_driver_t *d, bg_instance_t *inst, size_t max_bytes, bg_b
 
 static int proc_scan(bg_driver_t *d, bg_driver_found_cb cb, void *arg)
 {
-    return bg_driver_proc_scan(((proc_driver_t *)d)->state_dir, cb, arg);
+    return bg_driver_proc_scan(d, ((proc_driver_t *)d)->state_dir, cb, arg);
 }
 
 static void proc_free_instance(bg_driver_t *d, bg_instance_t *inst)

@@ -72,7 +72,7 @@ static bool read_stat(long pid, long *pgrp, unsigned long long *start)
     return ok;
 }
 
-int bg_driver_proc_scan(const char *state_dir, bg_driver_found_cb cb, void *arg)
+int bg_driver_proc_scan(bg_driver_t *d, const char *state_dir, bg_driver_found_cb cb, void *arg)
 {
     DIR *dir = opendir("/proc");
     char *env = bg_xmalloc(ENVIRON_MAX);
@@ -104,6 +104,7 @@ int bg_driver_proc_scan(const char *state_dir, bg_driver_found_cb cb, void *arg)
         if (!read_stat(pid, &pgrp, &start) || pgrp != pid)
             continue;
         memset(&f, 0, sizeof(f));
+        f.driver = d;
         f.pid = (int)pid;
         snprintf(f.handle, sizeof(f.handle), "pid:%ld:%llu", pid, start);
         if ((v = env_get(env, (size_t)len, "PORT")) != NULL)

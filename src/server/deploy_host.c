@@ -153,14 +153,14 @@ static void h_reap(void *ctx, const bg_driver_found_t *f)
 
     memset(&rev, 0, sizeof(rev));
     bg_err_clear(&err);
-    if (s->driver == NULL ||
-        bg_driver_adopt(s->driver, &spec, f->address, f->handle, &inst, &err) != 0) {
+    if (f->driver == NULL ||
+        bg_driver_adopt(f->driver, &spec, f->address, f->handle, &inst, &err) != 0) {
         bg_log(BG_LOG_WARN, "server", "msg=\"orphan not stopped\" handle=%s err=\"%s\"",
                f->handle, err.msg);
         return;
     }
     s->instances_stopping++;
-    bg_driver_stop(s->driver, inst, on_reaped, s);
+    bg_driver_stop(f->driver, inst, on_reaped, s);
 }
 
 /* ---- draining and stopping a slot ---- */
