@@ -274,4 +274,24 @@ typedef void (*bg_aws_service_cb)(void *arg, int status, const bg_aws_service_st
 int bg_aws_ecs_status(bg_aws_t *aws, const char *cluster, const char *service, bg_aws_service_cb cb,
                       void *arg);
 
+/* ---- Access check for `check-config` (check.c; thread: control) ----------------------- */
+
+/* What an ecs config points at. Borrowed for the call. */
+typedef struct bg_aws_check_spec {
+    const char *cluster;
+    const char *const *rule_arns;
+    size_t n_rules;
+    const char *const *target_group_arns;
+    size_t n_target_groups;
+} bg_aws_check_spec_t;
+
+/* Calls sts:GetCallerIdentity, then describes the cluster, each listener rule and each
+ * target group, one call each, and reports a line per item ("identity: ARN",
+ * "cluster prod: ACTIVE", "rule ARN: missing", ...). <cb>(arg, status, report, err):
+ * 0 if everything exists, BG_ENOTFOUND if something is missing (the report names it), or
+ * the first call error that is not "not found" (credentials, access denied: the report so
+ * far plus <err>). <report> is borrowed for the call. */
+typedef void (*bg_aws_check_cb)(void *arg, int status, const char *report, const bg_err_t *err);
+int bg_aws_check(bg_aws_t *aws, const bg_aws_check_spec_t *spec, bg_aws_check_cb cb, void *arg);
+
 #endif

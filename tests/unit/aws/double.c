@@ -631,3 +631,82 @@ Test(aws_double, ecs_register_apply_status_and_stopped_reason)
     json_decref(rej);
     env_fini(&e);
 }
+
+/* ---- the access check of check.c on the double ---- */
+
+typedef struct check_result {
+    bool done;
+    int status;
+    char report[2048];
+} check_result_t;
+
+static void on_check(void *arg, int status, const char *report, const bg_err_t *err)
+{
+    check_result_t *r = arg;
+    r->done = true;
+    r->status = status;
+    snprintf(r->report, sizeof(r->report), "%s", report);
+}
+
+static void run_check(const bg_aws_check_spec_t *spec, check_result_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    cr_assert_eq(bg_aws_check(aws, spec, on_check, r), 0);
+    uint64_t deadline = bg_now_ms() + 30000;
+    while (!r->done && bg_now_ms() < deadline)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert(r->done);
+}
+
+Test(aws_double, access_check_names_what_is_missing)
+{
+    env_t e;
+    env_init(&e);
+    const char *rules[] = {e.rule};
+    const char *tgs[] = {e.tg[0], e.tg[1]};
+    bg_aws_check_spec_t spec = {.cluster = "prod",
+                                .rule_arns = rules,
+                                .n_rules = 1,
+                                .target_group_arns = tgs,
+                                .n_target_groups = 2};
+    check_result_t r;
+    run_check(&spec, &r);
+    cr_expect_eq(r.status, 0, "%s", r.report);
+    cr_expect(strstr(r.report, "identity: arn:aws:iam::123456789012:user/") != NULL, "%s",
+              r.report);
+    cr_expect(strstr(r.report, "cluster prod: ACTIVE") != NULL, "%s", r.report);
+
+    const char *gone_rule[] = {"arn:aws:elasticloadbalancing:us-east-1:123456789012:"
+                               "listener-rule/app/web/0123456789abcdef/0123456789abcdef/"
+                               "0123456789abcdef"};
+    const char *gone_tg[] = {e.tg[0], "arn:aws:elasticloadbalancing:us-east-1:123456789012:"
+                                      "targetgroup/web-red/0123456789abcdef"};
+    bg_aws_check_spec_t bad = {.cluster = "staging",
+                               .rule_arns = gone_rule,
+                               .n_rules = 1,
+                               .target_group_arns = gone_tg,
+                               .n_target_groups = 2};
+    run_check(&bad, &r);
+    cr_expect_eq(r.status, BG_ENOTFOUND);
+    cr_expect(strstr(r.report, "cluster staging: missing") != NULL, "%s", r.report);
+    cr_expect(strstr(r.report, "0123456789abcdef: missing (RuleNotFound)") != NULL, "%s", r.report);
+    cr_expect(strstr(r.report, "web-red/0123456789abcdef: missing (TargetGroupNotFound)") != NULL,
+              "%s", r.report);
+
+    /* Credentials the account does not know: the check stops at the identity. (This
+     * request is refused on purpose, so this test does not assert a zero rejection count.) */
+    setenv("AWS_ACCESS_KEY_ID", "AKIDUNKNOWN", 1);
+    aws_test_close(&loop, aws);
+    uv_loop_init(&loop);
+    bg_err_t err;
+    bg_aws_options_t o = {.region = "us-east-1", .backoff_base_ms = 50};
+    aws = bg_aws_new(&loop, &o, &err);
+    cr_assert(aws);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", double_port);
+    cr_assert_eq(bg_aws_set_endpoint(aws, "sts", url, NULL, &err), 0);
+    run_check(&spec, &r);
+    cr_expect_eq(r.status, BG_EREFUSED, "%s", r.report);
+    cr_expect(strstr(r.report, "InvalidClientTokenId") != NULL, "%s", r.report);
+    env_fini(&e);
+}
