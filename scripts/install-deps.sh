@@ -17,6 +17,7 @@ PACKAGES=(
   nodejs                                                 # npm semver oracle (compat tests)
   docker.io docker-registry apache2-utils                # docker driver tests: engine,
                                                          # registries, htpasswd -B
+  prometheus                                             # promtool check metrics (tests)
 )
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -82,6 +82,10 @@ typedef struct bg_admin_options {
     void *ctx;                 /* passed to every op; borrowed */
     uint32_t idle_timeout_ms;  /* 0: BG_ADMIN_IDLE_TIMEOUT_MS */
     uint32_t max_conns;        /* 0: BG_ADMIN_MAX_CONNS */
+    /* The `metrics_listen` endpoint: serves GET /metrics (ops.metrics) and nothing else —
+     * every other path is 404 whatever the credentials — so it needs no token and grants
+     * no admin power. Only an http endpoint makes sense; <token> is ignored. */
+    bool metrics_only;
 } bg_admin_options_t;
 
 /* Validates <opts> (endpoint syntax, token for TCP) and creates the admin on <loop>

@@ -22,6 +22,7 @@ struct bg_admin {
     char *endpoint; /* as given */
     char *token;    /* NULL for unix */
     bool is_unix;
+    bool metrics_only; /* bg_admin_options_t.metrics_only */
     char *path;     /* unix socket path */
     char *host;     /* tcp: numeric address */
     int port;       /* tcp: configured port (0: pick) */

@@ -71,6 +71,8 @@ static int parse_endpoint(bg_admin_t *a, const bg_admin_options_t *opts, bg_err_
         free(hostport);
         if (rc != 0)
             return rc;
+        if (opts->metrics_only)
+            return 0; /* serves nothing but GET /metrics: no token */
         if (opts->token == NULL || *opts->token == '\0')
             return bg_err_set(err, BG_EINVAL,
                               "admin endpoint '%s' is TCP: admin_token is "
@@ -98,6 +100,7 @@ bg_admin_t *bg_admin_new(uv_loop_t *loop, const bg_admin_options_t *opts, bg_err
     a->ops = *opts->ops;
     a->ctx = opts->ctx;
     a->endpoint = bg_strdup(opts->endpoint);
+    a->metrics_only = opts->metrics_only;
     a->bound_port = -1;
     a->idle_timeout_ms = opts->idle_timeout_ms ? opts->idle_timeout_ms : BG_ADMIN_IDLE_TIMEOUT_MS;
     a->max_conns = opts->max_conns ? opts->max_conns : BG_ADMIN_MAX_CONNS;
@@ -250,7 +253,8 @@ int bg_admin_start(bg_admin_t *a, bg_err_t *err)
         return bg_err_set(err, rc, "admin: listen %s: %s", a->endpoint, uv_strerror(rc));
     a->started_ms = bg_now_ms();
     bg_log(BG_LOG_INFO, "admin", "msg=listening endpoint=%s%s%s", a->is_unix ? "unix:" : "",
-           a->is_unix ? a->path : a->endpoint, a->is_unix ? " mode=0600" : " auth=bearer");
+           a->is_unix ? a->path : a->endpoint,
+           a->is_unix ? " mode=0600" : a->metrics_only ? " serves=/metrics" : " auth=bearer");
     return 0;
 }
 
@@ -325,8 +329,8 @@ bool admin_auth_ok(const bg_admin_t *a, const char *authorization)
     unsigned char diff;
     const char *tok;
 
-    if (a->is_unix)
-        return true; /* the socket's mode 0600 is the access control */
+    if (a->is_unix || a->metrics_only)
+        return true; /* the socket's mode 0600 is the access control; metrics are public */
     if (authorization == NULL || strncasecmp(authorization, scheme, sizeof(scheme) - 1) != 0)
         return false;
     tok = authorization + sizeof(scheme) - 1;

@@ -261,6 +261,8 @@ void admin_dispatch(admin_conn_t *c, bg_admin_req_t *req)
     if (p.n == 1 && seg_is(&p, 0, "metrics")) {
         if (method_ok(c, req, HTTP_GET, "GET"))
             route_metrics(a, req);
+    } else if (a->metrics_only) {
+        bg_admin_respond_errorf(req, BG_ENOTFOUND, "this listener serves only GET /metrics");
     } else if (p.n == 2 && seg_is(&p, 0, "v1") && seg_is(&p, 1, "health")) {
         if (method_ok(c, req, HTTP_GET, "GET"))
             route_health(a, req);

@@ -18,6 +18,13 @@
 #define CFG(f) offsetof(bg_config_t, f)
 #define PROXY(f) (offsetof(bg_config_t, proxy) + offsetof(bg_proxy_config_t, f))
 
+/* "HOST:0" asks the kernel for a port: never the same address as another listener. */
+static bool port_is_zero(const char *addr)
+{
+    size_t n = strlen(addr);
+    return n >= 2 && strcmp(addr + n - 2, ":0") == 0;
+}
+
 /* Top-level nodes kept for checks that run after the whole mapping is read. */
 /* Two listeners on one address would fail at bind time with a less helpful message. */
 static int check_listeners(cfg_ctx_t *ctx, yaml_node_t *root, const bg_config_t *cfg)
@@ -33,6 +40,11 @@ static int check_listeners(cfg_ctx_t *ctx, yaml_node_t *root, const bg_config_t 
              (strcmp(admin_addr, cfg->listen) == 0 ||
               (cfg->test_listen && strcmp(admin_addr, cfg->test_listen) == 0)))
         key = "admin";
+    else if (cfg->metrics_listen != NULL && !port_is_zero(cfg->metrics_listen) &&
+             (strcmp(cfg->metrics_listen, cfg->listen) == 0 ||
+              (cfg->test_listen && strcmp(cfg->metrics_listen, cfg->test_listen) == 0) ||
+              (admin_addr != NULL && strcmp(cfg->metrics_listen, admin_addr) == 0)))
+        key = "metrics_listen";
     if (key == NULL)
         return 0;
     saved = cfg_path_push_key(ctx, key);
@@ -197,6 +209,7 @@ static int top_services(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
 static const cfg_field_t top_fields[] = {
     {"listen", top_listen, CFG(listen)},
     {"test_listen", top_listen, CFG(test_listen)},
+    {"metrics_listen", top_listen, CFG(metrics_listen)},
     {"admin", top_admin, CFG(admin)},
     {"admin_token", top_string, CFG(admin_token)},
     {"state_dir", top_string, CFG(state_dir)},
@@ -381,6 +394,7 @@ void bg_config_free(bg_config_t *cfg)
     free(cfg->path);
     free(cfg->listen);
     free(cfg->test_listen);
+    free(cfg->metrics_listen);
     free(cfg->admin);
     free(cfg->admin_token);
     free(cfg->state_dir);

@@ -204,6 +204,8 @@ typedef struct bg_config {
     char *path;             /* file it came from */
     char *listen;           /* default 127.0.0.1:8080 */
     char *test_listen;      /* NULL = no test listener */
+    char *metrics_listen;   /* HOST:PORT serving only GET /metrics, no token (no admin
+                               powers); NULL = none */
     char *admin;            /* unix:PATH or http://HOST:PORT; default unix:<state_dir>/bluegreen.sock */
     char *admin_token;      /* required for an http admin listener; ${VAR} allowed */
     char *state_dir;        /* default ./state */

@@ -73,6 +73,8 @@ void dp_finish(dp_deployment_t *dep, bg_deploy_result_t result, const char *reas
 
     dp_timer_stop(dep);
     dep->result = result;
+    if (result != BG_RESULT_NONE)
+        dep->svc->counts.results[result - 1]++;
     if (reason != dep->reason)
         snprintf(dep->reason, sizeof(dep->reason), "%s", reason ? reason : "");
     if (dep->svc->retiring != dep) {
@@ -158,8 +160,8 @@ static void switch_back(dp_deployment_t *dep, bg_deploy_done_cb cb)
     dep->d->host.set_weights(dep->d->host.ctx, svc->cfg->name, svc->weight, cb, dep);
 }
 
-void dp_rollback(dp_deployment_t *dep, bg_deploy_result_t result, bool evidence, const char *fmt,
-                 ...)
+void dp_rollback(dp_deployment_t *dep, bg_deploy_result_t result, bg_metrics_rollback_t why,
+                 bool evidence, const char *fmt, ...)
 {
     dp_service_t *svc = dep->svc;
     va_list ap;
@@ -167,6 +169,7 @@ void dp_rollback(dp_deployment_t *dep, bg_deploy_result_t result, bool evidence,
     if (dep->stopping)
         return;
     dep->stopping = true;
+    svc->counts.rollbacks[why]++;
     dp_timer_stop(dep);
     dp_hooks_kill(dep);
     dep->rollback_result = result;

@@ -25,6 +25,7 @@
 #include "base/err.h"
 #include "config/config.h"
 #include "driver/driver.h"
+#include "metrics/metrics.h"
 #include "route/route-t.h"
 
 typedef enum bg_deploy_phase {
@@ -155,6 +156,10 @@ void bg_deployer_health_event(bg_deployer_t *d, const char *service, int slot, c
  * a deployment of <service> runs. */
 int bg_deployer_traffic_changed(bg_deployer_t *d, const char *service, const uint32_t weight[2],
                                 const char *actor, const char *origin, bg_err_t *err);
+
+/* Deployments by result, rollbacks by reason and gate refusals of <service> since start
+ * (borrowed, live; NULL for an unknown service). Thread: control. */
+const bg_metrics_deploys_t *bg_deployer_counts(bg_deployer_t *d, const char *service);
 
 /* Revision number and version in <slot> of <service> (0 / NULL when empty). */
 int64_t bg_deployer_slot_revision(bg_deployer_t *d, const char *service, int slot,

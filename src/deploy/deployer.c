@@ -374,6 +374,13 @@ int64_t bg_deployer_slot_revision(bg_deployer_t *d, const char *service, int slo
     return svc->slot[slot].revno;
 }
 
+const bg_metrics_deploys_t *bg_deployer_counts(bg_deployer_t *d, const char *service)
+{
+    dp_service_t *svc = dp_service_find(d, service);
+
+    return svc != NULL ? &svc->counts : NULL;
+}
+
 int bg_deployer_boot(bg_deployer_t *d, bg_err_t *err)
 {
     const char *dir = d->cfg->state_dir ? d->cfg->state_dir : "./state";

@@ -19,6 +19,7 @@
 #include "deploy/deploy.h"
 #include "deploy/judge.h"
 #include "deploy/plan.h"
+#include "metrics/metrics.h"
 #include "store/store.h"
 
 typedef struct dp_deployment dp_deployment_t;
@@ -47,6 +48,7 @@ typedef struct dp_service {
     int live;                  /* slot with production traffic */
     dp_deployment_t *running;  /* result "" */
     dp_deployment_t *retiring; /* succeeded; old slot kept for termination_wait */
+    bg_metrics_deploys_t counts; /* results, rollbacks, gate refusals (GET /metrics) */
 } dp_service_t;
 
 /* A multi-service release running its plan's order (release.c). */
@@ -152,9 +154,10 @@ bool dp_rollback_judged(const bg_rollback_on_t *r);
 dp_deployment_t *dp_deployment_new(bg_deployer_t *d, dp_service_t *svc);
 void dp_deployment_release(dp_deployment_t *dep); /* closes the timer, frees after */
 /* Rolls back: old slot 100% (stored first, verified), new slot stopped (or kept), result
- * <result> with <reason>; <evidence> attaches the failing targets' health and logs. */
-void dp_rollback(dp_deployment_t *dep, bg_deploy_result_t result, bool evidence, const char *fmt,
-                 ...) __attribute__((format(printf, 4, 5)));
+ * <result> with <reason>; <why> is counted in bluegreen_rollbacks_total; <evidence>
+ * attaches the failing targets' health and logs. */
+void dp_rollback(dp_deployment_t *dep, bg_deploy_result_t result, bg_metrics_rollback_t why,
+                 bool evidence, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Answers the manual rollback waiting on <dep>, if any, with its record. */
 void dp_answer(dp_deployment_t *dep);
 /* Ends the deployment with <result> (no routing change). */

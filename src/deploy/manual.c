@@ -87,8 +87,11 @@ int dp_manual_rollback(bg_deployer_t *d, dp_service_t *svc, bool force, const ch
         return bg_err_set(err, BG_ECONFLICT, "deployment %" PRId64 " is already rolling back",
                           dep->id);
     if (!force && svc->weight[dep->slot] > 0 &&
-        (rc = rollback_gate(d, svc, dep->old, broken, err)) != 0)
+        (rc = rollback_gate(d, svc, dep->old, broken, err)) != 0) {
+        if (rc == BG_ECONFLICT)
+            svc->counts.gate_refusals[BG_METRICS_GATE_ROLLBACK]++;
         return rc;
+    }
     if (svc->retiring == dep) {
         svc->retiring = NULL;
         svc->running = dep; /* for the rollback's duration */
@@ -96,7 +99,7 @@ int dp_manual_rollback(bg_deployer_t *d, dp_service_t *svc, bool force, const ch
     dep->answer_req = req;
     dp_event(d, svc->cfg->name, dep->id, "deploy.manual", actor, origin, "rollback by %s%s",
              actor ? actor : "admin", force ? " (forced)" : "");
-    dp_rollback(dep, BG_RESULT_ROLLED_BACK, false, "manual rollback by %s%s",
+    dp_rollback(dep, BG_RESULT_ROLLED_BACK, BG_METRICS_RB_MANUAL, false, "manual rollback by %s%s",
                 actor ? actor : "admin", force ? " (forced past the gate)" : "");
     return 0;
 }
@@ -131,7 +134,7 @@ int dp_manual(bg_deployer_t *d, dp_service_t *svc, const char *action, const cha
     dp_event(d, svc->cfg->name, dep->id, "deploy.manual", actor, origin, "%s by %s", action,
              actor ? actor : "admin");
     if (strcmp(action, "abort") == 0) {
-        dp_rollback(dep, BG_RESULT_ABORTED, false, "aborted by %s", actor ? actor : "admin");
+        dp_rollback(dep, BG_RESULT_ABORTED, BG_METRICS_RB_ABORT, false, "aborted by %s", actor ? actor : "admin");
         return 0;
     }
     return act(dep, action, err);

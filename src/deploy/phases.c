@@ -49,7 +49,7 @@ void dp_enter(dp_deployment_t *dep, bg_deploy_phase_t phase)
                                       &err) != 0) {
         /* Not durable, so not done: the deployment cannot go on safely. */
         dep->phase = phase;
-        dp_rollback(dep, BG_RESULT_FAILED, false, "state store: %s", err.msg);
+        dp_rollback(dep, BG_RESULT_FAILED, BG_METRICS_RB_ERROR, false, "state store: %s", err.msg);
         return;
     }
     dep->phase = phase;
@@ -96,6 +96,7 @@ static void ph_pre_scale_up(dp_deployment_t *dep)
         dp_finish(dep, BG_RESULT_FAILED, err.msg);
     } else if (!bg_compat_result_ok(&res)) {
         join_edges(&res, reason, sizeof(reason));
+        dep->svc->counts.gate_refusals[BG_METRICS_GATE_DEPLOY]++;
         dp_finish(dep, BG_RESULT_REFUSED, reason);
     } else {
         dp_enter(dep, BG_PHASE_SCALE_UP);
@@ -155,7 +156,7 @@ static void ph_scale_up(dp_deployment_t *dep)
     bg_err_clear(&err);
     dp_slot_set_rev(svc, dep->slot, dep->to_rev, &dep->rev);
     if (dp_service_store(dep->d, svc, &err) != 0 || dp_flush(dep->d, &err) != 0) {
-        dp_rollback(dep, BG_RESULT_FAILED, false, "state store: %s", err.msg);
+        dp_rollback(dep, BG_RESULT_FAILED, BG_METRICS_RB_ERROR, false, "state store: %s", err.msg);
         return;
     }
     for (unsigned i = 0; i < dep->rev.count; i++) {
@@ -169,13 +170,14 @@ static void ph_scale_up(dp_deployment_t *dep)
         bg_deploy_instance_t inst;
         int64_t row = dp_inst_intent(dep->d, svc, dep->slot, dep->to_rev, &err);
         if (row == 0) {
-            dp_rollback(dep, BG_RESULT_FAILED, false, "state store: %s", err.msg);
+            dp_rollback(dep, BG_RESULT_FAILED, BG_METRICS_RB_ERROR, false, "state store: %s", err.msg);
             return;
         }
         memset(&inst, 0, sizeof(inst));
         if (dep->d->host.start(dep->d->host.ctx, &spec, &inst, &err) != 0) {
             dp_inst_abandon(dep->d, row);
-            dp_rollback(dep, BG_RESULT_FAILED, false, "scale-up: instance %u: %s", i, err.msg);
+            dp_rollback(dep, BG_RESULT_FAILED, BG_METRICS_RB_ERROR, false, "scale-up: instance %u: %s",
+                        i, err.msg);
             return;
         }
         /* Test builds: the daemon dies in the window between a start and the commit of
@@ -202,7 +204,7 @@ static void ph_post_scale_up(dp_deployment_t *dep)
     if (st.healthy >= dep->rev.count) {
         dp_enter(dep, BG_PHASE_TEST_TRAFFIC);
     } else if (waited >= limit) {
-        dp_rollback(dep, BG_RESULT_ROLLED_BACK, true,
+        dp_rollback(dep, BG_RESULT_ROLLED_BACK, BG_METRICS_RB_STARTUP_TIMEOUT, true,
                     "startup timeout: %u of %u targets healthy after %s", st.healthy,
                     dep->rev.count, bg_duration_format(limit, dur, sizeof(dur)));
     } else {
@@ -219,7 +221,7 @@ static void on_test_hooks(dp_deployment_t *dep, size_t failed, int status, const
     char why[400];
 
     dp_hook_reason(why, sizeof(why), "test", cmd, status, dep->svc->cfg->hooks_timeout_ms);
-    dp_rollback(dep, BG_RESULT_ROLLED_BACK, true, "%s", why);
+    dp_rollback(dep, BG_RESULT_ROLLED_BACK, BG_METRICS_RB_HOOK, true, "%s", why);
 }
 
 /* "http://HOST:PORT" of the test listener (else the production one, where the preview is
@@ -300,7 +302,7 @@ static bool judge_breach(dp_deployment_t *dep)
     bg_judge_evaluate(dep->judge, ss.unhealthy, &v);
     if (!v.breach)
         return false;
-    dp_rollback(dep, BG_RESULT_ROLLED_BACK, true, "rollback_on: %s", v.reason);
+    dp_rollback(dep, BG_RESULT_ROLLED_BACK, BG_METRICS_RB_ROLLBACK_ON, true, "rollback_on: %s", v.reason);
     return true;
 }
 
@@ -343,7 +345,7 @@ static void on_check_hooks(dp_deployment_t *dep, size_t failed, int status, cons
     if (failed != 0) {
         char why[400];
         dp_hook_reason(why, sizeof(why), "check", cmd, status, dep->svc->cfg->hooks_timeout_ms);
-        dp_rollback(dep, BG_RESULT_ROLLED_BACK, true, "%s", why);
+        dp_rollback(dep, BG_RESULT_ROLLED_BACK, BG_METRICS_RB_HOOK, true, "%s", why);
         return;
     }
     watch(dep, dep->promoted ? 0 : dep->steps[dep->step].wait_ms);
@@ -394,7 +396,8 @@ static void take_step(dp_deployment_t *dep, uint32_t pct)
     if (after == NULL || !bg_compat_result_ok(&res)) {
         join_edges(&res, reason, sizeof(reason));
         bg_compat_result_fini(&res);
-        dp_rollback(dep, BG_RESULT_ROLLED_BACK, false, "gate before step to %u%%: %s", pct,
+        dep->svc->counts.gate_refusals[BG_METRICS_GATE_STEP]++;
+        dp_rollback(dep, BG_RESULT_ROLLED_BACK, BG_METRICS_RB_GATE, false, "gate before step to %u%%: %s", pct,
                     after == NULL ? err.msg : reason);
         return;
     }
@@ -409,7 +412,7 @@ static void take_step(dp_deployment_t *dep, uint32_t pct)
         /* Not stored, so not done: routing stays as it was. */
         svc->weight[0] = was[0];
         svc->weight[1] = was[1];
-        dp_rollback(dep, BG_RESULT_FAILED, false, "state store: %s", err.msg);
+        dp_rollback(dep, BG_RESULT_FAILED, BG_METRICS_RB_ERROR, false, "state store: %s", err.msg);
         return;
     }
     dep->traffic_shifted = true;

@@ -296,6 +296,30 @@ static void op_target_remove(void *ctx, bg_admin_req_t *req, const char *name, u
     bg_target_unref(t); /* older snapshots keep it alive while workers still use them */
 }
 
+void srv_metrics_slot_revision(srv_service_t *svc, int slot, int64_t revno, const char *version)
+{
+    bg_traffic_stats_t *base;
+    const bg_traffic_stats_t *live;
+
+    if (svc == NULL || slot < 0 || slot >= BG_SLOT_COUNT || revno == svc->metrics_rev[slot])
+        return;
+    base = &svc->metrics_base[slot];
+    live = &svc->stats->slot[slot];
+    /* The first revision seen owns everything counted so far (nothing ran before it). */
+    if (svc->metrics_rev[slot] != 0) {
+        for (int c = 0; c < 6; c++)
+            atomic_store(&base->responses[c], LOAD(live->responses[c]));
+        for (size_t b = 0; b < BG_LATENCY_BUCKETS; b++)
+            atomic_store(&base->latency_bucket[b], LOAD(live->latency_bucket[b]));
+        atomic_store(&base->bytes_in, LOAD(live->bytes_in));
+        atomic_store(&base->bytes_out, LOAD(live->bytes_out));
+        atomic_store(&base->latency_us_sum, LOAD(live->latency_us_sum));
+    }
+    svc->metrics_rev[slot] = revno;
+    snprintf(svc->metrics_version[slot], sizeof(svc->metrics_version[slot]), "%s",
+             version != NULL ? version : "");
+}
+
 static void op_metrics(void *ctx, bg_buf_t *out)
 {
     bg_server_t *s = ctx;
@@ -307,12 +331,23 @@ static void op_metrics(void *ctx, bg_buf_t *out)
         view[i].stats = svc->stats;
         view[i].has_switch = svc->last_switch_generation != 0;
         view[i].last_switch_ms = svc->last_switch_ms;
-        for (int sl = 0; sl < BG_SLOT_COUNT; sl++)
-            view[i].slot[sl] =
-                (bg_metrics_slot_t){svc->weight[sl], svc->slot[sl].targets, svc->slot[sl].n};
+        view[i].switches = &svc->switches;
+        view[i].deploys = s->deployer ? bg_deployer_counts(s->deployer, svc->cfg->name) : NULL;
+        for (int sl = 0; sl < BG_SLOT_COUNT; sl++) {
+            const char *version = NULL;
+            int64_t revno =
+                s->deployer ? bg_deployer_slot_revision(s->deployer, svc->cfg->name, sl, &version)
+                            : 0;
+            /* revno 0: the slot is empty now (a failed revision was stopped). */
+            srv_metrics_slot_revision(svc, sl, revno, version);
+            view[i].slot[sl] = (bg_metrics_slot_t){
+                svc->weight[sl], svc->slot[sl].targets, svc->slot[sl].n,
+                svc->metrics_version[sl], &svc->metrics_base[sl]};
+        }
     }
     bg_metrics_render(out, view, s->n_services,
                       s->proxy_running ? bg_proxy_client_connections(s->proxy) : 0);
+    bg_metrics_render_build_info(out, BG_VERSION);
     free(view);
 }
 

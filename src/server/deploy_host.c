@@ -100,6 +100,8 @@ static int h_start(void *ctx, const bg_instance_spec_t *spec, bg_deploy_instance
         return bg_err_set(err, BG_EINVAL, "no process driver runs");
     if ((rc = bg_driver_start(s->driver, spec, NULL, NULL, &inst, err)) != 0)
         return rc;
+    srv_metrics_slot_revision(svc_of(s, spec->service), spec->slot, spec->revision,
+                              spec->rev->version);
     return add_instance(s, svc_of(s, spec->service), inst, false, out, err);
 }
 
@@ -114,6 +116,8 @@ static int h_adopt(void *ctx, const bg_instance_spec_t *spec, const char *addres
         return bg_err_set(err, BG_EINVAL, "no process driver runs");
     if ((rc = bg_driver_adopt(s->driver, spec, address, handle, &inst, err)) != 0)
         return rc;
+    srv_metrics_slot_revision(svc_of(s, spec->service), spec->slot, spec->revision,
+                              spec->rev->version);
     return add_instance(s, svc_of(s, spec->service), inst, true, out, err);
 }
 

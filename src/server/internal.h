@@ -20,6 +20,7 @@
 #include "deploy/deploy.h"
 #include "driver/driver.h"
 #include "health/health.h"
+#include "metrics/metrics.h"
 #include "proxy/proxy.h"
 #include "route/route.h"
 #include "server/server.h"
@@ -39,6 +40,12 @@ typedef struct srv_service {
     uint64_t last_switch_generation;
     double last_switch_ms;
     uint64_t last_switch_wall_ms;
+    bg_metrics_switches_t switches; /* every verified switch since start */
+    /* The revision each slot's metric series are labelled with, and the slot's counters
+     * when it took the slot (subtracted: a version's series never mix revisions). */
+    int64_t metrics_rev[BG_SLOT_COUNT];
+    char metrics_version[BG_SLOT_COUNT][64];
+    bg_traffic_stats_t metrics_base[BG_SLOT_COUNT];
 } srv_service_t;
 
 /* Called when every worker adopted the generation (<status> 0, <switch_ms> measured), or
@@ -71,6 +78,8 @@ struct bg_server {
     bg_health_t *health;
     bg_proxy_t *proxy;
     bg_admin_t *admin;
+    bg_admin_t *metrics; /* metrics_listen: GET /metrics only, or NULL (observe.c) */
+    bool metrics_stopped;
     srv_service_t *services; /* cfg->n_services, same order */
     size_t n_services;
 
@@ -169,6 +178,14 @@ void srv_deploy_host_shutdown(bg_server_t *s);
 
 /* api.c */
 extern const bg_admin_ops_t srv_admin_ops;
+/* Revision <revno> (<version>) serves in <slot> of <svc> from now on: when it differs from
+ * the one the slot's series carry, the series restart at 0 under the new version label. */
+void srv_metrics_slot_revision(srv_service_t *svc, int slot, int64_t revno, const char *version);
+
+/* observe.c: the metrics_listen endpoint. */
+int srv_metrics_new(bg_server_t *s, bg_err_t *err);
+int srv_metrics_start(bg_server_t *s, bg_err_t *err);
+void srv_metrics_stop(bg_server_t *s);
 json_t *srv_target_json(bg_server_t *s, const bg_target_t *t);
 
 #endif

@@ -158,6 +158,7 @@ static void finish(bg_server_t *s, srv_waiter_t *w, int status, double switch_ms
         w->svc->last_switch_generation = w->generation;
         w->svc->last_switch_ms = switch_ms;
         w->svc->last_switch_wall_ms = bg_wall_ms();
+        bg_metrics_switch_record(&w->svc->switches, switch_ms);
     }
     bg_list_remove(&w->link);
     w->cb(s, w->arg, status, w->generation, switch_ms);

@@ -123,7 +123,7 @@ bg_server_t *bg_server_new(bg_config_t *cfg, bg_err_t *err)
     s->health = bg_health_new(&s->loop, srv_on_health, s);
     s->health_closed = false;
     if (srv_model_init(s, err) != 0 || make_proxy(s, err) != 0 || make_admin(s, err) != 0 ||
-        make_deployer(s, err) != 0)
+        srv_metrics_new(s, err) != 0 || make_deployer(s, err) != 0)
         goto fail;
     return s;
 fail:
@@ -178,6 +178,8 @@ int bg_server_start(bg_server_t *s, bg_err_t *err)
     if ((rc = bg_proxy_start(s->proxy, err)) != 0)
         return rc;
     s->proxy_running = true;
+    if ((rc = srv_metrics_start(s, err)) != 0)
+        return rc;
     uv_signal_start(&s->sig_int, on_signal, SIGINT);
     uv_signal_start(&s->sig_term, on_signal, SIGTERM);
     if ((rc = watch_all(s, err)) != 0)
@@ -273,6 +275,7 @@ void srv_shutdown(bg_server_t *s, const char *why, bool stop_targets, bg_admin_r
             json_pack("{s:b,s:b,s:b}", "shutdown", 1, "stop_targets", 0, "targets_stopped", 0));
     if (!stop_targets)
         stop_admin(s);
+    srv_metrics_stop(s);
     if (s->proxy_running) {
         bg_proxy_stop(s->proxy, s->grace_ms);
         s->proxy_running = false;
@@ -351,6 +354,7 @@ void bg_server_free(bg_server_t *s)
     }
     bg_proxy_free(s->proxy);
     bg_admin_free(s->admin);
+    bg_admin_free(s->metrics);
     bg_deployer_free(s->deployer);
     srv_model_fini(s);
     bg_router_free(s->router);
@@ -371,6 +375,11 @@ int bg_server_test_port(const bg_server_t *s)
 int bg_server_admin_port(const bg_server_t *s)
 {
     return bg_admin_port(s->admin);
+}
+
+int bg_server_metrics_port(const bg_server_t *s)
+{
+    return s->metrics != NULL ? bg_admin_port(s->metrics) : -1;
 }
 
 const char *bg_server_admin_path(const bg_server_t *s)

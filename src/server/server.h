@@ -70,6 +70,8 @@ void bg_server_free(bg_server_t *s);
 int bg_server_proxy_port(const bg_server_t *s);
 int bg_server_test_port(const bg_server_t *s);
 int bg_server_admin_port(const bg_server_t *s);
+/* Bound port of the metrics_listen endpoint, -1 when none is configured. Thread: any. */
+int bg_server_metrics_port(const bg_server_t *s);
 /* Admin socket path for a Unix endpoint (borrowed), or NULL. Thread: any. */
 const char *bg_server_admin_path(const bg_server_t *s);
 

@@ -306,20 +306,20 @@ Test(server_admin, metrics_count_proxied_requests, .timeout = 60)
     cr_assert(sfx_admin(&f, "GET", "/metrics", NULL, &r));
     cr_assert_eq(r.status, 200);
     cr_assert(prom_parse(r.body, &p), "%s\n%s", p.err, r.body);
-    cr_assert_eq(metric(&p, "bluegreen_requests_total", "service=orders,slot=blue,class=2xx"), n);
-    cr_assert_eq(metric(&p, "bluegreen_requests_total", "service=orders,slot=green,class=2xx"), 0);
-    cr_assert_eq(metric(&p, "bluegreen_request_duration_seconds_count", "service=orders,slot=blue"),
+    cr_assert_eq(metric(&p, "bluegreen_requests_total", "service=orders,slot=blue,version=0.0.0,class=2xx"), n);
+    cr_assert_eq(metric(&p, "bluegreen_requests_total", "service=orders,slot=green,version=,class=2xx"), 0);
+    cr_assert_eq(metric(&p, "bluegreen_request_duration_seconds_count", "service=orders,slot=blue,version=0.0.0"),
                  n);
     cr_assert_eq(
-        metric(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=blue,le=+Inf"),
+        metric(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=blue,version=0.0.0,le=+Inf"),
         n);
-    cr_assert_gt(metric(&p, "bluegreen_request_duration_seconds_sum", "service=orders,slot=blue"),
+    cr_assert_gt(metric(&p, "bluegreen_request_duration_seconds_sum", "service=orders,slot=blue,version=0.0.0"),
                  0);
-    cr_assert_gt(metric(&p, "bluegreen_bytes_total", "service=orders,slot=blue,direction=out"), 0);
-    cr_assert_eq(metric(&p, "bluegreen_slot_weight", "service=orders,slot=blue"), 100);
-    snprintf(labels, sizeof(labels), "service=orders,slot=blue,target=%s", sfx_addr(&f, SFX_BLUE));
+    cr_assert_gt(metric(&p, "bluegreen_bytes_total", "service=orders,slot=blue,version=0.0.0,direction=out"), 0);
+    cr_assert_eq(metric(&p, "bluegreen_slot_weight_ratio", "service=orders,slot=blue,version=0.0.0"), 1);
+    snprintf(labels, sizeof(labels), "service=orders,slot=blue,version=0.0.0,target=%s", sfx_addr(&f, SFX_BLUE));
     cr_assert_eq(metric(&p, "bluegreen_target_up", labels), 1);
-    snprintf(labels, sizeof(labels), "service=orders,slot=blue,target=%s,class=2xx",
+    snprintf(labels, sizeof(labels), "service=orders,slot=blue,version=0.0.0,target=%s,class=2xx",
              sfx_addr(&f, SFX_BLUE));
     cr_assert_eq(metric(&p, "bluegreen_target_requests_total", labels), n);
     cr_assert_geq(metric(&p, "bluegreen_client_connections", ""), 0);

@@ -102,9 +102,9 @@ Test(server_sampleapp, switch_moves_every_request_to_the_new_version, .timeout =
     cr_assert(sfx_admin(&f, "GET", "/metrics", NULL, &r));
     cr_assert(prom_parse(r.body, &p), "%s", p.err);
     cr_assert_eq(
-        prom_get(&p, "bluegreen_requests_total", "service=orders,slot=blue,class=2xx", &found), 20);
+        prom_get(&p, "bluegreen_requests_total", "service=orders,slot=blue,version=0.0.0,class=2xx", &found), 20);
     cr_assert_eq(
-        prom_get(&p, "bluegreen_requests_total", "service=orders,slot=green,class=2xx", &found),
+        prom_get(&p, "bluegreen_requests_total", "service=orders,slot=green,version=,class=2xx", &found),
         20);
     cr_assert_eq(prom_count(&p, "bluegreen_last_switch_seconds"), 1);
     prom_fini(&p);

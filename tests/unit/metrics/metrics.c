@@ -47,8 +47,8 @@ Test(metrics, renders_parsable_text_with_matching_values)
     atomic_store_explicit(&stats->slot[BG_SLOT_GREEN].active, 2, memory_order_relaxed);
     atomic_store_explicit(&stats->no_target, 4, memory_order_relaxed);
     atomic_store_explicit(&blue->conns, 3, memory_order_relaxed);
-    svc.slot[BG_SLOT_BLUE] = (bg_metrics_slot_t){80, blues, 1};
-    svc.slot[BG_SLOT_GREEN] = (bg_metrics_slot_t){20, greens, 1};
+    svc.slot[BG_SLOT_BLUE] = (bg_metrics_slot_t){80, blues, 1, "1.0.0", NULL};
+    svc.slot[BG_SLOT_GREEN] = (bg_metrics_slot_t){20, greens, 1, "2.0.0", NULL};
     svc.has_switch = true;
     svc.last_switch_ms = 1.5;
 
@@ -56,52 +56,57 @@ Test(metrics, renders_parsable_text_with_matching_values)
     bg_metrics_render(&out, &svc, 1, 17);
     cr_assert(prom_parse(out.data, &p), "%s\n%s", p.err, out.data);
 
-    cr_assert_eq(get(&p, "bluegreen_requests_total", "service=orders,slot=blue,class=2xx"), 3);
-    cr_assert_eq(get(&p, "bluegreen_requests_total", "service=orders,slot=blue,class=5xx"), 1);
-    cr_assert_eq(get(&p, "bluegreen_requests_total", "service=orders,slot=blue,class=failed"), 1);
-    cr_assert_eq(get(&p, "bluegreen_requests_total", "service=orders,slot=green,class=4xx"), 1);
+    cr_assert_eq(get(&p, "bluegreen_requests_total", "service=orders,slot=blue,version=1.0.0,class=2xx"), 3);
+    cr_assert_eq(get(&p, "bluegreen_requests_total", "service=orders,slot=blue,version=1.0.0,class=5xx"), 1);
+    cr_assert_eq(get(&p, "bluegreen_requests_total", "service=orders,slot=blue,version=1.0.0,class=failed"), 1);
+    cr_assert_eq(get(&p, "bluegreen_requests_total", "service=orders,slot=green,version=2.0.0,class=4xx"), 1);
     cr_assert_eq(prom_count(&p, "bluegreen_requests_total"), 12);
 
     cr_assert_eq(
-        get(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=blue,le=0.0005"),
+        get(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=blue,version=1.0.0,le=0.0005"),
         3);
     cr_assert_eq(
-        get(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=blue,le=2.5"), 4);
+        get(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=blue,version=1.0.0,le=2.5"), 4);
     cr_assert_eq(
-        get(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=blue,le=10"), 4);
+        get(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=blue,version=1.0.0,le=10"), 4);
     cr_assert_eq(
-        get(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=blue,le=+Inf"),
+        get(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=blue,version=1.0.0,le=+Inf"),
         5);
-    cr_assert_eq(get(&p, "bluegreen_request_duration_seconds_count", "service=orders,slot=blue"),
+    cr_assert_eq(get(&p, "bluegreen_request_duration_seconds_count", "service=orders,slot=blue,version=1.0.0"),
                  5);
     cr_assert_float_eq(
-        get(&p, "bluegreen_request_duration_seconds_sum", "service=orders,slot=blue"), 22.0009,
+        get(&p, "bluegreen_request_duration_seconds_sum", "service=orders,slot=blue,version=1.0.0"), 22.0009,
         1e-9);
     cr_assert_eq(
-        get(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=green,le=0.005"),
+        get(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=green,version=2.0.0,le=0.005"),
         0);
     cr_assert_eq(
-        get(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=green,le=0.01"),
+        get(&p, "bluegreen_request_duration_seconds_bucket", "service=orders,slot=green,version=2.0.0,le=0.01"),
         2);
 
-    cr_assert_eq(get(&p, "bluegreen_bytes_total", "service=orders,slot=blue,direction=in"), 1234);
-    cr_assert_eq(get(&p, "bluegreen_bytes_total", "service=orders,slot=blue,direction=out"), 5678);
-    cr_assert_eq(get(&p, "bluegreen_active_requests", "service=orders,slot=green"), 2);
-    cr_assert_eq(get(&p, "bluegreen_slot_weight", "service=orders,slot=blue"), 80);
-    cr_assert_eq(get(&p, "bluegreen_slot_weight", "service=orders,slot=green"), 20);
+    cr_assert_eq(get(&p, "bluegreen_bytes_total", "service=orders,slot=blue,version=1.0.0,direction=in"), 1234);
+    cr_assert_eq(get(&p, "bluegreen_bytes_total", "service=orders,slot=blue,version=1.0.0,direction=out"), 5678);
+    cr_assert_eq(get(&p, "bluegreen_active_requests", "service=orders,slot=green,version=2.0.0"), 2);
+    cr_assert_float_eq(get(&p, "bluegreen_slot_weight_ratio", "service=orders,slot=blue,version=1.0.0"),
+                       0.8, 1e-9);
+    cr_assert_float_eq(
+        get(&p, "bluegreen_slot_weight_ratio", "service=orders,slot=green,version=2.0.0"), 0.2, 1e-9);
     cr_assert_eq(get(&p, "bluegreen_no_target_total", "service=orders"), 4);
-    cr_assert_eq(get(&p, "bluegreen_target_up", "service=orders,slot=blue,target=127.0.0.1:9001"),
+    cr_assert_eq(get(&p, "bluegreen_target_up", "service=orders,slot=blue,version=1.0.0,target=127.0.0.1:9001"),
                  1);
-    cr_assert_eq(get(&p, "bluegreen_target_up", "service=orders,slot=green,target=127.0.0.1:9002"),
+    cr_assert_eq(get(&p, "bluegreen_target_up", "service=orders,slot=green,version=2.0.0,target=127.0.0.1:9002"),
                  0);
     cr_assert_eq(
-        get(&p, "bluegreen_target_connections", "service=orders,slot=blue,target=127.0.0.1:9001"),
+        get(&p, "bluegreen_target_connections", "service=orders,slot=blue,version=1.0.0,target=127.0.0.1:9001"),
         3);
     cr_assert_eq(get(&p, "bluegreen_target_requests_total",
-                     "service=orders,slot=blue,target=127.0.0.1:9001,class=2xx"),
+                     "service=orders,slot=blue,version=1.0.0,target=127.0.0.1:9001,class=2xx"),
                  3);
     cr_assert_eq(get(&p, "bluegreen_client_connections", ""), 17);
     cr_assert_float_eq(get(&p, "bluegreen_last_switch_seconds", "service=orders"), 0.0015, 1e-9);
+
+    cr_assert_eq(get(&p, "bluegreen_deployments_total", "service=orders,result=succeeded"), 0);
+    cr_assert_eq(get(&p, "bluegreen_switch_duration_seconds_count", "service=orders"), 0);
 
     prom_fini(&p);
     bg_buf_fini(&out);
@@ -182,4 +187,68 @@ Test(promparse, rejects_broken_exposition)
         cr_assert_not(prom_parse(bad[i], &p), "case %zu accepted", i);
         prom_fini(&p);
     }
+}
+
+Test(metrics, new_version_series_start_at_zero_and_controller_counters)
+{
+    bg_service_stats_t *stats = bg_service_stats_new();
+    bg_traffic_stats_t base;
+    bg_metrics_deploys_t deploys = {0};
+    bg_metrics_switches_t sw = {0};
+    bg_metrics_service_t svc = {.name = "orders", .stats = stats, .deploys = &deploys,
+                                .switches = &sw};
+    bg_buf_t out;
+    prom_t p;
+
+    memset(&base, 0, sizeof(base));
+    for (int i = 0; i < 5; i++)
+        bg_traffic_record(&stats->slot[BG_SLOT_GREEN], 200, 300);
+    /* 3.0.0 takes green: what 2.0.0 served becomes the base. */
+    atomic_store(&base.responses[2], 5);
+    atomic_store(&base.latency_bucket[0], 5);
+    atomic_store(&base.latency_us_sum, 1500);
+    bg_traffic_record(&stats->slot[BG_SLOT_GREEN], 500, 300);
+    svc.slot[BG_SLOT_GREEN] = (bg_metrics_slot_t){100, NULL, 0, "3.0.0", &base};
+    deploys.results[0] = 2; /* succeeded */
+    deploys.results[1] = 1; /* rolled_back */
+    deploys.rollbacks[BG_METRICS_RB_ROLLBACK_ON] = 1;
+    deploys.gate_refusals[BG_METRICS_GATE_ROLLBACK] = 3;
+    bg_metrics_switch_record(&sw, 0.4); /* 0.0004 s: first bucket */
+    bg_metrics_switch_record(&sw, 30);  /* 0.03 s: le=0.05 */
+    bg_metrics_switch_record(&sw, 5000); /* past 1 s: +Inf only */
+
+    bg_buf_init(&out);
+    bg_metrics_render(&out, &svc, 1, 0);
+    bg_metrics_render_build_info(&out, "9.9.9");
+    cr_assert(prom_parse(out.data, &p), "%s\n%s", p.err, out.data);
+    cr_assert_eq(get(&p, "bluegreen_requests_total", "service=orders,slot=green,version=3.0.0,class=2xx"),
+                 0);
+    cr_assert_eq(get(&p, "bluegreen_requests_total", "service=orders,slot=green,version=3.0.0,class=5xx"),
+                 1);
+    cr_assert_eq(get(&p, "bluegreen_request_duration_seconds_count",
+                     "service=orders,slot=green,version=3.0.0"),
+                 1);
+    cr_assert_float_eq(get(&p, "bluegreen_request_duration_seconds_sum",
+                           "service=orders,slot=green,version=3.0.0"),
+                       0.0003, 1e-9);
+    cr_assert_eq(get(&p, "bluegreen_requests_total", "service=orders,slot=blue,version=,class=2xx"),
+                 0);
+    cr_assert_eq(get(&p, "bluegreen_deployments_total", "service=orders,result=succeeded"), 2);
+    cr_assert_eq(get(&p, "bluegreen_deployments_total", "service=orders,result=rolled_back"), 1);
+    cr_assert_eq(get(&p, "bluegreen_deployments_total", "service=orders,result=aborted"), 0);
+    cr_assert_eq(get(&p, "bluegreen_rollbacks_total", "service=orders,reason=rollback_on"), 1);
+    cr_assert_eq(prom_count(&p, "bluegreen_rollbacks_total"), BG_METRICS_RB_COUNT);
+    cr_assert_eq(get(&p, "bluegreen_gate_refusals_total", "service=orders,check=rollback"), 3);
+    cr_assert_eq(get(&p, "bluegreen_switch_duration_seconds_bucket", "service=orders,le=0.0005"), 1);
+    cr_assert_eq(get(&p, "bluegreen_switch_duration_seconds_bucket", "service=orders,le=0.025"), 1);
+    cr_assert_eq(get(&p, "bluegreen_switch_duration_seconds_bucket", "service=orders,le=0.05"), 2);
+    cr_assert_eq(get(&p, "bluegreen_switch_duration_seconds_bucket", "service=orders,le=1"), 2);
+    cr_assert_eq(get(&p, "bluegreen_switch_duration_seconds_bucket", "service=orders,le=+Inf"), 3);
+    cr_assert_eq(get(&p, "bluegreen_switch_duration_seconds_count", "service=orders"), 3);
+    cr_assert_float_eq(get(&p, "bluegreen_switch_duration_seconds_sum", "service=orders"), 5.0304,
+                       1e-6);
+    cr_assert_eq(get(&p, "bluegreen_build_info", "version=9.9.9"), 1);
+    prom_fini(&p);
+    bg_buf_fini(&out);
+    bg_service_stats_unref(stats);
 }
