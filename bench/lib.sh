@@ -247,6 +247,11 @@ services:
     traffic: {blue: 100, green: 0}
     health: {path: /actuator/health, interval: ${PEER_HEALTH_INTERVAL:-1s}}
 EOF
+    # BENCH_ACCESS_LOG=json|combined: with the access log on (issue 12; off by default).
+    if [ -n "${BENCH_ACCESS_LOG:-}" ]; then
+        printf 'access_log: %s/access.log\naccess_log_format: %s\n' "$dir" "$BENCH_ACCESS_LOG" \
+            >>"$dir/bg.yaml"
+    fi
 }
 
 peer_start() {

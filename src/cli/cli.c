@@ -31,6 +31,11 @@ static const bg_cli_verb_t verbs[] = {
      "records that in the state store and answers once they are gone; the next `serve`\n"
      "starts the live revisions again.",
      BG_CLI_OPT_JSON | BG_CLI_OPT_ARGS, bg_cli_shutdown},
+    {"reopen-logs", "[--json]", "reopen the access log file (after logrotate moved it)",
+     "Asks the daemon to reopen its access_log file, as SIGUSR1 does: lines written after\n"
+     "it go to a new file at the configured path (POST /v1/logs/reopen). Prints whether an\n"
+     "access log is configured.",
+     BG_CLI_OPT_JSON, bg_cli_reopen_logs},
     {"check-config", "[-c FILE]", "validate a config file and summarise its services",
      "Loads and validates the config file (default ./bluegreen.yaml) without starting\n"
      "anything. Prints `ok` and one line per service, or the error as\n"

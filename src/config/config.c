@@ -83,6 +83,16 @@ static int top_string(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
     return cfg_set_str(ctx, val, "a non-empty string", obj);
 }
 
+static int top_alog_format(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    char **fmt = obj;
+    int rc = cfg_set_str(ctx, val, "json or combined", fmt);
+
+    if (rc != 0 || strcmp(*fmt, "json") == 0 || strcmp(*fmt, "combined") == 0)
+        return rc;
+    return cfg_fail(ctx, val, "expected json or combined, got \"%s\"", *fmt);
+}
+
 static int top_admin(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
 {
     char **admin = obj;
@@ -210,6 +220,8 @@ static const cfg_field_t top_fields[] = {
     {"listen", top_listen, CFG(listen)},
     {"test_listen", top_listen, CFG(test_listen)},
     {"metrics_listen", top_listen, CFG(metrics_listen)},
+    {"access_log", top_string, CFG(access_log)},
+    {"access_log_format", top_alog_format, CFG(access_log_format)},
     {"admin", top_admin, CFG(admin)},
     {"admin_token", top_string, CFG(admin_token)},
     {"state_dir", top_string, CFG(state_dir)},
@@ -395,6 +407,8 @@ void bg_config_free(bg_config_t *cfg)
     free(cfg->listen);
     free(cfg->test_listen);
     free(cfg->metrics_listen);
+    free(cfg->access_log);
+    free(cfg->access_log_format);
     free(cfg->admin);
     free(cfg->admin_token);
     free(cfg->state_dir);

@@ -206,6 +206,9 @@ typedef struct bg_config {
     char *test_listen;      /* NULL = no test listener */
     char *metrics_listen;   /* HOST:PORT serving only GET /metrics, no token (no admin
                                powers); NULL = none */
+    char *access_log;       /* file (appended; reopened on SIGUSR1 / reopen-logs) or
+                               "stdout"; NULL = no access log */
+    char *access_log_format; /* "json" (default) or "combined" */
     char *admin;            /* unix:PATH or http://HOST:PORT; default unix:<state_dir>/bluegreen.sock */
     char *admin_token;      /* required for an http admin listener; ${VAR} allowed */
     char *state_dir;        /* default ./state */

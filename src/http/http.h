@@ -190,6 +190,7 @@ typedef struct bg_http_rsp_opts {
     bool chunked;               /* re-frame the body as chunked for the client */
     bool tunnel;                /* 101: keep Upgrade and send Connection: upgrade */
     bg_str_t set_cookie;        /* extra Set-Cookie value (sticky slot) or empty */
+    bg_str_t request_id;        /* X-Request-Id to return (replaces the target's), or empty */
 } bg_http_rsp_opts_t;
 
 /* Appends to <out> the response head to send to the client. */

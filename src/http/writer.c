@@ -145,7 +145,7 @@ void bg_http_write_response(bg_buf_t *out, const bg_http_head_t *rsp,
 {
     char status[8];
 
-    bg_buf_reserve(out, rsp->head_bytes + 128 + o->set_cookie.len);
+    bg_buf_reserve(out, rsp->head_bytes + 128 + o->set_cookie.len + o->request_id.len);
     snprintf(status, sizeof(status), "%03d ", rsp->status);
     PUTS(out, "HTTP/1.1 ");
     put(out, status, 4);
@@ -155,6 +155,8 @@ void bg_http_write_response(bg_buf_t *out, const bg_http_head_t *rsp,
         const bg_http_header_t *hd = &rsp->headers[i];
         if (hd->kind == BG_HDR_UPGRADE && o->tunnel)
             put_header(out, hd);
+        else if (hd->kind == BG_HDR_REQUEST_ID && o->request_id.len)
+            continue; /* ours is the one the client (and the access log) knows */
         else if (!is_hop_kind(hd->kind) &&
                  (rsp->n_conn_tokens == 0 || !named_in_connection(rsp, hd->name)))
             put_header(out, hd);
@@ -176,6 +178,11 @@ void bg_http_write_response(bg_buf_t *out, const bg_http_head_t *rsp,
         /* HEAD response from a chunked resource: announce the coding, send no body */
         if (bg_http_head_find(rsp, BG_HDR_TRANSFER_ENCODING))
             PUTS(out, "Transfer-Encoding: chunked\r\n");
+    }
+    if (o->request_id.len) {
+        PUTS(out, "X-Request-Id: ");
+        PUTV(out, o->request_id);
+        PUTS(out, "\r\n");
     }
     if (o->set_cookie.len) {
         PUTS(out, "Set-Cookie: ");

@@ -167,6 +167,7 @@ bg_exchange_t *bg_exchange_new(bg_client_t *c)
         ex = bg_worker_big_alloc(sizeof(*ex));
         bg_buf_init(&ex->head_out);
         bg_buf_init(&ex->rsp_out);
+        bg_buf_init(&ex->alog_req);
     }
     ex->next_free = NULL;
     ex->w = w;
@@ -211,6 +212,8 @@ void bg_exchange_release(bg_exchange_t *ex)
 {
     bg_worker_t *w = ex->w;
 
+    if (ex->start_us != 0 && w->proxy->opts.alog != NULL)
+        bg_access_line(ex);
     if (ex->counted)
         account(ex);
     if (ex->sref) {
@@ -243,6 +246,7 @@ void bg_exchange_free(bg_exchange_t *ex)
 {
     bg_buf_fini(&ex->head_out);
     bg_buf_fini(&ex->rsp_out);
+    bg_buf_fini(&ex->alog_req);
     bg_worker_big_free(ex, sizeof(*ex));
 }
 
@@ -398,6 +402,7 @@ static void try_target(bg_exchange_t *ex)
         return;
     }
     ex->target = t;
+    ex->up_start_us = bg_now_us();
     atomic_fetch_add_explicit(&t->stats.active, 1, memory_order_relaxed);
     pool = bg_pool_get(w, t);
     up = bg_pool_take(pool);
@@ -429,6 +434,9 @@ void bg_exchange_dispatch(bg_exchange_t *ex)
     bg_str_t path = path_only(req->path);
 
     ex->start_us = bg_now_us();
+    make_request_id(ex); /* before routing: a 404 or 503 line carries one too */
+    if (w->proxy->opts.alog != NULL)
+        bg_access_capture(ex);
     ex->req_keep_alive = req->keep_alive;
     ex->req_is_head = req->is_head;
     ex->req_http10 = req->minor == 0;
@@ -447,7 +455,6 @@ void bg_exchange_dispatch(bg_exchange_t *ex)
                                    ? "no preview slot" : "no slot has weight");
         return;
     }
-    make_request_id(ex);
     fwd.client_ip = (bg_str_t){ex->c->ip, ex->c->ip_len};
     fwd.proto = BG_STR_LIT("http");
     fwd.request_id = (bg_str_t){ex->request_id, ex->request_id_len};

@@ -140,6 +140,7 @@ struct bg_worker {
     uint64_t rng[2];
     bool stopping;
     bool drain_timer_on;
+    bg_buf_t alog_buf;          /* access log lines not yet handed to the writer */
 };
 
 typedef enum bg_client_state {
@@ -224,6 +225,7 @@ struct bg_exchange {
                                  * while replay_ok (a resend writes it all again) */
     uint32_t head_len;          /* bytes of head_out that are the head */
     bg_buf_t rsp_out;           /* relayed response head or a local response */
+    bg_buf_t alog_req;          /* access log: the request's strings, copied at dispatch */
     bg_outq_t to_up, to_client;
     uv_write_t up_wreq, cl_wreq;
     unsigned pending_writes;
@@ -262,7 +264,16 @@ struct bg_exchange {
     char set_cookie[48];
     char request_id[40];
     uint8_t request_id_len;
+    uint16_t alog_len[5];       /* method, target, host, user agent, referer in alog_req */
+    uint64_t up_start_us;       /* the last target was picked (0: none) */
+    uint64_t up_head_us;        /* its response head arrived (0: none) */
 };
+
+/* exchange.c: the access log line of <ex> into the worker's buffer (access.c). */
+void bg_access_capture(bg_exchange_t *ex);
+void bg_access_line(bg_exchange_t *ex);
+/* Hands the worker's buffered lines to the writer (housekeeping, stop). */
+void bg_access_flush(bg_worker_t *w);
 
 /* worker.c */
 void *bg_worker_big_alloc(size_t size);

@@ -14,6 +14,7 @@
 
 #include <uv.h>
 
+#include "accesslog/accesslog.h"
 #include "base/err.h"
 #include "config/config.h"
 #include "route/route.h"
@@ -29,6 +30,10 @@ typedef struct bg_proxy_options {
      * target->healthy = 0 and passive_ejected = 1) calls uv_async_send() on it so the
      * control thread's health checker can log the event and start re-checking. */
     uv_async_t *passive_notify;
+    /* Borrowed; may be NULL (no access log). Each worker formats a line per request into
+     * its own buffer and hands buffers to it (never file I/O on a worker); it must outlive
+     * bg_proxy_stop()'s completion. */
+    bg_alog_t *alog;
 } bg_proxy_options_t;
 
 /* Validates options and copies them. NULL + <err> on bad input. Thread: control. */

@@ -69,6 +69,8 @@ static bool final_head(bg_exchange_t *ex)
     o.chunked = ex->rsp_chunked;
     o.tunnel = ex->tunnel;
     o.set_cookie = bg_str(ex->set_cookie);
+    o.request_id = (bg_str_t){ex->request_id, ex->request_id_len};
+    ex->up_head_us = bg_now_us();
     bg_buf_reset(&ex->rsp_out);
     bg_http_write_response(&ex->rsp_out, rsp, &o);
     bg_outq_add(&ex->to_client, ex->rsp_out.data, ex->rsp_out.len);

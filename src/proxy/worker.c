@@ -137,6 +137,7 @@ static void housekeep_cb(uv_timer_t *t)
 {
     bg_worker_t *w = t->data;
 
+    bg_access_flush(w);
     if (w->busy_ticks != 0) {
         w->busy_ticks = 0;
         w->trimmed = false;
@@ -237,6 +238,7 @@ static void close_listeners(bg_worker_t *w)
 static void finish_stop(bg_worker_t *w)
 {
     bg_pool_close_all(w);
+    bg_access_flush(w); /* the last lines of this worker */
     if (!uv_is_closing((uv_handle_t *)&w->accept_timer))
         uv_close((uv_handle_t *)&w->accept_timer, close_cb_noop);
     if (!uv_is_closing((uv_handle_t *)&w->tq_timer))
@@ -462,6 +464,7 @@ int bg_worker_init(bg_worker_t *w, bg_proxy_t *p, unsigned index)
         w->buf_size = w->cfg->max_header_bytes + 4096;
     bg_list_init(&w->clients);
     bg_list_init(&w->pools);
+    bg_buf_init(&w->alog_buf);
     w->rng[0] = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)w << 17) ^ 0x9e3779b97f4a7c15ULL;
     w->rng[1] = bg_now_us() * 0xbf58476d1ce4e5b9ULL + index + 1;
     if ((rc = uv_loop_init(&w->loop)) < 0)
@@ -516,6 +519,8 @@ void bg_worker_fini(bg_worker_t *w)
     if (uv_loop_close(&w->loop) != 0)
         bg_log(BG_LOG_ERROR, "proxy", "worker=%u loop closed with live handles", w->index);
     release_free_lists(w);
+    bg_access_flush(w); /* lines of exchanges released while the loop closed */
+    bg_buf_fini(&w->alog_buf);
     for (s = w->old; s; s = n) {
         n = s->next;
         snapref_free(s);

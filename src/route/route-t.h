@@ -55,6 +55,8 @@ typedef struct bg_target {
     _Atomic int passive_ejected;    /* set by a worker when it ejects; cleared by health */
     _Atomic int64_t conns;          /* open upstream connections, all workers */
     bg_traffic_stats_t stats;
+    char version[64];               /* revision it runs ("" unknown: static targets); set
+                                     * before the target is first published (access log) */
 
     void *ctl;                      /* control thread only (health state, driver handle) */
 } bg_target_t;

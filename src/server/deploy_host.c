@@ -76,6 +76,7 @@ static int add_instance(bg_server_t *s, srv_service_t *svc, bg_instance_t *inst,
     srv_instance_t *rec;
 
     BG_ASSERT(t != NULL); /* the driver made the address: 127.0.0.1:PORT */
+    snprintf(t->version, sizeof(t->version), "%s", inst->version);
     rec = BG_NEW(srv_instance_t);
     rec->inst = inst;
     rec->target = bg_target_ref(t);

@@ -80,6 +80,8 @@ struct bg_server {
     bg_admin_t *admin;
     bg_admin_t *metrics; /* metrics_listen: GET /metrics only, or NULL (observe.c) */
     bool metrics_stopped;
+    bg_alog_t *alog;     /* access_log, or NULL; freed after the proxy (observe.c) */
+    uv_signal_t sig_usr1; /* reopens the access log */
     srv_service_t *services; /* cfg->n_services, same order */
     size_t n_services;
 
@@ -186,6 +188,11 @@ void srv_metrics_slot_revision(srv_service_t *svc, int slot, int64_t revno, cons
 int srv_metrics_new(bg_server_t *s, bg_err_t *err);
 int srv_metrics_start(bg_server_t *s, bg_err_t *err);
 void srv_metrics_stop(bg_server_t *s);
+/* Opens the access log of the config (before the proxy, which borrows it). */
+int srv_alog_new(bg_server_t *s, bg_err_t *err);
+/* SIGUSR1 and POST /v1/logs/reopen (<req> answered at once; NULL for the signal). */
+void srv_reopen_logs(bg_server_t *s, bg_admin_req_t *req);
+void srv_sig_usr1(uv_signal_t *h, int signum);
 json_t *srv_target_json(bg_server_t *s, const bg_target_t *t);
 
 #endif

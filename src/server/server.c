@@ -61,6 +61,7 @@ static int make_proxy(bg_server_t *s, bg_err_t *err)
         .limits = s->cfg->proxy,
         .router = s->router,
         .passive_notify = bg_health_passive_async(s->health),
+        .alog = s->alog,
     };
 
     s->proxy = bg_proxy_new(&po, err);
@@ -110,10 +111,11 @@ bg_server_t *bg_server_new(bg_config_t *cfg, bg_err_t *err)
     BG_ASSERT(uv_loop_init(&s->loop) == 0);
     uv_signal_init(&s->loop, &s->sig_int);
     uv_signal_init(&s->loop, &s->sig_term);
+    uv_signal_init(&s->loop, &s->sig_usr1);
     uv_async_init(&s->loop, &s->stop_async, on_stop_async);
     uv_timer_init(&s->loop, &s->switch_timer);
     uv_idle_init(&s->loop, &s->switch_idle);
-    s->sig_int.data = s->sig_term.data = s->stop_async.data = s;
+    s->sig_int.data = s->sig_term.data = s->stop_async.data = s->sig_usr1.data = s;
     s->switch_timer.data = s->switch_idle.data = s;
     if (cfg == NULL) {
         bg_err_set(err, BG_EINVAL, "server: no configuration");
@@ -122,8 +124,8 @@ bg_server_t *bg_server_new(bg_config_t *cfg, bg_err_t *err)
     s->router = bg_router_new();
     s->health = bg_health_new(&s->loop, srv_on_health, s);
     s->health_closed = false;
-    if (srv_model_init(s, err) != 0 || make_proxy(s, err) != 0 || make_admin(s, err) != 0 ||
-        srv_metrics_new(s, err) != 0 || make_deployer(s, err) != 0)
+    if (srv_model_init(s, err) != 0 || srv_alog_new(s, err) != 0 || make_proxy(s, err) != 0 ||
+        make_admin(s, err) != 0 || srv_metrics_new(s, err) != 0 || make_deployer(s, err) != 0)
         goto fail;
     return s;
 fail:
@@ -182,6 +184,7 @@ int bg_server_start(bg_server_t *s, bg_err_t *err)
         return rc;
     uv_signal_start(&s->sig_int, on_signal, SIGINT);
     uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&s->sig_usr1, srv_sig_usr1, SIGUSR1);
     if ((rc = watch_all(s, err)) != 0)
         return rc;
     s->started = true;
@@ -289,6 +292,7 @@ void srv_shutdown(bg_server_t *s, const char *why, bool stop_targets, bg_admin_r
         bg_health_close(s->health, on_health_closed, s);
     close_handle((uv_handle_t *)&s->sig_int);
     close_handle((uv_handle_t *)&s->sig_term);
+    close_handle((uv_handle_t *)&s->sig_usr1);
     close_handle((uv_handle_t *)&s->stop_async);
     close_handle((uv_handle_t *)&s->switch_timer);
     close_handle((uv_handle_t *)&s->switch_idle);
@@ -353,6 +357,7 @@ void bg_server_free(bg_server_t *s)
         drain_loop(s, NULL);
     }
     bg_proxy_free(s->proxy);
+    bg_alog_free(s->alog); /* after the workers: they hand it their last lines */
     bg_admin_free(s->admin);
     bg_admin_free(s->metrics);
     bg_deployer_free(s->deployer);

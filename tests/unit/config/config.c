@@ -235,6 +235,8 @@ Test(config, listeners_must_differ)
     assert_err("metrics_listen: 127.0.0.1:8080\n",
                "t.yaml:1:17: metrics_listen: metrics_listen uses the same address as another "
                "listener (listen 127.0.0.1:8080)");
+    assert_err("access_log_format: apache\n",
+               "t.yaml:1:20: access_log_format: expected json or combined, got \"apache\"");
     assert_err("metrics_listen: 9464\n", "t.yaml:1:17: metrics_listen: expected an address "
                                          "host:port like 127.0.0.1:8080, got \"9464\"");
 }
@@ -243,8 +245,8 @@ Test(config, top_level_errors)
 {
     assert_err("listen: 127.0.0.1:8080\nlisten_addr: x\n",
                "t.yaml:2:1: listen_addr: unknown key \"listen_addr\"; valid keys: listen, "
-               "test_listen, metrics_listen, admin, admin_token, state_dir, driver, workers, proxy, "
-               "services, matrix");
+               "test_listen, metrics_listen, access_log, access_log_format, admin, admin_token, "
+               "state_dir, driver, workers, proxy, services, matrix");
     assert_err("driver: podman\n", "t.yaml:1:9: driver: expected one of process, docker, "
                                    "static, ecs, got \"podman\"");
     assert_err("- a\n- b\n", "t.yaml:1:1: expected a mapping of settings (listen, services, "
