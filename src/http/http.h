@@ -198,8 +198,8 @@ void bg_http_write_response(bg_buf_t *out, const bg_http_head_t *rsp,
                             const bg_http_rsp_opts_t *o);
 
 /* Appends a whole response made by the proxy: <status>, JSON <body>, Connection: close
- * when <close>. */
+ * when <close>, X-Request-Id when <request_id> is not empty. */
 void bg_http_write_local(bg_buf_t *out, int status, const char *body, size_t body_len,
-                         bool close);
+                         bool close, bg_str_t request_id);
 
 #endif

@@ -273,7 +273,8 @@ void bg_client_local_response(bg_client_t *c, int status, const char *body, size
     ex->close_client = close;
     ex->status = status;
     bg_buf_reset(&ex->rsp_out);
-    bg_http_write_local(&ex->rsp_out, status, body, len, close);
+    bg_http_write_local(&ex->rsp_out, status, body, len, close,
+                        (bg_str_t){ex->request_id, ex->request_id_len});
     c->writing_local = true;
     c->state = BG_CLIENT_BUSY;
     b = uv_buf_init(ex->rsp_out.data, (unsigned)ex->rsp_out.len);

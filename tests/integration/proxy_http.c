@@ -107,6 +107,9 @@ Test(proxy_http, routes_by_host_and_longest_prefix)
     bgt_resp_fini(&r);
     cr_assert(bgt_http_get(F.port, "other.example", "/api", &r, 5000));
     cr_assert_eq(r.status, 404);
+    char rid[64];
+    cr_assert(bgt_resp_header(&r, "X-Request-Id", rid, sizeof(rid)), "no X-Request-Id on a 404");
+    cr_assert_eq(strlen(rid), 32, "%s", rid);
     cr_assert_str_eq(r.body, "{\"error\":\"no route\",\"host\":\"other.example\",\"path\":\"/api\"}");
     bgt_resp_fini(&r);
 }
