@@ -11,7 +11,7 @@ PACKAGES=(
   libxml2-dev                                            # AWS query-protocol XML (src/aws)
   python3-botocore awscli                                # AWS test double + its CLI test
   libcriterion-dev                                       # unit/integration/e2e tests
-  curl jq procps iproute2 python3 git                    # tests, demo
+  curl jq procps iproute2 python3 python3-yaml git       # tests, demo
   wrk nginx-light haproxy                                # benchmarks (bench/)
   valgrind strace                                        # debugging leaks and syscalls
   nodejs                                                 # npm semver oracle (compat tests)
