@@ -2,7 +2,8 @@
 # The action's step (scripts/gha-deploy.sh, as action.yml runs it) against a real
 # `bluegreen serve` on the docker driver of the ctest 'docker' fixture:
 #  - v2 from the plain registry: exit 0, result=SUCCEEDED, deployment=<id>, the summary
-#    says so, the load balancer answers 2.0.0, the git.sha and extra labels are kept;
+#    says so (with the digest the image was pinned to), the load balancer answers 2.0.0,
+#    the git.sha and extra labels are kept;
 #  - bad-health (its health check fails): exit 1, result ROLLED_BACK or FAILED, the
 #    reason in the summary and an ::error annotation, 2.0.0 still serving;
 #  - a tag that does not exist: exit 1, result FAILED or ROLLED_BACK, 2.0.0 still serving.
@@ -55,6 +56,9 @@ grep -q ':white_check_mark: bluegreen deploy `orders` 2.0.0: SUCCEEDED' "$SUMMAR
   fail "v2: summary: $(cat "$SUMMARY")"
 grep -q "| Deployment | #$id |" "$SUMMARY" || fail "v2: summary lacks the id"
 grep -q 'git.sha='"$sha" "$SUMMARY" || fail "v2: summary lacks git.sha"
+# shellcheck disable=SC2016 # backquotes are markdown
+grep -q '^| Digest | `sha256:[0-9a-f]\{64\}` |$' "$SUMMARY" || fail "v2: summary lacks the digest"
+sed 's/^/    summary| /' "$SUMMARY"
 [ "$(lb_version)" = 2.0.0 ] || fail "v2: the load balancer answers $(lb_version)"
 d=$("$BG" --admin "$ADMIN" --token "$TOKEN" history orders --json |
   jq -c '(if type == "array" then . else (.deployments // .items) end) | map(select(.id == '"$id"')) | .[0]')

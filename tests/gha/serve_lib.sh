@@ -44,7 +44,7 @@ services:
     image: $BG_IMAGE_AUTH:v1
     health: {path: /actuator/health, format: actuator, interval: 200ms, healthy_threshold: 2}
     strategy: all-at-once
-    startup_timeout: 20s
+    startup_timeout: 10s
     termination_wait: 30s
     drain: 500ms
     stop_timeout: 2s
