@@ -75,6 +75,14 @@ void bg_client_close(bg_client_t *c)
     uv_close((uv_handle_t *)&c->tcp, client_closed_cb);
 }
 
+void bg_client_close_idle_in(bg_client_t *c, uint64_t ms)
+{
+    uint64_t due = uv_timer_get_due_in(&c->timer);
+
+    if (!uv_is_active((uv_handle_t *)&c->timer) || due > ms)
+        uv_timer_start(&c->timer, timer_close_cb, ms, 0);
+}
+
 static void shutdown_cb(uv_shutdown_t *req, int status)
 {
     bg_client_t *c = req->data;

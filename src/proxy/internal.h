@@ -70,6 +70,12 @@ struct bg_proxy {
      * most each kind may take so the control thread's reserve stays free. */
     _Atomic uint64_t n_clients, n_upstreams;
     uint64_t client_max, upstream_max;
+    /* Listening sockets handed over by a previous process (bg_proxy_inherit), owned until
+     * bind_all() gives them to workers, and the fds the workers listen on (borrowed from
+     * their handles, for bg_proxy_listen_fds()). Index: 0 production, 1 test. */
+    int *inherited[BG_LISTENERS];
+    size_t n_inherited[BG_LISTENERS];
+    int *listening[BG_LISTENERS];
 };
 
 /* Timeouts of clients and upstream connections. Each kind has one fixed duration, so a
@@ -307,6 +313,9 @@ void bg_client_accept(bg_worker_t *w, int fd, const struct sockaddr *peer, uint8
 void bg_client_write_pending(bg_client_t *c);
 void bg_client_write_done(bg_client_t *c);
 void bg_client_close(bg_client_t *c);
+/* Stopping: closes <c>, idle between requests, in <ms> unless its idle timer fires sooner;
+ * a request arriving meanwhile is served (and answered with `Connection: close`). */
+void bg_client_close_idle_in(bg_client_t *c, uint64_t ms);
 /* The exchange finished; <reuse>: the connection may take another request. */
 void bg_client_exchange_done(bg_client_t *c, bool reuse);
 void bg_client_update_reading(bg_client_t *c);

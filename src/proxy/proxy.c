@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -59,8 +60,35 @@ bg_proxy_t *bg_proxy_new(const bg_proxy_options_t *opts, bg_err_t *err)
     return p;
 }
 
+/* Takes an inherited socket listening on <ss> (see bg_proxy_inherit), or -1. */
+static int take_inherited(bg_proxy_t *p, int which, const struct sockaddr_storage *ss)
+{
+    for (size_t i = 0; i < p->n_inherited[which]; i++) {
+        int fd = p->inherited[which][i];
+        if (fd >= 0 && bg_net_listener_matches(fd, (const struct sockaddr *)ss)) {
+            p->inherited[which][i] = -1;
+            return fd;
+        }
+    }
+    return -1;
+}
+
+static void close_inherited(bg_proxy_t *p)
+{
+    for (int k = 0; k < BG_LISTENERS; k++) {
+        for (size_t i = 0; i < p->n_inherited[k]; i++)
+            if (p->inherited[k][i] >= 0)
+                close(p->inherited[k][i]);
+        free(p->inherited[k]);
+        p->inherited[k] = NULL;
+        p->n_inherited[k] = 0;
+    }
+}
+
 /* Binds one socket per worker on <addr>; with port 0 the first picks the port and the
- * others join it. Returns the bound port or a negative code. */
+ * others join it. Sockets inherited from a previous process come first: they keep the
+ * port and whatever waits in their accept queues. Returns the bound port or a negative
+ * code. */
 static int bind_all(bg_proxy_t *p, const char *addr, int which, bg_err_t *err)
 {
     struct sockaddr_storage ss;
@@ -69,18 +97,22 @@ static int bind_all(bg_proxy_t *p, const char *addr, int which, bg_err_t *err)
 
     if (bg_net_addr_parse(addr, &ss, &len, err) < 0)
         return BG_EINVAL;
-    if ((ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                  : ((struct sockaddr_in *)&ss)->sin_port) != 0) {
-        int rc = bg_net_check_free((struct sockaddr *)&ss, len, addr, err);
-        if (rc < 0)
-            return rc;
-    }
     for (unsigned i = 0; i < p->n_workers; i++) {
-        int fd = bg_net_listen((struct sockaddr *)&ss, len, LISTEN_BACKLOG, addr, err);
+        int fd = take_inherited(p, which, &ss);
+        if (fd < 0 && i == 0 &&
+            (ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                      : ((struct sockaddr_in *)&ss)->sin_port) != 0) {
+            int rc = bg_net_check_free((struct sockaddr *)&ss, len, addr, err);
+            if (rc < 0)
+                return rc;
+        }
+        if (fd < 0)
+            fd = bg_net_listen((struct sockaddr *)&ss, len, LISTEN_BACKLOG, addr, err);
         if (fd < 0)
             return fd;
         p->workers[i].listen_fd[which] = fd;
         p->workers[i].has_listener[which] = true;
+        p->listening[which][i] = fd;
         if (i == 0) {
             port = bg_net_local_port(fd);
             if (port < 0)
@@ -92,6 +124,35 @@ static int bind_all(bg_proxy_t *p, const char *addr, int which, bg_err_t *err)
         }
     }
     return port;
+}
+
+void bg_proxy_inherit(bg_proxy_t *p, bool test, const int *fds, size_t n)
+{
+    int k = test ? 1 : 0;
+
+    BG_ASSERT(!p->started);
+    p->inherited[k] = bg_xrealloc(p->inherited[k], (p->n_inherited[k] + n) * sizeof(int));
+    memcpy(p->inherited[k] + p->n_inherited[k], fds, n * sizeof(int));
+    p->n_inherited[k] += n;
+    /* Every inherited socket keeps receiving connections from the kernel (SO_REUSEPORT
+     * spreads them over the group): each needs a worker accepting on it. */
+    if (p->n_inherited[k] > p->n_workers) {
+        p->n_workers = (unsigned)p->n_inherited[k];
+        p->opts.limits.workers = p->n_workers;
+    }
+}
+
+size_t bg_proxy_listen_fds(const bg_proxy_t *p, bool test, int *out, size_t max)
+{
+    int k = test ? 1 : 0;
+    size_t n = 0;
+
+    if (!p->started || p->listening[k] == NULL)
+        return 0;
+    for (unsigned i = 0; i < p->n_workers && n < max; i++)
+        if (p->listening[k][i] >= 0)
+            out[n++] = p->listening[k][i];
+    return n;
 }
 
 static void close_listen_fds(bg_proxy_t *p)
@@ -171,9 +232,11 @@ int bg_proxy_start(bg_proxy_t *p, bg_err_t *err)
      * EPIPE, not kill the process (process-wide, as nginx and HAProxy do). */
     signal(SIGPIPE, SIG_IGN);
     p->workers = bg_xcalloc(p->n_workers, sizeof(bg_worker_t));
-    for (unsigned i = 0; i < p->n_workers; i++)
-        for (int k = 0; k < BG_LISTENERS; k++)
-            p->workers[i].listen_fd[k] = -1;
+    for (int k = 0; k < BG_LISTENERS; k++) {
+        p->listening[k] = bg_xcalloc(p->n_workers, sizeof(int));
+        for (unsigned i = 0; i < p->n_workers; i++)
+            p->listening[k][i] = p->workers[i].listen_fd[k] = -1;
+    }
     rc = bind_all(p, p->listen, 0, err);
     if (rc < 0)
         goto fail;
@@ -198,6 +261,7 @@ int bg_proxy_start(bg_proxy_t *p, bg_err_t *err)
         BG_ASSERT(rc == 0);
     }
     p->started = true;
+    close_inherited(p); /* those that matched no configured listener */
     bg_log(BG_LOG_INFO, "proxy", "started listen=%s port=%d test_port=%d workers=%u", p->listen,
            p->port, p->test_port, p->n_workers);
     return 0;
@@ -208,6 +272,10 @@ fail:
     close_listen_fds(p);
     free(p->workers);
     p->workers = NULL;
+    for (int k = 0; k < BG_LISTENERS; k++) {
+        free(p->listening[k]);
+        p->listening[k] = NULL;
+    }
     return rc;
 }
 
@@ -253,6 +321,10 @@ void bg_proxy_stop(bg_proxy_t *p, uint32_t grace_ms)
         bg_worker_fini(&p->workers[i]);
     }
     p->started = false;
+    for (int k = 0; k < BG_LISTENERS; k++) {
+        free(p->listening[k]);
+        p->listening[k] = NULL;
+    }
     bg_log(BG_LOG_INFO, "proxy", "stopped");
 }
 
@@ -261,6 +333,7 @@ void bg_proxy_free(bg_proxy_t *p)
     if (!p)
         return;
     bg_proxy_stop(p, 0);
+    close_inherited(p);
     free(p->workers);
     free(p->listen);
     free(p->test_listen);

@@ -21,6 +21,9 @@
 
 typedef struct bg_proxy bg_proxy_t;
 
+/* At stop, how long a keep-alive connection must have been idle before it is closed. */
+#define BG_PROXY_STOP_IDLE_MS 250
+
 typedef struct bg_proxy_options {
     const char *listen;        /* production "host:port" (required) */
     const char *test_listen;   /* test listener; NULL = none */
@@ -43,6 +46,20 @@ bg_proxy_t *bg_proxy_new(const bg_proxy_options_t *opts, bg_err_t *err);
  * address), then starts the worker threads. Returns 0 or a negative code. Thread: control. */
 int bg_proxy_start(bg_proxy_t *p, bg_err_t *err);
 
+/* Zero-downtime restart: gives the proxy listening sockets <fds> (<n> of them) that a
+ * previous bluegreen process listened on for the production (<test> false) or test
+ * listener. Call before bg_proxy_start(), which listens on those that match the configured
+ * address (port 0 matches any port) instead of binding new ones — connections waiting in
+ * their accept queues are then served, none is refused — and runs at least <n> workers
+ * so that every inherited socket has one. Sockets that do not match are closed. Takes
+ * ownership of the fds (not of the array). Thread: control. */
+void bg_proxy_inherit(bg_proxy_t *p, bool test, const int *fds, size_t n);
+
+/* The listening fds of the production (<test> false) or test listener, one per worker, into
+ * <out> (at most <max>); returns how many. Borrowed: valid until bg_proxy_stop(); dup them
+ * to hand them to another process. Thread: control, while started. */
+size_t bg_proxy_listen_fds(const bg_proxy_t *p, bool test, int *out, size_t max);
+
 /* Actual bound port of the production / test listener (useful with port 0). */
 int bg_proxy_port(const bg_proxy_t *p);
 int bg_proxy_test_port(const bg_proxy_t *p);
@@ -55,7 +72,10 @@ void bg_proxy_notify(bg_proxy_t *p);
 bool bg_proxy_adopted(const bg_proxy_t *p, uint64_t generation);
 
 /* Stops accepting, lets in-flight requests finish for up to <grace_ms>, closes every
- * connection and joins the workers. Thread: control. */
+ * connection and joins the workers. Responses after this carry `Connection: close`; an idle
+ * keep-alive connection is closed once it has been idle for BG_PROXY_STOP_IDLE_MS (so a
+ * client that is just sending its next request gets an answer, not a reset). Blocks the
+ * caller until the workers are done. Thread: control. */
 void bg_proxy_stop(bg_proxy_t *p, uint32_t grace_ms);
 
 /* Frees a stopped (or never started) proxy. NULL is a no-op. */

@@ -275,10 +275,14 @@ static void begin_stop(bg_worker_t *w)
 
     w->stopping = true;
     close_listeners(w);
+    /* An idle keep-alive connection is not closed at once: its client may be sending the
+     * next request right now (a load generator's connection is idle for microseconds
+     * between requests), and a close would then lose that request. It gets
+     * BG_PROXY_STOP_IDLE_MS to send one, which is answered with `Connection: close`. */
     bg_list_foreach_safe(pos, tmp, &w->clients) {
         bg_client_t *c = BG_CONTAINER_OF(pos, bg_client_t, link);
         if (c->state == BG_CLIENT_IDLE && c->len == c->off)
-            bg_client_close(c);
+            bg_client_close_idle_in(c, BG_PROXY_STOP_IDLE_MS);
     }
     if (bg_list_is_empty(&w->clients)) {
         finish_stop(w);
