@@ -99,6 +99,25 @@ bg_admin_t *bg_admin_new(uv_loop_t *loop, const bg_admin_options_t *opts, bg_err
  * <err> naming the endpoint. Thread: control. */
 int bg_admin_start(bg_admin_t *a, bg_err_t *err);
 
+/* As bg_admin_start(), but listens on <fd> (when >= 0): the Unix socket at our path that
+ * a previous bluegreen process handed over (bg_admin_handover), so that clients connecting
+ * during the hand-over wait in its queue instead of being refused. Takes ownership of
+ * <fd>. A TCP endpoint cannot be handed over (BG_EINVAL). Thread: control. */
+int bg_admin_start_fd(bg_admin_t *a, int fd, bg_err_t *err);
+
+/* Hands the listening Unix socket to another process: returns a duplicate of its fd (the
+ * caller owns it and sends it) and gives up the socket file, which bg_admin_stop() then
+ * leaves in place for the other process. A negative code for a TCP endpoint or an admin
+ * not listening. Thread: control. */
+int bg_admin_handover(bg_admin_t *a);
+
+/* Takes <req>'s connection out of the HTTP layer: returns a duplicate of its fd (the
+ * caller owns it and speaks on it directly, e.g. to send descriptors with SCM_RIGHTS),
+ * closes the admin's side of the connection without an answer and frees <req> (this
+ * counts as its one answer). A negative code (and <req> answered 500) when the client is
+ * already gone. Thread: control. */
+int bg_admin_req_take_fd(bg_admin_req_t *req);
+
 /* Bound TCP port (after start), or -1 for a Unix socket. */
 int bg_admin_port(const bg_admin_t *a);
 /* Socket path for a Unix endpoint (borrowed), or NULL for TCP. */

@@ -7,6 +7,8 @@
  */
 #include "admin/internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -394,6 +396,28 @@ void admin_req_write(bg_admin_req_t *req, int status, const char *content_type, 
         free(wr);
         admin_conn_close(c);
     }
+}
+
+int bg_admin_req_take_fd(bg_admin_req_t *req)
+{
+    admin_conn_t *c = req->conn;
+    uv_os_fd_t fd;
+    int dup_fd;
+
+    if (c == NULL || c->closing || uv_fileno(&c->h.handle, &fd) != 0) {
+        free(req);
+        return BG_EUNAVAIL;
+    }
+    dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (dup_fd < 0) {
+        int rc = -errno;
+        bg_admin_respond_errorf(req, BG_EIO, "dup: %s", bg_strerror(rc));
+        return rc;
+    }
+    c->req = NULL;
+    free(req);
+    admin_conn_close(c); /* closes our fd; the socket lives on in <dup_fd> */
+    return dup_fd;
 }
 
 /* ---- streaming answers ---- */

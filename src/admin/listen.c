@@ -6,6 +6,7 @@
 #include "admin/admin.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -190,25 +191,49 @@ static void on_connection(uv_stream_t *server, int status)
     admin_conn_accept(a);
 }
 
+/* The socket is bound here rather than with uv_pipe_bind(): libuv removes the file of a
+ * pipe it bound when the handle closes, which would take the path away from a new process
+ * that the socket was handed over to (bg_admin_handover). We remove it ourselves on stop. */
+static int bind_unix(const char *path, bg_err_t *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    mode_t old_mask;
+    int fd, rc;
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return bg_err_set(err, -errno, "admin: socket: %s", strerror(errno));
+    /* umask closes the window between bind() and chmod() in which others could connect. */
+    old_mask = umask(0177);
+    rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old_mask);
+    if (rc != 0) {
+        rc = bg_err_set(err, -errno, "admin: bind %s: %s", path, strerror(errno));
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
 static int start_unix(bg_admin_t *a, bg_err_t *err)
 {
-    mode_t old_mask;
-    int rc;
+    int rc, fd;
 
     if ((rc = mkdir_parent(a->path, err)) != 0)
         return rc;
     if ((rc = clear_stale_socket(a->path, err)) != 0)
         return rc;
+    if ((fd = bind_unix(a->path, err)) < 0)
+        return fd;
+    a->path_bound = true;
     uv_pipe_init(a->loop, &a->listener.pipe, 0);
     a->listener_inited = true;
     a->listener_closed = false;
-    /* umask closes the window between bind() and chmod() in which others could connect. */
-    old_mask = umask(0177);
-    rc = uv_pipe_bind(&a->listener.pipe, a->path);
-    umask(old_mask);
-    if (rc != 0)
-        return bg_err_set(err, rc, "admin: bind %s: %s", a->path, uv_strerror(rc));
-    a->path_bound = true;
+    if ((rc = uv_pipe_open(&a->listener.pipe, fd)) != 0) {
+        close(fd);
+        return bg_err_set(err, rc, "admin: %s: %s", a->path, uv_strerror(rc));
+    }
     if (chmod(a->path, 0600) != 0)
         return bg_err_set(err, -errno, "admin: chmod %s: %s", a->path, strerror(errno));
     return 0;
@@ -239,12 +264,44 @@ static int start_tcp(bg_admin_t *a, bg_err_t *err)
     return 0;
 }
 
+/* Listens on <fd>, a Unix socket another bluegreen listened on at our path. */
+static int start_inherited(bg_admin_t *a, int fd, bg_err_t *err)
+{
+    int rc;
+
+    if (!a->is_unix) {
+        close(fd);
+        return bg_err_set(err, BG_EINVAL,
+                          "admin endpoint '%s' is TCP: only a unix: admin socket can be "
+                          "handed over",
+                          a->endpoint);
+    }
+    uv_pipe_init(a->loop, &a->listener.pipe, 0);
+    a->listener_inited = true;
+    a->listener_closed = false;
+    if ((rc = uv_pipe_open(&a->listener.pipe, fd)) != 0) {
+        close(fd);
+        return bg_err_set(err, rc, "admin: adopting the socket of %s: %s", a->path,
+                          uv_strerror(rc));
+    }
+    a->path_bound = true; /* ours to remove now */
+    return 0;
+}
+
 int bg_admin_start(bg_admin_t *a, bg_err_t *err)
+{
+    return bg_admin_start_fd(a, -1, err);
+}
+
+int bg_admin_start_fd(bg_admin_t *a, int fd, bg_err_t *err)
 {
     int rc;
 
     BG_ASSERT(!a->listener_inited);
-    rc = a->is_unix ? start_unix(a, err) : start_tcp(a, err);
+    if (fd >= 0)
+        rc = start_inherited(a, fd, err);
+    else
+        rc = a->is_unix ? start_unix(a, err) : start_tcp(a, err);
     if (rc != 0)
         return rc;
     a->listener.handle.data = a;
@@ -266,6 +323,21 @@ int bg_admin_port(const bg_admin_t *a)
 const char *bg_admin_socket_path(const bg_admin_t *a)
 {
     return a->is_unix ? a->path : NULL;
+}
+
+int bg_admin_handover(bg_admin_t *a)
+{
+    uv_os_fd_t fd;
+    int dup_fd;
+
+    if (!a->is_unix || !a->listener_inited || a->stopping ||
+        uv_fileno(&a->listener.handle, &fd) != 0)
+        return BG_EINVAL;
+    dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (dup_fd < 0)
+        return -errno;
+    a->path_bound = false; /* the socket file now names the other process's listener */
+    return dup_fd;
 }
 
 static void on_listener_closed(uv_handle_t *h)

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "base/compat.h"
@@ -177,8 +178,9 @@ static void route_target_remove(bg_admin_t *a, bg_admin_req_t *req, const char *
 static void route_health(bg_admin_t *a, bg_admin_req_t *req)
 {
     bg_admin_respond_json(req, 200,
-                          json_pack("{s:s,s:s,s:I}", "status", "ok", "version", BG_VERSION,
-                                    "uptime_ms", (json_int_t)(bg_now_ms() - a->started_ms)));
+                          json_pack("{s:s,s:s,s:I,s:I}", "status", "ok", "version", BG_VERSION,
+                                    "uptime_ms", (json_int_t)(bg_now_ms() - a->started_ms),
+                                    "pid", (json_int_t)getpid()));
 }
 
 static void route_metrics(bg_admin_t *a, bg_admin_req_t *req)
