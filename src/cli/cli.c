@@ -15,13 +15,30 @@
 #include "cli/internal.h"
 
 static const bg_cli_verb_t verbs[] = {
-    {"serve", "[-c FILE]", "run the load balancer, controller and admin API",
+    {"serve", "[-c FILE] [--takeover]", "run the load balancer, controller and admin API",
      "Loads the config file (default ./bluegreen.yaml) and runs in the foreground until\n"
      "SIGTERM, SIGINT or `bluegreen shutdown`. On SIGTERM/SIGINT the targets it runs keep\n"
      "running and the next `serve` re-adopts them (same processes, no restart); use\n"
-     "`bluegreen shutdown --stop-targets` to stop them too. A config error is printed as\n"
-     "file:line:column: key: message and exits 2 before anything starts.",
-     0, bg_cli_serve},
+     "`bluegreen shutdown --stop-targets` to stop them too. SIGHUP reloads the config\n"
+     "(as `bluegreen reload`). A config error is printed as file:line:column: key: message\n"
+     "and exits 2 before anything starts.\n"
+     "\n"
+     "--takeover replaces the daemon running on the same admin socket (unix: only) without\n"
+     "dropping a request: a restart, or an upgrade when run from a new binary. The new\n"
+     "process takes over the listening sockets (passed over the admin socket), re-adopts\n"
+     "the targets and serves; the old one stops accepting, finishes its in-flight requests\n"
+     "(answering `Connection: close`), closes idle keep-alive connections and exits.\n"
+     "Refused while a deployment runs; without a running daemon it fails and binds nothing.",
+     BG_CLI_OPT_ARGS, bg_cli_serve},
+    {"reload", "[--json]", "apply the config file again without dropping a request",
+     "The daemon re-reads its config file (the one it was started with) and applies all of\n"
+     "it: services added, changed or removed, routes, health checks, limits. A config that\n"
+     "does not load is refused whole with its file:line:column error and the running one\n"
+     "stays (exit 2). A reload while a deployment or release runs is refused (exit 1): run\n"
+     "it when the deployment ended. Keys of a service's revision (run, image, env, count,\n"
+     "version, api) apply at its next deployment. SIGHUP to the daemon does the same.\n"
+     "Waits until the new daemon process answers, then prints what changed.",
+     BG_CLI_OPT_JSON, bg_cli_reload},
     {"shutdown", "[--stop-targets] [--json]",
      "stop the daemon (and, with --stop-targets, its targets)",
      "Without --stop-targets it is SIGTERM: the daemon stops its listeners and exits, the\n"

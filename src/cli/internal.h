@@ -333,6 +333,7 @@ int bg_cli_follow(bg_cli_client_t *c, const json_t *d, json_t **final);
 /* The verbs (one file each; control.c holds promote, pause, resume and abort, which
  * differ only in their route). */
 int bg_cli_serve(bg_cli_t *cli, int argc, char **argv);
+int bg_cli_reload(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_check_config(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_status(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_deployment(bg_cli_t *cli, int argc, char **argv);

@@ -161,6 +161,10 @@ int bg_deployer_traffic_changed(bg_deployer_t *d, const char *service, const uin
  * (borrowed, live; NULL for an unknown service). Thread: control. */
 const bg_metrics_deploys_t *bg_deployer_counts(bg_deployer_t *d, const char *service);
 
+/* True while a deployment or a release runs, with what runs in <why> (<size> bytes): a
+ * restart or reload of bluegreen would interrupt it. Thread: control. */
+bool bg_deployer_busy(bg_deployer_t *d, char *why, size_t size);
+
 /* Revision number and version in <slot> of <service> (0 / NULL when empty). */
 int64_t bg_deployer_slot_revision(bg_deployer_t *d, const char *service, int slot,
                                   const char **version);

@@ -508,3 +508,20 @@ void bg_deployer_free(bg_deployer_t *d)
     bg_compat_rules_free(d->rules);
     free(d);
 }
+
+bool bg_deployer_busy(bg_deployer_t *d, char *why, size_t size)
+{
+    for (size_t i = 0; i < d->n_services; i++) {
+        const dp_deployment_t *dep = d->services[i].running;
+        if (dep != NULL) {
+            snprintf(why, size, "deployment %" PRId64 " of %s is running (phase %s)", dep->id,
+                     d->services[i].cfg->name, bg_deploy_phase_str(dep->phase));
+            return true;
+        }
+    }
+    if (d->release != NULL) {
+        snprintf(why, size, "a release is running");
+        return true;
+    }
+    return false;
+}

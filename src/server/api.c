@@ -163,9 +163,10 @@ static srv_service_t *find_or_404(bg_server_t *s, bg_admin_req_t *req, const cha
 
 static bool refuse_when_stopping(bg_server_t *s, bg_admin_req_t *req)
 {
-    if (!s->shutting_down)
+    if (!s->shutting_down && !s->handing_over)
         return false;
-    bg_admin_respond_errorf(req, BG_EUNAVAIL, "the daemon is shutting down");
+    bg_admin_respond_errorf(req, BG_EUNAVAIL, "the daemon is %s",
+                            s->handing_over ? "handing over to a new process" : "shutting down");
     return true;
 }
 
@@ -385,6 +386,16 @@ static void op_other(void *ctx, bg_admin_req_t *req, const bg_admin_http_t *http
 
     if (refuse_when_stopping(s, req))
         return;
+    if (strcmp(http->path, "/v1/reload") == 0 || strcmp(http->path, "/v1/takeover") == 0) {
+        if (strcmp(http->method, "POST") != 0)
+            bg_admin_respond_errorf(req, BG_EINVAL, "%s is not allowed on %s", http->method,
+                                    http->path);
+        else if (http->path[4] == 'r')
+            srv_reload(s, "POST /v1/reload", req);
+        else
+            srv_op_takeover(s, req);
+        return;
+    }
     if (strcmp(http->path, "/v1/shutdown") == 0) {
         if (strcmp(http->method, "POST") == 0)
             op_shutdown(s, req, http);

@@ -123,6 +123,28 @@ struct bg_server {
     /* $NOTIFY_SOCKET taken at bg_server_new() (notify.c); notify_len 0 = not under systemd. */
     char notify_path[108];
     size_t notify_len;
+    bool deployer_closing; /* bg_deployer_close() called */
+
+    /* Hand-over (handover.c). The new process (serve --takeover): */
+    bool takeover;           /* take the sockets of the running daemon at start */
+    int takeover_fd;         /* connection to the previous process until it is done */
+    int takeover_from;       /* its pid */
+    int inherited_admin_fd;  /* until bg_admin_start_fd() takes it */
+    uv_poll_t takeover_poll; /* EOF: the previous process finished its requests */
+    bool takeover_poll_on;
+    /* The running process handing over: */
+    bool handing_over;       /* controller and admin stopped; proxying until "ready" */
+    int handover_fd;         /* connection to the new process */
+    int handover_pid;
+    uv_poll_t handover_poll; /* "ready" (or EOF) from the new process */
+    bool handover_poll_on;
+    /* Reload: the `serve --takeover` started on the new config. */
+    uv_signal_t sig_hup;
+    uv_process_t reload_proc;
+    bool reload_proc_on;     /* reload_proc initialised, not yet closed */
+    int reload_pid;          /* > 0 until it took over or exited */
+    bg_admin_req_t *reload_req; /* POST /v1/reload, answered when it took over */
+    json_t *reload_summary;     /* services added/removed/kept, for that answer */
 };
 
 /* notify.c: systemd readiness (sd_notify protocol). Takes $NOTIFY_SOCKET out of the
@@ -172,6 +194,24 @@ void srv_shutdown(bg_server_t *s, const char *why, bool stop_targets, bg_admin_r
 srv_instance_t *srv_instance_of(bg_server_t *s, const bg_target_t *t);
 /* Closes the driver once no instance stop is pending and shutdown began (driver_closing). */
 void srv_instances_maybe_close(bg_server_t *s);
+
+/* server.c: closes the controller / stops the admin API once (idempotent). */
+void srv_deployer_close(bg_server_t *s);
+void srv_admin_stop(bg_server_t *s);
+
+/* handover.c: zero-downtime restart, upgrade and reload (docs/internals/server.md). */
+/* New process, before the admin API starts: takes the running daemon's sockets (POST
+ * /v1/takeover on its admin socket); the proxy and admin then listen on them. */
+int srv_takeover(bg_server_t *s, bg_err_t *err);
+/* New process, once it serves: tells the previous one, then waits for it to finish. */
+void srv_takeover_ready(bg_server_t *s);
+/* POST /v1/takeover: hands the sockets over and stops once the new process serves. */
+void srv_op_takeover(bg_server_t *s, bg_admin_req_t *req);
+/* POST /v1/reload (<req>) or SIGHUP (<req> NULL): validates the config file and starts
+ * `serve --takeover` on it, or refuses with the error (nothing changes). */
+void srv_reload(bg_server_t *s, const char *why, bg_admin_req_t *req);
+/* Shutdown: answers a waiting reload, closes the hand-over handles. */
+void srv_handover_close(bg_server_t *s);
 
 /* deploy_host.c: what the deployment controller may do to the model. */
 void srv_deploy_host(bg_server_t *s, bg_deploy_host_t *out);

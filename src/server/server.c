@@ -45,6 +45,12 @@ static void on_signal(uv_signal_t *h, int signum)
     srv_shutdown(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM", false, NULL);
 }
 
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    srv_reload(h->data, "SIGHUP", NULL);
+}
+
 static void on_stop_async(uv_async_t *h)
 {
     bg_server_t *s = h->data;
@@ -112,6 +118,9 @@ bg_server_t *bg_server_new(bg_config_t *cfg, bg_err_t *err)
     uv_signal_init(&s->loop, &s->sig_int);
     uv_signal_init(&s->loop, &s->sig_term);
     uv_signal_init(&s->loop, &s->sig_usr1);
+    uv_signal_init(&s->loop, &s->sig_hup);
+    s->sig_hup.data = s;
+    s->takeover_fd = s->handover_fd = s->inherited_admin_fd = -1;
     uv_async_init(&s->loop, &s->stop_async, on_stop_async);
     uv_timer_init(&s->loop, &s->switch_timer);
     uv_idle_init(&s->loop, &s->switch_idle);
@@ -169,7 +178,11 @@ int bg_server_start(bg_server_t *s, bg_err_t *err)
     /* The admin endpoint first: a second daemon on the same state_dir stops here, before
      * its workers ever bind. Nothing is served before the loop runs. */
     s->admin_stopped = false;
-    if ((rc = bg_admin_start(s->admin, err)) != 0)
+    if (s->takeover && (rc = srv_takeover(s, err)) != 0)
+        return rc;
+    rc = bg_admin_start_fd(s->admin, s->inherited_admin_fd, err);
+    s->inherited_admin_fd = -1; /* the admin owns it now, also on failure */
+    if (rc != 0)
         return rc;
     s->admin_started = true;
     /* Routing and targets come back from the store (or the first boot starts the
@@ -185,9 +198,11 @@ int bg_server_start(bg_server_t *s, bg_err_t *err)
     uv_signal_start(&s->sig_int, on_signal, SIGINT);
     uv_signal_start(&s->sig_term, on_signal, SIGTERM);
     uv_signal_start(&s->sig_usr1, srv_sig_usr1, SIGUSR1);
+    uv_signal_start(&s->sig_hup, on_sighup, SIGHUP);
     if ((rc = watch_all(s, err)) != 0)
         return rc;
     s->started = true;
+    srv_takeover_ready(s);
     bg_log(BG_LOG_INFO, "server",
            "msg=started listen=%s proxy_port=%d test_port=%d admin=%s "
            "services=%zu",
@@ -224,12 +239,20 @@ static void close_handle(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
-static void stop_admin(bg_server_t *s)
+void srv_admin_stop(bg_server_t *s)
 {
     if (s->admin_stopped || s->admin_stopping)
         return;
     s->admin_stopping = true;
     bg_admin_stop(s->admin, on_admin_stopped, s);
+}
+
+void srv_deployer_close(bg_server_t *s)
+{
+    if (s->deployer == NULL || s->deployer_closed || s->deployer_closing)
+        return;
+    s->deployer_closing = true;
+    bg_deployer_close(s->deployer, on_deployer_closed, s);
 }
 
 void srv_targets_stopped(bg_server_t *s)
@@ -247,7 +270,7 @@ void srv_targets_stopped(bg_server_t *s)
             json_pack("{s:b,s:b,s:b}", "shutdown", 1, "stop_targets", 1, "targets_stopped", 1));
         s->shutdown_req = NULL;
     }
-    stop_admin(s);
+    srv_admin_stop(s);
 }
 
 /* Idempotent; everything it starts finishes through close callbacks on the loop.
@@ -263,13 +286,14 @@ void srv_shutdown(bg_server_t *s, const char *why, bool stop_targets, bg_admin_r
         return;
     }
     s->shutting_down = true;
-    srv_notify(s, "STOPPING=1");
+    if (!s->handing_over) /* else the new process is the service's main process now */
+        srv_notify(s, "STOPPING=1");
     s->stop_targets = stop_targets;
     bg_log(BG_LOG_INFO, "server", "msg=stopping reason=\"%s\" grace_ms=%u targets=%s", why,
            s->grace_ms, stop_targets ? "stop" : "keep running");
     srv_waiters_fail(s, BG_EUNAVAIL);
-    if (s->deployer != NULL && !s->deployer_closed)
-        bg_deployer_close(s->deployer, on_deployer_closed, s);
+    srv_handover_close(s);
+    srv_deployer_close(s);
     if (stop_targets)
         s->shutdown_req = req;
     else if (req != NULL)
@@ -277,7 +301,7 @@ void srv_shutdown(bg_server_t *s, const char *why, bool stop_targets, bg_admin_r
             req, 200,
             json_pack("{s:b,s:b,s:b}", "shutdown", 1, "stop_targets", 0, "targets_stopped", 0));
     if (!stop_targets)
-        stop_admin(s);
+        srv_admin_stop(s);
     srv_metrics_stop(s);
     if (s->proxy_running) {
         bg_proxy_stop(s->proxy, s->grace_ms);
@@ -293,6 +317,7 @@ void srv_shutdown(bg_server_t *s, const char *why, bool stop_targets, bg_admin_r
     close_handle((uv_handle_t *)&s->sig_int);
     close_handle((uv_handle_t *)&s->sig_term);
     close_handle((uv_handle_t *)&s->sig_usr1);
+    close_handle((uv_handle_t *)&s->sig_hup);
     close_handle((uv_handle_t *)&s->stop_async);
     close_handle((uv_handle_t *)&s->switch_timer);
     close_handle((uv_handle_t *)&s->switch_idle);
@@ -390,6 +415,11 @@ int bg_server_metrics_port(const bg_server_t *s)
 const char *bg_server_admin_path(const bg_server_t *s)
 {
     return bg_admin_socket_path(s->admin);
+}
+
+void bg_server_set_takeover(bg_server_t *s, bool takeover)
+{
+    s->takeover = takeover;
 }
 
 void bg_server_set_stop_grace(bg_server_t *s, uint32_t grace_ms)

@@ -75,6 +75,14 @@ int bg_server_metrics_port(const bg_server_t *s);
 /* Admin socket path for a Unix endpoint (borrowed), or NULL. Thread: any. */
 const char *bg_server_admin_path(const bg_server_t *s);
 
+/* `serve --takeover`: at start, instead of binding, take the listening sockets (proxy and
+ * admin) of the bluegreen running on the same admin socket, which then stops accepting,
+ * finishes its in-flight requests and exits; its targets are re-adopted. Fails at start
+ * (nothing bound, the running daemon unchanged) when none runs, when it refuses (a
+ * deployment runs) or when the admin endpoint is not a unix: socket. Thread: control,
+ * before start. */
+void bg_server_set_takeover(bg_server_t *s, bool takeover);
+
 /* Overrides the shutdown grace period (tests). Thread: control, before run. */
 void bg_server_set_stop_grace(bg_server_t *s, uint32_t grace_ms);
 /* Overrides BG_SERVER_SWITCH_TIMEOUT_MS (tests). Thread: control, before run. */

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# tests/e2e/reload_load.sh — zero failed requests over restarts, a binary upgrade and config
+# reloads of bluegreen itself under keep-alive load (issue 9 item 5; docs/internals/server.md
+# "Hand-over").
+#
+# Starts `bluegreen serve` with a process-driver service `app` (2 sample-app instances) on
+# ephemeral loopback ports and runs wrk (keep-alive, -t1 -c32, bench/count.lua) against it
+# while, one after the other:
+#   1. `serve --takeover` (restart): the new process takes the sockets, re-adopts the
+#      instances (same pids), the old one drains and exits;
+#   2. the same from a copy of the binary (an upgrade: a different executable file);
+#   3. `bluegreen reload` of a config that adds a static service `other` on /other and
+#      changes app's health interval: answered, /other is routed;
+#   4. `bluegreen reload` of a config with an error: exit 2, the file:line:column in the
+#      message, same daemon pid, /other still routed (nothing changed);
+#   5. SIGHUP after restoring a config without `other`: /other goes to app again.
+# Asserts: 0 non-2xx, 0 socket errors, every previous daemon exited, the instances kept
+# their pids, the admin socket answered after each step. A missing binary or tool is a
+# failure, never a skip. Registered in tests/e2e/CMakeLists.txt.
+set -euo pipefail
+
+BUILD=${BG_BUILD_DIR:-build}
+BG=$(cd "$(dirname "$BUILD/bluegreen")" && pwd)/bluegreen
+SA=$(cd "$(dirname "$BUILD/sample-app")" && pwd)/sample-app
+HERE=$(cd "$(dirname "$0")" && pwd)
+LOAD_SECONDS=${RELOAD_LOAD_SECONDS:-40}
+
+fail() {
+    echo "reload_load: FAIL: $*" >&2
+    exit 1
+}
+say() { echo "reload_load: $*"; }
+
+for bin in "$BG" "$SA"; do
+    [ -x "$bin" ] || fail "missing binary $bin (build it; BG_BUILD_DIR=${BG_BUILD_DIR:-unset})"
+done
+for tool in wrk curl python3; do
+    command -v $tool >/dev/null || fail "missing tool $tool"
+done
+
+TMP=$(mktemp -d /tmp/bg-reload-load.XXXXXX)
+PIDS=()
+cleanup() {
+    local rc=$? p i
+    # The daemon in charge now, with its targets (shutdown --stop-targets), then the rest.
+    if [ -S "$TMP/bg.sock" ]; then
+        timeout 30 "$BG" --admin "unix:$TMP/bg.sock" shutdown --stop-targets >/dev/null 2>&1 || true
+    fi
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        p=${PIDS[$i]}
+        kill -TERM "$p" 2>/dev/null || continue
+        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+        kill -KILL "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    if [ $rc -ne 0 ]; then
+        for f in "$TMP"/*.log; do
+            echo "---- $f (tail)" >&2
+            tail -n 40 "$f" >&2 || true
+        done
+        echo "reload_load: logs kept in $TMP" >&2
+    else
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+start() { # start NAME CMD...: background process, log in $TMP/NAME.log
+    local name=$1
+    shift
+    "$@" >"$TMP/$name.log" 2>&1 </dev/null &
+    PIDS+=("$!")
+}
+# wait_get URL PATTERN SECS: until GET URL answers 2xx with a body matching PATTERN.
+wait_get() {
+    local deadline=$((SECONDS + $3)) body
+    while :; do
+        body=$(curl -sf --max-time 2 "$1" 2>/dev/null || true)
+        if [ -n "$body" ] && [[ "$body" =~ $2 ]]; then return 0; fi
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.1
+    done
+}
+bgc() { "$BG" --admin "unix:$TMP/bg.sock" "$@"; }
+# daemon_pid: the pid the admin socket answers from (GET /v1/health).
+daemon_pid() {
+    curl -sf --max-time 5 --unix-socket "$TMP/bg.sock" http://localhost/v1/health |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])'
+}
+# wait_pid_change OLD SECS: until the admin socket answers from another pid; prints it.
+wait_pid_change() {
+    local deadline=$((SECONDS + $2)) p
+    while :; do
+        p=$(daemon_pid 2>/dev/null || true)
+        if [ -n "$p" ] && [ "$p" != "$1" ]; then echo "$p"; return 0; fi
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.1
+    done
+}
+# wait_gone PID SECS: until process PID no longer exists.
+wait_gone() {
+    local deadline=$((SECONDS + $2))
+    while kill -0 "$1" 2>/dev/null; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.1
+    done
+}
+instance_pids() { # the handles (pids) of app's instances, sorted, one line
+    bgc status app --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+svc = d["services"][0] if "services" in d else d
+pids = []
+for slot in svc["slots"].values() if isinstance(svc.get("slots"), dict) else []:
+    for t in slot.get("targets", []):
+        if t.get("instance"): pids.append(t["instance"]["handle"])
+for t in svc.get("targets", []):
+    if t.get("instance"): pids.append(t["instance"]["handle"])
+print(" ".join(sorted(pids)))'
+}
+
+PROXY_PORT=$(free_port)
+OTHER_PORT=$(free_port)
+mkdir -p "$TMP/state"
+write_config() { # write_config HEALTH_INTERVAL WITH_OTHER
+    cat >"$TMP/bg.yaml" <<YAML
+listen: 127.0.0.1:$PROXY_PORT
+admin: unix:$TMP/bg.sock
+state_dir: $TMP/state
+workers: 2
+services:
+  app:
+    route: {path_prefix: /}
+    count: 2
+    run: {command: ["$SA", "--service", "app", "--version", "1.0.0"]}
+    health: {path: /actuator/health, interval: $1}
+YAML
+    if [ "$2" = yes ]; then
+        cat >>"$TMP/bg.yaml" <<YAML
+  other:
+    route: {path_prefix: /other}
+    driver: static
+    targets: {blue: ["127.0.0.1:$OTHER_PORT"]}
+    health: {path: /actuator/health, interval: 1s}
+YAML
+    fi
+}
+write_config 1s no
+start other "$SA" --service other --version 9.0.0 --port "$OTHER_PORT" --slot blue
+wait_get "http://127.0.0.1:$OTHER_PORT/actuator/health" UP 20 || fail "sample-app other not healthy"
+start serve1 "$BG" serve -c "$TMP/bg.yaml"
+SLOT_RE='"service" *: *"app".*"slot" *: *"blue"'
+wait_get "http://127.0.0.1:$PROXY_PORT/" "$SLOT_RE" 60 || fail "bluegreen serve does not route to app"
+PID=$(daemon_pid) || fail "the admin socket does not answer"
+INST=$(instance_pids)
+[ -n "$INST" ] || fail "no instances of app in status"
+say "serving on 127.0.0.1:$PROXY_PORT, daemon pid $PID, app instances $INST"
+
+wrk -t1 -c32 -d"${LOAD_SECONDS}s" --timeout 5s -s "$HERE/../../bench/count.lua" \
+    "http://127.0.0.1:$PROXY_PORT/" >"$TMP/wrk.log" 2>&1 &
+WRK_PID=$!
+PIDS+=("$WRK_PID")
+sleep 2 # load before the first step (pacing only)
+
+# 1. restart: serve --takeover
+start serve2 "$BG" serve -c "$TMP/bg.yaml" --takeover
+NEW=$(wait_pid_change "$PID" 60) || fail "step 1: serve --takeover did not take over"
+wait_gone "$PID" 30 || fail "step 1: the old daemon $PID did not exit"
+[ "$(instance_pids)" = "$INST" ] || fail "step 1: instances changed: $INST -> $(instance_pids)"
+say "1. restart: pid $PID -> $NEW, old exited, instances kept ($INST)"
+PID=$NEW
+sleep 1
+
+# 2. upgrade: the same from another executable file
+cp "$BG" "$TMP/bluegreen-new"
+start serve3 "$TMP/bluegreen-new" serve -c "$TMP/bg.yaml" --takeover
+NEW=$(wait_pid_change "$PID" 60) || fail "step 2: the new binary did not take over"
+wait_gone "$PID" 30 || fail "step 2: the old daemon $PID did not exit"
+[ "$(readlink "/proc/$NEW/exe")" = "$TMP/bluegreen-new" ] || fail "step 2: pid $NEW is not the new binary"
+[ "$(instance_pids)" = "$INST" ] || fail "step 2: instances changed"
+say "2. upgrade: pid $PID -> $NEW ($TMP/bluegreen-new), old exited, instances kept"
+PID=$NEW
+sleep 1
+
+# 3. reload: add `other`, change app's health interval
+write_config 2s yes
+bgc reload >"$TMP/reload3.out" 2>&1 || fail "step 3: reload failed: $(cat "$TMP/reload3.out")"
+grep -q "added=1 removed=0" "$TMP/reload3.out" || fail "step 3: unexpected answer: $(cat "$TMP/reload3.out")"
+NEW=$(daemon_pid)
+[ "$NEW" != "$PID" ] || fail "step 3: the same daemon answers after the reload"
+wait_gone "$PID" 30 || fail "step 3: the old daemon $PID did not exit"
+wait_get "http://127.0.0.1:$PROXY_PORT/other" '"service" *: *"other"' 30 || fail "step 3: /other is not routed"
+[ "$(instance_pids)" = "$INST" ] || fail "step 3: instances changed"
+say "3. reload (service added): pid $PID -> $NEW, /other routed"
+PID=$NEW
+sleep 1
+
+# 4. a config with an error is refused whole
+cp "$TMP/bg.yaml" "$TMP/bg.good"
+printf 'listen: 127.0.0.1:%s\nworkers: lots\n' "$PROXY_PORT" >"$TMP/bg.yaml"
+set +e
+bgc reload >"$TMP/reload4.out" 2>&1
+rc=$?
+set -e
+[ $rc -eq 2 ] || fail "step 4: a bad config reload exited $rc, not 2: $(cat "$TMP/reload4.out")"
+grep -q "bg.yaml:2:10" "$TMP/reload4.out" || fail "step 4: no file:line:column in: $(cat "$TMP/reload4.out")"
+[ "$(daemon_pid)" = "$PID" ] || fail "step 4: the daemon changed after a refused reload"
+curl -sf --max-time 2 "http://127.0.0.1:$PROXY_PORT/other" >/dev/null || fail "step 4: /other no longer routed"
+say "4. bad config refused (exit 2: $(head -n 1 "$TMP/reload4.out")); nothing changed"
+sleep 1
+
+# 5. SIGHUP with `other` removed again
+write_config 1s no
+kill -HUP "$PID"
+NEW=$(wait_pid_change "$PID" 60) || fail "step 5: SIGHUP did not reload"
+wait_gone "$PID" 30 || fail "step 5: the old daemon $PID did not exit"
+# /other falls back to app's route (path_prefix /) once `other` is gone.
+wait_get "http://127.0.0.1:$PROXY_PORT/other" '"service" *: *"app"' 30 || fail "step 5: /other still routed to other"
+say "5. SIGHUP reload (service removed): pid $PID -> $NEW, /other served by app again"
+PID=$NEW
+
+kill -0 "$WRK_PID" 2>/dev/null || fail "the steps took longer than the load (${LOAD_SECONDS}s): raise RELOAD_LOAD_SECONDS"
+wait $WRK_PID || fail "wrk failed: $(cat "$TMP/wrk.log")"
+cat "$TMP/wrk.log"
+line=$(grep '^COUNTS ' "$TMP/wrk.log") || fail "no COUNTS line from the wrk script"
+count() { # count KEY: the number after KEY= on the COUNTS line; fails if absent
+    local v
+    v=$(echo "$line" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k && $2 ~ /^[0-9]+$/ {print $2}')
+    [ -n "$v" ] || fail "COUNTS line lacks $1: $line"
+    echo "$v"
+}
+c_requests=$(count requests)
+c_non2xx=$(count non2xx)
+c_status=$(count status)
+errors=$(($(count connect) + $(count read) + $(count write) + $(count timeout)))
+say "requests=$c_requests non2xx=$c_non2xx socket_errors=$errors over 2 takeovers and 3 reloads"
+[ "$c_non2xx" -eq 0 ] && [ "$c_status" -eq 0 ] || fail "$c_non2xx non-2xx responses"
+[ $errors -eq 0 ] || fail "socket errors: $line"
+[ "$c_requests" -ge 1000 ] || fail "only $c_requests requests"
+say "PASS"
