@@ -14,6 +14,8 @@
 #   4. `bluegreen reload` of a config with an error: exit 2, the file:line:column in the
 #      message, same daemon pid, /other still routed (nothing changed);
 #   5. SIGHUP after restoring a config without `other`: /other goes to app again.
+#   6. (after the load) a deployment runs: reload (exit 1), SIGHUP and serve --takeover are
+#      refused with a clear reason and the daemon stays the same.
 # Asserts: 0 non-2xx, 0 socket errors, every previous daemon exited, the instances kept
 # their pids, the admin socket answered after each step. A missing binary or tool is a
 # failure, never a skip. Registered in tests/e2e/CMakeLists.txt.
@@ -241,4 +243,25 @@ say "requests=$c_requests non2xx=$c_non2xx socket_errors=$errors over 2 takeover
 [ "$c_non2xx" -eq 0 ] && [ "$c_status" -eq 0 ] || fail "$c_non2xx non-2xx responses"
 [ $errors -eq 0 ] || fail "socket errors: $line"
 [ "$c_requests" -ge 1000 ] || fail "only $c_requests requests"
+# 6. while a deployment runs, reload, SIGHUP and serve --takeover are refused; nothing changes
+bgc deploy app --version 2.0.0 --cmd "$SA --service app --version 2.0.0" \
+    --strategy canary:10%:5m >"$TMP/deploy.out" 2>&1 || fail "step 6: deploy failed: $(cat "$TMP/deploy.out")"
+set +e
+bgc reload >"$TMP/reload6.out" 2>&1
+rc=$?
+set -e
+[ $rc -eq 1 ] || fail "step 6: reload during a deployment exited $rc, not 1: $(cat "$TMP/reload6.out")"
+grep -q "is running" "$TMP/reload6.out" || fail "step 6: unclear refusal: $(cat "$TMP/reload6.out")"
+kill -HUP "$PID"
+set +e
+timeout 60 "$BG" serve -c "$TMP/bg.yaml" --takeover >"$TMP/serve-refused.log" 2>&1
+rc=$?
+set -e
+[ $rc -ne 0 ] || fail "step 6: serve --takeover during a deployment succeeded"
+grep -q "takeover refused" "$TMP/serve-refused.log" || fail "step 6: unclear refusal: $(cat "$TMP/serve-refused.log")"
+[ "$(daemon_pid)" = "$PID" ] || fail "step 6: the daemon changed during a deployment"
+grep -q 'reload refused.*trigger="SIGHUP".*is running' "$TMP"/serve*.log ||
+    fail "step 6: no log line for the refused SIGHUP reload"
+bgc abort app >"$TMP/abort.out" 2>&1 || fail "step 6: abort failed: $(cat "$TMP/abort.out")"
+say "6. during a deployment: reload exit 1 ($(head -n 1 "$TMP/reload6.out")), SIGHUP and --takeover refused, same pid"
 say "PASS"
