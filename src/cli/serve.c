@@ -36,12 +36,11 @@ int bg_cli_serve(bg_cli_t *cli, int argc, char **argv)
     bg_err_clear(&err);
     /* Takes ownership of cfg, also on failure; NULL means the config cannot be served
      * (a target address that does not parse, a TCP admin without a token). */
-    srv = bg_server_new(cfg, &err);
+    srv = takeover ? bg_server_new_takeover(cfg, &err) : bg_server_new(cfg, &err);
     if (srv == NULL) {
         bg_err_format(&err, line, sizeof(line));
         return bg_cli_fail(cli, BG_EXIT_USAGE, "serve: %s", line);
     }
-    bg_server_set_takeover(srv, takeover);
     if (bg_server_run(srv, &err) != 0) {
         bg_err_format(&err, line, sizeof(line));
         rc = bg_cli_fail(cli, BG_EXIT_FAILED, "serve: %s", line);

@@ -313,8 +313,10 @@ static void on_new_ready(uv_poll_t *h, int status, int events)
 }
 
 /* Stops what the new process takes over from now on: the controller (so that only one
- * process writes the store and acts on targets) and the admin API (the socket file stays:
- * it names the new process's listener). The proxy keeps serving until "ready". */
+ * process writes the store and acts on targets; the store must be closed before the new
+ * process can open it) and the admin API (the socket file stays: it names the new
+ * process's listener). The proxy keeps serving until "ready". The answer with the sockets
+ * goes out once the controller is closed (srv_handover_send). */
 static void begin_handover(bg_server_t *s, int conn, pid_t pid)
 {
     s->handing_over = true;
@@ -322,8 +324,46 @@ static void begin_handover(bg_server_t *s, int conn, pid_t pid)
     s->handover_pid = pid;
     answer_reload(s, pid);
     srv_waiters_fail(s, BG_EUNAVAIL);
-    srv_deployer_close(s);
     srv_admin_stop(s);
+    if (s->deployer == NULL || s->deployer_closed)
+        srv_handover_send(s);
+    else
+        srv_deployer_close(s); /* srv_handover_send() from its close callback */
+}
+
+/* The next loop turn after the controller closed (never inside its close callback): frees
+ * it, which closes the store, and sends the answer with the sockets. */
+static void on_handover_writable(uv_poll_t *h, int status, int events)
+{
+    bg_server_t *s = h->data;
+    json_t *body;
+    int rc;
+
+    (void)status;
+    (void)events;
+    /* The store closes with the controller: the new process opens it after our answer. */
+    bg_deployer_free(s->deployer);
+    s->deployer = NULL;
+    body = json_pack("{s:i,s:i,s:i,s:i}", "pid", (int)getpid(), "admin", 1, "listen",
+                     s->handover_n_listen, "test_listen", s->handover_n_test);
+    rc = send_answer(s->handover_fd, 200, body, s->handover_fds, s->handover_n_fds);
+    close_fds(s->handover_fds, s->handover_n_fds); /* the new process holds its own copies */
+    free(s->handover_fds);
+    s->handover_fds = NULL;
+    if (rc != 0)
+        bg_log(BG_LOG_ERROR, "server", "msg=\"sending the sockets failed\" err=%s",
+               bg_strerror(rc));
+    uv_poll_start(h, UV_READABLE | UV_DISCONNECT, on_new_ready);
+}
+
+void srv_handover_send(bg_server_t *s)
+{
+    if (s->handover_fds == NULL || s->handover_poll_on)
+        return;
+    uv_poll_init(&s->loop, &s->handover_poll, s->handover_fd);
+    s->handover_poll.data = s;
+    s->handover_poll_on = true;
+    uv_poll_start(&s->handover_poll, UV_WRITABLE, on_handover_writable);
 }
 
 void srv_op_takeover(bg_server_t *s, bg_admin_req_t *req)
@@ -334,7 +374,6 @@ void srv_op_takeover(bg_server_t *s, bg_admin_req_t *req)
     char why[256];
     int admin_fd, conn, rc;
     pid_t pid;
-    json_t *body;
 
     if (s->handing_over || s->shutting_down) {
         bg_admin_respond_errorf(req, BG_EUNAVAIL, "the daemon is already handing over or "
@@ -369,18 +408,12 @@ void srv_op_takeover(bg_server_t *s, bg_admin_req_t *req)
     pid = peer_pid(conn);
     bg_log(BG_LOG_INFO, "server", "msg=\"handing over\" new_pid=%d listeners=%lld+%lld",
            (int)pid, (long long)n_listen, (long long)n_test);
+    s->handover_fds = bg_xmalloc(n * sizeof(int));
+    memcpy(s->handover_fds, fds, n * sizeof(int));
+    s->handover_n_fds = n;
+    s->handover_n_listen = (int)n_listen;
+    s->handover_n_test = (int)n_test;
     begin_handover(s, conn, pid);
-    body = json_pack("{s:i,s:i,s:I,s:I}", "pid", (int)getpid(), "admin", 1, "listen", n_listen,
-                     "test_listen", n_test);
-    rc = send_answer(conn, 200, body, fds, n);
-    close_fds(fds, n); /* the new process holds its own copies now */
-    if (rc != 0)
-        bg_log(BG_LOG_ERROR, "server", "msg=\"sending the sockets failed\" err=%s",
-               bg_strerror(rc));
-    uv_poll_init(&s->loop, &s->handover_poll, conn);
-    s->handover_poll.data = s;
-    s->handover_poll_on = true;
-    uv_poll_start(&s->handover_poll, UV_READABLE | UV_DISCONNECT, on_new_ready);
 }
 
 /* ---- reload -------------------------------------------------------------------------- */
@@ -588,6 +621,15 @@ void srv_handover_close(bg_server_t *s)
     }
     if (s->handover_poll_on && !uv_is_closing((uv_handle_t *)&s->handover_poll))
         uv_close((uv_handle_t *)&s->handover_poll, on_handover_poll_closed);
+    else if (!s->handover_poll_on && s->handover_fd >= 0) {
+        close(s->handover_fd); /* shut down before the answer went out */
+        s->handover_fd = -1;
+    }
+    if (s->handover_fds != NULL) {
+        close_fds(s->handover_fds, s->handover_n_fds);
+        free(s->handover_fds);
+        s->handover_fds = NULL;
+    }
     if (s->reload_proc_on && !uv_is_closing((uv_handle_t *)&s->reload_proc))
         uv_close((uv_handle_t *)&s->reload_proc, on_reload_proc_closed);
     if (s->inherited_admin_fd >= 0) {

@@ -136,6 +136,9 @@ struct bg_server {
     bool handing_over;       /* controller and admin stopped; proxying until "ready" */
     int handover_fd;         /* connection to the new process */
     int handover_pid;
+    int *handover_fds;       /* dups to send once the controller closed (then freed) */
+    size_t handover_n_fds;
+    int handover_n_listen, handover_n_test;
     uv_poll_t handover_poll; /* "ready" (or EOF) from the new process */
     bool handover_poll_on;
     /* Reload: the `serve --takeover` started on the new config. */
@@ -207,6 +210,9 @@ int srv_takeover(bg_server_t *s, bg_err_t *err);
 void srv_takeover_ready(bg_server_t *s);
 /* POST /v1/takeover: hands the sockets over and stops once the new process serves. */
 void srv_op_takeover(bg_server_t *s, bg_admin_req_t *req);
+/* The controller closed during a hand-over: frees it (closing the store) and sends the
+ * sockets to the new process. */
+void srv_handover_send(bg_server_t *s);
 /* POST /v1/reload (<req>) or SIGHUP (<req> NULL): validates the config file and starts
  * `serve --takeover` on it, or refuses with the error (nothing changes). */
 void srv_reload(bg_server_t *s, const char *why, bg_admin_req_t *req);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "base/base.h"
+#include "compat/compat.h"
 #include "server/internal.h"
 #include "base/compat.h"
 
@@ -101,11 +102,12 @@ static int make_deployer(bg_server_t *s, bg_err_t *err)
     return s->deployer != NULL ? 0 : BG_EINVAL;
 }
 
-bg_server_t *bg_server_new(bg_config_t *cfg, bg_err_t *err)
+static bg_server_t *server_new(bg_config_t *cfg, bool takeover, bg_err_t *err)
 {
     bg_server_t *s = BG_NEW(bg_server_t);
 
     s->cfg = cfg;
+    s->takeover = takeover;
     srv_notify_init(s);
     s->grace_ms = BG_SERVER_STOP_GRACE_MS;
     s->switch_timeout_ms = BG_SERVER_SWITCH_TIMEOUT_MS;
@@ -134,12 +136,36 @@ bg_server_t *bg_server_new(bg_config_t *cfg, bg_err_t *err)
     s->health = bg_health_new(&s->loop, srv_on_health, s);
     s->health_closed = false;
     if (srv_model_init(s, err) != 0 || srv_alog_new(s, err) != 0 || make_proxy(s, err) != 0 ||
-        make_admin(s, err) != 0 || srv_metrics_new(s, err) != 0 || make_deployer(s, err) != 0)
+        make_admin(s, err) != 0 || srv_metrics_new(s, err) != 0)
+        goto fail;
+    /* With takeover the running daemon holds the state store (exclusively) until it hands
+     * over: the controller is made at start, after the takeover. */
+    if (!s->takeover && make_deployer(s, err) != 0)
         goto fail;
     return s;
 fail:
     bg_server_free(s);
     return NULL;
+}
+
+bg_server_t *bg_server_new(bg_config_t *cfg, bg_err_t *err)
+{
+    return server_new(cfg, false, err);
+}
+
+bg_server_t *bg_server_new_takeover(bg_config_t *cfg, bg_err_t *err)
+{
+    bg_compat_rules_t *rules = NULL;
+
+    /* What the controller would refuse later, refused before the running daemon is asked
+     * to hand over. */
+    if (cfg != NULL && cfg->matrix != NULL &&
+        (rules = bg_compat_rules_load(cfg->matrix, err)) == NULL) {
+        bg_config_free(cfg);
+        return NULL;
+    }
+    bg_compat_rules_free(rules);
+    return server_new(cfg, true, err);
 }
 
 static int watch_all(bg_server_t *s, bg_err_t *err)
@@ -178,7 +204,7 @@ int bg_server_start(bg_server_t *s, bg_err_t *err)
     /* The admin endpoint first: a second daemon on the same state_dir stops here, before
      * its workers ever bind. Nothing is served before the loop runs. */
     s->admin_stopped = false;
-    if (s->takeover && (rc = srv_takeover(s, err)) != 0)
+    if (s->takeover && ((rc = srv_takeover(s, err)) != 0 || (rc = make_deployer(s, err)) != 0))
         return rc;
     rc = bg_admin_start_fd(s->admin, s->inherited_admin_fd, err);
     s->inherited_admin_fd = -1; /* the admin owns it now, also on failure */
@@ -231,6 +257,8 @@ static void on_deployer_closed(void *arg)
 {
     bg_server_t *s = arg;
     s->deployer_closed = true;
+    if (s->handing_over)
+        srv_handover_send(s); /* frees the controller: the store is the new process's */
 }
 
 static void close_handle(uv_handle_t *h)
@@ -415,11 +443,6 @@ int bg_server_metrics_port(const bg_server_t *s)
 const char *bg_server_admin_path(const bg_server_t *s)
 {
     return bg_admin_socket_path(s->admin);
-}
-
-void bg_server_set_takeover(bg_server_t *s, bool takeover)
-{
-    s->takeover = takeover;
 }
 
 void bg_server_set_stop_grace(bg_server_t *s, uint32_t grace_ms)

@@ -30,6 +30,15 @@ typedef struct bg_server bg_server_t;
  * a TCP admin endpoint without a token). Thread: the future control thread. */
 bg_server_t *bg_server_new(bg_config_t *cfg, bg_err_t *err);
 
+/* As bg_server_new(), for `serve --takeover`: at start, instead of binding, the server
+ * takes the listening sockets (proxy and admin) of the bluegreen running on the same admin
+ * socket, which then stops accepting, finishes its in-flight requests and exits; its
+ * targets are re-adopted. The state store is opened at start, once the running daemon has
+ * let go of it. bg_server_start() fails (nothing bound, the running daemon unchanged) when
+ * none runs, when it refuses (a deployment runs) or when the admin endpoint is not a unix:
+ * socket. Takes ownership of <cfg>, also on failure. Thread: the future control thread. */
+bg_server_t *bg_server_new_takeover(bg_config_t *cfg, bg_err_t *err);
+
 /* Creates state_dir if missing, publishes the first routing snapshot, binds the proxy
  * listeners and starts the workers, binds the admin endpoint, installs the SIGINT/SIGTERM
  * handlers and starts health checks. After it returns 0 the ports are bound (connections
@@ -74,14 +83,6 @@ int bg_server_admin_port(const bg_server_t *s);
 int bg_server_metrics_port(const bg_server_t *s);
 /* Admin socket path for a Unix endpoint (borrowed), or NULL. Thread: any. */
 const char *bg_server_admin_path(const bg_server_t *s);
-
-/* `serve --takeover`: at start, instead of binding, take the listening sockets (proxy and
- * admin) of the bluegreen running on the same admin socket, which then stops accepting,
- * finishes its in-flight requests and exits; its targets are re-adopted. Fails at start
- * (nothing bound, the running daemon unchanged) when none runs, when it refuses (a
- * deployment runs) or when the admin endpoint is not a unix: socket. Thread: control,
- * before start. */
-void bg_server_set_takeover(bg_server_t *s, bool takeover);
 
 /* Overrides the shutdown grace period (tests). Thread: control, before run. */
 void bg_server_set_stop_grace(bg_server_t *s, uint32_t grace_ms);
