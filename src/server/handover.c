@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "compat/compat.h"
 #include "net/net.h"
 #include "base/compat.h"
 
@@ -576,6 +577,12 @@ void srv_reload(bg_server_t *s, const char *why, bg_admin_req_t *req)
     }
     if ((cfg = bg_config_load(path, &e)) == NULL || check_fixed(s->cfg, cfg, &e) != 0)
         goto fail;
+    if (cfg->matrix != NULL) { /* the new process would refuse to start without it */
+        bg_compat_rules_t *rules = bg_compat_rules_load(cfg->matrix, &e);
+        if (rules == NULL)
+            goto fail;
+        bg_compat_rules_free(rules);
+    }
     if (bg_admin_socket_path(s->admin) == NULL) {
         bg_err_set(&e, BG_EINVAL, "admin: a reload needs a unix: admin socket (the new "
                                   "process takes the listeners over on it)");
