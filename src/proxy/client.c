@@ -75,12 +75,17 @@ void bg_client_close(bg_client_t *c)
     uv_close((uv_handle_t *)&c->tcp, client_closed_cb);
 }
 
-void bg_client_close_idle_in(bg_client_t *c, uint64_t ms)
+void bg_client_close_idle_in(bg_client_t *c)
 {
-    uint64_t due = uv_timer_get_due_in(&c->timer);
+    bg_worker_t *w = c->w;
 
-    if (!uv_is_active((uv_handle_t *)&c->timer) || due > ms)
-        uv_timer_start(&c->timer, timer_close_cb, ms, 0);
+    /* The idle list's duration was shortened by the stop: re-arming moves <c> to its tail
+     * with the new deadline; one already due sooner stays where it is (the list stays
+     * ordered by deadline). */
+    if (c->tkind == BG_CT_IDLE && !bg_list_is_empty(&c->tn.link) &&
+        c->tn.deadline_ms <= uv_now(&w->loop) + w->tq_ms[BG_CT_IDLE])
+        return;
+    bg_client_timer_start(c, BG_CT_IDLE);
 }
 
 static void shutdown_cb(uv_shutdown_t *req, int status)

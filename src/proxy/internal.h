@@ -313,9 +313,10 @@ void bg_client_accept(bg_worker_t *w, int fd, const struct sockaddr *peer, uint8
 void bg_client_write_pending(bg_client_t *c);
 void bg_client_write_done(bg_client_t *c);
 void bg_client_close(bg_client_t *c);
-/* Stopping: closes <c>, idle between requests, in <ms> unless its idle timer fires sooner;
- * a request arriving meanwhile is served (and answered with `Connection: close`). */
-void bg_client_close_idle_in(bg_client_t *c, uint64_t ms);
+/* Stopping: closes <c>, idle between requests, once the (shortened) idle duration
+ * w->tq_ms[BG_CT_IDLE] passed, unless its idle timer fires sooner; a request arriving
+ * meanwhile is served (and answered with `Connection: close`). */
+void bg_client_close_idle_in(bg_client_t *c);
 /* The exchange finished; <reuse>: the connection may take another request. */
 void bg_client_exchange_done(bg_client_t *c, bool reuse);
 void bg_client_update_reading(bg_client_t *c);

@@ -279,10 +279,12 @@ static void begin_stop(bg_worker_t *w)
      * next request right now (a load generator's connection is idle for microseconds
      * between requests), and a close would then lose that request. It gets
      * BG_PROXY_STOP_IDLE_MS to send one, which is answered with `Connection: close`. */
+    if (w->tq_ms[BG_CT_IDLE] > BG_PROXY_STOP_IDLE_MS)
+        w->tq_ms[BG_CT_IDLE] = BG_PROXY_STOP_IDLE_MS;
     bg_list_foreach_safe(pos, tmp, &w->clients) {
         bg_client_t *c = BG_CONTAINER_OF(pos, bg_client_t, link);
         if (c->state == BG_CLIENT_IDLE && c->len == c->off)
-            bg_client_close_idle_in(c, BG_PROXY_STOP_IDLE_MS);
+            bg_client_close_idle_in(c);
     }
     if (bg_list_is_empty(&w->clients)) {
         finish_stop(w);
