@@ -326,6 +326,10 @@ static void begin_handover(bg_server_t *s, int conn, pid_t pid)
     answer_reload(s, pid);
     srv_waiters_fail(s, BG_EUNAVAIL);
     srv_admin_stop(s);
+    /* The TCP metrics listener (metrics_listen) is not handed over: it closes now (uv_close
+     * closes its socket at once) so that the new process can bind it; a scrape in the
+     * few milliseconds between is refused and retried by Prometheus. */
+    srv_metrics_stop(s);
     if (s->deployer == NULL || s->deployer_closed)
         srv_handover_send(s);
     else

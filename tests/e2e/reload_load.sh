@@ -127,11 +127,13 @@ print(" ".join(sorted(pids)))'
 
 PROXY_PORT=$(free_port)
 OTHER_PORT=$(free_port)
+METRICS_PORT=$(free_port)
 mkdir -p "$TMP/state"
 write_config() { # write_config HEALTH_INTERVAL WITH_OTHER
     cat >"$TMP/bg.yaml" <<YAML
 listen: 127.0.0.1:$PROXY_PORT
 admin: unix:$TMP/bg.sock
+metrics_listen: 127.0.0.1:$METRICS_PORT
 state_dir: $TMP/state
 workers: 2
 services:
@@ -223,6 +225,9 @@ wait_gone "$PID" 30 || fail "step 5: the old daemon $PID did not exit"
 # /other falls back to app's route (path_prefix /) once `other` is gone.
 wait_get "http://127.0.0.1:$PROXY_PORT/other" '"service" *: *"app"' 30 || fail "step 5: /other still routed to other"
 say "5. SIGHUP reload (service removed): pid $PID -> $NEW, /other served by app again"
+# The metrics listener (not handed over) is bound again by each new process.
+curl -sf --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" | grep -q "^bluegreen_" ||
+    fail "metrics_listen 127.0.0.1:$METRICS_PORT does not serve /metrics after the hand-overs"
 PID=$NEW
 
 sleep 1 # load after the last step (pacing only)
