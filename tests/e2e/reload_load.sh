@@ -226,7 +226,7 @@ wait_gone "$PID" 30 || fail "step 5: the old daemon $PID did not exit"
 wait_get "http://127.0.0.1:$PROXY_PORT/other" '"service" *: *"app"' 30 || fail "step 5: /other still routed to other"
 say "5. SIGHUP reload (service removed): pid $PID -> $NEW, /other served by app again"
 # The metrics listener (not handed over) is bound again by each new process.
-curl -sf --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" | grep -q "^bluegreen_" ||
+curl -sf --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" >"$TMP/metrics.out" && grep -q "^bluegreen_" "$TMP/metrics.out" ||
     fail "metrics_listen 127.0.0.1:$METRICS_PORT does not serve /metrics after the hand-overs"
 PID=$NEW
 
