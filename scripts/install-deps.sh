@@ -18,6 +18,7 @@ PACKAGES=(
   docker.io docker-registry apache2-utils                # docker driver tests: engine,
                                                          # registries, htpasswd -B
   prometheus                                             # promtool check metrics (tests)
+  systemd man-db zsh                                     # package test: systemd-analyze, man, zsh completion
 )
 
 if [ "$(id -u)" -eq 0 ]; then
