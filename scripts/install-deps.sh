@@ -19,6 +19,7 @@ PACKAGES=(
                                                          # registries, htpasswd -B
   prometheus                                             # promtool check metrics (tests)
   systemd man-db zsh                                     # package test: systemd-analyze, man, zsh completion
+  clang clang-tidy                                       # clang build and static analysis (ctest clang_*)
 )
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -60,8 +60,8 @@ static void flatten(bg_buf_t *out, const char *prefix, const json_t *v)
         snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v)), text = num;
     else if (json_is_real(v))
         snprintf(num, sizeof(num), "%.17g", json_real_value(v)), text = num;
-    if (text == NULL)
-        return; /* null: member left out */
+    if (text == NULL || prefix == NULL)
+        return; /* null: member left out; a scalar without a name has no place */
     bg_buf_printf(out, "&");
     bg_aws_uri_encode(out, prefix, strlen(prefix), false);
     bg_buf_puts(out, "=");

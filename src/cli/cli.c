@@ -343,7 +343,7 @@ static const char *opt_value(const char *name, int argc, char **argv, int *i, bo
     size_t n = strlen(name);
     const char *a = argv[*i];
 
-    if (strncmp(a, name, n) != 0)
+    if (a == NULL || strncmp(a, name, n) != 0)
         return NULL;
     if (a[n] == '=')
         return a + n + 1;

@@ -27,7 +27,9 @@ static void print_event(bg_cli_t *cli, const json_t *e)
         snprintf(ts, sizeof(ts), "%.23s", bg_cli_jstr(e, "ts", "-"));
         if (strlen(ts) > 10 && ts[10] == 'T')
             ts[10] = ' ';
-        snprintf(dep_s, sizeof(dep_s), dep > 0 ? "#%lld" : "", (long long)dep);
+        dep_s[0] = '\0';
+        if (dep > 0)
+            snprintf(dep_s, sizeof(dep_s), "#%lld", (long long)dep);
         fprintf(f, "%-23s  %-10s %-5s %-16s %s", ts, bg_cli_jstr(e, "service", "-"), dep_s,
                 bg_cli_jstr(e, "kind", "?"), bg_cli_jstr(e, "message", ""));
         if (bg_cli_jstr(e, "actor", "")[0] != '\0')

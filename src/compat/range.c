@@ -97,7 +97,7 @@ static void collapse_ws(const char *s, bg_pstr_t *out)
     while (b < e && (n = bg_semver_ws_len(b, e)) > 0)
         b += n;
     while (b < e) {
-        if ((n = bg_semver_ws_len(b, e)) == 0) {
+        if (bg_semver_ws_len(b, e) == 0) {
             bg_pstr_putc(out, *b, (unsigned)(b - s) + 1);
             b++;
             continue;

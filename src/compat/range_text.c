@@ -225,7 +225,7 @@ static void strip_build(const bg_pstr_t *in, bg_pstr_t *out)
     size_t i = 0;
 
     while (i < in->len) {
-        size_t j = i, k;
+        size_t j, k;
         if (in->s[i] == '+' && i + 1 < in->len && bg_semver_is_ident(in->s[i + 1])) {
             for (j = i + 1; j < in->len && bg_semver_is_ident(in->s[j]); j++)
                 ;

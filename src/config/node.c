@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/assert.h"
 #include "base/buf.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -103,7 +104,7 @@ bool cfg_is_null(const yaml_node_t *node)
     if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
         return false;
     v = (const char *)node->data.scalar.value;
-    return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
+    return v == NULL || v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
            strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
 }
 
@@ -324,6 +325,7 @@ int cfg_set_str(cfg_ctx_t *ctx, yaml_node_t *node, const char *what, char **out)
 
     if (rc != 0)
         return rc;
+    BG_ASSERT(s != NULL); /* cfg_str() sets it when it returns 0 */
     if (s[0] == '\0') {
         free(s);
         return cfg_fail(ctx, node, "expected %s, got an empty string", what);
@@ -340,6 +342,7 @@ static int typed(cfg_ctx_t *ctx, yaml_node_t *node, const char *what,
     char *s = NULL;
     int rc = cfg_str(ctx, node, what, &s);
 
+    BG_ASSERT(rc != 0 || s != NULL); /* cfg_str() sets it when it returns 0 */
     if (rc == 0 && !parse(s, out)) {
         char shown[DESCRIBE_MAX];
         snprintf(shown, sizeof(shown), "%s", s);

@@ -315,7 +315,7 @@ static void route_action(bg_deployer_t *d, bg_admin_req_t *req, dp_service_t *sv
         } else if (rc != 0) {
             bg_admin_respond_error(req, &err);
         }
-    } else if ((rc = dp_manual(d, svc, action, actor, origin, &err)) != 0) {
+    } else if (dp_manual(d, svc, action, actor, origin, &err) != 0) {
         bg_admin_respond_error(req, &err);
     } else {
         dp_flush(d, NULL);

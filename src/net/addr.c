@@ -45,8 +45,8 @@ static int split_host_port(const char *s, char *host, size_t host_size, uint64_t
 int bg_net_addr_parse(const char *s, struct sockaddr_storage *out, socklen_t *out_len,
                       bg_err_t *err)
 {
-    char host[256];
-    uint64_t port;
+    char host[256] = ""; /* both set by split_host_port() whenever it returns 0 */
+    uint64_t port = 0;
     struct sockaddr_in *in4 = (struct sockaddr_in *)out;
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
     struct addrinfo hints, *res = NULL;
@@ -109,6 +109,7 @@ int bg_net_local_port(int fd)
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
 
+    memset(&ss, 0, sizeof(ss)); /* the analyzer does not model what getsockname() writes */
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
         return -errno;
     if (ss.ss_family == AF_INET6)

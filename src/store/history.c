@@ -19,14 +19,14 @@ int bg_store_deployment_list(bg_store_t *s, const char *service, unsigned limit,
                                         "SELECT " BG_STORE_DEPLOYMENT_COLUMNS " FROM deployments WHERE "
                                         "(?1 IS NULL OR service = ?1) ORDER BY id DESC LIMIT ?2",
                                         err);
-    int rc = 0, step;
+    int rc = 0;
 
     if (st == NULL)
         return BG_EIO;
     if (service != NULL)
         sqlite3_bind_text(st, 1, service, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, limit > 0 ? (sqlite3_int64)limit : -1);
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
         bg_store_deployment_t d;
         bg_store_deployment_row(st, &d);
         rc = cb(arg, &d);

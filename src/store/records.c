@@ -189,13 +189,13 @@ int bg_store_target_each(bg_store_t *s, const char *service,
         "SELECT id, service, slot, revision, address, driver, handle, state FROM targets "
         "WHERE state != 'stopped' AND (?1 IS NULL OR service = ?1) ORDER BY id",
         err);
-    int rc = 0, step;
+    int rc = 0;
 
     if (st == NULL)
         return BG_EIO;
     if (service != NULL)
         sqlite3_bind_text(st, 1, service, -1, SQLITE_TRANSIENT);
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
         bg_store_target_t t;
         memset(&t, 0, sizeof(t));
         t.id = sqlite3_column_int64(st, 0);
