@@ -501,7 +501,7 @@ void bg_exchange_upstream_failed(bg_exchange_t *ex, int status, bool connect_fai
     try_target(ex);
 }
 
-/* Retries after request bytes were written (issue 9; DESIGN §7 forbids resending a
+/* Retries after request bytes were written (issue 9; docs/design.md §7 forbids resending a
  * non-idempotent request that a target may have processed):
  *
  * 1. The connection was REUSED from the pool and closed (EOF, ECONNRESET, EPIPE) before

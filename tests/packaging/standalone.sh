@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The repository stands on its own (issue 11):
 #  1. no tracked file outside docs/history/ refers to the project's former shared folder
-#     (dot-dot-slash shared, or an absolute path to it), so nothing can read it;
+#     (dot-dot-slash shared, or an absolute path to it), so nothing can read it, or cites
+#     the former out-of-tree design document instead of docs/design.md;
 #  2. the tests that read reference data (tests/data/) pass when run from a copy of the
 #     tracked files alone, in a scratch directory with no shared folder beside it.
 # Needs git (the tree must be a git checkout, as CI's clone is), jq, and BG_BUILD_DIR.
@@ -16,6 +17,13 @@ pat='\.\./'"shared"'|/work/'"shared"
 if git -C "$src" ls-files -z | grep -zv '^docs/history/' |
    xargs -0 grep -nE "$pat" -- 2>/dev/null; then
   echo "standalone: the files above refer to a folder outside the repository" >&2
+  fail=1
+fi
+# The design is docs/design.md: a citation of the former out-of-tree "DESIGN" document
+# would point nowhere.
+dpat='DESIGN'" "'§'
+if git -C "$src" ls-files -z | grep -zv '^docs/history/' | xargs -0 grep -nF "$dpat" --; then
+  echo "standalone: cite docs/design.md §N instead (files above)" >&2
   fail=1
 fi
 for d in http-malformed actuator aws/models aws/sigv4-test-suite aws/sigv4-ecs-elbv2; do
