@@ -81,14 +81,14 @@ step "completions"
 out=$(PATH=$root/usr/bin:$PATH bash -c '
   source "$1"
   complete -p bluegreen
-  COMP_WORDS=(bluegreen dep); COMP_CWORD=1; _bluegreen; echo "cmds: ${COMPREPLY[*]}"
+  COMP_WORDS=(bluegreen roll); COMP_CWORD=1; _bluegreen; echo "cmds: ${COMPREPLY[*]}"
   COMP_WORDS=(bluegreen deploy orders --str); COMP_CWORD=3; _bluegreen; echo "opts: ${COMPREPLY[*]}"
-  COMP_WORDS=(bluegreen help ro); COMP_CWORD=2; _bluegreen; echo "help: ${COMPREPLY[*]}"
+  COMP_WORDS=(bluegreen help che); COMP_CWORD=2; _bluegreen; echo "help: ${COMPREPLY[*]}"
 ' _ "$root/usr/share/bash-completion/completions/bluegreen" 2>&1) || fail "bash completion: $out"
 grep -qx 'complete -F _bluegreen bluegreen' <<<"$out" || fail "bash completion not registered: $out"
-grep -qx 'cmds: deploy' <<<"$out" || fail "bash completion of 'dep': $out"
+grep -qx 'cmds: rollback' <<<"$out" || fail "bash completion of 'roll': $out"
 grep -qx 'opts: --strategy' <<<"$out" || fail "bash completion of 'deploy orders --str': $out"
-grep -qx 'help: rollback' <<<"$out" || fail "bash completion of 'help ro': $out"
+grep -qx 'help: check-config' <<<"$out" || fail "bash completion of 'help che': $out"
 zsh -n "$root/usr/share/zsh/vendor-completions/_bluegreen" || fail "zsh completion does not parse"
 out=$(HOME=$scratch zsh -fc 'fpath=("$1" $fpath); autoload -Uz compinit; compinit -u -D
   print -r -- "${_comps[bluegreen]}"' _ "$root/usr/share/zsh/vendor-completions" 2>&1)
