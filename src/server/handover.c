@@ -1,4 +1,4 @@
-/* Zero-downtime restart, upgrade and reload of bluegreen itself (DESIGN §7, §9): the way
+/* Zero-downtime restart, upgrade and reload of bluegreen itself (docs/design.md §7, §9): the way
  * HAProxy (`-x` + `-sf`) and Envoy (hot restart) do it. A new process takes the listening
  * sockets of the running one — the proxy listeners and the admin socket — as descriptors
  * sent with SCM_RIGHTS over the admin Unix socket, so no connection is ever refused and
