@@ -177,6 +177,7 @@ bool bg_net_listener_matches(int fd, const struct sockaddr *want)
     int type = 0, listening = 0;
     socklen_t olen = sizeof(type);
 
+    memset(&have, 0, sizeof(have)); /* the analyzer does not model what getsockname() writes */
     if (getsockname(fd, (struct sockaddr *)&have, &len) != 0 || have.ss_family != want->sa_family)
         return false;
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &olen) != 0 || type != SOCK_STREAM)
