@@ -49,7 +49,8 @@ static void format_strategy(const bg_strategy_t *s, bg_buf_t *b)
 
 static void format_artifact(const bg_service_config_t *svc, bg_buf_t *b)
 {
-    if (svc->driver == BG_DRIVER_STATIC) {
+    if (svc->rev.image == NULL && svc->rev.command == NULL) {
+        /* targets something else runs (listed, or registered through the admin API) */
         bg_buf_printf(b, "  targets blue:%zu green:%zu  traffic blue=%u green=%u",
                       svc->n_targets[BG_SLOT_BLUE], svc->n_targets[BG_SLOT_GREEN],
                       svc->traffic[BG_SLOT_BLUE], svc->traffic[BG_SLOT_GREEN]);

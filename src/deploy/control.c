@@ -52,6 +52,14 @@ void dp_deployment_release(dp_deployment_t *dep)
 {
     dep->freeing = true;
     dp_hooks_kill(dep);
+    if (dep->resolving) {
+        /* The pull is not needed any more; its callback will not come. */
+        bg_driver_t *drv = dp_driver(dep->d, dep->svc);
+        if (drv != NULL)
+            bg_driver_cancel_resolve(drv, dep);
+        dep->resolving = false;
+        dep->pending--;
+    }
     if (dep->answer_req != NULL) {
         bg_admin_respond_errorf(dep->answer_req, BG_EUNAVAIL, "the daemon is shutting down");
         dep->answer_req = NULL;

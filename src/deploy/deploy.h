@@ -57,8 +57,13 @@ typedef void (*bg_deploy_done_cb)(void *arg, int status, double switch_ms);
 /* What the host tells of an instance it started or adopted. */
 typedef struct bg_deploy_instance {
     char address[80]; /* "127.0.0.1:PORT" */
-    char handle[128]; /* the driver's id (pid), stored for re-adoption */
+    char handle[128]; /* the driver's id (pid, container id), stored for re-adoption */
 } bg_deploy_instance_t;
+
+/* An asynchronous host.start finished: <status> 0 and <inst> (borrowed for the call), or a
+ * negative code and <msg> (the driver's or engine's own words). */
+typedef void (*bg_deploy_started_cb)(void *arg, int status, const bg_deploy_instance_t *inst,
+                                     const char *msg);
 
 typedef struct bg_deploy_slot_status {
     uint32_t targets; /* targets in the slot */
@@ -77,11 +82,18 @@ typedef struct bg_deploy_host {
      * routing (status 0 and the switch time) or it timed out (negative). */
     void (*set_weights)(void *ctx, const char *service, const uint32_t weight[2],
                         bg_deploy_done_cb cb, void *arg);
+    /* The driver of <service> (borrowed; lives as long as the host), or NULL when the host
+     * runs none (then the service is taken to start instances and to need no validation
+     * or resolve). The controller asks it for capabilities, validation and the artifact's
+     * resolve; instances themselves always go through the host ops below. */
+    bg_driver_t *(*driver)(void *ctx, const char *service);
     /* Starts an instance of <spec> through the driver and adds it as a target (unhealthy
-     * until its checks pass, health-watched) to its slot; <out> gets the driver's view
-     * (address and handle). */
-    int (*start)(void *ctx, const bg_instance_spec_t *spec, bg_deploy_instance_t *out,
-                 bg_err_t *err);
+     * until its checks pass, health-watched) to its slot. Returns 0 when it runs and <out>
+     * holds the driver's view (address and handle); 1 when the driver starts it
+     * asynchronously: <cb>(arg, ...) comes once, later, from the loop (never from inside
+     * start); negative when nothing started (<err>). */
+    int (*start)(void *ctx, const bg_instance_spec_t *spec, bg_deploy_started_cb cb, void *arg,
+                 bg_deploy_instance_t *out, bg_err_t *err);
     /* Re-adopts an instance an earlier daemon started (same handle; not restarted). */
     int (*adopt)(void *ctx, const bg_instance_spec_t *spec, const char *address, const char *handle,
                  bg_deploy_instance_t *out, bg_err_t *err);

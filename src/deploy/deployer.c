@@ -110,6 +110,17 @@ dp_service_t *dp_service_find(bg_deployer_t *d, const char *name)
     return NULL;
 }
 
+bg_driver_t *dp_driver(bg_deployer_t *d, const dp_service_t *svc)
+{
+    return d->host.driver != NULL ? d->host.driver(d->host.ctx, svc->cfg->name) : NULL;
+}
+
+bool dp_starts(bg_deployer_t *d, const dp_service_t *svc)
+{
+    bg_driver_t *drv = dp_driver(d, svc);
+    return drv == NULL || bg_driver_starts(drv);
+}
+
 void dp_slot_set_rev(dp_service_t *svc, int slot, int64_t revno, const bg_revision_config_t *rev)
 {
     dp_slot_t *sl = &svc->slot[slot];
@@ -469,7 +480,7 @@ void bg_deployer_targets_stopped(bg_deployer_t *d, const char *actor, const char
     for (size_t i = 0; i < d->n_services; i++) {
         dp_service_t *svc = &d->services[i];
         stored_ids_t c = {0};
-        if (svc->cfg->driver != BG_DRIVER_PROCESS)
+        if (!dp_starts(d, svc))
             continue;
         /* Every row, not only those the controller holds: a slot that was being drained
          * when the shutdown began has left the controller's view but not the store. */

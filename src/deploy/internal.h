@@ -79,6 +79,8 @@ struct dp_deployment {
     unsigned handles_open;      /* 1 timer */
     dp_hook_t *hook;            /* the hook process running, if any */
     int pending;                /* async host calls in flight */
+    unsigned starting;          /* SCALE_UP: asynchronous instance starts in flight */
+    bool resolving;             /* PRE_SCALE_UP: the driver's resolve in flight */
     dp_release_t *release;      /* the release that started it, or NULL */
     bg_admin_req_t *answer_req; /* a manual rollback waiting for its verified switch */
     bool freeing;
@@ -108,6 +110,10 @@ struct bg_deployer {
 
 /* deployer.c */
 dp_service_t *dp_service_find(bg_deployer_t *d, const char *name);
+/* The driver of <svc> as the host lends it (NULL: the host runs none). */
+bg_driver_t *dp_driver(bg_deployer_t *d, const dp_service_t *svc);
+/* Whether <svc>'s driver starts instances (true when the host runs no driver). */
+bool dp_starts(bg_deployer_t *d, const dp_service_t *svc);
 /* A compat world of everything the controller knows (caller frees). */
 bg_compat_world_t *dp_world(bg_deployer_t *d, bg_err_t *err);
 /* Writes the routing state of <svc> to the store. */

@@ -77,6 +77,88 @@ static void join_edges(const bg_compat_result_t *res, char *out, size_t size)
         n += (size_t)snprintf(out + n, size - n, "%s%s", i ? "; " : "", res->edges[i].message);
 }
 
+/* ---- PRE_SCALE_UP: the artifact pinned by the driver (docker: tag -> digest) ---- */
+
+static void on_progress(void *arg, const bg_driver_progress_t *p)
+{
+    dp_deployment_t *dep = arg;
+
+    json_object_set_new(dep->record, "pull",
+                        json_pack("{s:i,s:i,s:I,s:I,s:s?}", "layers_done", (int)p->layers_done,
+                                  "layers_total", (int)p->layers_total, "bytes_done",
+                                  (json_int_t)p->bytes_done, "bytes_total",
+                                  (json_int_t)p->bytes_total, "status", p->status));
+}
+
+/* The pinned artifact replaces the one asked for in the revision (stored, so that a
+ * rollback or a re-adopted slot runs exactly it even after the tag moves) and shows in the
+ * record beside what was asked for. */
+static int pin_artifact(dp_deployment_t *dep, const char *artifact, bg_err_t *err)
+{
+    json_t *a = json_object_get(dep->record, "artifact");
+    json_t *spec;
+    char *text;
+    int rc;
+
+    if (dep->rev.image == NULL || strcmp(dep->rev.image, artifact) == 0)
+        return 0;
+    json_object_set_new(a, "resolved", json_string(artifact));
+    if (strstr(artifact, "@sha256:") != NULL)
+        json_object_set_new(a, "digest", json_string(strstr(artifact, "@sha256:") + 1));
+    free(dep->rev.image);
+    dep->rev.image = bg_strdup(artifact);
+    spec = dp_rev_to_json(&dep->rev);
+    text = json_dumps(spec, JSON_COMPACT);
+    json_decref(spec);
+    dp_tx(dep->d);
+    rc = bg_store_revision_set_spec(dep->d->store, dep->svc->cfg->name, dep->to_rev, text, err);
+    free(text);
+    dp_record_store(dep);
+    return rc;
+}
+
+static void on_resolved(void *arg, int status, const char *artifact, const char *msg)
+{
+    dp_deployment_t *dep = arg;
+    bg_err_t err;
+
+    dep->pending--;
+    dep->resolving = false;
+    if (dep->freeing) {
+        dp_deployment_release(dep);
+        return;
+    }
+    if (dep->stopping)
+        return;
+    bg_err_clear(&err);
+    if (status != 0) {
+        /* Nothing started: the live slot never noticed. */
+        dp_finish(dep, BG_RESULT_FAILED, msg != NULL && msg[0] ? msg : bg_strerror(status));
+        return;
+    }
+    if (pin_artifact(dep, artifact, &err) != 0) {
+        dp_finish(dep, BG_RESULT_FAILED, err.msg);
+        return;
+    }
+    dp_event(dep->d, dep->svc->cfg->name, dep->id, "deploy.artifact", NULL, NULL, "artifact %s",
+             artifact);
+    dp_enter(dep, BG_PHASE_SCALE_UP);
+}
+
+static void resolve_artifact(dp_deployment_t *dep)
+{
+    bg_driver_t *drv = dp_driver(dep->d, dep->svc);
+
+    dep->pending++;
+    dep->resolving = true;
+    if (drv != NULL && bg_driver_resolve(drv, dep->svc->cfg->name, &dep->rev, on_progress,
+                                         on_resolved, dep))
+        return;
+    dep->pending--;
+    dep->resolving = false;
+    dp_enter(dep, BG_PHASE_SCALE_UP);
+}
+
 static void ph_pre_scale_up(dp_deployment_t *dep)
 {
     bg_compat_world_t *w;
@@ -99,7 +181,7 @@ static void ph_pre_scale_up(dp_deployment_t *dep)
         dep->svc->counts.gate_refusals[BG_METRICS_GATE_DEPLOY]++;
         dp_finish(dep, BG_RESULT_REFUSED, reason);
     } else {
-        dp_enter(dep, BG_PHASE_SCALE_UP);
+        resolve_artifact(dep);
     }
     bg_compat_result_fini(&res);
     bg_compat_world_free(w);
@@ -146,6 +228,56 @@ static bool empty_slot_first(dp_deployment_t *dep)
     return true;
 }
 
+/* One start in flight: its deployment and the intent row stored before it. */
+typedef struct start_ctx {
+    dp_deployment_t *dep;
+    int64_t row;
+} start_ctx_t;
+
+/* One instance runs (synchronously or reported later): recorded with its handle. */
+static void inst_running(dp_deployment_t *dep, int64_t row, const bg_deploy_instance_t *inst)
+{
+    dp_service_t *svc = dep->svc;
+
+    dp_inst_add(dep->d, svc, dep->slot, dep->to_rev, row, inst);
+    dp_event(dep->d, svc->cfg->name, dep->id, "target.started", NULL, NULL,
+             "%s (%s, rev %" PRId64 ") started, handle %s", inst->address,
+             bg_slot_str((bg_slot_t)dep->slot), dep->to_rev, inst->handle);
+    dp_flush(dep->d, NULL); /* the handle is stored before anything else happens */
+}
+
+static void on_started(void *arg, int status, const bg_deploy_instance_t *inst, const char *msg)
+{
+    start_ctx_t sc = *(start_ctx_t *)arg;
+    dp_deployment_t *dep = sc.dep;
+
+    free(arg);
+    dep->pending--;
+    dep->starting--;
+    if (status != 0 || dep->freeing || dep->stopping) {
+        /* Not running (or no longer wanted: the rollback stops it): the row says so,
+         * unless it did run, in which case it is recorded for the stop to clear. */
+        if (status == 0 && !dep->freeing)
+            dp_inst_add(dep->d, dep->svc, dep->slot, dep->to_rev, sc.row, inst);
+        else
+            dp_inst_abandon(dep->d, sc.row);
+    }
+    if (dep->freeing) {
+        dp_deployment_release(dep);
+        return;
+    }
+    if (dep->stopping)
+        return;
+    if (status != 0) {
+        dp_rollback(dep, BG_RESULT_FAILED, true, "scale-up: %s",
+                    msg != NULL && msg[0] ? msg : bg_strerror(status));
+        return;
+    }
+    inst_running(dep, sc.row, inst);
+    if (dep->starting == 0)
+        dp_enter(dep, BG_PHASE_POST_SCALE_UP);
+}
+
 static void ph_scale_up(dp_deployment_t *dep)
 {
     dp_service_t *svc = dep->svc;
@@ -169,28 +301,38 @@ static void ph_scale_up(dp_deployment_t *dep)
                                    .store_id = bg_store_id(dep->d->store)};
         bg_deploy_instance_t inst;
         int64_t row = dp_inst_intent(dep->d, svc, dep->slot, dep->to_rev, &err);
+        start_ctx_t *sc;
+        int rc;
         if (row == 0) {
             dp_rollback(dep, BG_RESULT_FAILED, BG_METRICS_RB_ERROR, false, "state store: %s", err.msg);
             return;
         }
         memset(&inst, 0, sizeof(inst));
-        if (dep->d->host.start(dep->d->host.ctx, &spec, &inst, &err) != 0) {
+        sc = BG_NEW(start_ctx_t);
+        sc->dep = dep;
+        sc->row = row;
+        rc = dep->d->host.start(dep->d->host.ctx, &spec, on_started, sc, &inst, &err);
+        if (rc < 0) {
+            free(sc);
             dp_inst_abandon(dep->d, row);
             dp_rollback(dep, BG_RESULT_FAILED, BG_METRICS_RB_ERROR, false, "scale-up: instance %u: %s",
                         i, err.msg);
             return;
         }
+        if (rc > 0) {
+            dep->starting++;
+            dep->pending++;
+            continue;
+        }
+        free(sc);
         /* Test builds: the daemon dies in the window between a start and the commit of
          * its row (tests/e2e/crash_safety.c); the next boot must stop what runs. */
         if (bg_fault("deploy.crash_after_start"))
             raise(SIGKILL);
-        dp_inst_add(dep->d, svc, dep->slot, dep->to_rev, row, &inst);
-        dp_event(dep->d, svc->cfg->name, dep->id, "target.started", NULL, NULL,
-                 "%s (%s, rev %" PRId64 ") started, handle %s", inst.address,
-                 bg_slot_str((bg_slot_t)dep->slot), dep->to_rev, inst.handle);
-        dp_flush(dep->d, NULL); /* the handle is stored before the next start */
+        inst_running(dep, row, &inst);
     }
-    dp_enter(dep, BG_PHASE_POST_SCALE_UP);
+    if (dep->starting == 0)
+        dp_enter(dep, BG_PHASE_POST_SCALE_UP);
 }
 
 static void ph_post_scale_up(dp_deployment_t *dep)

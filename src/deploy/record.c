@@ -157,9 +157,6 @@ int dp_request_parse(const json_t *body, const bg_service_config_t *svc, bg_revi
             rc = dp_rev_from_json(doc, svc, rev, err);
     }
     json_decref(doc);
-    if (rc == 0 && svc->driver == BG_DRIVER_PROCESS && rev->command == NULL)
-        rc = bg_err_set(err, BG_EINVAL, "service %s runs processes: give run.command or cmd",
-                        svc->name);
     if (rc == 0)
         rc = request_strategy(body, svc, rev, strategy, err);
     if (rc != 0) {

@@ -52,6 +52,32 @@ static void stop_slot(bg_deployer_t *d, dp_service_t *svc, int slot)
     d->host.stop_slot(d->host.ctx, svc->cfg->name, slot, on_recovered_stop, c);
 }
 
+typedef struct boot_start {
+    bg_deployer_t *d;
+    dp_service_t *svc;
+    int slot;
+    int64_t revno;
+    int64_t row; /* the intent row stored before the start (0: none) */
+} boot_start_t;
+
+/* An instance started at boot by an asynchronous driver runs (or failed: the slot stays
+ * short of its count, said in the audit trail; health and status show it). */
+static void on_boot_started(void *arg, int status, const bg_deploy_instance_t *inst,
+                            const char *msg)
+{
+    boot_start_t *b = arg;
+
+    if (!b->d->closing && status == 0 && b->svc->slot[b->slot].revno == b->revno)
+        dp_inst_add(b->d, b->svc, b->slot, b->revno, b->row, inst);
+    else if (status != 0)
+        dp_inst_abandon(b->d, b->row);
+    if (!b->d->closing && status != 0)
+        dp_event(b->d, b->svc->cfg->name, 0, "target.failed", NULL, "recovery",
+                 "starting an instance of rev %" PRId64 " in %s failed: %s", b->revno,
+                 bg_slot_str((bg_slot_t)b->slot), msg ? msg : bg_strerror(status));
+    free(b);
+}
+
 static int start_missing(bg_deployer_t *d, dp_service_t *svc, int slot, bg_err_t *err)
 {
     dp_slot_t *sl = &svc->slot[slot];
@@ -68,11 +94,18 @@ static int start_missing(bg_deployer_t *d, dp_service_t *svc, int slot, bg_err_t
                                    .store_id = bg_store_id(d->store)};
         bg_deploy_instance_t inst;
         int64_t row = dp_inst_intent(d, svc, slot, sl->revno, err);
+        boot_start_t *b;
         int rc;
         if (row == 0)
             return err != NULL && err->code ? err->code : BG_EIO;
+        b = BG_NEW(boot_start_t);
+        *b = (boot_start_t){.d = d, .svc = svc, .slot = slot, .revno = sl->revno, .row = row};
         memset(&inst, 0, sizeof(inst));
-        if ((rc = d->host.start(d->host.ctx, &spec, &inst, err)) != 0) {
+        rc = d->host.start(d->host.ctx, &spec, on_boot_started, b, &inst, err);
+        if (rc > 0)
+            continue; /* b is freed by on_boot_started */
+        free(b);
+        if (rc < 0) {
             dp_inst_abandon(d, row);
             return rc;
         }
@@ -105,11 +138,12 @@ static int first_boot(bg_deployer_t *d, dp_service_t *svc, bg_err_t *err)
         svc->weight[1] = c->traffic[1];
     }
     dp_slot_set_rev(svc, live, rev.number, &c->rev);
-    if (c->driver == BG_DRIVER_STATIC && svc->weight[1 - live] > 0)
+    /* Targets something else runs may serve both slots from the start (`traffic:`). */
+    if (!dp_starts(d, svc) && svc->weight[1 - live] > 0)
         dp_slot_set_rev(svc, 1 - live, rev.number, &c->rev);
     if ((rc = dp_service_store(d, svc, err)) != 0)
         return rc;
-    if (c->driver == BG_DRIVER_PROCESS && (rc = start_missing(d, svc, live, err)) != 0)
+    if (dp_starts(d, svc) && (rc = start_missing(d, svc, live, err)) != 0)
         return rc;
     d->host.restore_weights(d->host.ctx, c->name, svc->weight);
     dp_event(d, c->name, 0, "boot", NULL, NULL, "first boot: revision %" PRId64 " (%s) in %s",
@@ -270,7 +304,7 @@ static int restore(bg_deployer_t *d, dp_service_t *svc, const bg_store_service_t
             return rc;
     }
     d->host.restore_weights(d->host.ctx, svc->cfg->name, svc->weight);
-    if (svc->cfg->driver == BG_DRIVER_PROCESS)
+    if (dp_starts(d, svc))
         bg_store_target_each(d->store, svc->cfg->name, adopt_one, arg, NULL);
     if (bg_store_deployment_active(d->store, svc->cfg->name, &dep, NULL) == 0) {
         resolve(d, svc, &dep);
@@ -279,7 +313,7 @@ static int restore(bg_deployer_t *d, dp_service_t *svc, const bg_store_service_t
     } else {
         bg_store_deployment_list(d->store, svc->cfg->name, 1, finish_cleanup, arg, NULL);
     }
-    if (svc->cfg->driver == BG_DRIVER_PROCESS && svc->slot[svc->live].revno != 0)
+    if (dp_starts(d, svc) && svc->slot[svc->live].revno != 0)
         return start_missing(d, svc, svc->live, err);
     return 0;
 }

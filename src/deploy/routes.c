@@ -106,15 +106,15 @@ int dp_deploy_start(bg_deployer_t *d, dp_service_t *svc, const json_t *body, con
     int rc;
 
     *out = NULL;
-    if (svc->cfg->driver != BG_DRIVER_PROCESS)
-        return bg_err_set(err, BG_EINVAL,
-                          "service %s uses driver %s: this build deploys "
-                          "process services only",
-                          svc->cfg->name, bg_driver_kind_str(svc->cfg->driver));
     dep = dp_deployment_new(d, svc);
     if ((rc = dp_request_parse(body, svc->cfg, &dep->rev, &dep->strategy, err)) != 0)
         goto fail;
     dep->api_source = dp_request_api(body, svc, &dep->rev);
+    /* The driver says what it can run (static: nothing; process: a command; docker: a
+     * well-formed image) before anything is stored. */
+    if (dp_driver(d, svc) != NULL &&
+        (rc = bg_driver_validate(dp_driver(d, svc), svc->cfg->name, &dep->rev, err)) != 0)
+        goto fail;
     dep->n_steps = bg_plan_steps(&dep->strategy, dep->steps);
     if (json_is_true(json_object_get(body, "dry_run"))) {
         *dry = dry_run(d, dep, err);

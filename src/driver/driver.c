@@ -1,4 +1,5 @@
-/* Code shared by the drivers: enum names, directories, log tails. */
+/* Code shared by the drivers: the factory by kind (the one place that maps a kind to its
+ * implementation), enum names, directories, log tails. */
 #include "driver/driver.h"
 
 #include <errno.h>
@@ -19,8 +20,22 @@ const char *bg_instance_state_str(bg_instance_state_t s)
     case BG_INSTANCE_RESTARTING: return "restarting";
     case BG_INSTANCE_STOPPING: return "stopping";
     case BG_INSTANCE_STOPPED: return "stopped";
+    case BG_INSTANCE_STARTING: return "starting";
     }
     return "?";
+}
+
+bg_driver_t *bg_driver_new(bg_driver_kind_t kind, uv_loop_t *loop, const char *state_dir,
+                           const bg_driver_events_t *events, bg_err_t *err)
+{
+    switch (kind) {
+    case BG_DRIVER_PROCESS: return bg_process_driver_new(loop, state_dir, events, err);
+    case BG_DRIVER_STATIC: return bg_static_driver_new(loop, err);
+    case BG_DRIVER_DOCKER:
+    case BG_DRIVER_ECS: break;
+    }
+    bg_err_set(err, BG_EINVAL, "driver %s is not in this build", bg_driver_kind_str(kind));
+    return NULL;
 }
 
 int bg_driver_mkdirs(const char *path, bg_err_t *err)

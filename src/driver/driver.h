@@ -1,12 +1,20 @@
-/* Drivers run revisions (docs/design.md §8): a vtable per kind (process, docker, static, ecs),
- * h2o-balancer style, so the controller never knows which one it talks to.
+/* Drivers run revisions (docs/design.md §8): a vtable per kind (process.c, docker.c, static.c,
+ * ecs.c), h2o-balancer style, so the controller never knows which one it talks to. What a
+ * driver can do is in its capability flags (bg_driver_caps_t), never in its kind: code
+ * outside src/driver/ must not branch on bg_driver_kind_t.
  *
  * An instance is one running copy of a revision as the driver sees it: where it listens
  * and the driver's handle (pid, container id, task ARN). The controller turns instances
- * into routing targets. Drivers run on the control thread's loop and never block it.
- * A driver reports instances that die on their own through bg_driver_events_t; drivers that
- * replace crashed instances themselves (process, like the ECS scheduler) report the
- * replacement too.
+ * into routing targets. A driver reports instances that die on their own through
+ * bg_driver_events_t; drivers that replace crashed instances themselves (process and docker,
+ * like the ECS scheduler) report the replacement too.
+ *
+ * Thread: control, for every function here. Drivers run on the control thread's loop and
+ * never block it (I/O goes through the loop: libuv handles, libcurl multi), except adopt()
+ * which runs at boot before the loop serves anything.
+ * Ownership: instances are the driver's (bg_instance_free() gives them back); specs and
+ * revisions passed in are borrowed for the call (the driver copies what it keeps); the
+ * driver itself is freed by bg_driver_close().
  */
 #ifndef BG_DRIVER_DRIVER_H
 #define BG_DRIVER_DRIVER_H
@@ -28,6 +36,7 @@ typedef enum bg_instance_state {
     BG_INSTANCE_RESTARTING = 1, /* crashed; a replacement is scheduled (backoff) */
     BG_INSTANCE_STOPPING = 2,
     BG_INSTANCE_STOPPED = 3,    /* gone; only bg_instance_free() is left */
+    BG_INSTANCE_STARTING = 4,   /* start() in flight (asynchronous drivers) */
 } bg_instance_state_t;
 const char *bg_instance_state_str(bg_instance_state_t s);
 
@@ -58,6 +67,8 @@ struct bg_instance {
     unsigned restarts;                  /* crash replacements so far */
     int last_exit_status;               /* of the last exit; -1 if none or unknown */
     int last_term_signal;
+    char error[512];                    /* why a start failed or the instance stopped ("" if
+                                           none): the driver's or engine's own message */
     void *data;                         /* the controller's; never touched by the driver */
 };
 
@@ -85,18 +96,61 @@ typedef struct bg_driver_events {
 
 typedef void (*bg_instance_cb)(void *arg, bg_instance_t *inst, int status);
 
+/* What a driver does; the controller asks these, never the kind. */
+typedef enum bg_driver_caps {
+    /* It runs instances (start/stop/adopt/logs): deployments start the new revision in the
+     * preview slot and the controller records and re-adopts them. Without it (static), the
+     * slots' targets are given by the config or registered through the admin API, and
+     * traffic moves by hand. */
+    BG_DRIVER_CAP_STARTS = 1 << 0,
+} bg_driver_caps_t;
+
+/* Progress of a resolve (an image pull): layers and bytes so far; totals may grow as the
+ * registry tells more. */
+typedef struct bg_driver_progress {
+    unsigned layers_done, layers_total;
+    uint64_t bytes_done, bytes_total;
+    const char *status; /* the engine's last status line ("Downloading"); may be NULL */
+} bg_driver_progress_t;
+
+/* <status> 0 and <artifact> the revision's artifact pinned (docker: "name:tag@sha256:..."),
+ * or a negative code and <msg> (the registry's or engine's own words). Both borrowed for
+ * the call. */
+typedef void (*bg_driver_resolve_cb)(void *arg, int status, const char *artifact, const char *msg);
+typedef void (*bg_driver_progress_cb)(void *arg, const bg_driver_progress_t *p);
+
 typedef struct bg_driver_vtable {
     const char *name;
-    /* Starts a new instance; *out is owned by the driver until bg_instance_free().
-     * <cb> is not used: start is synchronous for the process driver; drivers that need
-     * I/O (docker, ecs) call <cb>(arg, inst, status) when the instance runs or failed. */
+    unsigned caps; /* bg_driver_caps_t */
+    /* Checks that <rev> is something this driver can run (artifact present and well
+     * formed), for a deployment request of <service>, before anything is stored. May be
+     * NULL (anything goes). */
+    int (*validate)(const bg_driver_t *d, const char *service, const bg_revision_config_t *rev,
+                    bg_err_t *err);
+    /* PRE_SCALE_UP: makes the artifact of <rev> ready and pins it (docker: pull, then tag ->
+     * digest), calling <progress> (may be NULL) as it goes and <cb> exactly once, never from
+     * inside resolve(). May be NULL (nothing to resolve: the artifact runs as written).
+     * A pending resolve is cancelled by close() (<cb> with BG_EUNAVAIL) or by
+     * cancel_resolve(<arg>). */
+    void (*resolve)(bg_driver_t *d, const char *service, const bg_revision_config_t *rev,
+                    bg_driver_progress_cb progress, bg_driver_resolve_cb cb, void *arg);
+    /* Cancels the pending resolve started with <arg>: its <cb> is never called. */
+    void (*cancel_resolve)(bg_driver_t *d, void *arg);
+    /* Starts a new instance; *out is owned by the driver until bg_instance_free(), and
+     * (*out)->address is known at once. Either the instance runs when start() returns
+     * (state RUNNING; <cb> is never called: the process driver), or it is STARTING and
+     * <cb>(arg, inst, status) comes once, later, from the loop: 0 running (handle set), or
+     * negative with inst->error set and state STOPPED. A negative return: nothing started,
+     * <err> says why. Not for drivers without BG_DRIVER_CAP_STARTS. */
     int (*start)(bg_driver_t *d, const bg_instance_spec_t *spec, bg_instance_cb cb, void *arg,
                  bg_instance_t **out, bg_err_t *err);
     /* Stops <inst> gracefully (SIGTERM / API stop), forcefully after
-     * spec.stop_timeout_ms; <cb>(arg, inst, 0) when it is gone. */
+     * spec.stop_timeout_ms; <cb>(arg, inst, 0) when it is gone. On a STARTING instance the
+     * start's <cb> comes first (BG_EUNAVAIL), then this one. */
     void (*stop)(bg_driver_t *d, bg_instance_t *inst, bg_instance_cb cb, void *arg);
     /* Takes over an instance started by an earlier bluegreen from its stored <address> and
-     * <handle>. BG_ENOTFOUND if it is no longer running. */
+     * <handle>, without restarting it. BG_ENOTFOUND if it is no longer running. Boot only
+     * (it may wait for a local engine's answer before the loop runs). */
     int (*adopt)(bg_driver_t *d, const bg_instance_spec_t *spec, const char *address,
                  const char *handle, bg_instance_t **out, bg_err_t *err);
     /* Calls <cb> for every instance this driver started from its state_dir that still
@@ -104,12 +158,14 @@ typedef struct bg_driver_vtable {
      * BLUEGREEN_STORE_ID in its environment); a non-zero return from <cb> stops the walk
      * and is returned. Boot only. May be NULL (a driver that starts nothing). */
     int (*scan)(bg_driver_t *d, bg_driver_found_cb cb, void *arg);
-    /* Appends up to the last <max_bytes> of the instance's output to <out>. */
+    /* Appends up to the last <max_bytes> of the instance's output to <out> (from a file or
+     * a buffer the driver keeps; never waits for I/O). */
     int (*logs)(bg_driver_t *d, bg_instance_t *inst, size_t max_bytes, bg_buf_t *out);
     /* Releases an instance in state STOPPED. */
     void (*free_instance)(bg_driver_t *d, bg_instance_t *inst);
-    /* Stops watching everything (instances keep running: re-adoption picks them up) and
-     * frees the driver once its handles are closed; then <cb>(arg). */
+    /* Stops watching everything (instances keep running: re-adoption picks them up),
+     * answers pending resolves (BG_EUNAVAIL) and frees the driver once its handles are
+     * closed; then <cb>(arg), possibly before close() returns. */
     void (*close)(bg_driver_t *d, void (*cb)(void *arg), void *arg);
 } bg_driver_vtable_t;
 
@@ -120,6 +176,36 @@ struct bg_driver {
 };
 
 /* Convenience wrappers over the vtable. Thread: control. */
+static inline unsigned bg_driver_caps(const bg_driver_t *d)
+{
+    return d->vt->caps;
+}
+static inline bool bg_driver_starts(const bg_driver_t *d)
+{
+    return (d->vt->caps & BG_DRIVER_CAP_STARTS) != 0;
+}
+/* 0 when the driver has no validate(). */
+static inline int bg_driver_validate(const bg_driver_t *d, const char *service,
+                                     const bg_revision_config_t *rev, bg_err_t *err)
+{
+    return d->vt->validate != NULL ? d->vt->validate(d, service, rev, err) : 0;
+}
+/* False (and nothing called) when the driver has nothing to resolve. */
+static inline bool bg_driver_resolve(bg_driver_t *d, const char *service,
+                                     const bg_revision_config_t *rev,
+                                     bg_driver_progress_cb progress, bg_driver_resolve_cb cb,
+                                     void *arg)
+{
+    if (d->vt->resolve == NULL)
+        return false;
+    d->vt->resolve(d, service, rev, progress, cb, arg);
+    return true;
+}
+static inline void bg_driver_cancel_resolve(bg_driver_t *d, void *arg)
+{
+    if (d->vt->cancel_resolve != NULL)
+        d->vt->cancel_resolve(d, arg);
+}
 static inline int bg_driver_start(bg_driver_t *d, const bg_instance_spec_t *spec,
                                   bg_instance_cb cb, void *arg, bg_instance_t **out,
                                   bg_err_t *err)
@@ -156,6 +242,16 @@ static inline void bg_driver_close(bg_driver_t *d, void (*cb)(void *arg), void *
 {
     d->vt->close(d, cb, arg);
 }
+
+/* Opens the driver of <kind> on <loop> (borrowed; outlives it) with <state_dir> for its
+ * files and <events> (copied). NULL with <err> when it cannot open (or the kind is not in
+ * this build). Thread: control. */
+bg_driver_t *bg_driver_new(bg_driver_kind_t kind, uv_loop_t *loop, const char *state_dir,
+                           const bg_driver_events_t *events, bg_err_t *err);
+
+/* The static driver: runs nothing (no BG_DRIVER_CAP_STARTS); a service's targets are listed
+ * in the config or registered through the admin API. */
+bg_driver_t *bg_static_driver_new(uv_loop_t *loop, bg_err_t *err);
 
 /* The process driver: runs rev->command with PORT (a port picked on 127.0.0.1, or
  * rev->port), BLUEGREEN_SERVICE/SLOT/VERSION and rev->env; each instance in its own

@@ -301,6 +301,16 @@ static proc_t *proc_new(proc_driver_t *drv, const bg_instance_spec_t *spec)
     return p;
 }
 
+static int proc_validate(const bg_driver_t *d, const char *service,
+                         const bg_revision_config_t *rev, bg_err_t *err)
+{
+    (void)d;
+    if (rev->command == NULL || rev->command[0] == NULL)
+        return bg_err_set(err, BG_EINVAL, "service %s runs processes: give run.command or cmd",
+                          service);
+    return 0;
+}
+
 static int proc_start(bg_driver_t *d, const bg_instance_spec_t *spec, bg_instance_cb cb,
                       void *arg, bg_instance_t **out, bg_err_t *err)
 {
@@ -529,6 +539,8 @@ static void proc_close(bg_driver_t *d, void (*cb)(void *arg), void *arg)
 
 static const bg_driver_vtable_t process_vtable = {
     .name = "process",
+    .caps = BG_DRIVER_CAP_STARTS,
+    .validate = proc_validate,
     .start = proc_start,
     .stop = proc_stop,
     .adopt = proc_adopt,

@@ -1,5 +1,5 @@
 /* The server's side of the deployment controller (src/deploy/deploy.h): what a deployment
- * may do to the model — start or re-adopt instances of a slot through the process driver
+ * may do to the model — start or re-adopt instances of a slot through the service's driver
  * (each a target that is health-checked from the first moment), set weights with a verified
  * switch, drain and stop a slot, and read a slot's health, counters, evidence and logs.
  * Everything runs on the control loop; the controller never touches the model directly.
@@ -90,36 +90,78 @@ static int add_instance(bg_server_t *s, srv_service_t *svc, bg_instance_t *inst,
     return 0;
 }
 
-static int h_start(void *ctx, const bg_instance_spec_t *spec, bg_deploy_instance_t *out,
-                   bg_err_t *err)
+static bg_driver_t *h_driver(void *ctx, const char *service)
 {
     bg_server_t *s = ctx;
+    return srv_driver_of(s, svc_of(s, service));
+}
+
+/* A driver's start with <driver-cb> to come: the controller's callback to call then. */
+typedef struct start_call {
+    bg_deploy_started_cb cb;
+    void *arg;
+} start_call_t;
+
+static void on_inst_started(void *arg, bg_instance_t *inst, int status)
+{
+    start_call_t c = *(start_call_t *)arg;
+    bg_deploy_instance_t out;
+
+    free(arg);
+    memset(&out, 0, sizeof(out));
+    snprintf(out.address, sizeof(out.address), "%s", inst->address);
+    snprintf(out.handle, sizeof(out.handle), "%s", inst->handle);
+    /* A failed instance stays in its slot (STOPPED, unhealthy) until the slot is stopped,
+     * so that the evidence still shows its last log lines. */
+    c.cb(c.arg, status, &out, inst->error);
+}
+
+static int h_start(void *ctx, const bg_instance_spec_t *spec, bg_deploy_started_cb cb, void *arg,
+                   bg_deploy_instance_t *out, bg_err_t *err)
+{
+    bg_server_t *s = ctx;
+    srv_service_t *svc = svc_of(s, spec->service);
+    bg_driver_t *drv = srv_driver_of(s, svc);
+    start_call_t *c;
     bg_instance_t *inst = NULL;
     int rc;
 
-    if (s->driver == NULL)
-        return bg_err_set(err, BG_EINVAL, "no process driver runs");
-    if ((rc = bg_driver_start(s->driver, spec, NULL, NULL, &inst, err)) != 0)
+    if (drv == NULL || !bg_driver_starts(drv))
+        return bg_err_set(err, BG_EINVAL, "service %s: driver %s starts no instances",
+                          spec->service, drv != NULL ? drv->vt->name : "(none)");
+    c = BG_NEW(start_call_t);
+    c->cb = cb;
+    c->arg = arg;
+    if ((rc = bg_driver_start(drv, spec, on_inst_started, c, &inst, err)) != 0) {
+        free(c);
         return rc;
-    srv_metrics_slot_revision(svc_of(s, spec->service), spec->slot, spec->revision,
-                              spec->rev->version);
-    return add_instance(s, svc_of(s, spec->service), inst, false, out, err);
+    }
+    srv_metrics_slot_revision(svc, spec->slot, spec->revision, spec->rev->version);
+    /* The address is known at once: the target is in its slot (unhealthy until checked)
+     * while an asynchronous driver is still starting it. */
+    add_instance(s, svc, inst, false, out, err);
+    if (inst->state == BG_INSTANCE_STARTING)
+        return 1;
+    free(c);
+    return 0;
 }
 
 static int h_adopt(void *ctx, const bg_instance_spec_t *spec, const char *address,
                    const char *handle, bg_deploy_instance_t *out, bg_err_t *err)
 {
     bg_server_t *s = ctx;
+    srv_service_t *svc = svc_of(s, spec->service);
+    bg_driver_t *drv = srv_driver_of(s, svc);
     bg_instance_t *inst = NULL;
     int rc;
 
-    if (s->driver == NULL)
-        return bg_err_set(err, BG_EINVAL, "no process driver runs");
-    if ((rc = bg_driver_adopt(s->driver, spec, address, handle, &inst, err)) != 0)
+    if (drv == NULL || !bg_driver_starts(drv))
+        return bg_err_set(err, BG_EINVAL, "service %s: driver %s adopts no instances",
+                          spec->service, drv != NULL ? drv->vt->name : "(none)");
+    if ((rc = bg_driver_adopt(drv, spec, address, handle, &inst, err)) != 0)
         return rc;
-    srv_metrics_slot_revision(svc_of(s, spec->service), spec->slot, spec->revision,
-                              spec->rev->version);
-    return add_instance(s, svc_of(s, spec->service), inst, true, out, err);
+    srv_metrics_slot_revision(svc, spec->slot, spec->revision, spec->rev->version);
+    return add_instance(s, svc, inst, true, out, err);
 }
 
 /* ---- instances found running that nothing claims ---- */
@@ -243,7 +285,7 @@ static void stop_instances(slot_stop_t *st)
     st->stopping = (unsigned)st->n_recs + 1;
     s->instances_stopping += (unsigned)st->n_recs;
     for (size_t i = 0; i < st->n_recs; i++)
-        bg_driver_stop(s->driver, st->recs[i]->inst, on_inst_stopped, st);
+        bg_driver_stop(st->recs[i]->inst->driver, st->recs[i]->inst, on_inst_stopped, st);
     if (--st->stopping == 0)
         slot_stop_done(st);
 }
@@ -293,7 +335,7 @@ static void h_stop_slot(void *ctx, const char *service, int slot, bg_deploy_done
     bg_list_insert_tail(&s->slot_stops, &st->link);
     uv_timer_init(&s->loop, &st->timer);
     st->timer.data = st;
-    if (s->driver == NULL || s->shutting_down)
+    if (s->shutting_down)
         stop_instances(st);
     else
         uv_timer_start(&st->timer, on_drain_poll, 0, DRAIN_POLL_MS);
@@ -337,10 +379,10 @@ static json_t *log_tail(bg_server_t *s, const bg_target_t *t, size_t bytes)
     bg_buf_t b;
     json_t *j;
 
-    if (rec == NULL || s->driver == NULL)
+    if (rec == NULL)
         return json_null();
     bg_buf_init(&b);
-    bg_driver_logs(s->driver, rec->inst, bytes, &b);
+    bg_driver_logs(rec->inst->driver, rec->inst, bytes, &b);
     j = json_stringn(b.data ? b.data : "", b.len);
     bg_buf_fini(&b);
     return j != NULL ? j : json_string("(log is not UTF-8)");
@@ -380,8 +422,8 @@ static void h_logs(void *ctx, const char *service, int slot, size_t bytes, bg_bu
         bg_buf_printf(out, "==> target %s (%s, rev %lld) <==\n", t->addr_str,
                       bg_slot_str((bg_slot_t)slot),
                       rec != NULL ? (long long)rec->inst->revision : 0LL);
-        if (rec != NULL && s->driver != NULL)
-            bg_driver_logs(s->driver, rec->inst, bytes, out);
+        if (rec != NULL)
+            bg_driver_logs(rec->inst->driver, rec->inst, bytes, out);
         if (out->len > 0 && out->data[out->len - 1] != '\n')
             bg_buf_puts(out, "\n");
     }
@@ -399,6 +441,7 @@ void srv_deploy_host(bg_server_t *s, bg_deploy_host_t *out)
         .ctx = s,
         .restore_weights = h_restore_weights,
         .set_weights = h_set_weights,
+        .driver = h_driver,
         .start = h_start,
         .adopt = h_adopt,
         .scan = h_scan,

@@ -64,7 +64,10 @@ typedef struct srv_waiter {
     void *arg;
 } srv_waiter_t;
 
-/* An instance the daemon runs (process driver) and the target made from it. */
+#define SRV_DRIVER_KINDS 4 /* bg_driver_kind_t values */
+
+/* An instance the daemon runs (a driver with BG_DRIVER_CAP_STARTS) and the target made from
+ * it. */
 typedef struct srv_instance {
     bg_list_t link;      /* in bg_server.instances */
     bg_instance_t *inst; /* the driver's until bg_instance_free() */
@@ -104,7 +107,10 @@ struct bg_server {
 
     bg_deployer_t *deployer; /* the deployment controller; owns the state store */
     bool deployer_closed;
-    bg_driver_t *driver;  /* process driver, when a service uses it */
+    /* One driver per kind some service uses (indexed by bg_driver_kind_t; NULL: unused),
+     * opened by srv_instances_start(). Everything else goes through the vtable. */
+    bg_driver_t *drivers[SRV_DRIVER_KINDS];
+    unsigned drivers_open; /* not yet closed */
     bg_list_t instances;  /* srv_instance_t */
     bg_list_t slot_stops; /* slots the controller is draining and stopping (deploy_host.c) */
     unsigned instances_stopping;
@@ -182,10 +188,12 @@ void srv_waiters_fail(bg_server_t *s, int code);
 void srv_on_health(void *ctx, bg_target_t *t, bool healthy, const char *reason);
 
 /* instances.c */
-/* Opens the process driver when a service uses it; which instances run is the
- * controller's business (bg_deployer_boot, deployments), through deploy_host.c. */
+/* Opens the driver of every kind a service uses; which instances run is the controller's
+ * business (bg_deployer_boot, deployments), through deploy_host.c. */
 int srv_instances_start(bg_server_t *s, bg_err_t *err);
-/* Stops every instance, then closes the driver (asynchronously, on the loop). */
+/* The driver of <svc> (NULL before srv_instances_start() or after the drivers closed). */
+bg_driver_t *srv_driver_of(bg_server_t *s, const srv_service_t *svc);
+/* Stops every instance, then closes the drivers (asynchronously, on the loop). */
 void srv_instances_stop(bg_server_t *s);
 /* Shutdown with stop_targets: every instance is gone (or there was none); stores that,
  * answers the waiting POST /v1/shutdown and stops the admin API. (server.c) */
@@ -195,7 +203,7 @@ void srv_targets_stopped(bg_server_t *s);
  * (server.c) */
 void srv_shutdown(bg_server_t *s, const char *why, bool stop_targets, bg_admin_req_t *req);
 srv_instance_t *srv_instance_of(bg_server_t *s, const bg_target_t *t);
-/* Closes the driver once no instance stop is pending and shutdown began (driver_closing). */
+/* Closes the drivers once no instance stop is pending and shutdown began (driver_closing). */
 void srv_instances_maybe_close(bg_server_t *s);
 
 /* server.c: closes the controller / stops the admin API once (idempotent). */

@@ -1,5 +1,5 @@
 /* Life cycle of the daemon: composition (router, health, proxy, admin around the model),
- * start (state_dir, first snapshot, listeners, workers, signals, health checks, process
+ * start (state_dir, first snapshot, listeners, workers, signals, health checks, driver
  * instances), the control loop, and the clean stop: answer waiting calls, stop the admin
  * API, stop the proxy with a grace period, stop the instances we run, close the health
  * checker and every handle, and close the loop with nothing left on it.
@@ -183,11 +183,6 @@ static int watch_all(bg_server_t *s, bg_err_t *err)
                                       bg_strerror(rc));
             }
         }
-        if (svc->cfg->driver != BG_DRIVER_STATIC && svc->cfg->driver != BG_DRIVER_PROCESS)
-            bg_log(BG_LOG_WARN, "server",
-                   "service=%s driver=%s msg=\"no targets: this build "
-                   "runs no driver for it; register targets through the admin API\"",
-                   svc->cfg->name, bg_driver_kind_str(svc->cfg->driver));
     }
     return 0;
 }

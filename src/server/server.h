@@ -50,14 +50,14 @@ int bg_server_start(bg_server_t *s, bg_err_t *err);
 /* Runs the control loop on the calling thread until SIGINT, SIGTERM, bg_server_stop(),
  * bg_server_shutdown() or POST /v1/shutdown, then stops cleanly: answers calls still
  * waiting (503), stops the admin API, stops the proxy with a grace period of
- * BG_SERVER_STOP_GRACE_MS, leaves the process-driver instances running (or stops them
+ * BG_SERVER_STOP_GRACE_MS, leaves the driver instances running (or stops them
  * all when asked to stop targets), closes the health checker and closes the loop with no
  * handle left. Returns 0, or a negative code with <err> filled
  * when starting failed or a handle was left open. Thread: control. */
 int bg_server_run(bg_server_t *s, bg_err_t *err);
 
 /* Asks a running server to stop as if it got SIGTERM: the listeners and the admin API
- * stop, the proxy drains, and process-driver instances keep running (their rows stay
+ * stop, the proxy drains, and driver instances keep running (their rows stay
  * `running` in the store) so that the next `serve` re-adopts them (same pids). Thread:
  * any, between bg_server_new() and the return of bg_server_run() (the wake-up handle is
  * closed then). */

@@ -116,6 +116,27 @@ int bg_store_revision_get(bg_store_t *s, const char *service, int64_t number,
     return rc;
 }
 
+int bg_store_revision_set_spec(bg_store_t *s, const char *service, int64_t number,
+                               const char *spec_json, bg_err_t *err)
+{
+    sqlite3_stmt *st = bg_store_prepare(
+        s, "UPDATE revisions SET spec_json = ? WHERE service = ? AND number = ?", err);
+    int rc = 0;
+
+    if (st == NULL)
+        return BG_EIO;
+    sqlite3_bind_text(st, 1, spec_json, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, service, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, number);
+    if (bg_fault("store.step") || sqlite3_step(st) != SQLITE_DONE)
+        rc = bg_store_fail(s, err, "pin revision artifact");
+    else if (sqlite3_changes(s->db) == 0)
+        rc = bg_err_set(err, BG_ENOTFOUND, "revision %s#%lld not found", service,
+                        (long long)number);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int bg_store_target_add(bg_store_t *s, bg_store_target_t *t, bg_err_t *err)
 {
     sqlite3_stmt *st = bg_store_prepare(

@@ -80,6 +80,11 @@ int bg_store_revision_add(bg_store_t *s, bg_store_revision_t *rev, bg_err_t *err
 int bg_store_revision_get(bg_store_t *s, const char *service, int64_t number,
                           bg_store_revision_t *out, bg_err_t *err);
 
+/* Replaces the spec of revision <number> of <service>: the one change a revision allows,
+ * when PRE_SCALE_UP pins its artifact (an image tag -> its digest) before anything runs. */
+int bg_store_revision_set_spec(bg_store_t *s, const char *service, int64_t number,
+                               const char *spec_json, bg_err_t *err);
+
 /* ---- targets: running instances, for re-adoption after a restart ---- */
 typedef struct bg_store_target {
     int64_t id;                 /* assigned by add */

@@ -31,6 +31,9 @@ typedef struct fake {
     bg_traffic_stats_t stats[2];
     uint32_t w[2];
     unsigned starts, adopts, stops, switches;
+    bool async_start;      /* start reports later through the callback */
+    bool start_fails;      /* ... with a failure */
+    bool with_driver;      /* the host lends fake_driver (validate + resolve) */
     bool stored_before_switch; /* every switch found its weights already stored */
     int port;
 } fake_t;
@@ -86,9 +89,39 @@ static void f_set_weights(void *ctx, const char *svc, const uint32_t w[2], bg_de
     call_later(cb, arg);
 }
 
-static int f_start(void *ctx, const bg_instance_spec_t *spec, bg_deploy_instance_t *out,
-                   bg_err_t *err)
+typedef struct later_start {
+    uv_timer_t t;
+    bg_deploy_started_cb cb;
+    void *arg;
+    bg_deploy_instance_t inst;
+} later_start_t;
+
+static void on_later_start(uv_timer_t *t)
 {
+    later_start_t *l = t->data;
+    l->cb(l->arg, fk.start_fails ? BG_EIO : 0, &l->inst,
+          fk.start_fails ? "engine: port is already allocated" : "");
+    uv_close((uv_handle_t *)t, on_later_closed);
+}
+
+static int f_start(void *ctx, const bg_instance_spec_t *spec, bg_deploy_started_cb cb, void *arg,
+                   bg_deploy_instance_t *out, bg_err_t *err)
+{
+    if (fk.async_start) {
+        later_start_t *l = BG_NEW(later_start_t);
+        fk.starts++;
+        fk.targets[spec->slot]++;
+        if (fk.health_ok && !fk.start_fails)
+            fk.healthy[spec->slot]++;
+        l->cb = cb;
+        l->arg = arg;
+        snprintf(l->inst.address, sizeof(l->inst.address), "127.0.0.1:%d", ++fk.port);
+        snprintf(l->inst.handle, sizeof(l->inst.handle), "ctr%d", fk.port);
+        uv_timer_init(&fk.loop, &l->t);
+        l->t.data = l;
+        uv_timer_start(&l->t, on_later_start, 5, 0);
+        return 1;
+    }
     fk.starts++;
     fk.targets[spec->slot]++;
     if (fk.health_ok)
@@ -138,7 +171,72 @@ static void f_logs(void *ctx, const char *svc, int slot, size_t bytes, bg_buf_t 
     bg_buf_puts(out, "log\n");
 }
 
+/* A driver that pins images like the docker driver does, without an engine. */
+typedef struct fake_resolve {
+    uv_timer_t t;
+    bg_driver_resolve_cb cb;
+    void *arg;
+    char *image;
+} fake_resolve_t;
+
+static void on_fake_resolve_closed(uv_handle_t *h)
+{
+    fake_resolve_t *r = h->data;
+    free(r->image);
+    free(r);
+}
+
+static void on_fake_resolve(uv_timer_t *t)
+{
+    fake_resolve_t *r = t->data;
+    char pinned[256];
+
+    snprintf(pinned, sizeof(pinned), "%s@sha256:%064d", r->image, 7);
+    if (strstr(r->image, "missing") != NULL)
+        r->cb(r->arg, BG_ENOTFOUND, NULL, "manifest for reg/app:missing not found");
+    else
+        r->cb(r->arg, 0, pinned, NULL);
+    uv_close((uv_handle_t *)t, on_fake_resolve_closed);
+}
+
+static int fd_validate(const bg_driver_t *d, const char *service, const bg_revision_config_t *rev,
+                       bg_err_t *err)
+{
+    if (rev->image == NULL || strstr(rev->image, "BAD") != NULL)
+        return bg_err_set(err, BG_EINVAL, "service %s: image '%s' is not a valid reference",
+                          service, rev->image ? rev->image : "");
+    return 0;
+}
+
+static void fd_resolve(bg_driver_t *d, const char *service, const bg_revision_config_t *rev,
+                       bg_driver_progress_cb progress, bg_driver_resolve_cb cb, void *arg)
+{
+    fake_resolve_t *r = BG_NEW(fake_resolve_t);
+    bg_driver_progress_t p = {.layers_done = 1, .layers_total = 2, .bytes_done = 10,
+                              .bytes_total = 20, .status = "Downloading"};
+
+    r->cb = cb;
+    r->arg = arg;
+    r->image = bg_strdup(rev->image);
+    uv_timer_init(&fk.loop, &r->t);
+    r->t.data = r;
+    uv_timer_start(&r->t, on_fake_resolve, 5, 0);
+    progress(arg, &p);
+}
+
+static const bg_driver_vtable_t fake_vt = {.name = "fake",
+                                           .caps = BG_DRIVER_CAP_STARTS,
+                                           .validate = fd_validate,
+                                           .resolve = fd_resolve};
+static bg_driver_t fake_driver = {.vt = &fake_vt};
+
+static bg_driver_t *f_driver(void *ctx, const char *service)
+{
+    return fk.with_driver ? &fake_driver : NULL;
+}
+
 static const bg_deploy_host_t host = {
+    .driver = f_driver,
     .restore_weights = f_restore,
     .set_weights = f_set_weights,
     .start = f_start,
@@ -156,15 +254,20 @@ static void boot(const char *extra, bool fresh)
     char *yaml;
 
     if (fresh) {
+        bool with_driver = fk.with_driver;
         memset(&fk, 0, sizeof(fk));
+        fk.with_driver = with_driver;
         fk.dir = bgt_tmpdir("deploy-unit");
         fk.health_ok = true;
     }
     fk.stored_before_switch = true;
     yaml = bg_asprintf("state_dir: %s\nservices:\n  orders:\n    version: 1.0.0\n    count: 2\n"
-                       "    run: {command: [\"app\"]}\n    api: {provides: {orders: 1.0.0}}\n"
+                       "%s    api: {provides: {orders: 1.0.0}}\n"
                        "    startup_timeout: 200ms\n%s",
-                       fk.dir, extra);
+                       fk.dir,
+                       fk.with_driver ? "    driver: docker\n    image: reg/app:v1\n"
+                                      : "    run: {command: [\"app\"]}\n",
+                       extra);
     bg_err_clear(&err);
     fk.cfg = bg_config_parse(yaml, strlen(yaml), "test.yaml", &err);
     cr_assert(fk.cfg != NULL, "config: %s", err.msg);
@@ -438,5 +541,80 @@ Test(controller, store_failure_before_a_step_publishes_nothing)
     json_decref(d);
     cr_assert_eq(fk.switches, 0, "a weight change was published although it was not stored");
     cr_assert_eq(fk.w[0], 100);
+    shutdown_all();
+}
+
+/* An asynchronous driver: the artifact is pinned at PRE_SCALE_UP (stored in the revision and
+ * shown in the record beside the tag), instances report later, and the deployment goes on
+ * only once every one runs. */
+Test(controller, async_driver_pins_artifact_and_waits_for_starts)
+{
+    fk.with_driver = true;
+    boot("", true);
+    fk.async_start = true;
+    long long id = deploy("{\"version\":\"2.0.0\",\"image\":\"reg/app:v2\"}");
+    json_t *d = run_until(id, NULL, 5000);
+    cr_assert_str_eq(field(d, "result"), "SUCCEEDED", "%s", field(d, "reason"));
+    json_t *a = json_object_get(d, "artifact");
+    cr_assert_str_eq(field(a, "image"), "reg/app:v2");
+    cr_assert(strstr(field(a, "resolved"), "reg/app:v2@sha256:") == field(a, "resolved"));
+    cr_assert(strncmp(field(a, "digest"), "sha256:", 7) == 0);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(d, "pull"), "layers_total")),
+                 2);
+    json_decref(d);
+    bg_store_revision_t rev;
+    cr_assert_eq(bg_store_revision_get(fk.d->store, "orders", 2, &rev, NULL), 0);
+    cr_assert(strstr(rev.spec_json, "reg/app:v2@sha256:") != NULL, "%s", rev.spec_json);
+    free(rev.spec_json);
+    shutdown_all();
+}
+
+Test(controller, resolve_failure_fails_before_anything_starts)
+{
+    fk.with_driver = true;
+    boot("", true);
+    long long id = deploy("{\"version\":\"2.0.0\",\"image\":\"reg/app:missing\"}");
+    json_t *d = run_until(id, NULL, 5000);
+    cr_assert_str_eq(field(d, "result"), "FAILED");
+    cr_assert(strstr(field(d, "reason"), "not found") != NULL, "%s", field(d, "reason"));
+    json_decref(d);
+    cr_assert_eq(fk.starts, 2, "only the boot's instances");
+    cr_assert_eq(fk.w[0], 100);
+    shutdown_all();
+}
+
+Test(controller, async_start_failure_rolls_back_with_the_engine_message)
+{
+    fk.with_driver = true;
+    boot("", true);
+    fk.async_start = fk.start_fails = true;
+    long long id = deploy("{\"version\":\"2.0.0\",\"image\":\"reg/app:v2\"}");
+    json_t *d = run_until(id, NULL, 5000);
+    cr_assert_str_eq(field(d, "result"), "FAILED");
+    cr_assert(strstr(field(d, "reason"), "port is already allocated") != NULL, "%s",
+              field(d, "reason"));
+    cr_assert(json_is_object(json_object_get(d, "evidence")));
+    json_decref(d);
+    cr_assert_eq(fk.w[0], 100);
+    cr_assert_eq(fk.targets[1], 0, "the failed slot was not stopped");
+    shutdown_all();
+}
+
+Test(controller, driver_validates_the_request_before_anything_is_stored)
+{
+    fk.with_driver = true;
+    boot("", true);
+    json_t *j = json_loads("{\"version\":\"2.0.0\",\"image\":\"reg/app:BAD\"}", 0, NULL);
+    dp_deployment_t *dep = NULL;
+    json_t *dry = NULL;
+    bg_err_t err;
+    bg_err_clear(&err);
+    cr_assert_eq(dp_deploy_start(fk.d, dp_service_find(fk.d, "orders"), j, "unit", "t", &dep, &dry,
+                                 &err),
+                 BG_EINVAL);
+    cr_assert(strstr(err.msg, "'reg/app:BAD' is not a valid") != NULL, "%s", err.msg);
+    json_decref(j);
+    bg_store_revision_t rev;
+    cr_assert_eq(bg_store_revision_get(fk.d->store, "orders", 2, &rev, NULL), BG_ENOTFOUND);
     shutdown_all();
 }
