@@ -38,7 +38,7 @@ bool bg_duration_parse(const char *s, uint64_t *ms);
 char *bg_duration_format(uint64_t ms, char *out, size_t size);
 /* Percentages: "10%" or "10" or "0.5%" -> value in percent. */
 bool bg_percent_parse(const char *s, double *pct);
-/* Sizes: "16k", "16KiB", "1m", "1MiB", "512" -> bytes. */
+/* Sizes: "16k", "16KiB", "1m", "1MiB", "256Mi" (Kubernetes style), "512" -> bytes. */
 bool bg_size_parse(const char *s, uint64_t *bytes);
 
 #endif

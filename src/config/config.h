@@ -145,6 +145,8 @@ typedef struct bg_revision_config {
     size_t n_env;
     uint32_t count;         /* default 1 */
     uint16_t port;          /* container/app port; 0 = picked (process driver) */
+    uint64_t memory_bytes;  /* resources.memory (docker: the container's memory limit); 0 = none */
+    uint32_t cpu_millis;    /* resources.cpus x 1000 (docker: NanoCpus); 0 = none */
     bg_api_config_t api;
     bg_strategy_t *strategy; /* optional override; NULL = service's */
     bg_kv_t *labels;        /* e.g. git.sha */
@@ -246,6 +248,20 @@ int bg_revision_parse(const char *text, size_t len, const char *name,
 
 /* Deep copy of a revision (caller owns <out>, fini it). */
 void bg_revision_config_copy(bg_revision_config_t *out, const bg_revision_config_t *in);
+
+/* An image reference, parsed: [REGISTRY/]NAME[:TAG][@DIGEST]. */
+typedef struct bg_image_ref {
+    char registry[256]; /* "127.0.0.1:5000", "ghcr.io"; "" = Docker Hub */
+    char name[256];     /* "sample-app", "library/nginx" (path below the registry) */
+    char tag[129];      /* "" = none given (the engine means "latest") */
+    char digest[72];    /* "sha256:<64 hex>" or "" */
+} bg_image_ref_t;
+
+/* Parses <s> by the distribution/reference grammar. False (and <why>, a static string, set
+ * when given) for anything an engine would refuse. Thread: any. */
+bool bg_image_ref_parse(const char *s, bg_image_ref_t *out, const char **why);
+/* "REGISTRY/NAME[:TAG][@DIGEST]" into <out> (the tag only when <with_tag>). */
+void bg_image_ref_format(const bg_image_ref_t *ref, bool with_tag, char *out, size_t size);
 
 /* Splits a command line by the rules `run.command: "..."` uses (whitespace separates;
  * '...' literal; "..." with \" \\ \$ \` escapes; backslash escapes outside quotes; no

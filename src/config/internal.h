@@ -46,6 +46,8 @@ int cfg_rev_image(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
 int cfg_rev_env(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
 int cfg_rev_count(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
 int cfg_rev_port(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
+/* resources: {memory: 256Mi, cpus: 0.5} */
+int cfg_rev_resources(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
 int cfg_rev_api(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
 int cfg_rev_labels(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
 /* Checks that the artifact fits <driver> (run for process, image for docker/ecs, none for

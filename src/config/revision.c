@@ -1,4 +1,4 @@
-/* Revision keys (version, run, image, env, count, port, api, labels), shared by a service
+/* Revision keys (version, run, image, env, count, port, api, labels, resources), shared by a service
  * in the config file and by revision files (`bluegreen deploy SERVICE -f REVISION.yaml`,
  * docs/design.md §10). A revision is immutable once built: deploy/ stores a copy.
  */
@@ -81,7 +81,53 @@ int cfg_rev_image(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
 {
     bg_revision_config_t *rev = obj;
 
-    return cfg_set_str(ctx, val, "an image reference like registry/app:1.2.3", &rev->image);
+    bg_image_ref_t ref;
+    const char *why = NULL;
+    int rc = cfg_set_str(ctx, val, "an image reference like registry/app:1.2.3", &rev->image);
+
+    if (rc == 0 && !bg_image_ref_parse(rev->image, &ref, &why))
+        rc = cfg_fail(ctx, val,
+                      "expected an image reference like registry/app:1.2.3 "
+                      "([REGISTRY/]NAME[:TAG][@sha256:DIGEST]), got \"%.200s\": %s",
+                      rev->image, why);
+    return rc;
+}
+
+/* resources: {memory: 256Mi, cpus: 0.5} -> the container's limits (docker driver). */
+static int res_memory(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    bg_revision_config_t *rev = obj;
+    int rc = cfg_size(ctx, val, &rev->memory_bytes);
+
+    if (rc == 0 && rev->memory_bytes < 6 * 1024 * 1024)
+        rc = cfg_fail(ctx, val, "expected at least 6Mi (the engine's minimum)");
+    return rc;
+}
+
+static int res_cpus(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    bg_revision_config_t *rev = obj;
+    char *s = NULL, *end = NULL;
+    double v;
+    int rc = cfg_str(ctx, val, "a number of CPUs like 0.5", &s);
+
+    if (rc != 0)
+        return rc;
+    v = strtod(s, &end);
+    if (end == s || *end != '\0' || !(v >= 0.001 && v <= 1024))
+        rc = cfg_fail(ctx, val, "expected a number of CPUs like 0.5 (0.001-1024), got \"%.32s\"",
+                      s);
+    else
+        rev->cpu_millis = (uint32_t)(v * 1000 + 0.5);
+    free(s);
+    return rc;
+}
+
+static const cfg_field_t resources_fields[] = {{"memory", res_memory, 0}, {"cpus", res_cpus, 0}};
+
+int cfg_rev_resources(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    return cfg_walk(ctx, val, resources_fields, BG_ARRAY_LEN(resources_fields), obj, NULL);
 }
 
 int cfg_rev_env(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
@@ -303,6 +349,8 @@ void bg_revision_config_copy(bg_revision_config_t *out, const bg_revision_config
     out->n_env = out->env != NULL ? in->n_env : 0;
     out->count = in->count;
     out->port = in->port;
+    out->memory_bytes = in->memory_bytes;
+    out->cpu_millis = in->cpu_millis;
     bg_api_config_copy(&out->api, &in->api);
     if (in->strategy != NULL) {
         out->strategy = BG_NEW(bg_strategy_t);
@@ -328,11 +376,12 @@ static int rev_strategy(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
 }
 
 /* Order matters: bit i of `seen` is revision_fields[i]. */
-enum { SEEN_ENV = 1u << 3, SEEN_COUNT = 1u << 4, SEEN_PORT = 1u << 5 };
+enum { SEEN_ENV = 1u << 3, SEEN_COUNT = 1u << 4, SEEN_PORT = 1u << 5, SEEN_RESOURCES = 1u << 9 };
 static const cfg_field_t revision_fields[] = {
     {"version", cfg_rev_version, 0}, {"run", cfg_rev_run, 0},       {"image", cfg_rev_image, 0},
     {"env", cfg_rev_env, 0},         {"count", cfg_rev_count, 0},   {"port", cfg_rev_port, 0},
     {"api", cfg_rev_api, 0},         {"strategy", rev_strategy, 0}, {"labels", cfg_rev_labels, 0},
+    {"resources", cfg_rev_resources, 0},
 };
 
 /* Fills what the file left out: count, port and env from <svc>, version "0.0.0". */
@@ -344,6 +393,10 @@ static void rev_inherit(bg_revision_config_t *rev, const bg_service_config_t *sv
         rev->count = svc != NULL ? svc->rev.count : 1;
     if (!(seen & SEEN_PORT) && svc != NULL)
         rev->port = svc->rev.port;
+    if (!(seen & SEEN_RESOURCES) && svc != NULL) {
+        rev->memory_bytes = svc->rev.memory_bytes;
+        rev->cpu_millis = svc->rev.cpu_millis;
+    }
     /* run.env alone also counts as setting the environment */
     if (!(seen & SEEN_ENV) && rev->n_env == 0 && svc != NULL) {
         rev->env = cfg_kv_dup(svc->rev.env, svc->rev.n_env);

@@ -417,6 +417,7 @@ static const cfg_field_t service_fields[] = {
     {"image", cfg_rev_image, REV},
     {"env", cfg_rev_env, REV},
     {"port", cfg_rev_port, REV},
+    {"resources", cfg_rev_resources, REV},
     {"health", svc_health, SVC(health)},
     {"strategy", cfg_strategy, SVC(strategy)},
     {"bake", svc_duration, SVC(bake_ms)},
