@@ -127,8 +127,15 @@ static int validate(bg_cli_t *cli, const deploy_args_t *a)
         return bg_cli_usage(cli, "deploy", "version '%s' must not contain blanks", a->version);
     if (a->cmd != NULL && a->cmd[strspn(a->cmd, " \t")] == '\0')
         return bg_cli_usage(cli, "deploy", "--cmd is empty");
-    if (a->image != NULL && (a->image[0] == '\0' || strpbrk(a->image, " \t\n") != NULL))
-        return bg_cli_usage(cli, "deploy", "--image '%s' is not an image reference", a->image);
+    if (a->image != NULL) {
+        bg_image_ref_t ref;
+        const char *why = NULL;
+        if (!bg_image_ref_parse(a->image, &ref, &why))
+            return bg_cli_usage(cli, "deploy",
+                                "--image '%s' is not an image reference "
+                                "([REGISTRY/]NAME[:TAG][@sha256:DIGEST]): %s",
+                                a->image, why);
+    }
     if (a->count != NULL && (!bg_str_to_u64(bg_str(a->count), MAX_COUNT, &count) || count == 0))
         return bg_cli_usage(cli, "deploy", "--count '%s' must be an integer from 1 to %d", a->count,
                             MAX_COUNT);

@@ -102,6 +102,15 @@ static void on_event(void *arg, const char *id, const char *event, const char *d
     json_decref(ev);
 }
 
+/* While the driver pulls the image: "PRE_SCALE_UP  pulling: layers 2/5  12.3/40.1 MB  Downloading". */
+static void pull_line(const json_t *p, char *out, size_t size)
+{
+    snprintf(out, size, "PRE_SCALE_UP  pulling: layers %lld/%lld  %.1f/%.1f MB  %s",
+             (long long)bg_cli_jint(p, "layers_done", 0), (long long)bg_cli_jint(p, "layers_total", 0),
+             (double)bg_cli_jint(p, "bytes_done", 0) / 1e6,
+             (double)bg_cli_jint(p, "bytes_total", 0) / 1e6, bg_cli_jstr(p, "status", ""));
+}
+
 /* The terminal line, "SCALE_UP  healthy 1/2  blue 100% green 0%  [####----] 20% green  3.2s",
  * redrawn in place below a permanent "orders #7: PHASE" line per phase. */
 static void draw_tty(follow_t *f, const json_t *d)
@@ -124,7 +133,10 @@ static void draw_tty(follow_t *f, const json_t *d)
     for (int i = 0; i < BAR_WIDTH; i++)
         bar[i] = i < fill ? '#' : '-';
     bar[BAR_WIDTH] = '\0';
-    snprintf(line, sizeof(line),
+    if (strcmp(phase, "PRE_SCALE_UP") == 0 && json_is_object(json_object_get(d, "pull")))
+        pull_line(json_object_get(d, "pull"), line, sizeof(line));
+    else
+        snprintf(line, sizeof(line),
              "%s%s  healthy %lld/%lld  blue %lld%% green %lld%%  [%s] %lld%% %s  %s", phase,
              json_is_true(json_object_get(d, "paused")) ? " (paused)" : "",
              (long long)bg_cli_jint(t, "healthy", 0), (long long)bg_cli_jint(t, "wanted", 0),

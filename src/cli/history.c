@@ -50,6 +50,21 @@ static const char *git_sha(const json_t *d)
     return bg_cli_jstr(json_object_get(d, "labels"), "git.sha", "-");
 }
 
+/* The image as asked for (tag), when the revision runs one; its digest is beside it. */
+static const char *image_of(const json_t *d)
+{
+    return bg_cli_jstr(json_object_get(d, "artifact"), "image", NULL);
+}
+
+/* "127.0.0.1:5000/app:v2 @sha256:0123456789ab" (digest shortened), for the table. */
+static void image_cell(const json_t *d, char *out, size_t size)
+{
+    const char *digest = bg_cli_jstr(json_object_get(d, "artifact"), "digest", NULL);
+
+    snprintf(out, size, "%s%s%.19s", image_of(d) ? image_of(d) : "-", digest ? " @" : "",
+             digest ? digest : "");
+}
+
 static void print_line(bg_cli_t *cli, const json_t *d)
 {
     char dur[32], res[64];
@@ -70,6 +85,10 @@ static void print_line(bg_cli_t *cli, const json_t *d)
     bg_cli_print_kv(f, "duration", dur);
     bg_cli_print_kv(f, "actor", bg_cli_jstr(d, "actor", ""));
     bg_cli_print_kv(f, "git_sha", git_sha(d));
+    if (image_of(d) != NULL) {
+        bg_cli_print_kv(f, "image", image_of(d));
+        bg_cli_print_kv(f, "digest", bg_cli_jstr(json_object_get(d, "artifact"), "digest", "-"));
+    }
     fputc('\n', f);
 }
 
@@ -108,6 +127,11 @@ static void print_row(bg_cli_t *cli, const json_t *d, const int w[C_COUNT])
             w[C_STRATEGY], c[C_STRATEGY], bg_cli_sgr(cli, colour), w[C_RESULT], c[C_RESULT],
             bg_cli_sgr(cli, BG_SGR_RESET), started, dur, w[C_ACTOR], c[C_ACTOR], w[C_GIT], c[C_GIT],
             reason[0] ? reason : "-");
+    if (image_of(d) != NULL) {
+        char img[640];
+        image_cell(d, img, sizeof(img));
+        fprintf(cli->out, "       image %s\n", img);
+    }
 }
 
 static void print_table(bg_cli_t *cli, const json_t *list)

@@ -52,6 +52,7 @@ bg_deployer_t *bg_deployer_new(uv_loop_t *loop, const bg_config_t *cfg,
         d->services[i].weight[BG_SLOT_BLUE] = 100;
     }
     bg_list_init(&d->streams);
+    bg_list_init(&d->boot_resolves);
     uv_timer_init(loop, &d->keepalive);
     uv_prepare_init(loop, &d->flush_prepare);
     uv_check_init(loop, &d->flush_check);
@@ -312,11 +313,24 @@ void bg_deployer_instance_replaced(bg_deployer_t *d, const bg_instance_t *inst)
 
 void bg_deployer_instance_exited(bg_deployer_t *d, const bg_instance_t *inst)
 {
-    dp_event(d, inst->service, 0, "target.exited", NULL, "driver",
+    dp_service_t *svc = dp_service_find(d, inst->service);
+    dp_deployment_t *dep = svc != NULL ? svc->running : NULL;
+
+    dp_event(d, inst->service, dep != NULL ? dep->id : 0, "target.exited", NULL, "driver",
              "%s (%s, rev %" PRId64 ") exited (status %d, signal %d)%s", inst->address,
              bg_slot_str((bg_slot_t)inst->slot), inst->revision, inst->last_exit_status,
              inst->last_term_signal,
              inst->state == BG_INSTANCE_RESTARTING ? "; a replacement is scheduled" : "");
+    /* A new target that dies before it ever became healthy (a container exiting at once, a
+     * port already in use) will not get better by waiting out startup_timeout: the
+     * deployment rolls back now, with its last log lines as evidence. */
+    if (dep != NULL && !dep->stopping && inst->slot == dep->slot &&
+        inst->revision == dep->to_rev &&
+        (dep->phase == BG_PHASE_SCALE_UP || dep->phase == BG_PHASE_POST_SCALE_UP))
+        dp_rollback(dep, BG_RESULT_ROLLED_BACK, true,
+                    "%s exited during startup (status %d, signal %d)%s%s", inst->address,
+                    inst->last_exit_status, inst->last_term_signal, inst->error[0] ? ": " : "",
+                    inst->error);
 }
 
 void bg_deployer_health_event(bg_deployer_t *d, const char *service, int slot, const char *address,
@@ -443,6 +457,7 @@ void bg_deployer_close(bg_deployer_t *d, void (*cb)(void *arg), void *arg)
     d->close_arg = arg;
     dp_feed_close(d);
     dp_release_abandon(d);
+    dp_boot_resolves_cancel(d);
     for (size_t i = 0; i < d->n_services; i++) {
         dp_service_t *svc = &d->services[i];
         if (svc->running != NULL)

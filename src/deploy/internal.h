@@ -97,6 +97,7 @@ struct bg_deployer {
     bg_list_t streams; /* dp_stream_t: SSE followers */
     uv_timer_t keepalive;
     dp_release_t *release; /* running release, if any */
+    bg_list_t boot_resolves; /* first boot: artifacts being pinned (recover.c) */
     int64_t release_seq;
     uv_prepare_t flush_prepare; /* commit the batch before the loop blocks ... */
     uv_check_t flush_check;     /* ... and after the I/O callbacks of an iteration */
@@ -276,5 +277,7 @@ void dp_orphans_forget_removed(bg_deployer_t *d);
 
 /* recover.c */
 int dp_recover_service(bg_deployer_t *d, dp_service_t *svc, bg_err_t *err);
+/* Close: first-boot resolves still pending are cancelled. */
+void dp_boot_resolves_cancel(bg_deployer_t *d);
 
 #endif

@@ -62,6 +62,17 @@ json_t *dp_rev_to_json(const bg_revision_config_t *rev)
         json_object_set_new(j, "image", json_string(rev->image));
     if (rev->port != 0)
         json_object_set_new(j, "port", json_integer(rev->port));
+    if (rev->memory_bytes != 0 || rev->cpu_millis != 0) {
+        json_t *r = json_object();
+        char cpus[32];
+        if (rev->memory_bytes != 0)
+            json_object_set_new(r, "memory", json_integer((json_int_t)rev->memory_bytes));
+        if (rev->cpu_millis != 0) {
+            snprintf(cpus, sizeof(cpus), "%u.%03u", rev->cpu_millis / 1000, rev->cpu_millis % 1000);
+            json_object_set_new(r, "cpus", json_string(cpus));
+        }
+        json_object_set_new(j, "resources", r);
+    }
     return j;
 }
 
@@ -93,8 +104,8 @@ void dp_strategy_copy(bg_strategy_t *out, const bg_strategy_t *in)
 /* The request's revision keys, as a revision document for bg_revision_parse(). */
 static int request_doc(const json_t *body, json_t **doc, bg_err_t *err)
 {
-    static const char *const keys[] = {"version", "run",  "image", "env",
-                                       "count",   "port", "api",   "labels"};
+    static const char *const keys[] = {"version", "run", "image",  "env",      "count",
+                                       "port",    "api", "labels", "resources"};
     const char *cmd = json_string_value(json_object_get(body, "cmd"));
     json_t *strategy = json_object_get(body, "strategy");
 

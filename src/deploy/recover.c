@@ -53,6 +53,7 @@ static void stop_slot(bg_deployer_t *d, dp_service_t *svc, int slot)
 }
 
 typedef struct boot_start {
+    bg_list_t link; /* in bg_deployer.boot_resolves while a resolve is pending */
     bg_deployer_t *d;
     dp_service_t *svc;
     int slot;
@@ -114,6 +115,73 @@ static int start_missing(bg_deployer_t *d, dp_service_t *svc, int slot, bg_err_t
     return 0;
 }
 
+/* First boot of a driver that pins artifacts (docker: tag -> digest): the configured
+ * revision is resolved first, as a deployment's PRE_SCALE_UP would, and stored pinned; its
+ * instances start when that is done (the listeners accept meanwhile: no target yet). */
+static void on_boot_resolved(void *arg, int status, const char *artifact, const char *msg)
+{
+    boot_start_t *b = arg;
+    dp_slot_t *sl = &b->svc->slot[b->slot];
+    bg_err_t err;
+    json_t *spec;
+    char *text;
+
+    bg_list_remove(&b->link);
+    if (b->d->closing || sl->revno != b->revno)
+        goto out;
+    if (status != 0) {
+        dp_event(b->d, b->svc->cfg->name, 0, "boot.failed", NULL, "recovery",
+                 "revision %" PRId64 " cannot start: %s", b->revno, msg ? msg : "");
+        goto out;
+    }
+    free(sl->rev.image);
+    sl->rev.image = bg_strdup(artifact);
+    spec = dp_rev_to_json(&sl->rev);
+    text = json_dumps(spec, JSON_COMPACT);
+    json_decref(spec);
+    dp_tx(b->d);
+    bg_store_revision_set_spec(b->d->store, b->svc->cfg->name, b->revno, text, NULL);
+    free(text);
+    dp_event(b->d, b->svc->cfg->name, 0, "deploy.artifact", NULL, "recovery",
+             "revision %" PRId64 ": artifact %s", b->revno, artifact);
+    bg_err_clear(&err);
+    if (start_missing(b->d, b->svc, b->slot, &err) != 0)
+        dp_event(b->d, b->svc->cfg->name, 0, "boot.failed", NULL, "recovery",
+                 "revision %" PRId64 " cannot start: %s", b->revno, err.msg);
+out:
+    free(b);
+}
+
+static bool boot_resolve(bg_deployer_t *d, dp_service_t *svc, int slot)
+{
+    bg_driver_t *drv = dp_driver(d, svc);
+    boot_start_t *b = BG_NEW(boot_start_t);
+
+    *b = (boot_start_t){.d = d, .svc = svc, .slot = slot, .revno = svc->slot[slot].revno};
+    bg_list_insert_tail(&d->boot_resolves, &b->link);
+    if (drv != NULL && bg_driver_resolve(drv, svc->cfg->name, &svc->slot[slot].rev, NULL,
+                                         on_boot_resolved, b))
+        return true;
+    bg_list_remove(&b->link);
+    free(b);
+    return false;
+}
+
+void dp_boot_resolves_cancel(bg_deployer_t *d)
+{
+    bg_list_t *pos, *tmp;
+
+    bg_list_foreach_safe(pos, tmp, &d->boot_resolves)
+    {
+        boot_start_t *b = BG_CONTAINER_OF(pos, boot_start_t, link);
+        bg_driver_t *drv = dp_driver(d, b->svc);
+        bg_list_remove(&b->link);
+        if (drv != NULL)
+            bg_driver_cancel_resolve(drv, b);
+        free(b);
+    }
+}
+
 /* First boot: revision 1 is the configured one, in the live slot of `traffic:`. */
 static int first_boot(bg_deployer_t *d, dp_service_t *svc, bg_err_t *err)
 {
@@ -143,7 +211,8 @@ static int first_boot(bg_deployer_t *d, dp_service_t *svc, bg_err_t *err)
         dp_slot_set_rev(svc, 1 - live, rev.number, &c->rev);
     if ((rc = dp_service_store(d, svc, err)) != 0)
         return rc;
-    if (dp_starts(d, svc) && (rc = start_missing(d, svc, live, err)) != 0)
+    if (dp_starts(d, svc) && !boot_resolve(d, svc, live) &&
+        (rc = start_missing(d, svc, live, err)) != 0)
         return rc;
     d->host.restore_weights(d->host.ctx, c->name, svc->weight);
     dp_event(d, c->name, 0, "boot", NULL, NULL, "first boot: revision %" PRId64 " (%s) in %s",
