@@ -404,7 +404,7 @@ Test(config, aliases)
     bg_config_free(cfg);
     assert_err("services: &s\n  a: *s\n",
                "t.yaml:2:3: services.a.a: unknown key \"a\"; valid keys: route, driver, "
-               "version, count, run, image, env, port, health, strategy, bake, "
+               "version, count, run, image, env, port, resources, health, strategy, bake, "
                "termination_wait, drain, stop_timeout, startup_timeout, rollback_on, api, "
                "hooks, targets, traffic, keep_failed, labels");
     /* an alias reports the position of the node it names (libyaml's document API keeps

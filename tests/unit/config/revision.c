@@ -114,7 +114,7 @@ Test(revision, errors)
                      "(MAJOR.MINOR.PATCH[-pre][+build]), got \"3.0\"");
     cr_assert_str_eq(rev_err("version: 3.0.0\nroute: {host: x}\n", orders),
                      "r.yaml:2:1: route: unknown key \"route\"; valid keys: version, run, "
-                     "image, env, count, port, api, strategy, labels");
+                     "image, env, count, port, api, strategy, labels, resources");
     cr_assert_str_eq(rev_err("version: 3.0.0\n", orders),
                      "r.yaml:1:1: the process driver needs run.command");
     cr_assert_str_eq(rev_err("version: 3.0.0\nrun: {command: [./a]}\n", web),

@@ -193,7 +193,7 @@ Test(service, unknown_and_duplicate_keys)
 {
     assert_err("services:\n  orders:\n" SVC_RUN "    helth: {path: /}\n",
                "t.yaml:4:5: services.orders.helth: unknown key \"helth\"; valid keys: route, "
-               "driver, version, count, run, image, env, port, health, strategy, bake, "
+               "driver, version, count, run, image, env, port, resources, health, strategy, bake, "
                "termination_wait, drain, stop_timeout, startup_timeout, rollback_on, api, "
                "hooks, targets, traffic, keep_failed, labels");
     assert_err("services:\n  orders:\n" SVC_RUN "    health: {intervall: 1s}\n",

@@ -179,9 +179,14 @@ typedef struct fake_resolve {
     char *image;
 } fake_resolve_t;
 
+static fake_resolve_t *pending_resolves[8];
+
 static void on_fake_resolve_closed(uv_handle_t *h)
 {
     fake_resolve_t *r = h->data;
+    for (size_t i = 0; i < BG_ARRAY_LEN(pending_resolves); i++)
+        if (pending_resolves[i] == r)
+            pending_resolves[i] = NULL;
     free(r->image);
     free(r);
 }
@@ -192,7 +197,9 @@ static void on_fake_resolve(uv_timer_t *t)
     char pinned[256];
 
     snprintf(pinned, sizeof(pinned), "%s@sha256:%064d", r->image, 7);
-    if (strstr(r->image, "missing") != NULL)
+    if (r->cb == NULL) /* cancelled */
+        ;
+    else if (strstr(r->image, "missing") != NULL)
         r->cb(r->arg, BG_ENOTFOUND, NULL, "manifest for reg/app:missing not found");
     else
         r->cb(r->arg, 0, pinned, NULL);
@@ -221,13 +228,28 @@ static void fd_resolve(bg_driver_t *d, const char *service, const bg_revision_co
     uv_timer_init(&fk.loop, &r->t);
     r->t.data = r;
     uv_timer_start(&r->t, on_fake_resolve, 5, 0);
-    progress(arg, &p);
+    for (size_t i = 0; i < BG_ARRAY_LEN(pending_resolves); i++) {
+        if (pending_resolves[i] == NULL) {
+            pending_resolves[i] = r;
+            break;
+        }
+    }
+    if (progress != NULL)
+        progress(arg, &p);
+}
+
+static void fd_cancel_resolve(bg_driver_t *d, void *arg)
+{
+    for (size_t i = 0; i < BG_ARRAY_LEN(pending_resolves); i++)
+        if (pending_resolves[i] != NULL && pending_resolves[i]->arg == arg)
+            pending_resolves[i]->cb = NULL;
 }
 
 static const bg_driver_vtable_t fake_vt = {.name = "fake",
                                            .caps = BG_DRIVER_CAP_STARTS,
                                            .validate = fd_validate,
-                                           .resolve = fd_resolve};
+                                           .resolve = fd_resolve,
+                                           .cancel_resolve = fd_cancel_resolve};
 static bg_driver_t fake_driver = {.vt = &fake_vt};
 
 static bg_driver_t *f_driver(void *ctx, const char *service)
