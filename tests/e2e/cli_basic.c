@@ -743,7 +743,7 @@ Test(cli, check_config_warns_unknown_requires_and_refuses_missing_drivers)
     CLI_RUN(&r, "check-config", "-c", path2);
     cr_assert_eq(r.code, 2, "%s", r.err);
     want = bg_asprintf("%s:4:13: services.orders.driver: service orders uses driver ecs, which "
-                       "this build lacks (it has: process, static)",
+                       "this build lacks (it has: process, static, docker)",
                        path2);
     cr_assert(starts_with(r.err, want), "want %s\ngot  %s", want, r.err);
     cr_assert_str_eq(r.out, "");
