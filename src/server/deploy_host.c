@@ -169,8 +169,13 @@ static int h_adopt(void *ctx, const bg_instance_spec_t *spec, const char *addres
 static int h_scan(void *ctx, bg_driver_found_cb cb, void *arg)
 {
     bg_server_t *s = ctx;
+    int rc = 0;
 
-    return s->driver != NULL ? bg_driver_scan(s->driver, cb, arg) : 0;
+    /* Every driver open, each through its own scan (a driver that has none finds none). */
+    for (unsigned k = 0; k < SRV_DRIVER_KINDS && rc == 0; k++)
+        if (s->drivers[k] != NULL)
+            rc = bg_driver_scan(s->drivers[k], cb, arg);
+    return rc;
 }
 
 static void on_reaped(void *arg, bg_instance_t *inst, int status)
