@@ -327,7 +327,7 @@ void bg_deployer_instance_exited(bg_deployer_t *d, const bg_instance_t *inst)
     if (dep != NULL && !dep->stopping && inst->slot == dep->slot &&
         inst->revision == dep->to_rev &&
         (dep->phase == BG_PHASE_SCALE_UP || dep->phase == BG_PHASE_POST_SCALE_UP))
-        dp_rollback(dep, BG_RESULT_ROLLED_BACK, true,
+        dp_rollback(dep, BG_RESULT_ROLLED_BACK, BG_METRICS_RB_STARTUP_TIMEOUT, true,
                     "%s exited during startup (status %d, signal %d)%s%s", inst->address,
                     inst->last_exit_status, inst->last_term_signal, inst->error[0] ? ": " : "",
                     inst->error);

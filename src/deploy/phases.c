@@ -269,7 +269,7 @@ static void on_started(void *arg, int status, const bg_deploy_instance_t *inst, 
     if (dep->stopping)
         return;
     if (status != 0) {
-        dp_rollback(dep, BG_RESULT_FAILED, true, "scale-up: %s",
+        dp_rollback(dep, BG_RESULT_FAILED, BG_METRICS_RB_ERROR, true, "scale-up: %s",
                     msg != NULL && msg[0] ? msg : bg_strerror(status));
         return;
     }
