@@ -77,8 +77,8 @@ api() { curl -s --unix-socket "$TMP/state/bg.sock" "http://bluegreen$1"; }
 at() { jq -r --arg p "$2" '.phases[] | select(.phase==$p) | .at' <<<"$1" | head -1; }
 ms_of() { python3 -c "import datetime,sys; print(datetime.datetime.fromisoformat(sys.argv[1].replace('Z','+00:00')).timestamp()*1000)" "$1"; }
 
-printf '%-6s %12s %10s %16s %12s %18s %14s\n' round deploy_cli_ms pull_ms start_health_ms overhead_ms overhead_no_pull_ms rollback_cli_ms
-OVER=() OVER_NP=() PULL=() RB=()
+printf '%-6s %12s %10s %16s %12s %18s %16s %14s\n' round deploy_cli_ms pull_ms start_health_ms overhead_ms overhead_no_pull_ms daemon_overhead_ms rollback_cli_ms
+OVER=() OVER_NP=() PULL=() RB=() DAEMON=()
 for r in $(seq "$ROUNDS"); do
     out=$("$PROBE" "$PORT" 2.0.0 -- "$BG" --admin "$ADMIN" deploy bench --version "2.0.$r" \
         --image "$BG_IMAGE:v2" --strategy all-at-once --wait)
@@ -94,13 +94,18 @@ for r in $(seq "$ROUNDS"); do
     sh=$(python3 -c "print(round($t0-$s0,1))")
     over=$(python3 -c "print(round($cli-($t0-$s0),1))")
     over_np=$(python3 -c "print(round($cli-($t0-$s0)-($s0-$p0),1))")
+    # Inside the daemon: deployment created -> SUCCEEDED, minus start + health (no CLI).
+    st=$(ms_of "$(jq -r .started <<<"$rec")")
+    en=$(ms_of "$(jq -r .ended <<<"$rec")")
+    daemon=$(python3 -c "print(round(($en-$st)-($t0-$s0),1))")
     out=$("$PROBE" "$PORT" 1.0.0 -- "$BG" --admin "$ADMIN" rollback bench)
     rb=$(sed -E 's/.*cli_ms=([0-9.]+).*/\1/' <<<"$out")
-    printf '%-6s %12s %10s %16s %12s %18s %14s\n' "$r" "$cli" "$pull" "$sh" "$over" "$over_np" "$rb"
-    OVER+=("$over") OVER_NP+=("$over_np") PULL+=("$pull") RB+=("$rb")
-    # The rolled-back slot is stopped; wait until it is empty before the next round.
-    for _ in $(seq 100); do
-        [ "$(api /v1/services/bench | jq '.slots.green.targets | length')" = 0 ] && break
+    printf '%-6s %12s %10s %16s %12s %18s %16s %14s\n' "$r" "$cli" "$pull" "$sh" "$over" "$over_np" "$daemon" "$rb"
+    OVER+=("$over") OVER_NP+=("$over_np") PULL+=("$pull") RB+=("$rb") DAEMON+=("$daemon")
+    # The rollback answers once traffic is back; its slot's containers stop after. The next
+    # round starts once the deployment is over (deployments run one at a time).
+    for _ in $(seq 300); do
+        [ "$(api "/v1/deployments/$id" | jq -r .phase)" = DONE ] && break
         sleep 0.1
     done
 done
@@ -108,5 +113,6 @@ med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2
 echo
 echo "RESULT docker_overhead_ms_median $(med "${OVER[@]}")   (deploy CLI -> 100% on green, minus container start + health; target < 100)"
 echo "RESULT docker_overhead_without_pull_ms_median $(med "${OVER_NP[@]}")"
+echo "RESULT docker_daemon_overhead_ms_median $(med "${DAEMON[@]}")   (created -> SUCCEEDED in the daemon, minus start + health; pull included)"
 echo "RESULT docker_pull_up_to_date_ms_median $(med "${PULL[@]}")   (registry round trip + digest, image present)"
 echo "RESULT docker_rollback_cli_ms_median $(med "${RB[@]}")"
