@@ -27,6 +27,7 @@
 
 #include "base/base.h"
 #include "driver/docker_internal.h"
+#include "driver/internal.h"
 #include "base/compat.h"
 
 #define DEFAULT_SOCKET "/var/run/docker.sock"
@@ -209,24 +210,6 @@ static char *create_body(dk_driver_t *drv, const bg_instance_spec_t *spec, uint1
     return text;
 }
 
-/* A port that was free on 127.0.0.1 a moment ago (as the process driver picks it). */
-static int pick_port(uint16_t *port, bg_err_t *err)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int rc = 0;
-
-    if (fd < 0)
-        return bg_err_set(err, -errno, "socket: %s", strerror(errno));
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
-        rc = bg_err_set(err, -errno, "picking a port on 127.0.0.1: %s", strerror(errno));
-    else
-        *port = ntohs(sa.sin_port);
-    close(fd);
-    return rc;
-}
 
 /* ---- life cycle of one container ---- */
 
@@ -598,7 +581,7 @@ static int dk_start(bg_driver_t *d, const bg_instance_spec_t *spec, bg_instance_
     int rc;
 
     if ((rc = dk_validate(d, spec->service, spec->rev, err)) != 0 ||
-        (rc = pick_port(&port, err)) != 0)
+        (rc = bg_driver_pick_port(&port, err)) != 0)
         return rc;
     i = inst_new(drv, spec, port);
     i->start_cb = cb;

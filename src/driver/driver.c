@@ -4,8 +4,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -82,4 +84,22 @@ int bg_driver_tail_file(const char *path, size_t max_bytes, bg_buf_t *out)
     }
     close(fd);
     return 0;
+}
+
+int bg_driver_pick_port(uint16_t *port, bg_err_t *err)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int rc = 0;
+
+    if (fd < 0)
+        return bg_err_set(err, -errno, "socket: %s", strerror(errno));
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+        rc = bg_err_set(err, -errno, "picking a port on 127.0.0.1: %s", strerror(errno));
+    else
+        *port = ntohs(sa.sin_port);
+    close(fd);
+    return rc;
 }

@@ -119,25 +119,6 @@ static char **build_env(const proc_driver_t *drv, const bg_instance_spec_t *spec
     return env;
 }
 
-/* A port that was free on 127.0.0.1 a moment ago. The window until the app binds it is
- * small, and a collision shows up as a failed health check, never as misrouted traffic. */
-static int pick_port(uint16_t *port, bg_err_t *err)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int rc = 0;
-
-    if (fd < 0)
-        return bg_err_set(err, -errno, "socket: %s", strerror(errno));
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
-        rc = bg_err_set(err, -errno, "picking a port on 127.0.0.1: %s", strerror(errno));
-    else
-        *port = ntohs(sa.sin_port);
-    close(fd);
-    return rc;
-}
 
 static uint64_t proc_start_time(pid_t pid, char *state)
 {
@@ -322,7 +303,7 @@ static int proc_start(bg_driver_t *d, const bg_instance_spec_t *spec, bg_instanc
     if (spec->rev->command == NULL || spec->rev->command[0] == NULL)
         return bg_err_set(err, BG_EINVAL, "service %s: the process driver needs run.command",
                           spec->service);
-    if (port == 0 && (rc = pick_port(&port, err)) < 0)
+    if (port == 0 && (rc = bg_driver_pick_port(&port, err)) < 0)
         return rc;
     p = proc_new(drv, spec);
     p->port = port;
