@@ -3,6 +3,7 @@
 #include "e2e/deploy_fixture.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -377,8 +378,12 @@ static int first_byte(int fd, int timeout_ms)
     struct pollfd p = {.fd = fd, .events = POLLIN};
     char c;
     ssize_t n;
+    int r;
 
-    if (poll(&p, 1, timeout_ms) <= 0)
+    /* SIGCHLD from the in-process server's instances interrupts poll(); that is no hang. */
+    while ((r = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
+        ;
+    if (r <= 0)
         return -1;
     n = recv(fd, &c, 1, MSG_PEEK);
     return n == 1 ? 1 : 0;

@@ -23,13 +23,31 @@ void cresp_fini(cresp_t *r)
     r->body = NULL;
 }
 
+/* connect(2) interrupted by a signal goes on in the background; wait for it to finish. */
+static int connect_retrying(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int err = 0;
+    socklen_t elen = sizeof(err);
+
+    if (connect(fd, sa, len) == 0)
+        return 0;
+    if (errno != EINTR)
+        return -1;
+    while (poll(&p, 1, IO_TIMEOUT_MS) < 0 && errno == EINTR)
+        ;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err != 0)
+        return -1;
+    return 0;
+}
+
 int cl_connect_unix(const char *path)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    if (connect_retrying(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         close(fd);
         return -1;
     }
@@ -43,19 +61,35 @@ int cl_connect_tcp(int port)
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    if (connect_retrying(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         close(fd);
         return -1;
     }
     return fd;
 }
 
+/* A read that waits up to IO_TIMEOUT_MS. Signals do not end it: the tests that run a server
+ * in-process get SIGCHLD whenever one of its instances exits, and poll() is never restarted. */
 static ssize_t read_some(int fd, char *buf, size_t size)
 {
     struct pollfd p = {.fd = fd, .events = POLLIN};
-    if (poll(&p, 1, IO_TIMEOUT_MS) <= 0)
-        return -1;
-    return read(fd, buf, size);
+    uint64_t deadline = bg_now_ms() + IO_TIMEOUT_MS;
+    ssize_t n;
+    int r;
+
+    for (;;) {
+        uint64_t now = bg_now_ms();
+        if (now >= deadline)
+            return -1;
+        r = poll(&p, 1, (int)(deadline - now));
+        if (r > 0)
+            break;
+        if (r == 0 || errno != EINTR)
+            return -1;
+    }
+    while ((n = read(fd, buf, size)) < 0 && errno == EINTR)
+        ;
+    return n;
 }
 
 bool cresp_header(const cresp_t *r, const char *name, char *out, size_t size)
