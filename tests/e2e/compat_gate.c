@@ -386,7 +386,7 @@ Test(compat_gate, split_state_serialised)
     pay_load_start();
     long long pay =
         deploy("payments", "2.0.0", "{\"provides\":{\"payments\":\"2.0.0\"}}", NULL, "");
-    for (int i = 0; i < 500 && weight("payments", "green") != 10; i++)
+    for (int i = 0; i < 3000 && weight("payments", "green") != 10; i++)
         usleep(20000);
     cr_assert_eq(weight("payments", "green"), 10);
     cr_assert_eq(weight("payments", "blue"), 90);
@@ -571,7 +571,7 @@ Test(compat_gate, edge_broken_during_shift_rolls_back)
                            "{\"provides\":{\"orders\":\"3.0.0\"},"
                            "\"requires\":{\"payments\":\"^2.0\"}}",
                            NULL, "");
-    for (int i = 0; i < 500 && weight("orders", "green") != 10; i++)
+    for (int i = 0; i < 3000 && weight("orders", "green") != 10; i++)
         usleep(20000);
     cr_assert_eq(weight("orders", "green"), 10);
 
