@@ -40,11 +40,11 @@ mkdir "$scratch/repo"
 git -C "$src" ls-files -z | (cd "$src" && xargs -0 tar -cf - --) | tar -xf - -C "$scratch/repo"
 [ ! -e "$scratch/shared" ] || { echo "standalone: $scratch/shared exists" >&2; exit 1; }
 
-tests='^(test_health_actuator|test_health_replay|test_integration_proxy_malformed|fuzz_http)$'
+tests='^(test_health_actuator|test_health_replay|test_integration_proxy_malformed|fuzz_http|iam_policy)$'
 json=$(ctest --test-dir "$build" --show-only=json-v1 -R "$tests")
 n=$(jq '.tests | length' <<<"$json")
-if [ "$n" -ne 4 ]; then
-  echo "standalone: expected 4 data-reading tests in $build, found $n" >&2
+if [ "$n" -ne 5 ]; then
+  echo "standalone: expected 5 data-reading tests in $build, found $n" >&2
   exit 1
 fi
 for i in $(seq 0 $((n - 1))); do
