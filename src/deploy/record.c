@@ -230,6 +230,30 @@ static json_t *targets_json(dp_deployment_t *dep)
                      "healthy", (int)st.healthy);
 }
 
+/* The strategy's steps as planned (the dashboard shows them beside the current one). */
+static json_t *plan_json(const dp_deployment_t *dep)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < dep->n_steps; i++)
+        json_array_append_new(a, json_pack("{s:i,s:I,s:b}", "percent", (int)dep->steps[i].percent,
+                                           "wait_ms", (json_int_t)dep->steps[i].wait_ms, "pause",
+                                           dep->steps[i].pause));
+    return a;
+}
+
+/* When the current wait (a step's or the bake) ends, as wall time; null when the deployment
+ * is not waiting out a step or the bake (or is paused: then it waits for resume/promote). */
+static json_t *wait_until_json(const dp_deployment_t *dep)
+{
+    uint64_t now = bg_now_ms();
+
+    if (dep->result != BG_RESULT_NONE || dep->paused || dep->stopping ||
+        (dep->phase != BG_PHASE_PRODUCTION_TRAFFIC_SHIFT && dep->phase != BG_PHASE_BAKE) ||
+        dep->wait_until_ms <= now)
+        return json_null();
+    return ts_json(bg_wall_ms() + (dep->wait_until_ms - now));
+}
+
 json_t *dp_record_view(dp_deployment_t *dep)
 {
     json_t *r = dep->record;
@@ -245,6 +269,9 @@ json_t *dp_record_view(dp_deployment_t *dep)
     json_object_set_new(r, "step", json_integer((json_int_t)dep->step));
     json_object_set_new(r, "steps", json_integer((json_int_t)dep->n_steps));
     json_object_set_new(r, "targets", targets_json(dep));
+    json_object_set_new(r, "plan", plan_json(dep));
+    json_object_set_new(r, "bake_ms", json_integer((json_int_t)dep->svc->cfg->bake_ms));
+    json_object_set_new(r, "wait_until", wait_until_json(dep));
     if (dep->result != BG_RESULT_NONE && json_is_null(json_object_get(r, "ended")))
         json_object_set_new(r, "ended", ts_json(bg_wall_ms()));
     json_object_set_new(r, "rollback_available",

@@ -75,7 +75,7 @@ Test(deploy_strategies, linear)
 
 Test(deploy_strategies, steps_pause_promote)
 {
-    json_t *d;
+    json_t *d, *dep, *plan;
     long long id;
     int st;
 
@@ -89,8 +89,14 @@ Test(deploy_strategies, steps_pause_promote)
     cr_assert_eq(dfx_weight(&f, "green"), 10);
     usleep(500000); /* paused: it must stay at 10 */
     d = dfx_api(&f, "GET", "/v1/services/orders/deployments?limit=1", NULL, &st);
-    cr_assert(json_is_true(
-        json_object_get(json_array_get(json_object_get(d, "deployments"), 0), "paused")));
+    dep = json_array_get(json_object_get(d, "deployments"), 0);
+    cr_assert(json_is_true(json_object_get(dep, "paused")));
+    /* the plan as the dashboard shows it; a paused deployment has no wait end */
+    plan = json_object_get(dep, "plan");
+    cr_assert_eq(json_array_size(plan), 4);
+    cr_assert(json_is_true(json_object_get(json_array_get(plan, 1), "pause")));
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(plan, 2), "percent")), 50);
+    cr_assert(json_is_null(json_object_get(dep, "wait_until")));
     json_decref(d);
     cr_assert_eq(dfx_weight(&f, "green"), 10);
     d = dfx_api(&f, "POST", "/v1/services/orders/promote", "", &st);
