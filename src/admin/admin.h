@@ -8,6 +8,8 @@
  * its request through bg_admin_respond_*() — at once or later (a traffic switch answers
  * only after every worker adopted the new routing). Garbage gets 400 and the connection
  * closed; a bad request changes nothing, because ops are only called with valid input.
+ * A TCP listener also serves the web dashboard (src/admin/dashboard.c): sessions by cookie
+ * stand in for the bearer token, changes need their CSRF token.
  * Thread: control (everything here runs on the loop given to bg_admin_new()).
  */
 #ifndef BG_ADMIN_ADMIN_H
@@ -86,6 +88,11 @@ typedef struct bg_admin_options {
      * every other path is 404 whatever the credentials — so it needs no token and grants
      * no admin power. Only an http endpoint makes sense; <token> is ignored. */
     bool metrics_only;
+    /* `bluegreen dashboard`: the listener serves /dashboard/ itself and hands every other
+     * authorised request, built-in routes included, to ops.other unparsed (which forwards
+     * it to the daemon). <token> then authorises only the API, never a dashboard login:
+     * logins go through one-time tokens (bg_admin_login_token). */
+    bool proxy;
 } bg_admin_options_t;
 
 /* Validates <opts> (endpoint syntax, token for TCP) and creates the admin on <loop>
@@ -117,6 +124,12 @@ int bg_admin_handover(bg_admin_t *a);
  * counts as its one answer). A negative code (and <req> answered 500) when the client is
  * already gone. Thread: control. */
 int bg_admin_req_take_fd(bg_admin_req_t *req);
+
+/* Makes a one-time dashboard login token (64 hex digits + NUL into <out> of <size> bytes,
+ * valid 5 minutes, redeemed once at /dashboard/login?token=) for TCP listener <a>;
+ * *<expires_wall_ms> (may be NULL) gets its expiry on the wall clock. BG_EINVAL for a Unix
+ * or metrics-only listener. docs/internals/dashboard.md. Thread: control. */
+int bg_admin_login_token(bg_admin_t *a, char *out, size_t size, uint64_t *expires_wall_ms);
 
 /* Bound TCP port (after start), or -1 for a Unix socket. */
 int bg_admin_port(const bg_admin_t *a);

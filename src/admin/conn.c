@@ -26,6 +26,12 @@ typedef struct write_req {
 
 static void serve_next(admin_conn_t *c);
 
+void admin_req_free(bg_admin_req_t *req)
+{
+    free(req->extra_headers);
+    free(req);
+}
+
 static admin_conn_t *conn_of(llhttp_t *p)
 {
     return p->data;
@@ -367,19 +373,25 @@ void admin_req_write(bg_admin_req_t *req, int status, const char *content_type, 
 
     if (c == NULL || c->closing) {
         free(body);
-        free(req);
+        admin_req_free(req);
         return;
     }
     bg_buf_init(&out);
-    bg_buf_printf(&out,
-                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                  "Cache-Control: no-store\r\nConnection: %s\r\n",
-                  status, bg_http_reason(status), content_type, len,
+    bg_buf_printf(&out, "HTTP/1.1 %d %s\r\n", status, bg_http_reason(status));
+    /* RFC 9110 §15.4.5: a 304 carries no content and its length would describe the 200. */
+    if (status != 304)
+        bg_buf_printf(&out, "Content-Type: %s\r\nContent-Length: %zu\r\n", content_type, len);
+    bg_buf_printf(&out, "Cache-Control: %s\r\nConnection: %s\r\n",
+                  req->cache_control != NULL ? req->cache_control : "no-store",
                   req->close_after ? "close" : "keep-alive");
     if (req->allow != NULL)
         bg_buf_printf(&out, "Allow: %s\r\n", req->allow);
     if (status == 401)
         bg_buf_puts(&out, "WWW-Authenticate: Bearer realm=\"bluegreen\"\r\n");
+    if (req->extra_headers != NULL)
+        bg_buf_puts(&out, req->extra_headers);
+    if (c->admin->dash != NULL)
+        bg_buf_puts(&out, bg_dash_security_headers());
     bg_buf_puts(&out, "\r\n");
     bg_buf_append(&out, body, len);
     free(body);
@@ -390,7 +402,7 @@ void admin_req_write(bg_admin_req_t *req, int status, const char *content_type, 
     b = uv_buf_init(out.data, (unsigned)out.len);
     wr->data = bg_buf_steal(&out);
     c->req = NULL;
-    free(req);
+    admin_req_free(req);
     if (uv_write(&wr->w, &c->h.stream, &b, 1, on_written) != 0) {
         free(wr->data);
         free(wr);
@@ -405,7 +417,7 @@ int bg_admin_req_take_fd(bg_admin_req_t *req)
     int dup_fd;
 
     if (c == NULL || c->closing || uv_fileno(&c->h.handle, &fd) != 0) {
-        free(req);
+        admin_req_free(req);
         return BG_EUNAVAIL;
     }
     dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -415,7 +427,7 @@ int bg_admin_req_take_fd(bg_admin_req_t *req)
         return rc;
     }
     c->req = NULL;
-    free(req);
+    admin_req_free(req);
     admin_conn_close(c); /* closes our fd; the socket lives on in <dup_fd> */
     return dup_fd;
 }
@@ -457,8 +469,9 @@ void admin_req_stream_head(bg_admin_req_t *req, int status, const char *content_
     if (c == NULL || c->closing)
         return;
     head = bg_asprintf("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
-                       "Connection: close\r\n\r\n",
-                       status, bg_http_reason(status), content_type);
+                       "Connection: close\r\n%s\r\n",
+                       status, bg_http_reason(status), content_type,
+                       c->admin->dash != NULL ? bg_dash_security_headers() : "");
     c->streaming = true;
     if (stream_queue(c, head, strlen(head)))
         uv_read_start(&c->h.stream, on_alloc, on_read);
@@ -495,7 +508,7 @@ void admin_req_stream_end(bg_admin_req_t *req)
     uv_shutdown_t *sr;
 
     BG_ASSERT(req->streaming);
-    free(req);
+    admin_req_free(req);
     if (c == NULL || c->closing)
         return;
     c->req = NULL;

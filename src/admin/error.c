@@ -19,6 +19,7 @@ static const struct {
 } error_table[] = {
     {BG_EINVAL, 400, "bad_request"},   {BG_EPROTO, 400, "bad_request"}, /* unparsable HTTP */
     {UV_EACCES, 401, "unauthorized"}, /* missing or wrong bearer token */
+    {UV_EPERM, 403, "forbidden"},     /* a dashboard session's change without its CSRF token */
     {BG_ENOTFOUND, 404, "not_found"},  {UV_ENOTSUP, 405, "method_not_allowed"},
     {BG_EEXIST, 409, "conflict"},      {BG_ECONFLICT, 409, "conflict"},
     {BG_EREFUSED, 409, "conflict"},    {UV_E2BIG, 413, "too_large"}, /* body */

@@ -14,6 +14,7 @@
 #include "admin/admin.h"
 #include "base/buf.h"
 #include "base/list.h"
+#include "dashboard/dashboard.h"
 
 struct bg_admin {
     uv_loop_t *loop;
@@ -23,6 +24,8 @@ struct bg_admin {
     char *token;    /* NULL for unix */
     bool is_unix;
     bool metrics_only; /* bg_admin_options_t.metrics_only */
+    bool proxy;        /* bg_admin_options_t.proxy */
+    bg_dash_auth_t *dash; /* dashboard sessions: TCP listeners but metrics_only, else NULL */
     char *path;     /* unix socket path */
     char *host;     /* tcp: numeric address */
     int port;       /* tcp: configured port (0: pick) */
@@ -83,6 +86,8 @@ struct bg_admin_req {
     const char *allow;  /* Allow header for a 405, static string */
     bool close_after;   /* close the connection after this answer */
     bool streaming;     /* bg_admin_stream_begin() was called */
+    char *extra_headers; /* owned: more header lines ("Name: value\r\n"...) for the answer */
+    const char *cache_control; /* static; NULL: no-store */
 };
 
 /* conn.c */
@@ -93,6 +98,8 @@ void admin_conn_close(admin_conn_t *c);
  * (malloc'd, may be NULL) of <len> bytes. */
 void admin_req_write(bg_admin_req_t *req, int status, const char *content_type, char *body,
                      size_t len);
+/* Frees <req> and what it owns. */
+void admin_req_free(bg_admin_req_t *req);
 /* Called when the admin may have finished stopping. */
 void admin_maybe_stopped(bg_admin_t *a);
 
@@ -103,6 +110,17 @@ void admin_req_stream_end(bg_admin_req_t *req);
 
 /* routes.c: serves the parsed request of <c>; answers through <req> (maybe later). */
 void admin_dispatch(admin_conn_t *c, bg_admin_req_t *req);
+
+/* dashboard.c (docs/internals/dashboard.md) */
+/* True for /dashboard and /dashboard/... (<url> of <len> bytes, query included). */
+bool admin_dash_path(const char *url, size_t len);
+/* Serves /dashboard/...: login, session, logout and the embedded pages. */
+void admin_dash_route(admin_conn_t *c, bg_admin_req_t *req);
+/* True when the request may use the API: the bearer token, or a dashboard session (plus
+ * its CSRF token for a change). Otherwise answers 401 or 403 and returns false. */
+bool admin_dash_auth(admin_conn_t *c, bg_admin_req_t *req);
+/* POST /v1/dashboard/login-token. */
+void admin_dash_route_login_token(bg_admin_t *a, bg_admin_req_t *req);
 
 /* listen.c */
 /* True if the Authorization value carries the right bearer token (constant time). */

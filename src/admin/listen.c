@@ -102,6 +102,7 @@ bg_admin_t *bg_admin_new(uv_loop_t *loop, const bg_admin_options_t *opts, bg_err
     a->ctx = opts->ctx;
     a->endpoint = bg_strdup(opts->endpoint);
     a->metrics_only = opts->metrics_only;
+    a->proxy = opts->proxy;
     a->bound_port = -1;
     a->idle_timeout_ms = opts->idle_timeout_ms ? opts->idle_timeout_ms : BG_ADMIN_IDLE_TIMEOUT_MS;
     a->max_conns = opts->max_conns ? opts->max_conns : BG_ADMIN_MAX_CONNS;
@@ -109,6 +110,8 @@ bg_admin_t *bg_admin_new(uv_loop_t *loop, const bg_admin_options_t *opts, bg_err
     bg_list_init(&a->conns);
     if (parse_endpoint(a, opts, err) != 0)
         goto fail;
+    if (!a->is_unix && !a->metrics_only)
+        a->dash = bg_dash_auth_new();
     return a;
 fail:
     bg_admin_free(a);
@@ -391,6 +394,7 @@ void bg_admin_free(bg_admin_t *a)
     free(a->token);
     free(a->path);
     free(a->host);
+    bg_dash_auth_free(a->dash);
     free(a);
 }
 

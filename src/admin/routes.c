@@ -248,15 +248,26 @@ static void route_service(bg_admin_t *a, admin_conn_t *c, bg_admin_req_t *req, c
 void admin_dispatch(admin_conn_t *c, bg_admin_req_t *req)
 {
     bg_admin_t *a = c->admin;
+    const char *url = c->url.data != NULL ? c->url.data : "";
     path_t p;
 
-    if (!admin_auth_ok(a, c->authorization)) {
-        bg_admin_respond_errorf(req, UV_EACCES,
-                                "a valid 'Authorization: Bearer <token>' "
-                                "header is required");
+    /* The dashboard answers its own login; everything else needs credentials. */
+    if (!a->metrics_only && admin_dash_path(url, c->url.len)) {
+        admin_dash_route(c, req);
         return;
     }
-    if (!split_path(c->url.data != NULL ? c->url.data : "", c->url.len, &p)) {
+    if (a->dash != NULL ? !admin_dash_auth(c, req) : !admin_auth_ok(a, c->authorization)) {
+        if (a->dash == NULL)
+            bg_admin_respond_errorf(req, UV_EACCES,
+                                    "a valid 'Authorization: Bearer <token>' "
+                                    "header is required");
+        return;
+    }
+    if (a->proxy) {
+        route_other(a, c, req);
+        return;
+    }
+    if (!split_path(url, c->url.len, &p)) {
         bg_admin_respond_errorf(req, BG_ENOTFOUND, "no such endpoint");
         return;
     }
@@ -271,6 +282,10 @@ void admin_dispatch(admin_conn_t *c, bg_admin_req_t *req)
     } else if (p.n == 2 && seg_is(&p, 0, "v1") && seg_is(&p, 1, "services")) {
         if (method_ok(c, req, HTTP_GET, "GET"))
             a->ops.services(a->ctx, req);
+    } else if (p.n == 3 && seg_is(&p, 0, "v1") && seg_is(&p, 1, "dashboard") &&
+               seg_is(&p, 2, "login-token")) {
+        if (method_ok(c, req, HTTP_POST, "POST"))
+            admin_dash_route_login_token(a, req);
     } else if (p.n >= 3 && p.n <= 5 && seg_is(&p, 0, "v1") && seg_is(&p, 1, "services") &&
                builtin_service_route(&p)) {
         route_service(a, c, req, &p);

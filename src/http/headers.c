@@ -124,8 +124,13 @@ const char *bg_http_reason(int status)
     case 101: return "Switching Protocols";
     case 200: return "OK";
     case 201: return "Created";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
