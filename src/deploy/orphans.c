@@ -43,18 +43,21 @@ int dp_orphans_scan(bg_deployer_t *d, dp_found_t *out, bg_err_t *err)
             continue;
         foreign++;
         snprintf(other, sizeof(other), "%s", f->store_id);
-        if (len + 16 < sizeof(pids))
-            len += (size_t)snprintf(pids + len, sizeof(pids) - len, "%s%d", len ? " " : "",
-                                    f->pid);
+        /* A process is named by its pid, a container (pid 0) by its id. */
+        if (len + 24 < sizeof(pids))
+            len += f->pid > 0 ? (size_t)snprintf(pids + len, sizeof(pids) - len, "%spid %d",
+                                                 len ? ", " : "", f->pid)
+                              : (size_t)snprintf(pids + len, sizeof(pids) - len,
+                                                 "%scontainer %.12s", len ? ", " : "", f->handle);
     }
     if (foreign == 0)
         return 0;
     return bg_err_set(err, BG_ECONFLICT,
                       "state store %s/bluegreen.db is missing or was replaced (its id is %s): "
                       "%zu instance(s) started from this state_dir with state store %s still "
-                      "run (pids %s); refusing to start, which would orphan them. Restore the "
-                      "database file, or stop them (kill -TERM -PID for each pid) and start "
-                      "again",
+                      "run (%s); refusing to start, which would orphan them. Restore the "
+                      "database file, or stop them (kill -TERM -PID for a pid, docker rm -f "
+                      "ID for a container) and start again",
                       d->cfg->state_dir ? d->cfg->state_dir : "./state", ours, foreign, other,
                       pids);
 }

@@ -12,9 +12,13 @@
  * container is replaced with backoff (1s doubling to 30s), keeping its address. Stop is the
  * engine's stop (SIGTERM, stop_timeout, SIGKILL) then remove. A restarted bluegreen
  * re-adopts containers by their stored id after checking their labels: nothing restarts.
+ * Every container also carries the markers of the process driver (scan.c), as labels:
+ * bluegreen.state_dir and bluegreen.store, so that a restart finds the containers the store
+ * does not claim (scan) and stops them.
  */
 #include "driver/driver.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -42,6 +46,7 @@ struct dk_driver {
     bg_driver_t base;
     dk_client_t *api;
     char engine[600]; /* "unix:///var/run/docker.sock" */
+    char *state_dir;  /* absolute: the bluegreen.state_dir label of every container */
     bool bridge;      /* the engine has a bridge network: publish on 127.0.0.1 */
     bg_list_t insts;
     bg_list_t pulls;
@@ -82,6 +87,11 @@ dk_client_t *dk_driver_client(dk_driver_t *drv)
 const char *dk_driver_engine(const dk_driver_t *drv)
 {
     return drv->engine;
+}
+
+uv_loop_t *dk_driver_loop(dk_driver_t *drv)
+{
+    return drv->base.loop;
 }
 
 /* ---- output: the engine's multiplexed stream (8-byte header per frame) ---- */
@@ -183,10 +193,15 @@ static char *create_body(dk_driver_t *drv, const bg_instance_spec_t *spec, uint1
     add_env(env, "BLUEGREEN_SLOT", bg_slot_str((bg_slot_t)spec->slot));
     add_env(env, "BLUEGREEN_VERSION", rev->version ? rev->version : "0.0.0");
     snprintf(num, sizeof(num), "%lld", (long long)spec->revision);
-    labels = json_pack("{s:s,s:s,s:s,s:s,s:s}", "bluegreen.service", spec->service,
+    labels = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "bluegreen.service", spec->service,
                        "bluegreen.slot", bg_slot_str((bg_slot_t)spec->slot), "bluegreen.revision",
                        num, "bluegreen.version", rev->version ? rev->version : "0.0.0",
-                       "bluegreen.image", rev->image);
+                       "bluegreen.image", rev->image, "bluegreen.state_dir", drv->state_dir);
+    /* The markers scan() finds containers by, whatever the store says of them. */
+    snprintf(num, sizeof(num), "127.0.0.1:%u", (unsigned)port);
+    json_object_set_new(labels, "bluegreen.address", json_string(num));
+    if (spec->store_id != NULL)
+        json_object_set_new(labels, "bluegreen.store", json_string(spec->store_id));
     host = json_pack("{s:s,s:{s:s}}", "NetworkMode", drv->bridge ? "bridge" : "host",
                      "RestartPolicy", "Name", "no");
     if (rev->memory_bytes > 0)
@@ -366,13 +381,73 @@ static void on_replace_due(uv_timer_t *t)
     do_create(i);
 }
 
+/* True if <needle> (lower case) occurs in p[0..n) ignoring case. */
+static bool has_word(const char *p, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+
+    for (size_t i = 0; i + k <= n; i++) {
+        size_t j = 0;
+        while (j < k && tolower((unsigned char)p[i + j]) == needle[j])
+            j++;
+        if (j == k)
+            return true;
+    }
+    return false;
+}
+
+/* The container's own word on why it ended: the last line of its output that reads like
+ * an error ("listen failed ... address already in use", "Port 8080 was already in use"),
+ * else its last line, into <out> ("" when it printed nothing). */
+static void last_words(const bg_buf_t *log, char *out, size_t size)
+{
+    static const char *const marks[] = {"error", "fatal", "panic", "exception", "failed",
+                                        "in use", "denied", "cannot", "unable"};
+    const char *data = log->data != NULL ? log->data : "";
+    size_t end = log->len, best_at = 0, best_len = 0;
+    bool best_marked = false;
+
+    out[0] = '\0';
+    while (end > 0) {
+        size_t start = end;
+        while (start > 0 && data[start - 1] != '\n')
+            start--;
+        size_t len = end - start;
+        while (len > 0 && (data[start + len - 1] == '\r' || data[start + len - 1] == '\n' ||
+                           data[start + len - 1] == ' '))
+            len--;
+        if (len > 0 && strncmp(data + start, "--- bluegreen:", 14) != 0) {
+            bool marked = false;
+            for (size_t m = 0; m < sizeof(marks) / sizeof(*marks) && !marked; m++)
+                marked = has_word(data + start, len, marks[m]);
+            if (best_len == 0 || (marked && !best_marked)) {
+                best_at = start;
+                best_len = len;
+                best_marked = marked;
+            }
+            if (best_marked)
+                break;
+        }
+        end = start > 0 ? start - 1 : 0;
+    }
+    if (best_len > 0)
+        snprintf(out, size, "%.*s", (int)(best_len < 400 ? best_len : 400), data + best_at);
+}
+
 static void crashed(dk_inst_t *i, int exit_code, const char *why)
 {
     if (i->pub.handle[0])
         remove_detached(i->drv, i->pub.handle);
     i->pub.last_exit_status = exit_code;
-    if (why != NULL && why[0])
+    if (why != NULL && why[0]) {
         snprintf(i->pub.error, sizeof(i->pub.error), "%s", why);
+    } else {
+        char words[420];
+        last_words(&i->log, words, sizeof(words));
+        if (words[0])
+            snprintf(i->pub.error, sizeof(i->pub.error), "container %.12s: %s", i->pub.handle,
+                     words);
+    }
     log_keep(i, "", 0);
     bg_buf_printf(&i->log, "--- bluegreen: container %.12s exited (status %d); replaced after "
                            "backoff ---\n",
@@ -686,12 +761,97 @@ static void dk_cancel_resolve(bg_driver_t *d, void *arg)
     dk_pull_cancel(&((dk_driver_t *)d)->pulls, arg);
 }
 
+/* ---- scan: the containers of this state_dir, whatever the store says (boot only) ---- */
+
+static const char *label_of(json_t *labels, const char *key)
+{
+    const char *v = json_string_value(json_object_get(labels, key));
+    return v != NULL ? v : "";
+}
+
+/* A container of ours that does not run (created by a daemon killed before it could start
+ * it, or stopped while no daemon watched) can be neither adopted nor served: it is removed,
+ * so no restart leaves one behind. */
+static void remove_dead(dk_driver_t *drv, const char *id, const char *state)
+{
+    char *path = bg_asprintf("/containers/%s?force=1", id);
+    int status = 0;
+    bg_buf_t b;
+
+    bg_buf_init(&b);
+    dk_request_sync(dk_client_socket(drv->api), "DELETE", path, CALL_TIMEOUT_MS, &status, &b,
+                    NULL);
+    bg_log(BG_LOG_INFO, "driver",
+           "docker removed container id=%.12s state=%s left by an earlier bluegreen status=%d", id,
+           state, status);
+    bg_buf_fini(&b);
+    free(path);
+}
+
+static int dk_scan(bg_driver_t *d, bg_driver_found_cb cb, void *arg)
+{
+    dk_driver_t *drv = (dk_driver_t *)d;
+    char *filter = bg_asprintf("{\"label\":[\"bluegreen.state_dir=%s\"]}", drv->state_dir);
+    char *enc = dk_urlencode(filter), *path = bg_asprintf("/containers/json?all=1&filters=%s", enc);
+    json_t *list = NULL, *c;
+    int status = 0, rc;
+    size_t k;
+    bg_buf_t b;
+    bg_err_t err;
+
+    bg_buf_init(&b);
+    bg_err_clear(&err);
+    rc = dk_request_sync(dk_client_socket(drv->api), "GET", path, CALL_TIMEOUT_MS, &status, &b,
+                         &err);
+    if (rc == 0 && status == 200)
+        list = json_loadb(b.data ? b.data : "", b.len, 0, NULL);
+    if (rc != 0 || !json_is_array(list)) {
+        /* No engine: nothing of ours can run there either; the boot goes on, and the
+         * deployments say what is wrong when they need the engine. */
+        bg_log(BG_LOG_WARN, "driver", "docker scan failed engine=%s status=%d err=\"%s\"",
+               drv->engine, status, rc != 0 ? err.msg : "unexpected answer");
+        rc = 0;
+        goto out;
+    }
+    json_array_foreach(list, k, c)
+    {
+        json_t *labels = json_object_get(c, "Labels");
+        const char *id = json_string_value(json_object_get(c, "Id"));
+        const char *state = json_string_value(json_object_get(c, "State"));
+        bg_driver_found_t f;
+
+        if (id == NULL)
+            continue;
+        if (state == NULL || strcmp(state, "running") != 0) {
+            remove_dead(drv, id, state != NULL ? state : "?");
+            continue;
+        }
+        memset(&f, 0, sizeof(f));
+        f.driver = d;
+        snprintf(f.handle, sizeof(f.handle), "%s", id);
+        snprintf(f.address, sizeof(f.address), "%s", label_of(labels, "bluegreen.address"));
+        snprintf(f.service, sizeof(f.service), "%s", label_of(labels, "bluegreen.service"));
+        f.slot = strcmp(label_of(labels, "bluegreen.slot"), "green") == 0 ? 1 : 0;
+        snprintf(f.store_id, sizeof(f.store_id), "%s", label_of(labels, "bluegreen.store"));
+        if ((rc = cb(arg, &f)) != 0)
+            break;
+    }
+out:
+    json_decref(list);
+    bg_buf_fini(&b);
+    free(path);
+    free(enc);
+    free(filter);
+    return rc;
+}
+
 static void on_client_closed(void *arg)
 {
     dk_driver_t *drv = arg;
     void (*cb)(void *) = drv->close_cb;
     void *cb_arg = drv->close_arg;
 
+    free(drv->state_dir);
     free(drv);
     if (cb != NULL)
         cb(cb_arg);
@@ -723,6 +883,7 @@ static const bg_driver_vtable_t docker_vtable = {
     .start = dk_start,
     .stop = dk_stop,
     .adopt = dk_adopt,
+    .scan = dk_scan,
     .logs = dk_logs,
     .free_instance = dk_free_instance,
     .close = dk_close,
@@ -743,8 +904,8 @@ static bool has_bridge(const char *socket_path)
     return yes;
 }
 
-bg_driver_t *bg_docker_driver_new(uv_loop_t *loop, const bg_driver_events_t *events,
-                                  bg_err_t *err)
+bg_driver_t *bg_docker_driver_new(uv_loop_t *loop, const char *state_dir,
+                                  const bg_driver_events_t *events, bg_err_t *err)
 {
     const char *host = getenv("DOCKER_HOST");
     const char *sock = DEFAULT_SOCKET;
@@ -766,6 +927,10 @@ bg_driver_t *bg_docker_driver_new(uv_loop_t *loop, const bg_driver_events_t *eve
     if (events != NULL)
         drv->base.events = *events;
     snprintf(drv->engine, sizeof(drv->engine), "unix://%s", sock);
+    /* Absolute, like the process driver's marker: the label scan() filters on. */
+    drv->state_dir = realpath(state_dir, NULL);
+    if (drv->state_dir == NULL)
+        drv->state_dir = bg_strdup(state_dir);
     drv->api = dk_client_new(loop, sock);
     drv->bridge = has_bridge(sock);
     bg_list_init(&drv->insts);

@@ -3,7 +3,9 @@
  * host (with or without https:// and a path; Docker Hub is https://index.docker.io/v1/),
  * each with `auth` = base64("user:password") or an `identitytoken`. The engine takes them
  * per request as X-Registry-Auth: base64url of {"username","password","serveraddress"}.
- * Credential helpers (credsStore, credHelpers) are not read.
+ * A credential helper named by `credHelpers` (per registry) or `credsStore` (for all) takes
+ * precedence over `auths`, as in the docker CLI: dk_registry_helper() names it, docker_cred.c
+ * runs it, dk_helper_auth() turns its answer into the same header.
  */
 #include "driver/docker_internal.h"
 
@@ -92,10 +94,82 @@ static bool key_matches(const char *key, const char *registry)
     return strlen(registry) == n && strncmp(key, registry, n) == 0;
 }
 
+/* "X-Registry-Auth: <base64url of body>"; takes <body>. */
+static char *auth_header(json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT), *enc, *hdr;
+
+    json_decref(body);
+    enc = base64((const unsigned char *)text, strlen(text), true);
+    hdr = bg_asprintf("X-Registry-Auth: %s", enc);
+    free(enc);
+    free(text);
+    return hdr;
+}
+
+/* The server address a helper and the engine know a registry by: the host ("" is Docker
+ * Hub, whose address is its v1 URL, as `docker login` stores it). */
+static const char *server_of(const char *registry)
+{
+    return registry[0] ? registry : "https://index.docker.io/v1/";
+}
+
+bool dk_registry_helper(const char *registry, char *helper, size_t helper_size, char *server,
+                        size_t server_size)
+{
+    const char *host = registry[0] ? registry : "index.docker.io";
+    char *path = config_path();
+    json_t *cfg = path != NULL ? json_load_file(path, 0, NULL) : NULL, *v;
+    const char *key, *name = NULL;
+    bool found;
+
+    json_object_foreach(json_object_get(cfg, "credHelpers"), key, v)
+    {
+        if (key_matches(key, host) && json_string_value(v) != NULL) {
+            name = json_string_value(v);
+            break;
+        }
+    }
+    if (name == NULL)
+        name = json_string_value(json_object_get(cfg, "credsStore"));
+    found = name != NULL && name[0] != '\0';
+    if (found) {
+        snprintf(helper, helper_size, "%s", name);
+        snprintf(server, server_size, "%s", server_of(registry));
+    }
+    json_decref(cfg);
+    free(path);
+    return found;
+}
+
+char *dk_helper_auth(const char *out, size_t len, const char *server, char *who, size_t who_size)
+{
+    json_t *j = json_loadb(out, len, 0, NULL), *body;
+    const char *user = json_string_value(json_object_get(j, "Username"));
+    const char *secret = json_string_value(json_object_get(j, "Secret"));
+    char *hdr = NULL;
+
+    if (user == NULL || secret == NULL)
+        goto out;
+    /* The protocol's way of saying "an identity token, no user" (docker-credential-helpers). */
+    if (strcmp(user, "<token>") == 0) {
+        body = json_pack("{s:s,s:s}", "identitytoken", secret, "serveraddress", server);
+        snprintf(who, who_size, "identity token");
+    } else {
+        body = json_pack("{s:s,s:s,s:s}", "username", user, "password", secret, "serveraddress",
+                         server);
+        snprintf(who, who_size, "user %s", user);
+    }
+    hdr = auth_header(body);
+out:
+    json_decref(j);
+    return hdr;
+}
+
 char *dk_registry_auth(const char *registry, char *who, size_t who_size)
 {
     const char *host = registry[0] ? registry : "index.docker.io";
-    char *path = config_path(), *plain = NULL, *colon, *hdr = NULL, *text;
+    char *path = config_path(), *plain = NULL, *colon, *hdr = NULL;
     json_t *cfg = path != NULL ? json_load_file(path, 0, NULL) : NULL;
     json_t *auths = json_object_get(cfg, "auths"), *entry = NULL, *v, *body;
     const char *key;
@@ -127,14 +201,7 @@ char *dk_registry_auth(const char *registry, char *who, size_t who_size)
                          "serveraddress", host);
         snprintf(who, who_size, "user %s", plain);
     }
-    text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    {
-        char *enc = base64((const unsigned char *)text, strlen(text), true);
-        hdr = bg_asprintf("X-Registry-Auth: %s", enc);
-        free(enc);
-    }
-    free(text);
+    hdr = auth_header(body);
 out:
     free(plain);
     json_decref(cfg);

@@ -3,7 +3,9 @@
  * pinned to the digest the engine reports ("Digest: sha256:..." in the pull stream), so
  * that every container of the revision, a rollback and a re-adopted slot run exactly that
  * image even after the tag moves. The stream's per-layer lines become progress (layers and
- * bytes) for `deploy --wait`. Failures carry the engine's or registry's own words.
+ * bytes) for `deploy --wait`. Failures carry the engine's or registry's own words. When
+ * config.json names a credential helper for the registry, it is asked first (docker_cred.c)
+ * and the pull waits for its answer.
  */
 #include "driver/docker_internal.h"
 
@@ -18,6 +20,7 @@
 #define PROGRESS_EVERY_MS 100
 #define MAX_LAYERS 128
 #define PULL_TIMEOUT_MS (10L * 60 * 1000)
+#define HELPER_TIMEOUT_MS 30000
 
 typedef struct layer {
     char id[32];
@@ -29,6 +32,8 @@ struct dk_pull {
     bg_list_t link;
     dk_driver_t *drv;
     dk_req_t *req;
+    dk_cred_t *cred; /* the credential helper asked before the pull */
+    char *path;      /* the pull's request path, kept while the helper answers */
     bg_image_ref_t ref;
     char image[512]; /* as asked */
     char who[96];    /* whose login was sent, for messages */
@@ -128,6 +133,8 @@ static void on_data(dk_req_t *r, const char *data, size_t n, void *arg)
 
 static void pull_free(dk_pull_t *p)
 {
+    dk_cred_cancel(p->cred);
+    free(p->path);
     bg_list_remove(&p->link);
     bg_buf_fini(&p->line);
     free(p);
@@ -169,6 +176,35 @@ static void on_done(dk_req_t *r, const dk_result_t *res, void *arg)
     cb(cb_arg, 0, pinned, NULL);
 }
 
+static void send_pull(dk_pull_t *p, const char *auth)
+{
+    p->req = dk_request(dk_driver_client(p->drv), "POST", p->path, NULL, auth, PULL_TIMEOUT_MS,
+                        on_data, on_done, p);
+}
+
+/* The helper's answer: pull with its login (or anonymously when it has none), or fail the
+ * resolve with its words. */
+static void on_credentials(void *arg, int status, const char *header, const char *who,
+                           const char *msg)
+{
+    dk_pull_t *p = arg;
+    bg_driver_resolve_cb cb = p->cb;
+    void *cb_arg = p->arg;
+    char text[1000];
+
+    p->cred = NULL; /* it frees itself */
+    if (status != 0) {
+        snprintf(text, sizeof(text), "pulling %s: %s", p->image, msg);
+        bg_log(BG_LOG_WARN, "driver", "docker credential helper failed image=%s msg=\"%s\"",
+               p->image, msg);
+        pull_free(p);
+        cb(cb_arg, status, NULL, text);
+        return;
+    }
+    snprintf(p->who, sizeof(p->who), "%s", who != NULL ? who : "");
+    send_pull(p, header);
+}
+
 /* The callback of resolve() never comes from inside it: a failure known at once (no
  * engine client) still goes through the loop as a failed request would. */
 void dk_pull_start(dk_driver_t *drv, bg_list_t *pulls, const char *service,
@@ -176,7 +212,7 @@ void dk_pull_start(dk_driver_t *drv, bg_list_t *pulls, const char *service,
                    bg_driver_resolve_cb cb, void *arg)
 {
     dk_pull_t *p = BG_NEW(dk_pull_t);
-    char name[600], *from, *tag, *path, *auth;
+    char name[600], helper[128], server[512], *from, *tag, *auth;
     const char *why = NULL;
     bool ok;
 
@@ -196,14 +232,18 @@ void dk_pull_start(dk_driver_t *drv, bg_list_t *pulls, const char *service,
     from = dk_urlencode(name);
     /* By digest when pinned already (a rollback, a re-deploy of a stored revision). */
     tag = dk_urlencode(p->ref.digest[0] ? p->ref.digest : p->ref.tag[0] ? p->ref.tag : "latest");
-    path = bg_asprintf("/images/create?fromImage=%s&tag=%s", from, tag);
-    auth = dk_registry_auth(p->ref.registry, p->who, sizeof(p->who));
-    p->req = dk_request(dk_driver_client(drv), "POST", path, NULL, auth, PULL_TIMEOUT_MS, on_data,
-                        on_done, p);
-    free(auth);
-    free(path);
+    p->path = bg_asprintf("/images/create?fromImage=%s&tag=%s", from, tag);
     free(tag);
     free(from);
+    /* A credential helper named for the registry wins over `auths`, as in the docker CLI. */
+    if (dk_registry_helper(p->ref.registry, helper, sizeof(helper), server, sizeof(server))) {
+        p->cred = dk_cred_start(dk_driver_loop(drv), helper, server, HELPER_TIMEOUT_MS,
+                                on_credentials, p);
+        return;
+    }
+    auth = dk_registry_auth(p->ref.registry, p->who, sizeof(p->who));
+    send_pull(p, auth);
+    free(auth);
 }
 
 void dk_pull_cancel(bg_list_t *pulls, void *arg)

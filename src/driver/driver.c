@@ -33,7 +33,7 @@ bg_driver_t *bg_driver_new(bg_driver_kind_t kind, uv_loop_t *loop, const char *s
     switch (kind) {
     case BG_DRIVER_PROCESS: return bg_process_driver_new(loop, state_dir, events, err);
     case BG_DRIVER_STATIC: return bg_static_driver_new(loop, err);
-    case BG_DRIVER_DOCKER: return bg_docker_driver_new(loop, events, err);
+    case BG_DRIVER_DOCKER: return bg_docker_driver_new(loop, state_dir, events, err);
     case BG_DRIVER_ECS: break;
     }
     bg_err_set(err, BG_EINVAL, "driver %s is not in this build", bg_driver_kind_str(kind));

@@ -255,10 +255,11 @@ bg_driver_t *bg_static_driver_new(uv_loop_t *loop, bg_err_t *err);
 
 /* The docker driver: containers of the Docker Engine at DOCKER_HOST (unix://PATH only) or
  * /var/run/docker.sock, driven through the engine API on <loop> (src/driver/docker.c says
- * how). Opening asks the engine (briefly, blocking: boot) whether it has a bridge network.
- * Thread: control. */
-bg_driver_t *bg_docker_driver_new(uv_loop_t *loop, const bg_driver_events_t *events,
-                                  bg_err_t *err);
+ * how). Every container is labelled with <state_dir> (made absolute; copied) and the store
+ * id of its spec, which scan() finds them by. Opening asks the engine (briefly, blocking:
+ * boot) whether it has a bridge network. Thread: control. */
+bg_driver_t *bg_docker_driver_new(uv_loop_t *loop, const char *state_dir,
+                                  const bg_driver_events_t *events, bg_err_t *err);
 
 /* The process driver: runs rev->command with PORT (a port picked on 127.0.0.1, or
  * rev->port), BLUEGREEN_SERVICE/SLOT/VERSION and rev->env; each instance in its own
