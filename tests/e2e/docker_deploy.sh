@@ -365,7 +365,7 @@ scenario_orphans() {
     docker pull -q "$BG_IMAGE:v2" >/dev/null
     bgc deploy "$SVC" --version 2.0.0 --image "$BG_IMAGE:v2" --strategy canary:50%:10m \
         >"$TMP/deploy1.log" 2>&1 || fail "deploy: $(cat "$TMP/deploy1.log")"
-    local deadline=$((SECONDS + 60)) green=
+    local deadline=$((SECONDS + 120)) green=
     until [ -n "$green" ]; do
         green=$(docker ps -aq --no-trunc --filter "label=bluegreen.service=$SVC" --filter "label=bluegreen.slot=green")
         [ -n "$green" ] || [ $SECONDS -lt $deadline ] || fail "the deploy created no container"
@@ -374,7 +374,7 @@ scenario_orphans() {
     kill_serve
     say "killed -9 with green container $(echo "$green" | head -1 | cut -c1-12) just created"
     serve 1.0.0
-    wait_only_claimed 90
+    wait_only_claimed 120
     for c in $green; do
         ! ours_running | grep -q "^$c" || fail "green container $c of the killed deploy still runs"
     done
@@ -392,7 +392,7 @@ scenario_orphans() {
     created=$(our_container green "$store" create)
     kill_serve
     serve 1.0.0
-    wait_only_claimed 90
+    wait_only_claimed 120
     deadline=$((SECONDS + 60))
     while docker ps -aq --no-trunc | grep -q "^$orphan"; do
         [ $SECONDS -lt $deadline ] || fail "the orphan container $orphan was not stopped"
@@ -416,7 +416,7 @@ scenario_orphans() {
     say "a container of another store refused the boot: $(grep -o 'refusing to start[^;]*' "$TMP/refused.log" | head -1)"
     docker rm -f "$foreign" >/dev/null
     serve 1.0.0
-    wait_only_claimed 90
+    wait_only_claimed 120
 }
 
 scenario_portinuse() {
