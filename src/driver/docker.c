@@ -36,6 +36,10 @@
 
 #define DEFAULT_SOCKET "/var/run/docker.sock"
 #define CALL_TIMEOUT_MS 30000L
+/* Creating and starting a container is where a busy engine is slowest (storage driver
+ * copies, containerd shims): a start that merely waits its turn must not fail the
+ * deployment, while an engine that is down still fails at once (no connection). */
+#define START_TIMEOUT_MS 90000L
 #define LOG_KEEP_BYTES (64 * 1024)
 #define BACKOFF_FIRST_MS 1000u
 #define BACKOFF_MAX_MS 30000u
@@ -343,7 +347,7 @@ static void on_create_done(dk_req_t *r, const dk_result_t *res, void *arg)
     if (stop_instead(i))
         return;
     path = bg_asprintf("/containers/%s/start", i->pub.handle);
-    i->req = dk_request(i->drv->api, "POST", path, NULL, NULL, CALL_TIMEOUT_MS, NULL,
+    i->req = dk_request(i->drv->api, "POST", path, NULL, NULL, START_TIMEOUT_MS, NULL,
                         on_start_done, i);
     free(path);
 }
@@ -355,7 +359,7 @@ static void do_create(dk_inst_t *i)
                              i->pub.index, (unsigned)(bg_wall_ms() & 0xfffff), i->generation++);
 
     i->pub.handle[0] = '\0';
-    i->req = dk_request(i->drv->api, "POST", path, i->create_body, NULL, CALL_TIMEOUT_MS, NULL,
+    i->req = dk_request(i->drv->api, "POST", path, i->create_body, NULL, START_TIMEOUT_MS, NULL,
                         on_create_done, i);
     free(path);
 }

@@ -1,8 +1,8 @@
 /* The docker driver without an engine: validation, registry logins read from
  * DOCKER_CONFIG as X-Registry-Auth (auths, and credential helpers run for real by the
  * protocol), and an engine that is down (a pull fails with the transport's words, from the
- * loop, never from inside resolve; a scan finds nothing and lets the boot go on). The engine itself is
- * exercised end to end by tests/e2e/docker_deploy.sh. */
+ * loop, never from inside resolve; a scan finds nothing and lets the boot go on). The
+ * engine itself is exercised end to end by tests/e2e/docker_deploy.sh. */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
