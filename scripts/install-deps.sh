@@ -20,6 +20,7 @@ PACKAGES=(
   prometheus                                             # promtool check metrics (tests)
   systemd man-db zsh                                     # package test: systemd-analyze, man, zsh completion
   clang clang-tidy                                       # clang build and static analysis (ctest clang_*)
+  testssl.sh                                             # TLS listener audit (tests/e2e/tls_testssl.sh)
 )
 
 if [ "$(id -u)" -eq 0 ]; then

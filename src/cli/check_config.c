@@ -14,6 +14,7 @@
 #include "compat/compat.h"
 #include "config/node.h"
 #include "driver/driver.h"
+#include "tls/tls.h"
 
 static void format_strategy(const bg_strategy_t *s, bg_buf_t *b)
 {
@@ -232,6 +233,19 @@ static bool semantic_ok(bg_cli_t *cli, const bg_config_t *cfg)
     return ok;
 }
 
+/* The certificate and key files of every TLS block load and match (docs/tls.md). */
+static bool tls_ok(bg_cli_t *cli, const bg_config_t *cfg)
+{
+    char line[BG_ERR_MSG_MAX + 2 * BG_ERR_PATH_MAX + 32];
+    bg_err_t err;
+
+    bg_err_clear(&err);
+    if (bg_tls_check_config(cfg, &err) == 0)
+        return true;
+    bg_cli_fail(cli, BG_EXIT_USAGE, "%s", bg_err_format(&err, line, sizeof(line)));
+    return false;
+}
+
 int bg_cli_check_config(bg_cli_t *cli, int argc, char **argv)
 {
     bg_config_t *cfg;
@@ -241,7 +255,7 @@ int bg_cli_check_config(bg_cli_t *cli, int argc, char **argv)
     cfg = bg_cli_config_load(cli);
     if (cfg == NULL)
         return BG_EXIT_USAGE;
-    if (!matrix_ok(cli, cfg) || !semantic_ok(cli, cfg)) {
+    if (!matrix_ok(cli, cfg) || !semantic_ok(cli, cfg) || !tls_ok(cli, cfg)) {
         bg_config_free(cfg);
         return BG_EXIT_USAGE;
     }

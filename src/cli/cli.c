@@ -53,6 +53,18 @@ static const bg_cli_verb_t verbs[] = {
      "it go to a new file at the configured path (POST /v1/logs/reopen). Prints whether an\n"
      "access log is configured.",
      BG_CLI_OPT_JSON, bg_cli_reopen_logs},
+    {"reload-certs", "[--json]", "read the TLS certificate and key files again",
+     "The daemon reads every TLS listener's certificate chain and key files again (the\n"
+     "paths of its config) and serves new connections with them; running connections keep\n"
+     "theirs, none is dropped. A missing, unreadable or mismatched file keeps the old\n"
+     "certificates of that listener and is reported with its config position (exit 2).\n"
+     "SIGHUP and `bluegreen reload` load them too, with the whole config (docs/tls.md).",
+     BG_CLI_OPT_JSON, bg_cli_reload_certs},
+    {"tls", "[--json]", "show the TLS listeners: certificates, names, expiry, reloads",
+     "For each TLS listener: its policy, session tickets, certificates (file, SAN names,\n"
+     "expiry, which is the default), the last certificate reload and its error if it failed,\n"
+     "and, with --json, the handshake counters (GET /v1/tls).",
+     BG_CLI_OPT_JSON, bg_cli_tls},
     {"check-config", "[-c FILE]", "validate a config file and summarise its services",
      "Loads and validates the config file (default ./bluegreen.yaml) without starting\n"
      "anything. Prints `ok` and one line per service, or the error as\n"

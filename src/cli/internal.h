@@ -350,6 +350,8 @@ int bg_cli_resume(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_abort(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_shutdown(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_reopen_logs(bg_cli_t *cli, int argc, char **argv);
+int bg_cli_tls(bg_cli_t *cli, int argc, char **argv);
+int bg_cli_reload_certs(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_history(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_events(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_logs(bg_cli_t *cli, int argc, char **argv);

@@ -62,20 +62,9 @@ typedef struct top_nodes {
     uint32_t workers_value;
 } top_nodes_t;
 
-static int listen_addr(cfg_ctx_t *ctx, yaml_node_t *val, char **out)
-{
-    int rc = cfg_set_str(ctx, val, "an address host:port like 127.0.0.1:8080", out);
-
-    /* port 0 lets the kernel pick one (tests on ephemeral ports) */
-    if (rc == 0 && !cfg_addr_ok(*out, true))
-        return cfg_fail(ctx, val,
-                        "expected an address host:port like 127.0.0.1:8080, got \"%.64s\"", *out);
-    return rc;
-}
-
 static int top_listen(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
 {
-    return listen_addr(ctx, val, obj);
+    return cfg_listen_addr(ctx, val, obj);
 }
 
 static int top_string(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
@@ -217,8 +206,8 @@ static int top_services(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
 }
 
 static const cfg_field_t top_fields[] = {
-    {"listen", top_listen, CFG(listen)},
-    {"test_listen", top_listen, CFG(test_listen)},
+    {"listen", cfg_listen_prod, 0},
+    {"test_listen", cfg_listen_test, 0},
     {"metrics_listen", top_listen, CFG(metrics_listen)},
     {"access_log", top_string, CFG(access_log)},
     {"access_log_format", top_alog_format, CFG(access_log_format)},
@@ -406,6 +395,8 @@ void bg_config_free(bg_config_t *cfg)
     free(cfg->path);
     free(cfg->listen);
     free(cfg->test_listen);
+    bg_tls_config_free(cfg->listen_tls);
+    bg_tls_config_free(cfg->test_listen_tls);
     free(cfg->metrics_listen);
     free(cfg->access_log);
     free(cfg->access_log_format);

@@ -202,10 +202,45 @@ typedef struct bg_proxy_config {
                                      * this long is closed; default 60s */
 } bg_proxy_config_t;
 
+/* Where a config value was written, for errors found after loading (certificate files). */
+typedef struct bg_config_pos {
+    unsigned line, column;  /* 1-based; 0 if unknown */
+    char *key;              /* key path, e.g. listen.tls.certificates[0].cert */
+} bg_config_pos_t;
+
+/* One certificate: PEM chain (leaf first) and its private key. */
+typedef struct bg_tls_cert_config {
+    char *cert, *key;
+    bg_config_pos_t cert_pos, key_pos;
+} bg_tls_cert_config_t;
+
+/* The TLS block of a listener (docs/tls.md):
+ * tls: {certificates: [{cert, key}, ...], default: N, policy, tickets, ticket_rotation} */
+typedef struct bg_tls_config {
+    bg_tls_cert_config_t *certs;    /* at least one */
+    size_t n_certs;
+    uint32_t default_cert;          /* index of the certificate for clients without a
+                                     * matching SNI name; default 0 */
+    char *policy;                   /* security policy name (tls/policy.c); default
+                                     * "recommended" */
+    bool tickets;                   /* session tickets; default true */
+    uint32_t ticket_rotation_ms;    /* ticket key lifetime as the encrypting key; default 1h */
+    bg_config_pos_t pos;            /* the tls mapping itself */
+} bg_tls_config_t;
+
+/* redirect_https: {status: 301|308, port: 443} on a plain listener (ALB redirect action). */
+typedef struct bg_redirect_config {
+    uint16_t status;                /* 0: no redirect */
+    uint16_t port;                  /* port in the Location; 0 = same host, default 443 */
+} bg_redirect_config_t;
+
 typedef struct bg_config {
     char *path;             /* file it came from */
     char *listen;           /* default 127.0.0.1:8080 */
     char *test_listen;      /* NULL = no test listener */
+    /* listen / test_listen may be a mapping {address, tls, redirect_https}; NULL = plain */
+    bg_tls_config_t *listen_tls, *test_listen_tls;
+    bg_redirect_config_t listen_redirect, test_listen_redirect;
     char *metrics_listen;   /* HOST:PORT serving only GET /metrics, no token (no admin
                                powers); NULL = none */
     char *access_log;       /* file (appended; reopened on SIGUSR1 / reopen-logs) or
@@ -233,6 +268,15 @@ bg_config_t *bg_config_parse(const char *text, size_t len, const char *name, bg_
 
 /* Frees <cfg> and everything it holds. NULL is a no-op. */
 void bg_config_free(bg_config_t *cfg);
+
+/* TLS security policies, named as ALB's (docs/tls.md; tls/policy.c has their protocol
+ * versions and cipher lists). */
+#define BG_TLS_POLICIES "recommended", "tls13-only", "compatible"
+#define BG_TLS_POLICY_NAMES "recommended, tls13-only, compatible"
+bool bg_tls_policy_known(const char *name);
+
+/* Frees a TLS block (NULL is a no-op). */
+void bg_tls_config_free(bg_tls_config_t *tls);
 
 /* Finds a service by name; NULL if absent. Borrowed. */
 const bg_service_config_t *bg_config_service(const bg_config_t *cfg, const char *name);

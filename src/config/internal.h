@@ -62,6 +62,11 @@ int cfg_driver(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
 /* Reads `strategy:` into <obj> (a bg_strategy_t, fini'd first). */
 int cfg_strategy(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
 
+/* listen.c: `listen` / `test_listen` (obj is the bg_config_t), a bare address */
+int cfg_listen_prod(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
+int cfg_listen_test(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
+int cfg_listen_addr(cfg_ctx_t *ctx, yaml_node_t *val, char **out);
+
 /* service.c */
 
 /* Reads services.<key> into <svc> (zeroed by the caller) with <driver> as the default. */

@@ -201,5 +201,8 @@ void bg_http_write_response(bg_buf_t *out, const bg_http_head_t *rsp,
  * when <close>, X-Request-Id when <request_id> is not empty. */
 void bg_http_write_local(bg_buf_t *out, int status, const char *body, size_t body_len,
                          bool close, bg_str_t request_id);
+/* The same with a Location field (<location> not empty): redirects. */
+void bg_http_write_local_at(bg_buf_t *out, int status, const char *body, size_t body_len,
+                            bool close, bg_str_t request_id, bg_str_t location);
 
 #endif

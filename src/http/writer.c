@@ -199,11 +199,22 @@ void bg_http_write_response(bg_buf_t *out, const bg_http_head_t *rsp,
 void bg_http_write_local(bg_buf_t *out, int status, const char *body, size_t body_len,
                          bool close, bg_str_t request_id)
 {
+    bg_http_write_local_at(out, status, body, body_len, close, request_id, (bg_str_t){NULL, 0});
+}
+
+void bg_http_write_local_at(bg_buf_t *out, int status, const char *body, size_t body_len,
+                            bool close, bg_str_t request_id, bg_str_t location)
+{
     bg_buf_printf(out,
                   "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
                   "%s",
                   status, bg_http_reason(status), body_len,
                   close ? "Connection: close\r\n" : "");
+    if (location.len) {
+        PUTS(out, "Location: ");
+        PUTV(out, location);
+        PUTS(out, "\r\n");
+    }
     if (request_id.len) {
         PUTS(out, "X-Request-Id: ");
         PUTV(out, request_id);

@@ -14,6 +14,7 @@
 #include "base/compat.h"
 
 static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void client_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *out);
 
 /* ---- timers ---- */
 
@@ -50,6 +51,7 @@ static void client_closed_cb(uv_handle_t *h)
 
     bg_worker_buf_put(w, c->buf);
     c->buf = NULL;
+    bg_cio_free(c, c->timed_out);
     free(c);
     atomic_fetch_sub_explicit(&w->proxy->n_clients, 1, memory_order_relaxed);
     bg_worker_accept_resume(w);
@@ -71,6 +73,7 @@ void bg_client_close(bg_client_t *c)
     }
     bg_list_remove(&c->link);
     bg_client_timer_stop(c);
+    bg_cio_close(c);
     atomic_fetch_sub_explicit(&w->n_clients, 1, memory_order_relaxed);
     uv_close((uv_handle_t *)&c->tcp, client_closed_cb);
 }
@@ -114,7 +117,7 @@ static void linger_close(bg_client_t *c)
     c->state = BG_CLIENT_LINGER;
     req = bg_xmalloc(sizeof(*req));
     req->data = c;
-    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, shutdown_cb) < 0) {
+    if (bg_cio_shutdown(req, c, shutdown_cb) < 0) {
         free(req);
         bg_client_close(c);
         return;
@@ -122,7 +125,7 @@ static void linger_close(bg_client_t *c)
     bg_client_timer_start(c, BG_CT_LINGER);
     c->len = c->off = 0;
     if (!c->reading) {
-        uv_read_start((uv_stream_t *)&c->tcp, NULL, client_read_cb);
+        bg_cio_read_start(c, client_alloc_cb, client_read_cb);
         c->reading = true;
     }
 }
@@ -155,9 +158,9 @@ void bg_client_update_reading(bg_client_t *c)
     if (c->state == BG_CLIENT_TUNNEL)
         return; /* tunnel.c drives reading */
     if (want && !c->reading)
-        uv_read_start((uv_stream_t *)&c->tcp, client_alloc_cb, client_read_cb);
+        bg_cio_read_start(c, client_alloc_cb, client_read_cb);
     else if (!want && c->reading)
-        uv_read_stop((uv_stream_t *)&c->tcp);
+        bg_cio_read_stop(c);
     c->reading = want;
 }
 
@@ -175,8 +178,10 @@ static void header_timeout(bg_client_t *c)
     /* RFC 9110 §15.5.9: 408 when a request was started; a silent client is just closed. */
     if (c->state == BG_CLIENT_HEAD && (c->len > c->off || (c->ex && c->ex->rp.consumed > 0)))
         bg_client_local_response(c, 408, "{\"error\":\"request header timeout\"}", 34, true);
-    else
+    else {
+        c->timed_out = true;
         bg_client_close(c);
+    }
 }
 
 /* Bytes still on their way to the client: queued in libuv plus not yet acknowledged in
@@ -259,8 +264,24 @@ static void local_write_cb(uv_write_t *req, int status)
     local_written(ex->c);
 }
 
+static void local_send(bg_client_t *c, int status, const char *body, size_t len, bool close,
+                       bg_str_t location);
+
 void bg_client_local_response(bg_client_t *c, int status, const char *body, size_t len,
                               bool close)
+{
+    local_send(c, status, body, len, close, (bg_str_t){NULL, 0});
+}
+
+void bg_client_redirect(bg_client_t *c, int status, bg_str_t location)
+{
+    static const char body[] = "{\"error\":\"use https\"}";
+
+    local_send(c, status, body, sizeof(body) - 1, false, location);
+}
+
+static void local_send(bg_client_t *c, int status, const char *body, size_t len, bool close,
+                       bg_str_t location)
 {
     bg_exchange_t *ex;
     uv_buf_t b;
@@ -286,12 +307,12 @@ void bg_client_local_response(bg_client_t *c, int status, const char *body, size
     ex->close_client = close;
     ex->status = status;
     bg_buf_reset(&ex->rsp_out);
-    bg_http_write_local(&ex->rsp_out, status, body, len, close,
-                        (bg_str_t){ex->request_id, ex->request_id_len});
+    bg_http_write_local_at(&ex->rsp_out, status, body, len, close,
+                           (bg_str_t){ex->request_id, ex->request_id_len}, location);
     c->writing_local = true;
     c->state = BG_CLIENT_BUSY;
     b = uv_buf_init(ex->rsp_out.data, (unsigned)ex->rsp_out.len);
-    n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    n = bg_cio_try_write(c, &b, 1);
     if (n == (int)b.len) {
         local_written(c);
         return;
@@ -306,7 +327,11 @@ void bg_client_local_response(bg_client_t *c, int status, const char *body, size
     }
     ex->cl_wreq.data = ex;
     ex->pending_writes++;
-    uv_write(&ex->cl_wreq, (uv_stream_t *)&c->tcp, &b, 1, local_write_cb);
+    if (bg_cio_write(&ex->cl_wreq, c, &b, 1, local_write_cb) < 0) {
+        ex->pending_writes--;
+        bg_client_close(c);
+        return;
+    }
     bg_client_write_pending(c);
 }
 
@@ -413,7 +438,7 @@ static void client_eof(bg_client_t *c)
     /* A client that half-closes after a complete request still gets its response. */
     if (ex && ex->phase == BG_EX_SENT && !ex->rsp_done) {
         ex->close_client = true;
-        uv_read_stop((uv_stream_t *)&c->tcp);
+        bg_cio_read_stop(c);
         c->reading = false;
         c->len = c->w->buf_size; /* keeps update_reading from restarting */
         c->off = c->len;
@@ -482,6 +507,7 @@ void bg_client_accept(bg_worker_t *w, int fd, const struct sockaddr *peer, uint8
         return;
     }
     bg_net_nodelay(fd);
+    bg_cio_accept(c, listener == 0 ? w->proxy->opts.tls : w->proxy->opts.test_tls);
     c->ip_len = (uint8_t)bg_net_ip_format(peer, c->ip, sizeof(c->ip));
     c->state = BG_CLIENT_IDLE;
     bg_client_timer_start(c, BG_CT_HEADER);

@@ -65,14 +65,14 @@ static void write_cb(uv_write_t *req, int status);
 int bg_outq_flush(bg_exchange_t *ex, bool to_client)
 {
     bg_outq_t *q = to_client ? &ex->to_client : &ex->to_up;
-    uv_stream_t *s = to_client ? (uv_stream_t *)&ex->c->tcp : (uv_stream_t *)&ex->up->tcp;
+    uv_stream_t *s = to_client ? NULL : (uv_stream_t *)&ex->up->tcp;
     uv_write_t *req = to_client ? &ex->cl_wreq : &ex->up_wreq;
     unsigned i = 0;
     int n;
 
     if (q->n == 0)
         return 1;
-    n = uv_try_write(s, q->iov, q->n);
+    n = to_client ? bg_cio_try_write(ex->c, q->iov, q->n) : uv_try_write(s, q->iov, q->n);
     if (n >= 0 && (size_t)n == q->bytes) {
         bg_outq_reset(q);
         return 1;
@@ -101,9 +101,17 @@ int bg_outq_flush(bg_exchange_t *ex, bool to_client)
         ex->cl_writing = true;
     else
         ex->up_writing = true;
-    uv_write(req, s, q->iov + i, q->n - i, write_cb);
-    if (to_client)
+    if (to_client) {
+        if (bg_cio_write(req, ex->c, q->iov + i, q->n - i, write_cb) < 0) {
+            ex->pending_writes--;
+            ex->cl_writing = false;
+            bg_client_close(ex->c);
+            return -1;
+        }
         bg_client_write_pending(ex->c);
+        return 0;
+    }
+    uv_write(req, s, q->iov + i, q->n - i, write_cb);
     return 0;
 }
 
@@ -426,6 +434,47 @@ static bool method_is_idempotent(bg_str_t m)
     return false;
 }
 
+/* redirect_https (an ALB redirect action): Location https://HOST[:PORT]<target>, the
+ * ACME HTTP-01 path (RFC 8555 §8.3) exempt so certificates can still be validated. */
+static bool redirect_https(bg_exchange_t *ex)
+{
+    static const char acme[] = "/.well-known/acme-challenge/";
+    const bg_proxy_options_t *o = &ex->w->proxy->opts;
+    const bg_redirect_config_t *r = ex->c->listener == 0 ? &o->redirect : &o->test_redirect;
+    bg_http_head_t *req = &ex->req;
+    bg_str_t host = req->host;
+    char loc[1024];
+    int n;
+
+    if (r->status == 0 || ex->c->tls != NULL ||
+        (req->path.len >= sizeof(acme) - 1 && memcmp(req->path.ptr, acme, sizeof(acme) - 1) == 0))
+        return false;
+    if (host.len > 0 && host.ptr[0] == '[') { /* [v6]:port */
+        const char *e = memchr(host.ptr, ']', host.len);
+        host.len = e ? (size_t)(e - host.ptr) + 1 : host.len;
+    } else {
+        const char *e = memchr(host.ptr, ':', host.len);
+        host.len = e ? (size_t)(e - host.ptr) : host.len;
+    }
+    if (host.len == 0) {
+        static const char b[] = "{\"error\":\"no host to redirect to\"}";
+        bg_client_local_response(ex->c, 400, b, sizeof(b) - 1, true);
+        return true;
+    }
+    n = r->port == 443 || r->port == 0
+            ? snprintf(loc, sizeof(loc), "https://%.*s%.*s", (int)host.len, host.ptr,
+                       (int)req->path.len, req->path.ptr)
+            : snprintf(loc, sizeof(loc), "https://%.*s:%u%.*s", (int)host.len, host.ptr,
+                       (unsigned)r->port, (int)req->path.len, req->path.ptr);
+    if (n < 0 || (size_t)n >= sizeof(loc)) {
+        static const char b[] = "{\"error\":\"target too long to redirect\"}";
+        bg_client_local_response(ex->c, 414, b, sizeof(b) - 1, true);
+        return true;
+    }
+    bg_client_redirect(ex->c, r->status, (bg_str_t){loc, (size_t)n});
+    return true;
+}
+
 void bg_exchange_dispatch(bg_exchange_t *ex)
 {
     bg_worker_t *w = ex->w;
@@ -442,6 +491,8 @@ void bg_exchange_dispatch(bg_exchange_t *ex)
     ex->req_http10 = req->minor == 0;
     ex->req_expect = req->expect_continue;
     ex->req_upgrade = req->upgrade;
+    if (redirect_https(ex))
+        return;
     if (!w->cur || !(ex->svc = bg_route_match(w->cur->snap, req->host, path))) {
         answer_no_route(ex, req->host, path);
         return;
@@ -456,7 +507,7 @@ void bg_exchange_dispatch(bg_exchange_t *ex)
         return;
     }
     fwd.client_ip = (bg_str_t){ex->c->ip, ex->c->ip_len};
-    fwd.proto = BG_STR_LIT("http");
+    fwd.proto = ex->c->tls ? BG_STR_LIT("https") : BG_STR_LIT("http");
     fwd.request_id = (bg_str_t){ex->request_id, ex->request_id_len};
     fwd.tunnel = req->upgrade;
     bg_http_write_request(&ex->head_out, req, &fwd);

@@ -20,6 +20,7 @@
 #include "http/http.h"
 #include "proxy/proxy.h"
 #include "route/route.h"
+#include "tls/tls.h"
 
 #define BG_OUTQ_IOV 64
 #define BG_OUTQ_SCRATCH (BG_OUTQ_IOV * 20)
@@ -36,6 +37,7 @@ typedef struct bg_client bg_client_t;
 typedef struct bg_upstream bg_upstream_t;
 typedef struct bg_exchange bg_exchange_t;
 typedef struct bg_pool bg_pool_t;
+typedef struct bg_client_tls bg_client_tls_t; /* transport.c */
 
 /* A read buffer from the worker's free list; <size> bytes of data follow. */
 typedef struct bg_iobuf {
@@ -147,6 +149,11 @@ struct bg_worker {
     bool stopping;
     bool drain_timer_on;
     bg_buf_t alog_buf;          /* access log lines not yet handed to the writer */
+    /* TLS clients (transport.c): plaintext waiting for delivery, scratch buffers */
+    uv_idle_t tls_idle;
+    bg_list_t tls_ready;
+    bg_buf_t tls_out;
+    char *tls_in;
 };
 
 typedef enum bg_client_state {
@@ -171,9 +178,11 @@ struct bg_client {
     uint8_t tkind;              /* bg_ctimer_kind_t while armed */
     bool reading;
     bool writing_local;         /* a local response is being written, then close */
+    bool timed_out;             /* closed by the header timeout */
     uint8_t ip_len;
     char ip[46];
     uint32_t wq_last;           /* write queue size at the last write-timeout check */
+    bg_client_tls_t *tls;       /* NULL: plain TCP (transport.c) */
 };
 
 typedef enum bg_up_state {
@@ -323,7 +332,33 @@ void bg_client_update_reading(bg_client_t *c);
 /* Sends a response made by the proxy and closes when <close> (always after errors). */
 void bg_client_local_response(bg_client_t *c, int status, const char *body, size_t len,
                               bool close);
+/* Answers <status> (301/308) with Location: <location> (copied at once). */
+void bg_client_redirect(bg_client_t *c, int status, bg_str_t location);
 void bg_client_process(bg_client_t *c);
+
+/* transport.c: the client's stream, plain or TLS, behind libuv-shaped calls (same
+ * arguments, return values and callback rules as uv_read_start, uv_read_stop,
+ * uv_try_write, uv_write, uv_shutdown on &c->tcp). With TLS, try_write takes all or
+ * nothing (UV_EAGAIN while an earlier write is pending). Thread: the worker's. */
+void bg_transport_worker_init(bg_worker_t *w);
+void bg_transport_worker_close(bg_worker_t *w);
+void bg_transport_worker_fini(bg_worker_t *w);
+/* Makes <c> a TLS client of <tls> (NULL: plain). Borrows <tls>; it outlives the proxy. */
+void bg_cio_accept(bg_client_t *c, bg_tls_t *tls);
+int bg_cio_read_start(bg_client_t *c, uv_alloc_cb alloc_cb, uv_read_cb read_cb);
+void bg_cio_read_stop(bg_client_t *c);
+int bg_cio_try_write(bg_client_t *c, const uv_buf_t *bufs, unsigned n);
+int bg_cio_write(uv_write_t *req, bg_client_t *c, const uv_buf_t *bufs, unsigned n,
+                 uv_write_cb cb);
+int bg_cio_shutdown(uv_shutdown_t *req, bg_client_t *c, uv_shutdown_cb cb);
+/* The ALPN protocol the TLS handshake chose ("h2", "http/1.1"), NULL for none or plain
+ * TCP: where the HTTP/2 code decides how to speak to <c>. */
+const char *bg_cio_alpn(const bg_client_t *c);
+/* bg_client_close(): no callbacks to the caller after this. */
+void bg_cio_close(bg_client_t *c);
+/* The client's handle closed: frees the TLS state (<timed_out>: a handshake still
+ * unfinished is counted as a timeout, else as closed). */
+void bg_cio_free(bg_client_t *c, bool timed_out);
 
 /* exchange.c */
 bg_exchange_t *bg_exchange_new(bg_client_t *c);

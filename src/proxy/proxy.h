@@ -18,6 +18,7 @@
 #include "base/err.h"
 #include "config/config.h"
 #include "route/route.h"
+#include "tls/tls.h"
 
 typedef struct bg_proxy bg_proxy_t;
 
@@ -37,6 +38,12 @@ typedef struct bg_proxy_options {
      * its own buffer and hands buffers to it (never file I/O on a worker); it must outlive
      * bg_proxy_stop()'s completion. */
     bg_alog_t *alog;
+    /* Borrowed; NULL = plain HTTP. TLS of the production / test listener (src/tls/); it
+     * must outlive the proxy. */
+    bg_tls_t *tls, *test_tls;
+    /* redirect_https of the production / test listener (status 0: none): every request
+     * but /.well-known/acme-challenge/... gets <status> to https://HOST[:port]/target. */
+    bg_redirect_config_t redirect, test_redirect;
 } bg_proxy_options_t;
 
 /* Validates options and copies them. NULL + <err> on bad input. Thread: control. */

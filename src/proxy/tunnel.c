@@ -21,7 +21,7 @@ static bool forward(bg_exchange_t *ex, bool from_client)
     bg_iobuf_t *b = from_client ? c->buf : up->buf;
     uint32_t *off = from_client ? &c->off : &up->off;
     uint32_t *len = from_client ? &c->len : &up->len;
-    uv_stream_t *dst = from_client ? (uv_stream_t *)&up->tcp : (uv_stream_t *)&c->tcp;
+    uv_stream_t *dst = (uv_stream_t *)&up->tcp; /* from the client; else c via transport.c */
     uv_write_t *req = from_client ? &ex->up_wreq : &ex->cl_wreq;
     uv_buf_t buf;
     int n;
@@ -31,7 +31,7 @@ static bool forward(bg_exchange_t *ex, bool from_client)
         return true;
     }
     buf = uv_buf_init(b->data + *off, *len - *off);
-    n = uv_try_write(dst, &buf, 1);
+    n = from_client ? uv_try_write(dst, &buf, 1) : bg_cio_try_write(c, &buf, 1);
     if (n == (int)buf.len) {
         *off = *len = 0;
         return true;
@@ -54,7 +54,14 @@ static bool forward(bg_exchange_t *ex, bool from_client)
         ex->cl_writing = true;
         set_reading_up(up, false);
     }
-    uv_write(req, dst, &buf, 1, tunnel_write_cb);
+    if (from_client) {
+        uv_write(req, dst, &buf, 1, tunnel_write_cb);
+    } else if (bg_cio_write(req, c, &buf, 1, tunnel_write_cb) < 0) {
+        ex->pending_writes--;
+        ex->cl_writing = false;
+        bg_client_close(c);
+        return false;
+    }
     return true;
 }
 
@@ -123,7 +130,7 @@ static void set_reading_client(bg_client_t *c, bool on)
         bg_client_update_reading(c);
         c->state = BG_CLIENT_TUNNEL;
     } else if (!on && c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
+        bg_cio_read_stop(c);
         c->reading = false;
     }
 }

@@ -238,6 +238,7 @@ static void close_listeners(bg_worker_t *w)
 static void finish_stop(bg_worker_t *w)
 {
     bg_pool_close_all(w);
+    bg_transport_worker_close(w);
     bg_access_flush(w); /* the last lines of this worker */
     if (!uv_is_closing((uv_handle_t *)&w->accept_timer))
         uv_close((uv_handle_t *)&w->accept_timer, close_cb_noop);
@@ -487,6 +488,7 @@ int bg_worker_init(bg_worker_t *w, bg_proxy_t *p, unsigned index)
     w->accept_timer.data = w;
     uv_timer_init(&w->loop, &w->tq_timer);
     w->tq_timer.data = w;
+    bg_transport_worker_init(w);
     for (int k = 0; k < BG_T_KINDS; k++)
         bg_list_init(&w->tq[k]);
     w->tq_ms[BG_CT_HEADER] = w->cfg->header_timeout_ms;
@@ -527,6 +529,7 @@ void bg_worker_fini(bg_worker_t *w)
     release_free_lists(w);
     bg_access_flush(w); /* lines of exchanges released while the loop closed */
     bg_buf_fini(&w->alog_buf);
+    bg_transport_worker_fini(w);
     for (s = w->old; s; s = n) {
         n = s->next;
         snapref_free(s);

@@ -349,6 +349,7 @@ static void op_metrics(void *ctx, bg_buf_t *out)
     bg_metrics_render(out, view, s->n_services,
                       s->proxy_running ? bg_proxy_client_connections(s->proxy) : 0);
     bg_metrics_render_build_info(out, BG_VERSION);
+    srv_tls_metrics(s, out);
     free(view);
 }
 
@@ -402,6 +403,10 @@ static void op_other(void *ctx, bg_admin_req_t *req, const bg_admin_http_t *http
         else
             bg_admin_respond_errorf(req, BG_EINVAL, "%s is not allowed on %s", http->method,
                                     http->path);
+        return;
+    }
+    if (strncmp(http->path, "/v1/tls", 7) == 0 && (http->path[7] == '\0' || http->path[7] == '/')) {
+        srv_op_tls(s, req, http);
         return;
     }
     if (strcmp(http->path, "/v1/logs/reopen") == 0) {

@@ -579,7 +579,8 @@ void srv_reload(bg_server_t *s, const char *why, bg_admin_req_t *req)
                    s->cfg->path ? strerror(errno) : "the daemon was started without one");
         goto fail;
     }
-    if ((cfg = bg_config_load(path, &e)) == NULL || check_fixed(s->cfg, cfg, &e) != 0)
+    if ((cfg = bg_config_load(path, &e)) == NULL || check_fixed(s->cfg, cfg, &e) != 0 ||
+        bg_tls_check_config(cfg, &e) != 0)
         goto fail;
     if (cfg->matrix != NULL) { /* the new process would refuse to start without it */
         bg_compat_rules_t *rules = bg_compat_rules_load(cfg->matrix, &e);

@@ -22,6 +22,9 @@
 #include "health/health.h"
 #include "metrics/metrics.h"
 #include "proxy/proxy.h"
+#include "tls/tls.h"
+
+#define BG_SRV_TLS 2 /* listeners that may have TLS: listen, test_listen */
 #include "route/route.h"
 #include "server/server.h"
 
@@ -84,6 +87,7 @@ struct bg_server {
     bg_admin_t *metrics; /* metrics_listen: GET /metrics only, or NULL (observe.c) */
     bool metrics_stopped;
     bg_alog_t *alog;     /* access_log, or NULL; freed after the proxy (observe.c) */
+    bg_tls_t *tls[BG_SRV_TLS]; /* listen, test_listen; NULL = plain (tls.c) */
     uv_signal_t sig_usr1; /* reopens the access log */
     srv_service_t *services; /* cfg->n_services, same order */
     size_t n_services;
@@ -248,5 +252,13 @@ int srv_alog_new(bg_server_t *s, bg_err_t *err);
 void srv_reopen_logs(bg_server_t *s, bg_admin_req_t *req);
 void srv_sig_usr1(uv_signal_t *h, int signum);
 json_t *srv_target_json(bg_server_t *s, const bg_target_t *t);
+
+/* tls.c: TLS listeners, certificate reload, GET /v1/tls, POST /v1/tls/reload */
+int srv_tls_new(bg_server_t *s, bg_err_t *err);
+void srv_tls_free(bg_server_t *s);
+json_t *srv_tls_json(bg_server_t *s);
+void srv_tls_metrics(bg_server_t *s, bg_buf_t *out);
+int srv_tls_reload(bg_server_t *s, const char *why, bg_err_t *err);
+void srv_op_tls(bg_server_t *s, bg_admin_req_t *req, const bg_admin_http_t *http);
 
 #endif

@@ -69,6 +69,10 @@ static int make_proxy(bg_server_t *s, bg_err_t *err)
         .router = s->router,
         .passive_notify = bg_health_passive_async(s->health),
         .alog = s->alog,
+        .tls = s->tls[0],
+        .test_tls = s->tls[1],
+        .redirect = s->cfg->listen_redirect,
+        .test_redirect = s->cfg->test_listen_redirect,
     };
 
     s->proxy = bg_proxy_new(&po, err);
@@ -135,7 +139,8 @@ static bg_server_t *server_new(bg_config_t *cfg, bool takeover, bg_err_t *err)
     s->router = bg_router_new();
     s->health = bg_health_new(&s->loop, srv_on_health, s);
     s->health_closed = false;
-    if (srv_model_init(s, err) != 0 || srv_alog_new(s, err) != 0 || make_proxy(s, err) != 0 ||
+    if (srv_model_init(s, err) != 0 || srv_alog_new(s, err) != 0 || srv_tls_new(s, err) != 0 ||
+        make_proxy(s, err) != 0 ||
         make_admin(s, err) != 0 || srv_metrics_new(s, err) != 0)
         goto fail;
     /* With takeover the running daemon holds the state store (exclusively) until it hands
@@ -406,6 +411,7 @@ void bg_server_free(bg_server_t *s)
     }
     bg_proxy_free(s->proxy);
     bg_alog_free(s->alog); /* after the workers: they hand it their last lines */
+    srv_tls_free(s);       /* after the workers: their connections hold certificate sets */
     bg_admin_free(s->admin);
     bg_admin_free(s->metrics);
     bg_deployer_free(s->deployer);

@@ -38,7 +38,8 @@ static const char bad_duration_yaml[] = "listen: 127.0.0.1:18080\n"
 static const char *const verbs[] = {"serve",   "check-config", "status",  "traffic", "targets",
                                     "deploy",  "rollback",     "promote", "pause",   "resume",
                                     "abort",   "history",      "events",  "matrix",  "plan",
-                                    "release", "logs",         "reopen-logs"};
+                                    "release", "logs",         "reopen-logs", "reload-certs",
+                                    "tls"};
 
 static bool starts_with(const char *s, const char *prefix)
 {

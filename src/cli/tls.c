@@ -1,0 +1,69 @@
+/* `bluegreen tls` (the TLS state of the listeners: certificates, names, expiry, reloads,
+ * handshakes; GET /v1/tls) and `bluegreen reload-certs` (reads the certificate and key
+ * files again without dropping a connection; POST /v1/tls/reload). A bad file keeps the
+ * old certificates and the daemon's answer says why (exit 2).
+ */
+#include "cli/internal.h"
+
+#include "base/base.h"
+
+static void print_listener(bg_cli_t *cli, json_t *l)
+{
+    json_t *last = json_object_get(l, "last_reload"), *c;
+    size_t i;
+
+    fprintf(cli->out, "listener=%s policy=%s tickets=%s reloads=%" JSON_INTEGER_FORMAT
+                      " last_reload=%s last_reload_ok=%s\n",
+            json_string_value(json_object_get(l, "listener")),
+            json_string_value(json_object_get(l, "policy")),
+            json_is_true(json_object_get(l, "tickets")) ? "on" : "off",
+            json_integer_value(json_object_get(l, "reloads")),
+            json_string_value(json_object_get(last, "at")) ?: "-",
+            json_is_true(json_object_get(last, "ok")) ? "yes" : "no");
+    if (json_string_value(json_object_get(last, "error")))
+        fprintf(cli->out, "  last_error=\"%s\"\n", json_string_value(json_object_get(last, "error")));
+    json_array_foreach(json_object_get(l, "certificates"), i, c) {
+        json_t *names = json_object_get(c, "names"), *n;
+        size_t j;
+
+        fprintf(cli->out, "  cert=%s not_after=%s expires_in_days=%" JSON_INTEGER_FORMAT "%s names=",
+                json_string_value(json_object_get(c, "cert")),
+                json_string_value(json_object_get(c, "not_after")) ?: "-",
+                json_integer_value(json_object_get(c, "expires_in_s")) / 86400,
+                json_is_true(json_object_get(c, "default")) ? " default" : "");
+        json_array_foreach(names, j, n)
+            fprintf(cli->out, "%s%s", j ? "," : "", json_string_value(n));
+        fputc('\n', cli->out);
+    }
+}
+
+static int show(bg_cli_t *cli, const char *method, const char *path)
+{
+    json_t *doc = NULL, *l;
+    size_t i;
+    int rc = bg_cli_api(cli, method, path, NULL, &doc);
+
+    if (rc != BG_EXIT_OK)
+        return rc;
+    if (cli->json)
+        bg_cli_print_json(cli, doc);
+    else
+        json_array_foreach(json_object_get(doc, "listeners"), i, l)
+            print_listener(cli, l);
+    json_decref(doc);
+    return rc;
+}
+
+int bg_cli_tls(bg_cli_t *cli, int argc, char **argv)
+{
+    if (argc > 0)
+        return bg_cli_usage(cli, "tls", "unexpected argument '%s'", argv[0]);
+    return show(cli, "GET", "/v1/tls");
+}
+
+int bg_cli_reload_certs(bg_cli_t *cli, int argc, char **argv)
+{
+    if (argc > 0)
+        return bg_cli_usage(cli, "reload-certs", "unexpected argument '%s'", argv[0]);
+    return show(cli, "POST", "/v1/tls/reload");
+}

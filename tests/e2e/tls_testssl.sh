@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# tests/e2e/tls_testssl.sh — testssl.sh (Debian package) against a TLS listener of
+# `bluegreen serve` with the default policy and an RSA and an ECDSA certificate: no finding
+# rated HIGH or CRITICAL. testssl.sh is slow: its run is bounded (--fast would skip checks,
+# so the full default run is kept under `timeout`). Certificate trust findings (our private
+# test CA) are not about the listener and are reported as such by testssl, not rated HIGH.
+# Registered in tests/e2e/CMakeLists.txt (label slow).
+set -euo pipefail
+NAME=tls_testssl
+source "$(dirname "$0")/tls_lib.sh"
+TESTSSL=$(command -v testssl || command -v testssl.sh || true)
+[ -n "$TESTSSL" ] || fail "missing tool testssl (Debian package testssl.sh)"
+
+leaf a "DNS:a.test" rsa
+leaf e "DNS:e.test"
+start_stack "    certificates:
+      - {cert: $CERTS/a.pem, key: $CERTS/a.key}
+      - {cert: $CERTS/e.pem, key: $CERTS/e.key}"
+say "serving HTTPS on 127.0.0.1:$PORT; running testssl (bounded to 600s)"
+set +e
+timeout 600 "$TESTSSL" --quiet --color 0 --warnings off --ip 127.0.0.1 --sneaky \
+    --add-ca "$CERTS/ca.pem" --jsonfile "$TMP/testssl.json" "a.test:$PORT" \
+    >"$TMP/testssl.log" 2>&1 </dev/null
+rc=$?
+set -e
+[ -s "$TMP/testssl.json" ] || fail "testssl wrote no findings (exit $rc): $(tail -n 20 "$TMP/testssl.log")"
+[ $rc -ne 124 ] || fail "testssl did not finish within 600s"
+python3 - "$TMP/testssl.json" <<'PY' || fail "testssl found HIGH/CRITICAL issues (above)"
+import json, sys
+findings = json.load(open(sys.argv[1]))
+bad = [f for f in findings if f.get("severity") in ("HIGH", "CRITICAL")]
+for f in bad:
+    print("testssl: %s %s: %s" % (f["severity"], f["id"], f.get("finding")), file=sys.stderr)
+n = len(findings)
+print("tls_testssl: %d findings, %d HIGH/CRITICAL; by severity: %s" % (n, len(bad),
+      {s: sum(1 for f in findings if f.get("severity") == s) for s in
+       ("OK", "INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL", "WARN")}))
+sys.exit(1 if bad or n < 50 else 0)
+PY
+say "PASS"

@@ -1,0 +1,104 @@
+/* listen / test_listen as an address or a mapping {address, tls, redirect_https}
+ * (config/listen.c, docs/tls.md): what is read, defaults, and positioned errors. The
+ * certificate files themselves are checked by src/tls (tests/e2e/tls_clients.sh). */
+#include <criterion/criterion.h>
+
+#include "helpers.h"
+
+Test(listen, address_string_is_plain)
+{
+    bg_config_t *cfg = parse_ok("listen: 127.0.0.1:9000\nservices: {}\n");
+
+    cr_assert_str_eq(cfg->listen, "127.0.0.1:9000");
+    cr_assert_null(cfg->listen_tls);
+    cr_assert_eq(cfg->listen_redirect.status, 0);
+    bg_config_free(cfg);
+}
+
+Test(listen, tls_block_with_defaults_and_positions)
+{
+    bg_config_t *cfg = parse_ok("listen:\n"
+                                "  address: 0.0.0.0:443\n"
+                                "  tls:\n"
+                                "    certificates:\n"
+                                "      - {cert: a.pem, key: a.key}\n"
+                                "      - cert: b.pem\n"
+                                "        key: b.key\n"
+                                "services: {}\n");
+    const bg_tls_config_t *t = cfg->listen_tls;
+
+    cr_assert_str_eq(cfg->listen, "0.0.0.0:443");
+    cr_assert_not_null(t);
+    cr_assert_eq(t->n_certs, 2);
+    cr_assert_str_eq(t->certs[1].cert, "b.pem");
+    cr_assert_str_eq(t->certs[1].key, "b.key");
+    cr_assert_eq(t->certs[1].key_pos.line, 7);
+    cr_assert_eq(t->certs[1].key_pos.column, 14);
+    cr_assert_str_eq(t->certs[1].key_pos.key, "listen.tls.certificates[1].key");
+    cr_assert_eq(t->certs[0].cert_pos.column, 16);
+    cr_assert_str_eq(t->policy, "recommended");
+    cr_assert(t->tickets);
+    cr_assert_eq(t->ticket_rotation_ms, 3600000);
+    cr_assert_eq(t->default_cert, 0);
+    bg_config_free(cfg);
+}
+
+Test(listen, tls_options)
+{
+    bg_config_t *cfg = parse_ok("test_listen:\n"
+                                "  address: 127.0.0.1:0\n"
+                                "  tls: {certificates: [{cert: a, key: b}, {cert: c, key: d}],\n"
+                                "        default: 1, policy: tls13-only, tickets: false,\n"
+                                "        ticket_rotation: 10m}\n"
+                                "services: {}\n");
+    const bg_tls_config_t *t = cfg->test_listen_tls;
+
+    cr_assert_null(cfg->listen_tls);
+    cr_assert_eq(t->default_cert, 1);
+    cr_assert_str_eq(t->policy, "tls13-only");
+    cr_assert_not(t->tickets);
+    cr_assert_eq(t->ticket_rotation_ms, 600000);
+    bg_config_free(cfg);
+}
+
+Test(listen, redirect_https)
+{
+    bg_config_t *cfg = parse_ok("listen: {address: 127.0.0.1:80, redirect_https: true}\n"
+                                "test_listen: {address: 127.0.0.1:81,\n"
+                                "              redirect_https: {status: 308, port: 8443}}\n"
+                                "services: {}\n");
+
+    cr_assert_eq(cfg->listen_redirect.status, 301);
+    cr_assert_eq(cfg->listen_redirect.port, 443);
+    cr_assert_eq(cfg->test_listen_redirect.status, 308);
+    cr_assert_eq(cfg->test_listen_redirect.port, 8443);
+    bg_config_free(cfg);
+}
+
+Test(listen, errors_are_positioned)
+{
+    assert_err("listen: {address: 127.0.0.1:1, tls: {certificates: []}}\nservices: {}\n",
+               "t.yaml:1:52: listen.tls.certificates: expected a list of {cert: FILE, key: "
+               "FILE}, got an empty list");
+    assert_err("listen: {address: 127.0.0.1:1, tls: {certificates: [{cert: a}]}}\nservices: {}\n",
+               "t.yaml:1:53: listen.tls.certificates[0]: a certificate needs both cert and key "
+               "(PEM files)");
+    assert_err("listen: {address: 127.0.0.1:1, tls: {certificates: [{cert: a, key: b}], "
+               "policy: ssl3}}\nservices: {}\n",
+               "t.yaml:1:81: listen.tls.policy: unknown TLS policy \"ssl3\"; expected one of "
+               "recommended, tls13-only, compatible");
+    assert_err("listen: {address: 127.0.0.1:1, tls: {certificates: [{cert: a, key: b}], "
+               "default: 1}}\nservices: {}\n",
+               "t.yaml:1:82: listen.tls.default: default is certificate 1 but there are 1 "
+               "(counted from 0)");
+    assert_err("listen: {tls: {certificates: [{cert: a, key: b}]}}\nservices: {}\n",
+               "t.yaml:1:9: listen: a listener mapping needs address: HOST:PORT");
+    assert_err("listen: {address: 127.0.0.1:1, redirect_https: {status: 302}}\nservices: {}\n",
+               "t.yaml:1:57: listen.redirect_https.status: expected 301 or 308, got 302");
+    assert_err("listen: {address: 127.0.0.1:1, tls: {certificates: [{cert: a, key: b}]}, "
+               "redirect_https: true}\nservices: {}\n",
+               "t.yaml:1:90: listen: redirect_https is for a plain listener; this one has tls");
+    assert_err("listen: {address: 127.0.0.1:1, tsl: {}}\nservices: {}\n",
+               "t.yaml:1:32: listen.tsl: unknown key \"tsl\"; valid keys: address, tls, "
+               "redirect_https");
+}
