@@ -74,17 +74,18 @@ mkdir -p "$CERTS"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -keyout "$CERTS/ca.key" -out "$CERTS/ca.pem" -subj "/CN=bluegreen test CA" 2>"$TMP/openssl.log" ||
     fail "openssl could not make the CA: $(cat "$TMP/openssl.log")"
-# leaf NAME SANS [KEYTYPE]: $CERTS/NAME.pem + NAME.key, CN=NAME, signed by the CA
+# leaf NAME SANS [KEYTYPE]: $CERTS/NAME.pem + NAME.key, CN=NAME, signed by the CA, valid
+# LEAF_DAYS days (default 2); LEAF_EXT adds extension lines.
 leaf() {
     local n=$1 sans=$2 kt=${3:-ec}
     local kopt=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
     [ "$kt" = rsa ] && kopt=(-newkey rsa:2048)
     openssl req "${kopt[@]}" -nodes -keyout "$CERTS/$n.key" -out "$CERTS/$n.csr" \
         -subj "/CN=$n" 2>>"$TMP/openssl.log" || fail "openssl req $n"
-    printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n' \
-        "$sans" >"$CERTS/$n.ext"
+    printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n%s\n' \
+        "$sans" "${LEAF_EXT:-}" >"$CERTS/$n.ext"
     openssl x509 -req -in "$CERTS/$n.csr" -CA "$CERTS/ca.pem" -CAkey "$CERTS/ca.key" \
-        -CAcreateserial -days 2 -extfile "$CERTS/$n.ext" -out "$CERTS/$n.pem" \
+        -CAcreateserial -days "${LEAF_DAYS:-2}" -extfile "$CERTS/$n.ext" -out "$CERTS/$n.pem" \
         2>>"$TMP/openssl.log" || fail "openssl x509 $n"
     chmod 600 "$CERTS/$n.key"
 }
