@@ -21,6 +21,12 @@ ROWS = [
      lambda v, r: v == 0),
     ("stale_requests", "requests in that stale run", "-", None),
     ("rps", "requests/s (median)", "-", None),
+    ("tls_handshakes_per_s", "full TLS handshakes/s (median)", ">= best peer",
+     lambda v, r: v >= max(r.get("nginx", 0), r.get("haproxy", 0))),
+    ("https_rps", "HTTPS keep-alive requests/s (median)", ">= best peer",
+     lambda v, r: v >= max(r.get("nginx", 0), r.get("haproxy", 0))),
+    ("instr_per_https_req", "user instructions / HTTPS request", "< both",
+     lambda v, r: v < min(r.get("nginx", float("inf")), r.get("haproxy", float("inf")))),
     ("p99_ms", "p99 latency ms (median)", "<= haproxy",
      lambda v, r: v <= r.get("haproxy", float("inf"))),
 ]

@@ -3,10 +3,12 @@
 # and HAProxy over the same backends, then prints one table with ratios against each peer.
 #
 # Usage: bench/run.sh [--quick] [--peers "bluegreen nginx haproxy"] [--only "instr syscalls
-#        rss switch stale throughput"] [--workers N] [--no-build]
+#        rss switch stale throughput tls"] [--workers N] [--no-build]
 # --workers N: bluegreen `workers: N`, nginx `worker_processes N`, HAProxy `nbthread N`
 # (default 1).
-# Every figure is also available alone: bench/{instr,syscalls,rss,switch,stale,throughput}.sh.
+# Every figure is also available alone: bench/{instr,syscalls,rss,switch,stale,throughput}.sh;
+# bench/tls.sh (HTTPS: handshakes/s, keep-alive req/s, instructions per request) runs only
+# when named in --only.
 # RESULT lines and progress notes are kept in build-bench/results-<time>.txt.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
