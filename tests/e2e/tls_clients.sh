@@ -10,6 +10,7 @@
 # client offering only h2); X-Forwarded-Proto: https; plain HTTP on the TLS port refused;
 # handshake metrics and certificate expiry in /metrics; `bluegreen tls`; positioned config
 # errors (check-config, reload) for a missing file, a key that does not match, garbage;
+# backpressure (a stalled HTTPS reader of a 400 MB body does not grow the proxy's memory);
 # `bluegreen reload-certs` serving a new certificate, and a bad file on reload keeping the
 # old one with the reason (CLI exit 1, log). Registered in tests/e2e/CMakeLists.txt.
 set -euo pipefail
@@ -95,6 +96,31 @@ echo "$body" | python3 -c 'import json,sys; d=json.load(sys.stdin); h=d["headers
 check "X-Forwarded-Proto: https reaches the target" $?
 plain=$(curl -s --max-time 5 "http://127.0.0.1:$PORT/" -o /dev/null -w '%{http_code}'); rc=$?
 [ "$plain" = 000 ] && [ $rc -ne 0 ]; check "plain HTTP on the TLS port gets no HTTP answer (curl $rc)" $?
+
+# ---- backpressure: a client that stops reading does not make the proxy buffer the body ---
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$SERVE_PID/status"; }
+before=$(rss_kb)
+grown=$(python3 - "$PORT" "$SERVE_PID" <<'PY'
+import socket, ssl, sys, time
+port, pid = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="a.test")
+s.sendall(b"GET /bytes/400000000 HTTP/1.1\r\nHost: a.test\r\n\r\n")
+got = len(s.recv(16384))
+def rss():
+    return int([l.split()[1] for l in open("/proc/%s/status" % pid) if l.startswith("VmRSS:")][0])
+time.sleep(3)   # the target keeps sending; only kernel buffers and one read buffer may fill
+peak = rss()
+while got < 8 << 20:  # then it reads again: the transfer resumes
+    d = s.recv(1 << 20)
+    if not d: break
+    got += len(d)
+print(peak, got)
+PY
+)
+peak=${grown% *}; got=${grown#* }
+[ -n "$peak" ] && [ $((peak - before)) -lt 65536 ] && [ "$got" -ge $((8 << 20)) ]
+check "a stalled HTTPS reader of a 400 MB body: proxy RSS +$((peak - before)) KiB (< 64 MiB), then $got bytes flow" $?
 
 # ---- HTTP -> HTTPS redirect on the plain listener, ACME path exempt ------------------------
 hdrs=$(curl -s --max-time 5 -D - -o /dev/null "http://a.test:$PLAIN_PORT/x/y?q=1" --resolve "a.test:$PLAIN_PORT:127.0.0.1")
