@@ -12,7 +12,8 @@
 # errors (check-config, reload) for a missing file, a key that does not match, garbage;
 # backpressure (a stalled HTTPS reader of a 400 MB body does not grow the proxy's memory);
 # `bluegreen reload-certs` serving a new certificate, and a bad file on reload keeping the
-# old one with the reason (CLI exit 1, log). Registered in tests/e2e/CMakeLists.txt.
+# old one with the reason (CLI exit 2, log) and refusing `bluegreen reload`; then a good
+# reload (the SIGHUP path: a new process) serving the files' certificate. Registered in tests/e2e/CMakeLists.txt.
 set -euo pipefail
 NAME=tls_clients
 source "$(dirname "$0")/tls_lib.sh"
@@ -195,6 +196,7 @@ out=$(bgcli reload-certs); check "reload-certs exit 0" $?
 new=$(serial_of)
 [ -n "$new" ] && [ "$new" != "$old" ]; check "reload-certs: new connections get the new certificate ($old -> $new)" $?
 echo "$out" | grep -q "reloads=1 .*last_reload_ok=yes"; check "reload-certs reports the reload ($out)" $?
+cp "$CERTS/a.key" "$CERTS/a.key.new.good"
 cp "$CERTS/b.key" "$CERTS/a.key" # a key that does not match a.pem
 out=$(bgcli reload-certs 2>&1); rc=$?
 [ $rc -eq 2 ] && [[ "$out" == *"certificates not reloaded, the old ones stay"*"does not match"* ]]
@@ -207,6 +209,16 @@ out=$(bgcli reload 2>&1); rc=$?
 [ $rc -eq 2 ] && [[ "$out" == *"does not match"* ]]; check "bluegreen reload (SIGHUP path) refused with the bad key ($rc)" $?
 kill -0 "$SERVE_PID" 2>/dev/null; check "daemon still running" $?
 body=$(https a.test /); [[ "$body" =~ '"slot":"blue"' ]]; check "still serving after the refused reloads" $?
+
+# ---- a full reload (what SIGHUP does) loads the certificate files too --------------------
+cp "$CERTS/a.key.new.good" "$CERTS/a.key"
+out=$(bgcli reload --json 2>&1); rc=$?
+newpid=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])' 2>/dev/null)
+[ -n "$newpid" ] && PIDS+=("$newpid") # the new daemon is ours to stop
+[ $rc -eq 0 ] && [ -n "$newpid" ] && [ "$newpid" != "$SERVE_PID" ]
+check "bluegreen reload with good files: a new daemon (pid $newpid) took over ($rc)" $?
+[ "$(serial_of)" = "$new" ]; check "the new daemon serves the certificate from the files" $?
+body=$(https x.b.test /); [[ "$body" =~ '"slot":"blue"' ]]; check "and SNI still picks *.b.test" $?
 
 [ $ok = 1 ] || fail "assertions failed"
 say "PASS"
