@@ -177,6 +177,13 @@ const bg_metrics_deploys_t *bg_deployer_counts(bg_deployer_t *d, const char *ser
  * restart or reload of bluegreen would interrupt it. Thread: control. */
 bool bg_deployer_busy(bg_deployer_t *d, char *why, size_t size);
 
+/* True while some event stream asked for `stats` (GET /v1/events/stream?stats=1). */
+bool bg_deployer_feed_wants_stats(bg_deployer_t *d);
+/* Sends <stats> (borrowed; {"t","interval_ms","services":{NAME:...}}) as an SSE event
+ * `stats` without an id to every stream that asked for it; a stream following one service
+ * gets only that service. Thread: control. */
+void bg_deployer_feed_stats(bg_deployer_t *d, json_t *stats);
+
 /* Revision number and version in <slot> of <service> (0 / NULL when empty). */
 int64_t bg_deployer_slot_revision(bg_deployer_t *d, const char *service, int slot,
                                   const char **version);

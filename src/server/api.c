@@ -417,6 +417,14 @@ static void op_other(void *ctx, bg_admin_req_t *req, const bg_admin_http_t *http
                                     http->path);
         return;
     }
+    if (strcmp(http->path, "/v1/stats") == 0) {
+        if (strcmp(http->method, "GET") == 0)
+            srv_live_route(s, req);
+        else
+            bg_admin_respond_errorf(req, BG_EINVAL, "%s is not allowed on %s", http->method,
+                                    http->path);
+        return;
+    }
     if (s->deployer != NULL && bg_deployer_route(s->deployer, req, http))
         return;
     bg_admin_respond_errorf(req, BG_ENOTFOUND, "no route for %s %s", http->method, http->path);

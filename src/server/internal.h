@@ -28,6 +28,12 @@
 #include "route/route.h"
 #include "server/server.h"
 
+/* live.c: the dashboard's live figures, one sample every SRV_LIVE_INTERVAL_MS, the last
+ * SRV_LIVE_SAMPLES kept (10 minutes). */
+#define SRV_LIVE_INTERVAL_MS 2000
+#define SRV_LIVE_SAMPLES 300
+typedef struct srv_live srv_live_t;
+
 /* The targets of one slot; each pointer holds one ref owned by the model. */
 typedef struct srv_slot {
     bg_target_t **targets;
@@ -97,6 +103,8 @@ struct bg_server {
     uv_idle_t switch_idle;   /* polls bg_proxy_adopted() every loop turn, first ms */
     uv_timer_t switch_timer; /* then every SWITCH_POLL_MS while waiters exist */
     bg_list_t waiters;
+    srv_live_t *live;      /* live.c */
+    uv_timer_t live_timer; /* samples every SRV_LIVE_INTERVAL_MS once started */
 
     uint32_t grace_ms;
     uint32_t switch_timeout_ms;
@@ -241,6 +249,15 @@ extern const bg_admin_ops_t srv_admin_ops;
 /* Revision <revno> (<version>) serves in <slot> of <svc> from now on: when it differs from
  * the one the slot's series carry, the series restart at 0 under the new version label. */
 void srv_metrics_slot_revision(srv_service_t *svc, int slot, int64_t revno, const char *version);
+
+/* live.c: made after the model (reads its counters as the starting point); the timer
+ * starts with the server; GET /v1/stats answers the ring. */
+srv_live_t *srv_live_new(bg_server_t *s);
+void srv_live_free(srv_live_t *l);
+void srv_live_start(bg_server_t *s);
+/* Takes one sample now (the timer's work; tests call it through the timer only). */
+void srv_live_sample(bg_server_t *s);
+void srv_live_route(bg_server_t *s, bg_admin_req_t *req);
 
 /* observe.c: the metrics_listen endpoint. */
 int srv_metrics_new(bg_server_t *s, bg_err_t *err);

@@ -129,6 +129,8 @@ static bg_server_t *server_new(bg_config_t *cfg, bool takeover, bg_err_t *err)
     s->takeover_fd = s->handover_fd = s->inherited_admin_fd = -1;
     uv_async_init(&s->loop, &s->stop_async, on_stop_async);
     uv_timer_init(&s->loop, &s->switch_timer);
+    uv_timer_init(&s->loop, &s->live_timer);
+    s->live_timer.data = s;
     uv_idle_init(&s->loop, &s->switch_idle);
     s->sig_int.data = s->sig_term.data = s->stop_async.data = s->sig_usr1.data = s;
     s->switch_timer.data = s->switch_idle.data = s;
@@ -143,6 +145,7 @@ static bg_server_t *server_new(bg_config_t *cfg, bool takeover, bg_err_t *err)
         make_proxy(s, err) != 0 ||
         make_admin(s, err) != 0 || srv_metrics_new(s, err) != 0)
         goto fail;
+    s->live = srv_live_new(s);
     /* With takeover the running daemon holds the state store (exclusively) until it hands
      * over: the controller is made at start, after the takeover. */
     if (!s->takeover && make_deployer(s, err) != 0)
@@ -227,6 +230,7 @@ int bg_server_start(bg_server_t *s, bg_err_t *err)
     uv_signal_start(&s->sig_hup, on_sighup, SIGHUP);
     if ((rc = watch_all(s, err)) != 0)
         return rc;
+    srv_live_start(s);
     s->started = true;
     srv_takeover_ready(s);
     bg_log(BG_LOG_INFO, "server",
@@ -348,6 +352,7 @@ void srv_shutdown(bg_server_t *s, const char *why, bool stop_targets, bg_admin_r
     close_handle((uv_handle_t *)&s->sig_hup);
     close_handle((uv_handle_t *)&s->stop_async);
     close_handle((uv_handle_t *)&s->switch_timer);
+    close_handle((uv_handle_t *)&s->live_timer);
     close_handle((uv_handle_t *)&s->switch_idle);
 }
 
@@ -415,6 +420,7 @@ void bg_server_free(bg_server_t *s)
     bg_admin_free(s->admin);
     bg_admin_free(s->metrics);
     bg_deployer_free(s->deployer);
+    srv_live_free(s->live);
     srv_model_fini(s);
     bg_router_free(s->router);
     bg_config_free(s->cfg);

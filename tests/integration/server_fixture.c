@@ -25,6 +25,8 @@ static char *backend_handler(void *arg, const bgt_backend_req_t *req)
         return NULL;
     }
     atomic_fetch_add(&be->hits, 1);
+    if (strncmp(req->path, "/status/500", 11) == 0)
+        return bg_strdup("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nfail");
     return NULL;
 }
 
