@@ -31,7 +31,7 @@ _bluegreen()
         -c | --config | -f) compopt -o filenames 2>/dev/null
             mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return 0 ;;
         --admin | --token | --version | --cmd | --image | --label | --env | --count | \
-        --limit | --bytes | --actor) return 0 ;;
+        --limit | --bytes | --actor | --listen) return 0 ;;
         --strategy) mapfile -t COMPREPLY < <(compgen -W 'all-at-once canary:10%:5m linear:10%:1m' -- "$cur"); return 0 ;;
         --slot) mapfile -t COMPREPLY < <(compgen -W 'live preview' -- "$cur"); return 0 ;;
     esac
@@ -65,7 +65,7 @@ _bluegreen()
     case $cmd in
         plan | release) compopt -o filenames 2>/dev/null
             mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
-        serve | check-config | shutdown | matrix | events) ;;
+        serve | check-config | shutdown | matrix | events | dashboard | reopen-logs | reload) ;;
         *) mapfile -t COMPREPLY < <(compgen -W "$(_bluegreen_services "$bin" "${global[@]}")" -- "$cur") ;;
     esac
     return 0

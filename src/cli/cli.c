@@ -194,6 +194,18 @@ static const bg_cli_verb_t verbs[] = {
      "\n"
      "Example: bluegreen release release.yaml --wait",
      BG_CLI_OPT_JSON | BG_CLI_OPT_ARGS, bg_cli_release},
+    {"dashboard", "[--listen HOST:PORT] [--no-browser] [--json]",
+     "open the web dashboard (served locally, as Jupyter does)",
+     "Serves the web dashboard on 127.0.0.1 (an ephemeral port, or --listen, which must be\n"
+     "a loopback address) and forwards its API calls, live event stream included, to the\n"
+     "daemon's admin Unix socket. Prints a login URL with a one-time token (valid 5\n"
+     "minutes) and opens it in a browser when there is one ($BROWSER, else xdg-open with a\n"
+     "display; --no-browser: never). Runs until Ctrl-C (exit 0). When the daemon's admin\n"
+     "listener is TCP it serves the dashboard itself: the command prints (and opens) a\n"
+     "one-time login URL for it and exits. --json prints the URLs as one JSON line.\n"
+     "\n"
+     "Example: bluegreen dashboard --no-browser",
+     BG_CLI_OPT_JSON | BG_CLI_OPT_ARGS, bg_cli_dashboard},
     {"logs", "SERVICE [--slot live|preview] [--bytes N] [--follow]",
      "print a service's target logs",
      "Prints the end of each target's log (live slot by default), each part headed\n"
@@ -214,6 +226,7 @@ static const char examples[] =
     "  bluegreen matrix\n"
     "  bluegreen plan release.yaml && bluegreen release release.yaml\n"
     "  bluegreen logs orders --slot preview --follow\n"
+    "  bluegreen dashboard\n"
     "\n";
 
 static const char global_help[] =

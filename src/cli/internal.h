@@ -14,6 +14,9 @@
 
 #include <jansson.h>
 
+#include <uv.h>
+
+#include "admin/admin.h"
 #include "base/buf.h"
 #include "config/config.h"
 
@@ -237,6 +240,19 @@ void bg_cli_sse_feed(bg_cli_sse_t *s, const char *p, size_t len);
 /* A parser alone, without a connection (unit tests). */
 bg_cli_sse_t *bg_cli_sse_parser_new(bg_cli_sse_fn fn, void *arg);
 
+/* forward.c: `bluegreen dashboard` passes the page's API requests to the daemon */
+
+typedef struct bg_cli_forward bg_cli_forward_t;
+/* Forwards to the admin Unix socket <socket_path> (copied) on <loop> (borrowed). */
+bg_cli_forward_t *bg_cli_forward_new(uv_loop_t *loop, const char *socket_path);
+/* Sends <http> (borrowed for the call) to the daemon on a new connection and answers
+ * <req> with the daemon's answer (a text/event-stream answer as a stream), or 503 when the
+ * daemon cannot be reached. */
+void bg_cli_forward(bg_cli_forward_t *f, bg_admin_req_t *req, const bg_admin_http_t *http);
+/* Ends every forwarding in flight (their requests answered 503 or their streams ended)
+ * and frees <f>; the connections finish closing on the loop. NULL is a no-op. */
+void bg_cli_forward_free(bg_cli_forward_t *f);
+
 /* signal.c: SIGINT/SIGTERM while following */
 
 /* Installs handlers that only set a flag (no SA_RESTART), so a follow loop ends cleanly
@@ -358,5 +374,6 @@ int bg_cli_logs(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_matrix(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_plan(bg_cli_t *cli, int argc, char **argv);
 int bg_cli_release(bg_cli_t *cli, int argc, char **argv);
+int bg_cli_dashboard(bg_cli_t *cli, int argc, char **argv);
 
 #endif

@@ -78,6 +78,10 @@ size_t bg_dash_auth_sessions(const bg_dash_auth_t *a);
 
 /* ---- small helpers (Thread: any) ---- */
 
+/* BG_DASH_TOKEN_HEX random hex digits (getrandom) + NUL into <out> of <size> bytes.
+ * Returns 0 or a negative code. */
+int bg_dash_random_token(char *out, size_t size);
+
 /* True if <a> and <b> are equal, in time independent of where they differ (the length of
  * <b> only is walked). */
 bool bg_dash_secret_eq(const char *a, const char *b);

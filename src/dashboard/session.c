@@ -71,6 +71,13 @@ static int random_hex(char *out)
     return 0;
 }
 
+int bg_dash_random_token(char *out, size_t size)
+{
+    if (size < BG_DASH_TOKEN_HEX + 1)
+        return BG_EINVAL;
+    return random_hex(out);
+}
+
 bool bg_dash_secret_eq(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
