@@ -100,9 +100,11 @@ static void stop(dash_t *d)
     bg_admin_stop(d->admin, NULL, NULL);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
-    /* A browser launcher still running is left alone: it is the user's browser now. */
+    /* A browser launcher still running is left alone (it is the user's browser now): we
+     * only stop watching it. */
     if (d->browser_running) {
-        uv_unref((uv_handle_t *)&d->browser);
+        d->browser_running = false;
+        uv_close((uv_handle_t *)&d->browser, NULL);
     }
 }
 

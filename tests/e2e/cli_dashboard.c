@@ -256,7 +256,9 @@ Test(cli_dashboard, serves_logs_in_once_and_forwards_the_api, .init = start_unix
     /* Ctrl-C ends it with 0, every handle closed (ASan would report a leak). */
     cli_finish(&p, SIGINT, WAIT_MS, &r);
     cr_assert_eq(r.code, 0, "exit %d\n%s", r.code, r.err);
-    cr_assert(strstr(r.err, "ERROR") == NULL && strstr(r.err, "leak") == NULL, "%s", r.err);
+    cr_assert(strstr(r.err, "ERROR") == NULL && strstr(r.err, "leak") == NULL &&
+                  strstr(r.err, "handles left") == NULL,
+              "%s", r.err);
     cli_res_fini(&r);
     free(hdrs);
     free(csrf);
@@ -290,6 +292,7 @@ Test(cli_dashboard, opens_the_browser_from_BROWSER, .init = start_unix, .fini = 
     }
     cli_finish(&p, SIGTERM, WAIT_MS, &r);
     cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.err, "handles left") == NULL, "%s", r.err);
     cli_res_fini(&r);
     json_decref(j);
 
