@@ -57,21 +57,25 @@ static void on_browser_exit(uv_process_t *p, int64_t status, int sig)
     uv_close((uv_handle_t *)p, NULL);
 }
 
+static bool env_set(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0';
+}
+
 /* Opens <url> in a browser as Python's webbrowser and Jupyter do: $BROWSER (its first
  * entry of a ':' list, split into words by the shell), else xdg-open when a graphical
  * session is there. Returns what was run, or NULL. */
 static const char *open_browser(dash_t *d, const char *url)
 {
-    const char *browser = getenv("BROWSER");
-    bool display = (getenv("DISPLAY") != NULL && getenv("DISPLAY")[0] != '\0') ||
-                   (getenv("WAYLAND_DISPLAY") != NULL && getenv("WAYLAND_DISPLAY")[0] != '\0');
+    bool display = env_set("DISPLAY") || env_set("WAYLAND_DISPLAY");
     char *sh_args[] = {"/bin/sh", "-c", "exec ${BROWSER%%:*} \"$1\"", "sh", (char *)url, NULL};
     char *xdg_args[] = {"xdg-open", (char *)url, NULL};
     uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE},
                                      {.flags = UV_IGNORE}};
     uv_process_options_t po = {.exit_cb = on_browser_exit, .stdio_count = 3, .stdio = stdio};
 
-    if (browser != NULL && browser[0] != '\0') {
+    if (env_set("BROWSER")) {
         po.file = sh_args[0];
         po.args = sh_args;
     } else if (display) {
