@@ -211,7 +211,9 @@ static void deliver(bg_client_t *c)
         if (n == BG_TLS_EOF)
             n = UV_EOF;
         t->read_cb(s, n, &buf);
-        if (n <= 0)
+        /* nothing more to decrypt: the next socket read continues (saves a futile
+         * SSL_read per request) */
+        if (n <= 0 || (!t->eof && !bg_tls_conn_has_input(&t->conn)))
             return;
     }
 }

@@ -119,7 +119,8 @@ ssize_t bg_tls_conn_read(bg_tls_conn_t *tc, char *out, size_t size)
     size_t got = 0;
     int r, e;
 
-    ERR_clear_error();
+    /* The error queue is emptied after every failure below, so SSL_get_error() sees only
+     * this call's errors without clearing it first on every read. */
     if (!tc->handshake_done) {
         r = SSL_do_handshake(tc->ssl);
         if (r != 1) {
@@ -149,7 +150,6 @@ int bg_tls_conn_write(bg_tls_conn_t *tc, const char *p, size_t n)
 {
     size_t done = 0;
 
-    ERR_clear_error();
     /* memory BIOs grow: a write takes everything at once */
     if (n > 0 && (SSL_write_ex(tc->ssl, p, n, &done) != 1 || done != n)) {
         ERR_clear_error();

@@ -87,13 +87,14 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CI
 
 void tls_tickets_setup(bg_tls_t *t, SSL_CTX *ctx)
 {
+    /* stateless resumption only: no per-process session cache to lock or to fill (and
+     * with tickets off, no resumption at all) */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     if (!t->cfg->tickets) {
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
         SSL_CTX_set_num_tickets(ctx, 0);
         return;
     }
-    /* stateless resumption only: no per-process session cache to lock or to fill */
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx, 1);
     SSL_CTX_set_timeout(ctx, (long)(t->rotation_ms / 1000 * (TLS_TICKET_KEYS - 1)));
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
