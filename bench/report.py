@@ -27,6 +27,7 @@ ROWS = [
      lambda v, r: v >= max(r.get("nginx", 0), r.get("haproxy", 0))),
     ("instr_per_https_req", "user instructions / HTTPS request", "< both",
      lambda v, r: v < min(r.get("nginx", float("inf")), r.get("haproxy", float("inf")))),
+    ("instr_per_tls_handshake", "user instructions / full handshake + request", "-", None),
     ("p99_ms", "p99 latency ms (median)", "<= haproxy",
      lambda v, r: v <= r.get("haproxy", float("inf"))),
 ]

@@ -13,6 +13,8 @@
 #   instr_per_https_req   user-space instructions per HTTPS keep-alive request: callgrind,
 #                         a baseline run (start, probe, stop) subtracted from a run serving
 #                         N sequential requests on one TLS connection (python3 ssl client)
+#   instr_per_tls_handshake  the same for N/10 connections with one request each: a full
+#                         handshake + one request (not disturbed by the machine's load)
 # Prints RESULT lines (bench/run.sh collects them). wrk, the proxies and the backend share
 # the machine's cores: read the ratios.
 set -euo pipefail
@@ -123,12 +125,32 @@ s.close()
 PY
 }
 
+# N connections, one GET each (Connection: close), full TLS 1.3 handshakes (no session is
+# offered back).
+tls_hs_seq() { # PORT N
+    python3 - "$1" "$2" "$CERTS/ca.pem" <<'PY'
+import socket, ssl, sys
+port, n, ca = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+for i in range(n):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="bench.test")
+    s.sendall(b"GET / HTTP/1.1\r\nHost: bench.test\r\nConnection: close\r\n\r\n")
+    buf = b""
+    while True:
+        d = s.recv(65536)
+        if not d: break
+        buf += d
+    if not buf.startswith(b"HTTP/1.1 200"): sys.exit("response %d: %r" % (i, buf[:40]))
+    s.close()
+PY
+}
+
 callgrind_ir() { awk '/^summary:/ {s += $2} END {printf "%d\n", s}' "$@"; }
-instr_once() { # PEER N: total Ir of one callgrind run serving N requests (0: baseline)
-    local peer=$1 n=$2 out="$BENCH_TMP/tlscg.$1.$2"
+instr_once() { # PEER N [CLIENT]: total Ir of one callgrind run serving N requests (0: baseline)
+    local peer=$1 n=$2 client=${3:-tls_seq} out="$BENCH_TMP/tlscg.$1.$2.${3:-ka}"
     mkdir -p "$out"
     tls_peer_start "$peer" valgrind --tool=callgrind --callgrind-out-file="$out/cg.%p" --trace-children=no
-    [ "$n" -eq 0 ] || tls_seq "$PEER_PORT" "$n" || die "$peer: TLS client failed"
+    [ "$n" -eq 0 ] || $client "$PEER_PORT" "$n" || die "$peer: TLS client failed"
     peer_stop TERM
     callgrind_ir "$out"/cg.*
 }
@@ -176,4 +198,8 @@ for peer in $BENCH_PEERS; do
     full=$(instr_once "$peer" "$N")
     result instr_per_https_req "$peer" "$(((full - base) / N))"
     note "tls instr: $peer base=$base full=$full -> $(((full - base) / N)) Ir/request"
+    hs=$((N / 10))
+    full=$(instr_once "$peer" "$hs" tls_hs_seq)
+    result instr_per_tls_handshake "$peer" "$(((full - base) / hs))"
+    note "tls instr: $peer $hs full handshakes (one request each) -> $(((full - base) / hs)) Ir"
 done
