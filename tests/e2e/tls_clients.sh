@@ -11,6 +11,7 @@
 # handshake metrics and certificate expiry in /metrics; `bluegreen tls`; positioned config
 # errors (check-config, reload) for a missing file, a key that does not match, garbage;
 # backpressure (a stalled HTTPS reader of a 400 MB body does not grow the proxy's memory);
+# a WebSocket tunnel through TLS;
 # `bluegreen reload-certs` serving a new certificate, and a bad file on reload keeping the
 # old one with the reason (CLI exit 2, log) and refusing `bluegreen reload`; then a good
 # reload (the SIGHUP path: a new process) serving the files' certificate. Registered in tests/e2e/CMakeLists.txt.
@@ -122,6 +123,28 @@ PY
 peak=${grown% *}; got=${grown#* }
 [ -n "$peak" ] && [ $((peak - before)) -lt 65536 ] && [ "$got" -ge $((8 << 20)) ]
 check "a stalled HTTPS reader of a 400 MB body: proxy RSS +$((peak - before)) KiB (< 64 MiB), then $got bytes flow" $?
+
+# ---- an Upgrade tunnel (WebSocket) through TLS: bytes both ways after the 101 ----------
+out=$(python3 - "$PORT" <<'PY'
+import socket, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="a.test")
+s.sendall(b"GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+buf = b""
+while b"\r\n\r\n" not in buf:
+    buf += s.recv(4096)
+head, _, rest = buf.partition(b"\r\n\r\n")
+payload = b"x" * 300000  # several TLS records each way
+s.sendall(payload)
+while len(rest) < len(payload):
+    d = s.recv(65536)
+    if not d: break
+    rest += d
+print(head.split(b"\r\n")[0].decode(), len(rest), rest == payload)
+PY
+)
+[ "$out" = "HTTP/1.1 101 Switching Protocols 300000 True" ]; check "WebSocket tunnel over TLS echoes 300 KB ($out)" $?
 
 # ---- HTTP -> HTTPS redirect on the plain listener, ACME path exempt ------------------------
 hdrs=$(curl -s --max-time 5 -D - -o /dev/null "http://a.test:$PLAIN_PORT/x/y?q=1" --resolve "a.test:$PLAIN_PORT:127.0.0.1")
