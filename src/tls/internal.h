@@ -77,6 +77,8 @@ const tls_policy_t *tls_policy_find(const char *name);
 
 /* tickets.c: installs the ticket callback on <ctx>; the ring is t's. */
 void tls_tickets_setup(bg_tls_t *t, SSL_CTX *ctx);
+/* Makes a new encrypting key now, as the rotation interval does (tests). Thread: any. */
+void tls_tickets_rotate(bg_tls_t *t);
 
 /* context.c */
 bg_tls_certset_t *tls_certset_take(bg_tls_t *t);

@@ -34,6 +34,14 @@ static void maybe_rotate(bg_tls_t *t)
     new_key(&t->keys[0], now);
 }
 
+void tls_tickets_rotate(bg_tls_t *t)
+{
+    pthread_mutex_lock(&t->lock);
+    memmove(&t->keys[1], &t->keys[0], sizeof(t->keys[0]) * (TLS_TICKET_KEYS - 1));
+    new_key(&t->keys[0], bg_now_ms());
+    pthread_mutex_unlock(&t->lock);
+}
+
 static int set_hmac(EVP_MAC_CTX *hctx, const unsigned char *key)
 {
     OSSL_PARAM params[] = {
