@@ -9,6 +9,8 @@ PACKAGES=(
   libuv1-dev node-llhttp libjansson-dev libyaml-dev      # libraries bluegreen links
   libsqlite3-dev libcurl4-openssl-dev libssl-dev
   libxml2-dev                                            # AWS query-protocol XML (src/aws)
+  libnghttp2-dev nghttp2-client python3-h2               # HTTP/2 to clients (src/h2); nghttp,
+                                                         # h2load and Python h2 for its tests
   python3-botocore awscli                                # AWS test double + its CLI test
   libcriterion-dev                                       # unit/integration/e2e tests
   curl jq procps iproute2 python3 python3-yaml git       # tests, demo

@@ -40,6 +40,7 @@ typedef struct bg_alog_record {
     const char *method; size_t method_len;
     const char *target; size_t target_len;   /* request target as sent */
     int minor;                        /* HTTP/1.<minor> */
+    bool h2;                          /* HTTP/2 (then <minor> is not used) */
     int status;                       /* sent to the client; 0 if none */
     uint64_t bytes_in, bytes_out;     /* forwarded to the target / sent to the client */
     const char *service;              /* NULL: no route */

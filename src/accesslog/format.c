@@ -102,6 +102,8 @@ static void format_json(bg_buf_t *out, const bg_alog_record_t *r)
     json_field(out, ",\"host\":", r->host, r->host_len);
     json_field(out, ",\"method\":", r->method, r->method_len);
     json_field(out, ",\"target\":", r->target, r->target_len);
+    bg_buf_puts(out, r->h2 ? ",\"protocol\":\"HTTP/2.0\"" : r->minor == 0 ? ",\"protocol\":\"HTTP/1.0\""
+                                                        : ",\"protocol\":\"HTTP/1.1\"");
     bg_buf_puts(out, ",\"status\":");
     put_u64(out, (uint64_t)(r->status > 0 ? r->status : 0));
     bg_buf_puts(out, ",\"bytes_in\":");
@@ -160,7 +162,10 @@ static void format_combined(bg_buf_t *out, const bg_alog_record_t *r)
     combined_str(out, r->method, r->method_len);
     bg_buf_puts(out, " ");
     combined_str(out, r->target, r->target_len);
-    bg_buf_printf(out, " HTTP/1.%d\" %d %" PRIu64 " \"", r->minor, r->status, r->bytes_out);
+    if (r->h2)
+        bg_buf_printf(out, " HTTP/2.0\" %d %" PRIu64 " \"", r->status, r->bytes_out);
+    else
+        bg_buf_printf(out, " HTTP/1.%d\" %d %" PRIu64 " \"", r->minor, r->status, r->bytes_out);
     combined_str(out, r->referer, r->referer_len);
     bg_buf_puts(out, "\" \"");
     combined_str(out, r->user_agent, r->user_agent_len);

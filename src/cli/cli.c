@@ -28,7 +28,11 @@ static const bg_cli_verb_t verbs[] = {
      "process takes over the listening sockets (passed over the admin socket), re-adopts\n"
      "the targets and serves; the old one stops accepting, finishes its in-flight requests\n"
      "(answering `Connection: close`), closes idle keep-alive connections and exits.\n"
-     "Refused while a deployment runs; without a running daemon it fails and binds nothing.",
+     "Refused while a deployment runs; without a running daemon it fails and binds nothing.\n"
+     "\n"
+     "HTTP/2: with `http2: {h2c: true}` in the config the listeners also serve HTTP/2 with\n"
+     "prior knowledge (curl --http2-prior-knowledge, h2load); stop and idle timeout end\n"
+     "those connections with GOAWAY (docs/http2.md).",
      BG_CLI_OPT_ARGS, bg_cli_serve},
     {"reload", "[--json]", "apply the config file again without dropping a request",
      "The daemon re-reads its config file (the one it was started with) and applies all of\n"

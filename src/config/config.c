@@ -183,6 +183,28 @@ static int top_proxy(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
     return cfg_walk(ctx, val, proxy_fields, BG_ARRAY_LEN(proxy_fields), obj, NULL);
 }
 
+static int h2_bool(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    return cfg_bool(ctx, val, obj);
+}
+
+static int h2_streams(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    return cfg_u32(ctx, val, 1, 10000, obj);
+}
+
+/* http2: {h2c, alpn, max_concurrent_streams}; stored with the proxy's limits (workers read them). */
+static const cfg_field_t http2_fields[] = {
+    {"h2c", h2_bool, offsetof(bg_proxy_config_t, h2c)},
+    {"alpn", h2_bool, offsetof(bg_proxy_config_t, h2_alpn)},
+    {"max_concurrent_streams", h2_streams, offsetof(bg_proxy_config_t, h2_max_streams)},
+};
+
+static int top_http2(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    return cfg_walk(ctx, val, http2_fields, BG_ARRAY_LEN(http2_fields), obj, NULL);
+}
+
 /* The two handlers below only note their node (in ctx->user): they are applied once the
  * whole top level is known (the default driver, proxy.workers). */
 static int top_workers(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
@@ -217,6 +239,7 @@ static const cfg_field_t top_fields[] = {
     {"driver", cfg_driver, CFG(driver)},
     {"workers", top_workers, 0},
     {"proxy", top_proxy, CFG(proxy)},
+    {"http2", top_http2, CFG(proxy)},
     {"services", top_services, 0},
     {"matrix", top_string, CFG(matrix)},
 };
@@ -239,6 +262,7 @@ static void config_defaults(bg_config_t *cfg)
     p->pool_idle_timeout_ms = 30000;
     p->max_connections = 100000;
     p->write_timeout_ms = 60000;
+    p->h2_max_streams = 100;
 }
 
 static int fill_admin(cfg_ctx_t *ctx, yaml_node_t *root, bg_config_t *cfg)

@@ -200,6 +200,10 @@ typedef struct bg_proxy_config {
                                      * than the fd limit allows (proxy.c: fd budget) */
     uint32_t write_timeout_ms;      /* a client that takes no byte of a pending response for
                                      * this long is closed; default 60s */
+    /* http2: {h2c, alpn, max_concurrent_streams} (docs/http2.md) */
+    bool h2c;                       /* HTTP/2 with prior knowledge on plain listeners */
+    bool h2_alpn;                   /* offer "h2" by ALPN on TLS listeners */
+    uint32_t h2_max_streams;        /* SETTINGS_MAX_CONCURRENT_STREAMS; default 100 */
 } bg_proxy_config_t;
 
 /* Where a config value was written, for errors found after loading (certificate files). */

@@ -177,6 +177,7 @@ typedef struct bg_http_fwd {
     bg_str_t proto;             /* X-Forwarded-Proto */
     bg_str_t request_id;        /* X-Request-Id to send (client's if valid, else generated) */
     bool tunnel;                /* keep Upgrade / Connection: upgrade */
+    bool h2;                    /* received over HTTP/2: "Via: 2 bluegreen" */
 } bg_http_fwd_t;
 
 /* Appends to <out> the request head to send to a target: request line in origin-form,

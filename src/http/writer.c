@@ -127,7 +127,10 @@ void bg_http_write_request(bg_buf_t *out, const bg_http_head_t *req, const bg_ht
     }
     if (fwd->tunnel)
         PUTS(out, "Connection: upgrade\r\n");
-    PUTS(out, "Via: 1.1 bluegreen\r\n");
+    if (fwd->h2)
+        PUTS(out, "Via: 2 bluegreen\r\n");
+    else
+        PUTS(out, "Via: 1.1 bluegreen\r\n");
     put_xff(out, req, fwd->client_ip);
     PUTS(out, "X-Forwarded-Proto: ");
     PUTV(out, fwd->proto);

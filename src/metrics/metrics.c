@@ -331,6 +331,23 @@ void bg_metrics_render_build_info(bg_buf_t *out, const char *version)
     bg_buf_puts(out, "\"} 1\n");
 }
 
+void bg_metrics_render_http2(bg_buf_t *out, const uint64_t h2[4])
+{
+    static const char *const names[4][2] = {
+        {"bluegreen_http2_connections_total", "HTTP/2 client connections accepted."},
+        {"bluegreen_http2_streams_total", "HTTP/2 streams (requests) received."},
+        {"bluegreen_http2_connection_errors_total",
+         "HTTP/2 connections ended by GOAWAY with an error code (floods, protocol errors)."},
+        {"bluegreen_http2_stream_resets_total",
+         "HTTP/2 streams refused or reset by the proxy (RST_STREAM with an error code)."},
+    };
+
+    for (int i = 0; i < 4; i++) {
+        family(out, names[i][0], "counter", names[i][1]);
+        bg_buf_printf(out, "%s %" PRIu64 "\n", names[i][0], h2[i]);
+    }
+}
+
 void bg_metrics_render(bg_buf_t *out, const bg_metrics_service_t *services, size_t n,
                        uint64_t client_connections)
 {

@@ -88,6 +88,10 @@ void bg_metrics_render(bg_buf_t *out, const bg_metrics_service_t *services, size
 /* Appends bluegreen_build_info{version} 1. */
 void bg_metrics_render_build_info(bg_buf_t *out, const char *version);
 
+/* HTTP/2 to clients: <h2> = connections, streams, connection errors, stream resets since
+ * start (bg_proxy_h2_counts()). */
+void bg_metrics_render_http2(bg_buf_t *out, const uint64_t h2[4]);
+
 /* Appends <value> escaped for a label value (backslash, double quote, newline). */
 void bg_metrics_escape_label(bg_buf_t *out, const char *value);
 

@@ -57,6 +57,7 @@ void bg_access_line(bg_exchange_t *ex)
         .client = ex->c != NULL ? ex->c->ip : NULL,
         .client_len = ex->c != NULL ? ex->c->ip_len : 0,
         .minor = ex->req_http10 ? 0 : 1,
+        .h2 = ex->is_h2,
         .status = ex->status,
         .bytes_in = ex->bytes_in,
         .bytes_out = ex->bytes_out,

@@ -38,6 +38,8 @@ void bg_client_on_timer(bg_client_t *c, bg_tkind_t kind)
         header_timeout(c);
     else if (kind == BG_CT_WRITE)
         write_timeout(c);
+    else if (kind == BG_CT_IDLE && c->h2)
+        bg_h2_shutdown(c); /* GOAWAY first; the linger timer bounds the rest */
     else
         bg_client_close(c); /* idle, linger */
 }
@@ -71,6 +73,7 @@ void bg_client_close(bg_client_t *c)
         ex->c = NULL;
         bg_exchange_abort(ex);
     }
+    bg_h2_client_close(c);
     bg_list_remove(&c->link);
     bg_client_timer_stop(c);
     bg_cio_close(c);
@@ -102,7 +105,7 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
 
 /* RFC 9112 §9.6: half-close, then read and discard until the client closes or the linger
  * time passes, so a response sent before unread request bytes is not destroyed by RST. */
-static void linger_close(bg_client_t *c)
+void bg_client_linger(bg_client_t *c)
 {
     uv_shutdown_t *req;
 
@@ -130,6 +133,17 @@ static void linger_close(bg_client_t *c)
     }
 }
 
+static void client_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *out);
+
+void bg_client_read_enable(bg_client_t *c, bool on)
+{
+    if (on && !c->reading)
+        bg_cio_read_start(c, client_alloc_cb, client_read_cb);
+    else if (!on && c->reading)
+        bg_cio_read_stop(c);
+    c->reading = on;
+}
+
 static bool is_lingering(const bg_client_t *c)
 {
     return c->state == BG_CLIENT_LINGER;
@@ -155,8 +169,8 @@ void bg_client_update_reading(bg_client_t *c)
 {
     bool want = c->state != BG_CLIENT_CLOSING && (!c->buf || c->len < c->w->buf_size);
 
-    if (c->state == BG_CLIENT_TUNNEL)
-        return; /* tunnel.c drives reading */
+    if (c->state == BG_CLIENT_TUNNEL || c->state == BG_CLIENT_H2)
+        return; /* tunnel.c, src/h2/ drive reading */
     if (want && !c->reading)
         bg_cio_read_start(c, client_alloc_cb, client_read_cb);
     else if (!want && c->reading)
@@ -242,7 +256,7 @@ static void local_written(bg_client_t *c)
     ex->c = NULL;
     bg_exchange_release(ex);
     if (close)
-        linger_close(c);
+        bg_client_linger(c);
     else
         bg_client_exchange_done(c, true);
 }
@@ -341,7 +355,7 @@ void bg_client_exchange_done(bg_client_t *c, bool reuse)
 
     c->ex = NULL;
     if (!reuse || w->stopping) {
-        linger_close(c);
+        bg_client_linger(c);
         return;
     }
     c->state = BG_CLIENT_IDLE;
@@ -414,6 +428,22 @@ void bg_client_process(bg_client_t *c)
             bg_client_update_reading(c);
             return;
         }
+        if (c->h2c_check) {
+            /* TLS: the client chose "h2" by ALPN (RFC 9113 §3.2); plain: h2c with prior
+             * knowledge (§3.3), the preface starts the connection */
+            const char *alpn = bg_cio_alpn(c);
+            int m = c->tls ? (alpn && strcmp(alpn, "h2") == 0 ? 1 : -1)
+                           : bg_h2_preface_match(c->buf->data + c->off, c->len - c->off);
+            if (m == 0) {
+                bg_client_update_reading(c);
+                return;
+            }
+            c->h2c_check = false;
+            if (m == 1) {
+                bg_h2_start(c);
+                return;
+            }
+        }
         c->ex = bg_exchange_new(c);
         c->state = BG_CLIENT_HEAD;
     }
@@ -468,6 +498,8 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                    uv_err_name((int)nread), c->len, c->off, c->state);
         if (c->state == BG_CLIENT_TUNNEL)
             bg_tunnel_client_read(c, nread);
+        else if (c->state == BG_CLIENT_H2)
+            bg_h2_client_read(c, nread);
         else
             client_eof(c);
         return;
@@ -477,6 +509,10 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->len += (uint32_t)nread;
+    if (c->state == BG_CLIENT_H2) {
+        bg_h2_client_read(c, nread);
+        return;
+    }
     if (c->state == BG_CLIENT_IDLE) {
         c->state = BG_CLIENT_HEAD;
         bg_client_timer_start(c, BG_CT_HEADER);
@@ -510,6 +546,7 @@ void bg_client_accept(bg_worker_t *w, int fd, const struct sockaddr *peer, uint8
     bg_cio_accept(c, listener == 0 ? w->proxy->opts.tls : w->proxy->opts.test_tls);
     c->ip_len = (uint8_t)bg_net_ip_format(peer, c->ip, sizeof(c->ip));
     c->state = BG_CLIENT_IDLE;
+    c->h2c_check = c->tls ? w->cfg->h2_alpn : w->cfg->h2c;
     bg_client_timer_start(c, BG_CT_HEADER);
     bg_client_update_reading(c);
 }

@@ -70,6 +70,8 @@ int bg_outq_flush(bg_exchange_t *ex, bool to_client)
     unsigned i = 0;
     int n;
 
+    if (to_client && ex->h2)
+        return bg_h2_flush(ex);
     if (q->n == 0)
         return 1;
     n = to_client ? bg_cio_try_write(ex->c, q->iov, q->n) : uv_try_write(s, q->iov, q->n);
@@ -153,8 +155,8 @@ static void write_cb(uv_write_t *req, int status)
             bg_exchange_fail(ex, 502, "target write failed");
         return;
     }
-    if (ex->phase == BG_EX_BODY)
-        bg_exchange_pump_request(ex);
+    if (ex->phase == BG_EX_BODY || (ex->h2 && ex->phase == BG_EX_SENT))
+        bg_exchange_pump_request(ex); /* HTTP/2: the window opens for what was written */
     else if (ex->phase == BG_EX_SENT && ex->c)
         bg_client_update_reading(ex->c);
 }
@@ -181,6 +183,7 @@ bg_exchange_t *bg_exchange_new(bg_client_t *c)
     ex->w = w;
     ex->c = c;
     ex->up = NULL;
+    ex->h2 = NULL;
     memset(&ex->req, 0, offsetof(bg_http_head_t, headers));
     memset(&ex->rsp, 0, offsetof(bg_http_head_t, headers));
     bg_buf_reset(&ex->head_out);
@@ -220,6 +223,8 @@ void bg_exchange_release(bg_exchange_t *ex)
 {
     bg_worker_t *w = ex->w;
 
+    if (ex->h2)
+        bg_h2_detach(ex);
     if (ex->start_us != 0 && w->proxy->opts.alog != NULL)
         bg_access_line(ex);
     if (ex->counted)
@@ -280,12 +285,26 @@ void bg_exchange_fail(bg_exchange_t *ex, int status, const char *error)
         return;
     }
     if (ex->rsp_started) {
+        if (ex->h2) { /* HTTP/2: only this stream is cut (RST_STREAM) */
+            bg_h2_reset(ex);
+            bg_exchange_release(ex);
+            return;
+        }
         bg_client_close(c); /* mid-response: the client sees a truncated message */
         return;
     }
     n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", error);
-    bg_client_local_response(c, status, body, (size_t)n,
-                             ex->phase != BG_EX_SENT || !ex->req_keep_alive);
+    bg_exchange_local_response(ex, status, body, (size_t)n,
+                               ex->phase != BG_EX_SENT || !ex->req_keep_alive);
+}
+
+void bg_exchange_local_response(bg_exchange_t *ex, int status, const char *body, size_t len,
+                                bool close)
+{
+    if (ex->h2)
+        bg_h2_local_response(ex, status, body, len);
+    else
+        bg_client_local_response(ex->c, status, body, len, close);
 }
 
 /* Passive outlier detection (docs/design.md §4): consecutive connect failures or 5xx eject. */
@@ -331,7 +350,7 @@ static void answer_no_route(bg_exchange_t *ex, bg_str_t host, bg_str_t path)
                      (int)(host.len > 200 ? 200 : host.len), host.ptr,
                      (int)(path.len > 200 ? 200 : path.len), path.ptr);
 
-    bg_client_local_response(ex->c, 404, body, (size_t)n, false);
+    bg_exchange_local_response(ex, 404, body, (size_t)n, false);
 }
 
 static void answer_unavailable(bg_exchange_t *ex, const char *why)
@@ -340,7 +359,7 @@ static void answer_unavailable(bg_exchange_t *ex, const char *why)
     int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"service\":\"%s\",\"slot\":\"%s\"}",
                      why, ex->svc->name, ex->slot >= 0 ? bg_slot_str((bg_slot_t)ex->slot) : "none");
 
-    bg_client_local_response(ex->c, 503, body, (size_t)n, false);
+    bg_exchange_local_response(ex, 503, body, (size_t)n, false);
 }
 
 static int choose_slot(bg_exchange_t *ex)
@@ -510,6 +529,7 @@ void bg_exchange_dispatch(bg_exchange_t *ex)
     fwd.proto = ex->c->tls ? BG_STR_LIT("https") : BG_STR_LIT("http");
     fwd.request_id = (bg_str_t){ex->request_id, ex->request_id_len};
     fwd.tunnel = req->upgrade;
+    fwd.h2 = ex->is_h2;
     bg_http_write_request(&ex->head_out, req, &fwd);
     ex->head_len = (uint32_t)ex->head_out.len;
     ex->replay_ok = true;
@@ -667,6 +687,10 @@ void bg_exchange_pump_request(bg_exchange_t *ex)
     bg_client_t *c = ex->c;
     size_t used;
 
+    if (ex->h2) {
+        bg_h2_pump_request(ex);
+        return;
+    }
     if ((ex->req.framing == BG_BODY_NONE || ex->req_done) && ex->phase == BG_EX_BODY) {
         ex->phase = BG_EX_SENT; /* bodiless (or a resend of a whole request) */
         bg_client_update_reading(c);
@@ -699,8 +723,7 @@ void bg_exchange_pump_request(bg_exchange_t *ex)
     bg_client_update_reading(c);
 }
 
-/* Keeps a copy of forwarded body bytes for a resend while the body is small. */
-static void keep(bg_exchange_t *ex, const char *p, size_t n)
+void bg_exchange_keep(bg_exchange_t *ex, const char *p, size_t n)
 {
     if (!ex->replay_ok)
         return;
@@ -715,7 +738,7 @@ static int req_on_body(void *arg, const char *p, size_t n)
 {
     bg_exchange_t *ex = arg;
 
-    keep(ex, p, n);
+    bg_exchange_keep(ex, p, n);
     bg_outq_add(&ex->to_up, p, n);
     ex->bytes_in += n;
     return outq_full(&ex->to_up);
@@ -727,7 +750,7 @@ static int req_on_chunk_header(void *arg, uint64_t size)
     char tmp[24];
     int n = snprintf(tmp, sizeof(tmp), "%" PRIx64 "\r\n", size);
 
-    keep(ex, tmp, (size_t)n);
+    bg_exchange_keep(ex, tmp, (size_t)n);
     bg_outq_add_scratch(&ex->to_up, tmp, (size_t)n);
     return outq_full(&ex->to_up);
 }
@@ -736,7 +759,7 @@ static int req_on_chunk_complete(void *arg)
 {
     bg_exchange_t *ex = arg;
 
-    keep(ex, "\r\n", 2);
+    bg_exchange_keep(ex, "\r\n", 2);
     bg_outq_add_scratch(&ex->to_up, "\r\n", 2);
     return outq_full(&ex->to_up);
 }
@@ -747,7 +770,7 @@ static int req_on_message_complete(void *arg)
 
     /* Trailers are dropped (RFC 9112 §7.1.2 allows it); the chunked framing is ours. */
     if (ex->req.framing == BG_BODY_CHUNKED) {
-        keep(ex, "0\r\n\r\n", 5);
+        bg_exchange_keep(ex, "0\r\n\r\n", 5);
         bg_outq_add_scratch(&ex->to_up, "0\r\n\r\n", 5);
     }
     return 0;

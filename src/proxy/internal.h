@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "base/base.h"
+#include "h2/h2.h"
 #include "http/http.h"
 #include "proxy/proxy.h"
 #include "route/route.h"
@@ -131,6 +132,7 @@ struct bg_worker {
     bg_snapref_t *old;          /* older ones with requests still running */
     _Atomic uint64_t adopted;   /* generation of cur; read by the control thread */
     _Atomic uint64_t n_clients; /* read by bg_proxy_client_connections() */
+    bg_proxy_h2_counts_t h2;    /* HTTP/2 counters (src/h2/), read by bg_proxy_h2_counts() */
     _Atomic bool stop_requested;
     uint32_t grace_ms;
 
@@ -163,6 +165,7 @@ typedef enum bg_client_state {
     BG_CLIENT_TUNNEL = 3,       /* after 101: raw bytes both ways */
     BG_CLIENT_CLOSING = 4,
     BG_CLIENT_LINGER = 5,       /* FIN sent after an error; draining until close */
+    BG_CLIENT_H2 = 6,           /* HTTP/2: c->h2 (src/h2/) drives the connection */
 } bg_client_state_t;
 
 struct bg_client {
@@ -179,10 +182,12 @@ struct bg_client {
     bool reading;
     bool writing_local;         /* a local response is being written, then close */
     bool timed_out;             /* closed by the header timeout */
+    bool h2c_check;             /* fresh connection on an h2c listener: preface or not */
     uint8_t ip_len;
     char ip[46];
     uint32_t wq_last;           /* write queue size at the last write-timeout check */
     bg_client_tls_t *tls;       /* NULL: plain TCP (transport.c) */
+    bg_h2_conn_t *h2;           /* BG_CLIENT_H2: the session (src/h2/) */
 };
 
 typedef enum bg_up_state {
@@ -232,6 +237,7 @@ struct bg_exchange {
     bg_worker_t *w;
     bg_client_t *c;
     bg_upstream_t *up;
+    bg_h2_stream_t *h2;         /* HTTP/2 stream this exchange answers; NULL: HTTP/1.x */
     bg_http_parser_t rp;        /* request parser */
     bg_http_parser_t sp;        /* response parser */
     bg_http_head_t req;
@@ -264,6 +270,7 @@ struct bg_exchange {
     bool req_keep_alive, req_is_head, req_http10, req_expect, req_upgrade;
     bool tunnel;
     bool counted;               /* active counters were incremented */
+    bool is_h2;                 /* came on an HTTP/2 stream (stays after the detach) */
 
     bg_snapref_t *sref;
     const bg_route_service_t *svc;
@@ -322,6 +329,11 @@ void bg_client_accept(bg_worker_t *w, int fd, const struct sockaddr *peer, uint8
 void bg_client_write_pending(bg_client_t *c);
 void bg_client_write_done(bg_client_t *c);
 void bg_client_close(bg_client_t *c);
+/* Half-closes after what was written, drains what the client still sends, then closes
+ * (RFC 9112 §9.6; also the end of an HTTP/2 connection after its GOAWAY). */
+void bg_client_linger(bg_client_t *c);
+/* HTTP/2 (src/h2/) drives reading itself: starts or stops it. */
+void bg_client_read_enable(bg_client_t *c, bool on);
 /* Stopping: closes <c>, idle between requests, once the (shortened) idle duration
  * w->tq_ms[BG_CT_IDLE] passed, unless its idle timer fires sooner; a request arriving
  * meanwhile is served (and answered with `Connection: close`). */
@@ -383,6 +395,11 @@ void bg_exchange_passive(bg_exchange_t *ex, bool failure);
 /* Writes the queued bytes: 1 all written, 0 a write is pending (its callback continues
  * the flow), -1 failed (already handled: <ex> may be gone). */
 int bg_outq_flush(bg_exchange_t *ex, bool to_client);
+/* A response made by the proxy on the exchange's client (HTTP/1.x or HTTP/2 stream). */
+void bg_exchange_local_response(bg_exchange_t *ex, int status, const char *body, size_t len,
+                                bool close);
+/* Keeps a copy of forwarded request body bytes for a resend while the body is small. */
+void bg_exchange_keep(bg_exchange_t *ex, const char *p, size_t n);
 /* Ends the exchange with <status> made by the proxy (502/503/504). */
 void bg_exchange_fail(bg_exchange_t *ex, int status, const char *error);
 void bg_outq_reset(bg_outq_t *q);

@@ -340,6 +340,18 @@ void bg_proxy_free(bg_proxy_t *p)
     free(p);
 }
 
+void bg_proxy_h2_counts(const bg_proxy_t *p, uint64_t out[4])
+{
+    out[0] = out[1] = out[2] = out[3] = 0;
+    for (unsigned i = 0; p->workers && i < p->n_workers; i++) {
+        const bg_proxy_h2_counts_t *c = &p->workers[i].h2;
+        out[0] += atomic_load_explicit(&c->connections, memory_order_relaxed);
+        out[1] += atomic_load_explicit(&c->streams, memory_order_relaxed);
+        out[2] += atomic_load_explicit(&c->conn_errors, memory_order_relaxed);
+        out[3] += atomic_load_explicit(&c->stream_resets, memory_order_relaxed);
+    }
+}
+
 uint64_t bg_proxy_client_connections(const bg_proxy_t *p)
 {
     uint64_t n = 0;

@@ -91,4 +91,14 @@ void bg_proxy_free(bg_proxy_t *p);
 /* Client connections currently open, summed over workers. Thread: any. */
 uint64_t bg_proxy_client_connections(const bg_proxy_t *p);
 
+/* HTTP/2 counters (src/h2/): connections and streams since start, connections ended by
+ * a connection error (GOAWAY with a code other than NO_ERROR), streams refused or reset
+ * by the proxy. */
+typedef struct bg_proxy_h2_counts {
+    _Atomic uint64_t connections, streams, conn_errors, stream_resets;
+} bg_proxy_h2_counts_t;
+
+/* The counters summed over workers into <out> (plain values). Thread: any. */
+void bg_proxy_h2_counts(const bg_proxy_t *p, uint64_t out[4]);
+
 #endif

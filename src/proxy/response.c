@@ -31,6 +31,11 @@ void bg_exchange_finish(bg_exchange_t *ex)
         else
             bg_upstream_close(up);
     }
+    if (ex->h2) {
+        bg_h2_exchange_done(ex); /* END_STREAM; the connection goes on */
+        bg_exchange_release(ex);
+        return;
+    }
     c->ex = NULL;
     bg_exchange_release(ex);
     bg_client_exchange_done(c, reuse_client);
@@ -55,6 +60,12 @@ static bool final_head(bg_exchange_t *ex)
     ex->target_status = rsp->status;
     ex->status = rsp->status;
     bg_exchange_passive(ex, rsp->status >= 500);
+    if (ex->h2) { /* HTTP/2 frames the body itself: no chunks, no Connection */
+        ex->up_head_us = bg_now_us();
+        bg_h2_response_head(ex, false);
+        ex->rsp_started = true;
+        return true;
+    }
     if (ex->req_http10 || !ex->req_keep_alive || !rsp->keep_alive || ex->w->stopping)
         ex->close_client = ex->close_client || ex->req_http10 || !ex->req_keep_alive ||
                            ex->w->stopping;
@@ -96,7 +107,10 @@ static head_kind_t on_head(bg_exchange_t *ex)
     }
     if (rsp->status < 200) {
         /* RFC 9110 §15.2: relay interim responses to HTTP/1.1 clients only. */
-        if (!ex->req_http10) {
+        if (ex->h2) {
+            bg_h2_response_head(ex, true);
+            ex->rsp_started = true;
+        } else if (!ex->req_http10) {
             bg_buf_reset(&ex->rsp_out);
             bg_http_write_response(&ex->rsp_out, rsp, &o);
             bg_outq_add(&ex->to_client, ex->rsp_out.data, ex->rsp_out.len);

@@ -286,6 +286,8 @@ static void begin_stop(bg_worker_t *w)
         bg_client_t *c = BG_CONTAINER_OF(pos, bg_client_t, link);
         if (c->state == BG_CLIENT_IDLE && c->len == c->off)
             bg_client_close_idle_in(c);
+        else if (c->state == BG_CLIENT_H2)
+            bg_h2_shutdown(c); /* GOAWAY: streams in flight finish within the grace */
     }
     if (bg_list_is_empty(&w->clients)) {
         finish_stop(w);

@@ -350,6 +350,11 @@ static void op_metrics(void *ctx, bg_buf_t *out)
                       s->proxy_running ? bg_proxy_client_connections(s->proxy) : 0);
     bg_metrics_render_build_info(out, BG_VERSION);
     srv_tls_metrics(s, out);
+    if (s->proxy_running) {
+        uint64_t h2[4];
+        bg_proxy_h2_counts(s->proxy, h2);
+        bg_metrics_render_http2(out, h2);
+    }
     free(view);
 }
 

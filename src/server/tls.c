@@ -24,6 +24,11 @@ int srv_tls_new(bg_server_t *s, bg_err_t *err)
     for (int k = 0; k < BG_SRV_TLS; k++) {
         bg_tls_options_t o = {.name = names[k]};
 
+        if (s->cfg->proxy.h2_alpn) { /* docs/http2.md: HTTP/2 preferred, HTTP/1.1 kept */
+            o.alpn[0] = "h2";
+            o.alpn[1] = "http/1.1";
+        }
+
         if (block(s->cfg, k) == NULL || (k == 1 && s->cfg->test_listen == NULL))
             continue;
         s->tls[k] = bg_tls_new(block(s->cfg, k), s->cfg->path, &o, err);

@@ -125,3 +125,22 @@ Test(accesslog, format_names)
     cr_assert_not(bg_alog_format_parse("common", &f));
     cr_assert_str_eq(bg_alog_format_str(BG_ALOG_COMBINED), "combined");
 }
+
+Test(accesslog_format, http2_requests_say_so)
+{
+    bg_alog_record_t r = {.wall_ms = 1, .method = "GET", .method_len = 3, .target = "/",
+                          .target_len = 1, .status = 200, .h2 = true, .minor = 1};
+    bg_buf_t out;
+
+    bg_buf_init(&out);
+    bg_alog_format_line(&out, BG_ALOG_JSON, &r);
+    cr_assert(strstr(out.data, "\"protocol\":\"HTTP/2.0\""), "%s", out.data);
+    bg_buf_reset(&out);
+    bg_alog_format_line(&out, BG_ALOG_COMBINED, &r);
+    cr_assert(strstr(out.data, "\"GET / HTTP/2.0\" 200 "), "%s", out.data);
+    bg_buf_reset(&out);
+    r.h2 = false;
+    bg_alog_format_line(&out, BG_ALOG_JSON, &r);
+    cr_assert(strstr(out.data, "\"protocol\":\"HTTP/1.1\""), "%s", out.data);
+    bg_buf_fini(&out);
+}

@@ -131,6 +131,29 @@ Test(config, admin_default_follows_state_dir)
     bg_config_free(cfg);
 }
 
+Test(config, http2_keys)
+{
+    bg_config_t *cfg = parse_ok("http2: {h2c: true, max_concurrent_streams: 32}\n");
+    cr_assert(cfg->proxy.h2c);
+    cr_assert_eq(cfg->proxy.h2_max_streams, 32);
+    bg_config_free(cfg);
+    cfg = parse_ok("listen: 127.0.0.1:8080\n");
+    cr_assert_not(cfg->proxy.h2c, "h2c is off unless asked for");
+    cr_assert_eq(cfg->proxy.h2_max_streams, 100);
+    bg_config_free(cfg);
+    assert_err("http2: {h2c: maybe}\n", "t.yaml:1:14: http2.h2c: expected true or false, got "
+                                        "\"maybe\"");
+    assert_err("http2: {max_concurrent_streams: 0}\n",
+               "t.yaml:1:33: http2.max_concurrent_streams: expected a whole number from 1 to "
+               "10000, got 0");
+    assert_err("http2: {tls: true}\n", "t.yaml:1:9: http2.tls: unknown key \"tls\"; valid "
+                                       "keys: h2c, alpn, max_concurrent_streams");
+    cfg = parse_ok("http2: {alpn: true}\n");
+    cr_assert(cfg->proxy.h2_alpn);
+    cr_assert_not(cfg->proxy.h2c);
+    bg_config_free(cfg);
+}
+
 Test(config, proxy_keys)
 {
     bg_config_t *cfg = parse_ok("proxy:\n"
@@ -246,7 +269,7 @@ Test(config, top_level_errors)
     assert_err("listen: 127.0.0.1:8080\nlisten_addr: x\n",
                "t.yaml:2:1: listen_addr: unknown key \"listen_addr\"; valid keys: listen, "
                "test_listen, metrics_listen, access_log, access_log_format, admin, admin_token, "
-               "state_dir, driver, workers, proxy, services, matrix");
+               "state_dir, driver, workers, proxy, http2, services, matrix");
     assert_err("driver: podman\n", "t.yaml:1:9: driver: expected one of process, docker, "
                                    "static, ecs, got \"podman\"");
     assert_err("- a\n- b\n", "t.yaml:1:1: expected a mapping of settings (listen, services, "

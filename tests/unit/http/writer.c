@@ -27,7 +27,7 @@ Test(http_writer, request_rewrite)
           false);
     bg_buf_t out;
     bg_buf_init(&out);
-    bg_http_fwd_t fwd = {BG_STR_LIT("9.9.9.9"), BG_STR_LIT("http"), BG_STR_LIT("rid"), false};
+    bg_http_fwd_t fwd = {BG_STR_LIT("9.9.9.9"), BG_STR_LIT("http"), BG_STR_LIT("rid"), false, false};
     bg_http_write_request(&out, &head, &fwd);
     cr_assert(strncmp(out.data, "POST /x HTTP/1.1\r\nHost: shop\r\n", 30) == 0, "%s", out.data);
     cr_assert_null(strstr(out.data, "Connection"));
@@ -61,5 +61,18 @@ Test(http_writer, response_rewrite)
     cr_assert(strstr(out.data, "\r\nSet-Cookie: a=b\r\n"));
     cr_assert(strstr(out.data, "\r\nSet-Cookie: bg_slot=blue\r\n"));
     cr_assert(strstr(out.data, "\r\nConnection: close\r\n"));
+    bg_buf_fini(&out);
+}
+
+Test(http_writer, request_received_over_http2_says_via_2)
+{
+    parse("GET /a HTTP/1.1\r\nHost: shop\r\n\r\n", false);
+    bg_buf_t out;
+    bg_buf_init(&out);
+    bg_http_fwd_t fwd = {BG_STR_LIT("1.2.3.4"), BG_STR_LIT("http"), BG_STR_LIT("rid"), false,
+                         true};
+    bg_http_write_request(&out, &head, &fwd);
+    cr_assert(strstr(out.data, "\r\nVia: 2 bluegreen\r\n"), "%s", out.data);
+    cr_assert_null(strstr(out.data, "Via: 1.1"));
     bg_buf_fini(&out);
 }
