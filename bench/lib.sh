@@ -12,6 +12,9 @@
 #   BENCH_QUICK=1   smaller counts and shorter runs (bench/run.sh --quick)
 #   BENCH_BUILD     build dir with bluegreen and bench-* binaries (default build-bench)
 #   BENCH_BACKEND   "bench" (bench/backend.c, default) or "sample-app" (build/sample-app)
+#   PEER_H2=1       peers listen for HTTP/2 with prior knowledge (h2c) only: nginx
+#                   `listen ... http2`, HAProxy `bind ... proto h2`, bluegreen `http2:
+#                   {h2c: true}`; readiness is probed with curl --http2-prior-knowledge
 
 set -euo pipefail
 
@@ -101,7 +104,10 @@ wait_port() {
 # are known healthy); fails early if PID exits.
 wait_http() {
     local deadline=$((SECONDS + $2)) pid=${3:-}
-    until "$CLIENT_BIN" seq "$1" 1 >/dev/null 2>&1; do
+    local probe=("$CLIENT_BIN" seq "$1" 1)
+    [ "${PEER_H2:-0}" = 1 ] && [ "$1" != "${BLUE_PORT:-}" ] && [ "$1" != "${GREEN_PORT:-}" ] &&
+        probe=(curl -sf --http2-prior-knowledge -o /dev/null "http://127.0.0.1:$1/")
+    until "${probe[@]}" >/dev/null 2>&1; do
         [ $SECONDS -lt $deadline ] || return 1
         if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then return 1; fi
         sleep 0.1
@@ -192,7 +198,7 @@ http {
         keepalive_timeout 300s;
     }
     server {
-        listen 127.0.0.1:$port;
+        listen 127.0.0.1:$port$([ "${PEER_H2:-0}" = 1 ] && echo " http2");
         location / {
             proxy_pass http://app;
             proxy_http_version 1.1;
@@ -223,7 +229,7 @@ defaults
     timeout http-keep-alive 300s
     option forwardfor
 frontend fe
-    bind 127.0.0.1:$port
+    bind 127.0.0.1:$port$([ "${PEER_H2:-0}" = 1 ] && echo " proto h2")
     default_backend be
 backend be
     balance roundrobin
@@ -247,6 +253,9 @@ services:
     traffic: {blue: 100, green: 0}
     health: {path: /actuator/health, interval: ${PEER_HEALTH_INTERVAL:-1s}}
 EOF
+    if [ "${PEER_H2:-0}" = 1 ]; then
+        printf 'http2: {h2c: true}\n' >>"$dir/bg.yaml"
+    fi
     # BENCH_ACCESS_LOG=json|combined: with the access log on (issue 12; off by default).
     if [ -n "${BENCH_ACCESS_LOG:-}" ]; then
         printf 'access_log: %s/access.log\naccess_log_format: %s\n' "$dir" "$BENCH_ACCESS_LOG" \

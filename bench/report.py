@@ -28,6 +28,10 @@ ROWS = [
     ("instr_per_https_req", "user instructions / HTTPS request", "< both",
      lambda v, r: v < min(r.get("nginx", float("inf")), r.get("haproxy", float("inf")))),
     ("instr_per_tls_handshake", "user instructions / full handshake + request", "-", None),
+    ("h2_rps", "HTTP/2 req/s (h2load -m 10, median)", ">= max",
+     lambda v, r: v >= max(r.get("nginx", 0), r.get("haproxy", 0))),
+    ("h2_instr_per_req", "HTTP/2 user instructions / request", "<= min",
+     lambda v, r: v <= min(r.get("nginx", float("inf")), r.get("haproxy", float("inf")))),
     ("p99_ms", "p99 latency ms (median)", "<= haproxy",
      lambda v, r: v <= r.get("haproxy", float("inf"))),
 ]

@@ -3,11 +3,12 @@
 # and HAProxy over the same backends, then prints one table with ratios against each peer.
 #
 # Usage: bench/run.sh [--quick] [--peers "bluegreen nginx haproxy"] [--only "instr syscalls
-#        rss switch stale throughput tls"] [--workers N] [--no-build]
+#        rss switch stale throughput tls h2"] [--workers N] [--no-build]
 # --workers N: bluegreen `workers: N`, nginx `worker_processes N`, HAProxy `nbthread N`
 # (default 1).
 # Every figure is also available alone: bench/{instr,syscalls,rss,switch,stale,throughput}.sh;
-# bench/tls.sh (HTTPS: handshakes/s, keep-alive req/s, instructions per request) runs only
+# bench/tls.sh (HTTPS: handshakes/s, keep-alive req/s, instructions per request) and
+# bench/h2.sh (HTTP/2 h2c: req/s with h2load -m 10, instructions per request) run only
 # when named in --only.
 # RESULT lines and progress notes are kept in build-bench/results-<time>.txt.
 set -euo pipefail
