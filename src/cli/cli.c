@@ -30,9 +30,9 @@ static const bg_cli_verb_t verbs[] = {
      "(answering `Connection: close`), closes idle keep-alive connections and exits.\n"
      "Refused while a deployment runs; without a running daemon it fails and binds nothing.\n"
      "\n"
-     "HTTP/2: with `http2: {h2c: true}` in the config the listeners also serve HTTP/2 with\n"
-     "prior knowledge (curl --http2-prior-knowledge, h2load); stop and idle timeout end\n"
-     "those connections with GOAWAY (docs/http2.md).",
+     "HTTP/2: `http2: {alpn: true}` offers h2 by ALPN on TLS listeners, `http2: {h2c:\n"
+     "true}` serves HTTP/2 with prior knowledge on plain ones (curl --http2-prior-knowledge,\n"
+     "h2load); stop and idle timeout end those connections with GOAWAY (docs/http2.md).",
      BG_CLI_OPT_ARGS, bg_cli_serve},
     {"reload", "[--json]", "apply the config file again without dropping a request",
      "The daemon re-reads its config file (the one it was started with) and applies all of\n"

@@ -113,7 +113,8 @@ PY
 
 # start_stack TLS_BLOCK_YAML: sample-app blue/green + echo + bluegreen serve with `listen`
 # carrying the given tls block (indented for `  tls:`) and a plain `test_listen` that
-# redirects to it (308). Sets PORT, PLAIN_PORT, BLUE_PORT, GREEN_PORT.
+# redirects to it (308); STACK_EXTRA_YAML is appended to the config (e.g. `http2: {alpn:
+# true}`). Sets PORT, PLAIN_PORT, BLUE_PORT, GREEN_PORT.
 start_stack() {
     BLUE_PORT=$(free_port)
     GREEN_PORT=$(free_port)
@@ -149,6 +150,7 @@ services:
     targets: {blue: ["127.0.0.1:$BLUE_PORT"], green: ["127.0.0.1:$GREEN_PORT"]}
     traffic: {blue: 100, green: 0}
     health: {path: /actuator/health, interval: 1s}
+${STACK_EXTRA_YAML:-}
 YAML
     start serve "$BG" serve -c "$TMP/bg.yaml"
     SERVE_PID=${PIDS[-1]}
