@@ -8,6 +8,8 @@
  *             (the page is not reloaded); Roll back in the page rolls back (seen by the CLI)
  *   auto      an automatic rollback (health never passes) shows its reason and its evidence
  *             on the service page and in the history
+ *   gated     Roll back of a service whose new API a consumer already uses: the gate's
+ *             refusal is shown with the consumer, and nothing changes
  *   auth      no token, a wrong token, a missing CSRF token, a dropped session: no data and
  *             no action
  *   screenshots DIR   the pages as PNG into DIR (docs/dashboard/), not a test
@@ -145,7 +147,7 @@ async function pages() {
   await ev.close();
 
   const hi = await T.openPage(ctx, d, 'history.html');
-  await waitFor('three deployments in the history', async () => (await hi.$$('tr.dep')).length >= 2);
+  await waitFor('two deployments in the history', async () => (await hi.$$('tr.dep')).length >= 2);
   check(await hi.$eval('tr.dep[data-service="web"]', (t) => t.dataset.result === 'ROLLED_BACK' && t.textContent.includes('<img src=x')),
     'the history shows web ROLLED_BACK with its reason as text');
   check(await hi.evaluate(() => document.querySelectorAll('#history img').length === 0), 'no element was made from the reason');
@@ -264,6 +266,38 @@ async function autoFailHealth() {
   T.noConsoleErrors(ctx);
 }
 
+async function gated() {
+  const d = await T.startDaemon(config, { services: SERVICES });
+  /* payments 2.0.0 serves both majors (expand); orders 3.0.0 then needs payments ^2.0 */
+  const pf = revisionFile(d.dir, 'payments-2.yaml', `version: 2.0.0\nrun: {command: ["${T.APP}", "--service", "payments", "--version", "2.0.0"]}\napi:\n  provides: {payments: [1.10.0, 2.0.0]}\n`);
+  let r = await T.cli(d, ['deploy', 'payments', '-f', pf, '--wait']);
+  check(r.code === 0, 'payments 2.0.0 deployed (exit ' + r.code + ' ' + r.stderr.trim() + ')');
+  const of = revisionFile(d.dir, 'orders-3.yaml', `version: 3.0.0\nrun: {command: ["${T.APP}", "--service", "orders", "--version", "3.0.0"]}\napi:\n  provides: {orders: 3.0.0}\n  requires: {payments: "^2.0"}\n`);
+  r = await T.cli(d, ['deploy', 'orders', '-f', of]);
+  check(r.code === 0, 'orders 3.0.0 (requires payments ^2.0) started');
+  const b = await T.launch();
+  const ctx = await T.signedIn(b, d);
+  const sv = await T.openPage(ctx, d, 'service.html?name=payments');
+  await waitFor('orders 3.0.0 taking traffic', async () => {
+    const j = await T.cliJson(d, ['status', 'orders']);
+    const o = j.services ? j.services.find((x) => x.name === 'orders') : j;
+    return o.traffic.green === 20;
+  }, 60000);
+  await sv.click('#act-rollback');
+  await sv.waitForSelector('dialog.confirm[open]');
+  await sv.click('dialog.confirm button:has-text("Roll back")');
+  await sv.waitForSelector('#action-result .refusal');
+  const said = await sv.textContent('#action-result .refusal');
+  check(/REFUSED BY THE GATE/.test(said) && /orders 3\.0\.0 requires payments \^2\.0/.test(said),
+    'the gate\'s refusal of the rollback is shown, naming the consumer: ' + said.replace(/\s+/g, ' ').trim().slice(0, 240));
+  check(await sv.isVisible('#act-force'), 'and "Roll back anyway (force)" is offered');
+  const j = await T.cliJson(d, ['status', 'payments']);
+  const p = j.services ? j.services.find((x) => x.name === 'payments') : j;
+  check(p.traffic.green === 100, 'the CLI sees payments still on green 2.0.0 (' + JSON.stringify(p.traffic) + ')');
+  await T.axe(sv, 'the service page with a gate refusal');
+  T.noConsoleErrors(ctx, [/service\.html\?name=payments: console: Failed to load resource: .* 409 \(Conflict\)$/]);
+}
+
 async function auth() {
   const d = await T.startDaemon(config, { services: SERVICES });
   const b = await T.launch();
@@ -366,13 +400,13 @@ function startLoad(d, paths) {
   return { stop };
 }
 
-const SCENARIOS = { pages, canary, auto: autoFailHealth, auth };
+const SCENARIOS = { pages, canary, auto: autoFailHealth, gated, auth };
 const which = process.argv[2];
 if (which === 'screenshots') {
   T.run('screenshots', () => screenshots(path.resolve(process.argv[3] || path.join(T.ROOT, 'docs/dashboard'))));
 } else if (SCENARIOS[which]) {
   T.run(which, SCENARIOS[which]);
 } else {
-  console.error('usage: browser.js pages|canary|auto|auth|screenshots [DIR]');
+  console.error('usage: browser.js pages|canary|auto|gated|auth|screenshots [DIR]');
   process.exit(2);
 }
