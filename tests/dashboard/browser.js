@@ -359,6 +359,8 @@ async function screenshots(out) {
   await waitFor('2.1.0 rolled back', async () => (await lastDeployment(d, 'orders')).result === 'ROLLED_BACK', 90000);
   await deploy(d, 'payments', '1.9.3', ['--label', 'git.sha=4be01d2']);
   await waitFor('payments 1.9.3', async () => (await lastDeployment(d, 'payments')).result === 'SUCCEEDED', 90000);
+  const w = revisionFile(d.dir, 'web-2.yaml', `version: 2.0.0\nrun: {command: ["${T.APP}", "--service", "web", "--version", "2.0.0"]}\napi:\n  provides: {web: 2.0.0}\n  requires: {orders: "^3.0"}\n`);
+  await T.cli(d, ['deploy', 'web', '-f', w]);
   await deploy(d, 'orders', '2.0.0', ['--label', 'git.sha=0123abc']);
   const load = startLoad(d, ['/orders/', '/payments/', '/web/']);
   const ctx = await T.signedIn(b, d);

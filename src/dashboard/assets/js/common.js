@@ -140,7 +140,9 @@
 
   /* One event as a list item: time, service, kind, message (as text), actor. */
   BG.eventItem = function (e) {
-    const bad = /rollback|lost|exited|unhealthy|refused|ROLLED_BACK|FAILED|REFUSED/i.test(e.kind + ' ' + (e.message || ''));
+    const msg = e.message || '';
+    const bad = /^(deploy\.rollback|target\.lost|target\.exited|deploy\.keep_failed)$/.test(e.kind) ||
+      (e.kind === 'deploy.result' && !/^SUCCEEDED/.test(msg)) || (e.kind === 'health' && / unhealthy/.test(msg));
     return BG.el('li', { class: 'event' + (bad ? ' event-bad' : ''), dataset: { id: e.id, kind: e.kind } },
       BG.el('time', { datetime: e.ts }, BG.fmtTime(e.ts)), ' ',
       BG.el('span', { class: 'ev-service' }, e.service || '–'), ' ',

@@ -48,9 +48,10 @@
       if (!refusedAt.has(k)) refusedAt.set(k, []);
       refusedAt.get(k).push(r);
     }
-    const broken = (m.broken || []).length + refused.length;
-    fill('matrix-status', el('p', null, 'Live state: ', m.ok ? BG.state('COMPATIBLE', 'ok') : BG.state('BROKEN', 'bad'),
-      ' · ', String(broken), ' broken edge' + (broken === 1 ? '' : 's'),
+    const nLive = (m.broken || []).length;
+    const plural = (n) => n + ' broken edge' + (n === 1 ? '' : 's');
+    fill('matrix-status', el('p', null, 'What runs now: ', m.ok ? BG.state('COMPATIBLE', 'ok') : BG.state('BROKEN', 'bad'),
+      ' (' + plural(nLive) + ') · refused by the gate: ' + plural(refused.length),
       (m.missing || []).length ? ' · missing providers: ' + m.missing.map((x) => (x.consumer || '?') + ' needs ' + (x.api || x.provider || '?')).join(', ') : ''));
 
     const head = el('tr', null, el('th', { scope: 'col' }, el('span', { class: 'sr-only' }, 'consumer \\ provider'), 'consumer ↓ / provider →'),
