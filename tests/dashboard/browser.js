@@ -206,7 +206,11 @@ async function canary() {
   const states = await sv.$$eval('.timeline li', (ls) => ls.map((l) => l.dataset.phase + '=' + l.dataset.state));
   check(['PRE_SCALE_UP=done', 'SCALE_UP=done', 'POST_SCALE_UP=done', 'TEST_TRAFFIC=done', 'PRODUCTION_TRAFFIC_SHIFT=current', 'BAKE=pending'].every((s) => states.includes(s)),
     'the phase timeline moved live: ' + states.join(' '));
-  check(/next step in \d/.test(await sv.textContent('#countdown')), 'the step countdown runs: ' + await sv.textContent('#countdown'));
+  const countdown = await waitFor('the step countdown', async () => {
+    const t = await sv.textContent('#countdown');
+    return /next step in \d/.test(t) ? t : null;
+  }, 15000);
+  check(true, 'the step countdown runs: ' + countdown);
   check(/1 of 2/.test(await sv.textContent('.step-now')), 'step 1 of 2 is shown');
   check(await sv.evaluate((t) => performance.timeOrigin === t, before), 'the service page was not reloaded');
   check(await ov.$eval('.card[data-service="orders"] .preview-line', (e) => /2\.0\.0/.test(e.textContent)), 'the overview shows the preview revision 2.0.0');

@@ -169,10 +169,21 @@
    * wait end when it sends one; otherwise it says what is awaited. */
   function computeWaitEnd() {
     waitEnd = null;
-    if (!dep || dep.result !== '') return;
-    if (dep.wait && dep.wait.until) waitEnd = Date.parse(dep.wait.until);
-    else if (dep.wait_until) waitEnd = Date.parse(dep.wait_until);
-    else if (dep.wait_remaining_ms !== undefined && dep.wait_remaining_ms !== null) waitEnd = Date.now() + Number(dep.wait_remaining_ms);
+    if (!dep || dep.result !== '' || dep.paused) return;
+    if (dep.wait_until) {
+      waitEnd = Date.parse(dep.wait_until);
+      return;
+    }
+    /* Read between a switch and the start of its wait (the step's check hooks run first):
+     * count from the switch, or from entering the bake. */
+    const sw = dep.switches || [];
+    const step = Array.isArray(dep.plan) ? dep.plan[dep.step || 0] : null;
+    if (dep.phase === 'PRODUCTION_TRAFFIC_SHIFT' && step && !step.pause && sw.length) {
+      waitEnd = Date.parse(sw[sw.length - 1].at) + Number(step.wait_ms || 0);
+    } else if (dep.phase === 'BAKE' && dep.bake_ms) {
+      const bake = (dep.phases || []).find((p) => p.phase === 'BAKE');
+      if (bake) waitEnd = Date.parse(bake.at) + Number(dep.bake_ms);
+    }
   }
 
   function tick() {
