@@ -12,6 +12,8 @@
  *             refusal is shown with the consumer, and nothing changes
  *   auth      no token, a wrong token, a missing CSRF token, a dropped session: no data and
  *             no action
+ *   proxy     `bluegreen dashboard` in front of the Unix socket: one-time login URL, the
+ *             pages live through it, Roll back through it
  *   screenshots DIR   the pages as PNG into DIR (docs/dashboard/), not a test
  */
 'use strict';
@@ -23,12 +25,11 @@ const { check, waitFor, log } = T;
 
 const HTML_MARK = '<img src=x onerror="window.__bgInjected=1"><b>bold</b>';
 
-function config({ dir, lb, adminPort, app, token }) {
+function config({ dir, lb, adminPort, app, token, unix }) {
   const run = (svc, ver, extra = '') =>
     `{command: ["${app}", "--service", "${svc}", "--version", "${ver}"${extra}]}`;
   return `listen: 127.0.0.1:${lb}
-admin: http://127.0.0.1:${adminPort}
-admin_token: ${token}
+${unix ? `admin: unix:${dir}/state/bluegreen.sock` : `admin: http://127.0.0.1:${adminPort}\nadmin_token: ${token}`}
 state_dir: ${dir}/state
 driver: process
 proxy: {workers: 2}
@@ -302,6 +303,49 @@ async function gated() {
   T.noConsoleErrors(ctx, [/service\.html\?name=payments: console: Failed to load resource: .* 409 \(Conflict\)$/]);
 }
 
+/* `bluegreen dashboard` in front of a daemon on its Unix socket: its one-time URL signs in
+ * (once), the pages work through it, live, and an action made there reaches the daemon. */
+async function proxy() {
+  const d = await T.startDaemon(config, { services: SERVICES, unix: true });
+  const { spawn } = require('child_process');
+  const port = await T.freePort();
+  const cmd = spawn(T.BG, ['--admin', d.admin, 'dashboard', '--no-browser', '--json', '--listen', '127.0.0.1:' + port],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise((r) => cmd.on('exit', r));
+  T.addCleanup(async () => { cmd.kill('SIGINT'); await exited; });
+  let out = '';
+  cmd.stdout.on('data', (c) => { out += c; });
+  const info = await waitFor('bluegreen dashboard to print its URL', () => {
+    const line = out.split('\n').find((l) => l.startsWith('{'));
+    return line ? JSON.parse(line) : null;
+  }, 30000);
+  check(info.proxy === true && /^http:\/\/127\.0\.0\.1:\d+\/dashboard\/login\?token=/.test(info.login_url),
+    'bluegreen dashboard prints a one-time login URL: ' + info.login_url.replace(/token=.*/, 'token=…'));
+  d.base = info.url;
+  const b = await T.launch();
+  const ctx = await T.signedIn(b, d, undefined, info.login_url);
+  const again = await b.newContext();
+  const r = await (await again.newPage()).goto(info.login_url);
+  check(r.status() === 401, 'the login URL works only once (second use: HTTP ' + r.status() + ')');
+  await again.close();
+  const ov = await T.openPage(ctx, d, '');
+  const names = await ov.$$eval('.card', (cs) => cs.map((c) => c.dataset.service));
+  check(SERVICES.every((n) => names.includes(n)), 'through the proxy the overview lists the services: ' + names.join(', '));
+  const sv = await T.openPage(ctx, d, 'service.html?name=orders');
+  check((await deploy(d, 'orders', '2.0.0')).code === 0, 'the CLI started a canary');
+  await waitFor('the split bar at 80/20 through the proxy', async () => (await split(ov, '.card[data-service="orders"]')).green === 20, 60000);
+  log('ok: the split bar moved live through the proxy');
+  await sv.waitForSelector('.timeline li[data-phase="PRODUCTION_TRAFFIC_SHIFT"][data-state="current"]');
+  await sv.click('#act-rollback');
+  await sv.waitForSelector('dialog.confirm[open]');
+  await sv.click('dialog.confirm button:has-text("Roll back")');
+  await sv.waitForSelector('#action-result:has-text("ROLLED_BACK")', { timeout: 60000 * T.SLOW });
+  const dep = await lastDeployment(d, 'orders');
+  check(dep.result === 'ROLLED_BACK' && /manual rollback by dashboard/.test(dep.reason), 'Roll back through the proxy: the CLI history says ' + dep.result + ': ' + dep.reason);
+  await T.axe(ov, 'the overview through the proxy');
+  T.noConsoleErrors(ctx);
+}
+
 async function auth() {
   const d = await T.startDaemon(config, { services: SERVICES });
   const b = await T.launch();
@@ -406,13 +450,13 @@ function startLoad(d, paths) {
   return { stop };
 }
 
-const SCENARIOS = { pages, canary, auto: autoFailHealth, gated, auth };
+const SCENARIOS = { pages, canary, auto: autoFailHealth, gated, auth, proxy };
 const which = process.argv[2];
 if (which === 'screenshots') {
   T.run('screenshots', () => screenshots(path.resolve(process.argv[3] || path.join(T.ROOT, 'docs/dashboard'))));
 } else if (SCENARIOS[which]) {
   T.run(which, SCENARIOS[which]);
 } else {
-  console.error('usage: browser.js pages|canary|auto|gated|auth|screenshots [DIR]');
+  console.error('usage: browser.js pages|canary|auto|gated|auth|proxy|screenshots [DIR]');
   process.exit(2);
 }

@@ -103,23 +103,25 @@ function adminRequest(d, method, p, { token = TOKEN, body = null, headers = {} }
 
 /* Starts `bluegreen serve` on CONFIG (a function of {dir, lb, adminPort, app}) and waits
  * until every service's live slot is healthy. */
-async function startDaemon(config, { services }) {
+async function startDaemon(config, { services, unix = false }) {
   for (const f of [BG, APP]) if (!fs.existsSync(f)) fail(f + ' is missing (build it: cmake --build build)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bg-dashboard-'));
   const d = { dir, lbPort: await freePort(), adminPort: await freePort() };
-  d.admin = 'http://127.0.0.1:' + d.adminPort;
+  d.admin = unix ? 'unix:' + path.join(dir, 'state', 'bluegreen.sock') : 'http://127.0.0.1:' + d.adminPort;
   d.base = d.admin + '/dashboard/';
   d.lb = 'http://127.0.0.1:' + d.lbPort;
   d.config = path.join(dir, 'bluegreen.yaml');
-  fs.writeFileSync(d.config, config({ dir, lb: d.lbPort, adminPort: d.adminPort, app: APP, token: TOKEN }));
+  fs.writeFileSync(d.config, config({ dir, lb: d.lbPort, adminPort: d.adminPort, app: APP, token: TOKEN, unix }));
   const out = fs.openSync(path.join(dir, 'serve.log'), 'a');
   d.proc = spawn(BG, ['serve', '-c', d.config], { stdio: ['ignore', out, out] });
   d.exited = new Promise((r) => d.proc.on('exit', (code, sig) => r({ code, sig })));
   cleanups.push(() => stopDaemon(d));
   log('serve pid ' + d.proc.pid + ' in ' + dir + ', admin ' + d.admin);
-  await waitFor('the admin listener', async () => (await adminRequest(d, 'GET', '/v1/health')).status === 200, 30000);
+  const services_json = async () => (unix ? JSON.parse((await cli(d, ['status', '--json'])).stdout)
+    : JSON.parse((await adminRequest(d, 'GET', '/v1/services')).body));
+  if (!unix) await waitFor('the admin listener', async () => (await adminRequest(d, 'GET', '/v1/health')).status === 200, 30000);
   await waitFor('every service healthy', async () => {
-    const j = JSON.parse((await adminRequest(d, 'GET', '/v1/services')).body);
+    const j = await services_json();
     return services.every((n) => {
       const s = j.services.find((x) => x.name === n);
       const t = s && s.slots[s.live_slot].targets;
@@ -164,12 +166,12 @@ async function launch() {
 
 /* A browser context signed in through the login URL, with every console error and page
  * error of its pages collected in ctx.errors. */
-async function signedIn(browser, d, viewport = { width: 1280, height: 900 }) {
+async function signedIn(browser, d, viewport = { width: 1280, height: 900 }, loginUrl = null) {
   const ctx = await browser.newContext({ viewport });
   ctx.errors = [];
   ctx.on('page', (p) => watchPage(ctx, p));
   const p = await ctx.newPage();
-  const r = await p.goto(d.base + 'login?token=' + encodeURIComponent(TOKEN));
+  const r = await p.goto(loginUrl || d.base + 'login?token=' + encodeURIComponent(TOKEN));
   check(r.status() === 200 && new URL(p.url()).pathname === '/dashboard/', 'the login URL signs in and lands on /dashboard/ (HTTP ' + r.status() + ', ' + p.url() + ')');
   await p.close();
   return ctx;
@@ -251,7 +253,7 @@ async function cleanup() {
 }
 
 module.exports = {
-  ROOT, BUILD, BG, APP, TOKEN, SLOW, log, fail, check, waitFor, cli, cliJson, adminRequest,
+  ROOT, BUILD, BG, APP, TOKEN, SLOW, log, fail, check, waitFor, cli, cliJson, adminRequest, freePort,
   startDaemon, stopDaemon, launch, signedIn, openPage, noConsoleErrors, axe, run, watchPage,
   addCleanup: (f) => cleanups.push(f),
 };
