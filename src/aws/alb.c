@@ -302,18 +302,16 @@ static void iso(time_t t, char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-int bg_aws_alb_metrics(bg_aws_t *aws, const char *tg_arn, const char *lb_arn, unsigned window_s,
-                       bg_aws_metrics_cb cb, void *arg)
+static int metrics_call(bg_aws_t *aws, const char *tg_arn, const char *lb_arn, time_t from,
+                        time_t to, unsigned period, bg_aws_metrics_cb cb, void *arg)
 {
     const char *tg = tg_arn ? arn_resource(tg_arn, "targetgroup/") : NULL;
     const char *lb = lb_arn ? arn_resource(lb_arn, "loadbalancer/") : NULL;
-    if (tg == NULL || window_s == 0 || (lb_arn && lb == NULL))
+    if (tg == NULL || period == 0 || to <= from || (lb_arn && lb == NULL))
         return BG_EINVAL;
-    unsigned period = (window_s + 59) / 60 * 60;
-    time_t now = time(NULL);
     char start[32], end[32];
-    iso(now - (time_t)period, start);
-    iso(now + 1, end);
+    iso(from, start);
+    iso(to, end);
     json_t *q = json_array();
     json_array_append_new(q, query("requests", "RequestCount", "Sum", tg, lb, period));
     json_array_append_new(q, query("errors", "HTTPCode_Target_5XX_Count", "Sum", tg, lb, period));
@@ -328,4 +326,23 @@ int bg_aws_alb_metrics(bg_aws_t *aws, const char *tg_arn, const char *lb_arn, un
     if (rc != 0)
         free(op);
     return rc;
+}
+
+int bg_aws_alb_metrics(bg_aws_t *aws, const char *tg_arn, const char *lb_arn, unsigned window_s,
+                       bg_aws_metrics_cb cb, void *arg)
+{
+    if (window_s == 0)
+        return BG_EINVAL;
+    unsigned period = (window_s + 59) / 60 * 60;
+    time_t now = time(NULL);
+    return metrics_call(aws, tg_arn, lb_arn, now - (time_t)period, now + 1, period, cb, arg);
+}
+
+int bg_aws_alb_metrics_range(bg_aws_t *aws, const char *tg_arn, const char *lb_arn,
+                             int64_t from_s, int64_t to_s, bg_aws_metrics_cb cb, void *arg)
+{
+    if (to_s <= from_s)
+        return BG_EINVAL;
+    unsigned period = (unsigned)((to_s - from_s + 59) / 60 * 60);
+    return metrics_call(aws, tg_arn, lb_arn, (time_t)from_s, (time_t)to_s, period, cb, arg);
 }

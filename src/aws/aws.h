@@ -218,6 +218,12 @@ typedef void (*bg_aws_metrics_cb)(void *arg, int status, const bg_aws_tg_metrics
 int bg_aws_alb_metrics(bg_aws_t *aws, const char *tg_arn, const char *lb_arn, unsigned window_s,
                        bg_aws_metrics_cb cb, void *arg);
 
+/* The same figures over exactly [<from_s>, <to_s>) (Unix seconds; one period covering the
+ * range, rounded up to a minute): consecutive ranges add up, so a caller can keep
+ * cumulative counters. */
+int bg_aws_alb_metrics_range(bg_aws_t *aws, const char *tg_arn, const char *lb_arn,
+                             int64_t from_s, int64_t to_s, bg_aws_metrics_cb cb, void *arg);
+
 /* ---- ECS operations the ecs driver builds on (ecs.c; thread: control) ------------------ */
 
 /* One revision as an ECS task definition (Fargate-style awsvpc, one container). Borrowed. */
@@ -268,11 +274,22 @@ typedef struct bg_aws_service_status {
     bool steady; /* primary rollout COMPLETED and running == desired */
     char task_definition[256];
     char stopped_reason[512];
+    char stopped_task_definition[256]; /* of that stopped task ("" if none) */
+    char stop_code[64];                /* its stopCode ("TaskFailedToStart", ...; "" if none) */
 } bg_aws_service_status_t;
 typedef void (*bg_aws_service_cb)(void *arg, int status, const bg_aws_service_status_t *st,
                                   const bg_err_t *err);
 int bg_aws_ecs_status(bg_aws_t *aws, const char *cluster, const char *service, bg_aws_service_cb cb,
                       void *arg);
+
+/* ---- Probing a URL (client.c; thread: control) ---------------------------------------- */
+
+/* GET <url> (unsigned: an ALB listener, not an AWS API), bounded by <timeout_ms>.
+ * <cb>(arg, http_status, body, len): http_status 0 when no response came. Body borrowed
+ * for the call. Cancelled by bg_aws_close (http_status 0). */
+typedef void (*bg_aws_probe_cb)(void *arg, long http_status, const char *body, size_t len);
+int bg_aws_probe(bg_aws_t *aws, const char *url, uint64_t timeout_ms, bg_aws_probe_cb cb,
+                 void *arg);
 
 /* ---- Access check for `check-config` (check.c; thread: control) ----------------------- */
 

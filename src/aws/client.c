@@ -42,6 +42,7 @@ struct bg_aws {
     char *region;
     bg_list_t endpoints;
     bg_list_t calls;
+    bg_list_t probes;
     unsigned max_attempts;
     uint64_t base_ms, max_backoff_ms, timeout_ms;
     bg_aws_stats_t stats;
@@ -117,6 +118,7 @@ bg_aws_t *bg_aws_new(uv_loop_t *loop, const bg_aws_options_t *opts, bg_err_t *er
     free(profile);
     bg_list_init(&aws->endpoints);
     bg_list_init(&aws->calls);
+    bg_list_init(&aws->probes);
     return aws;
 }
 
@@ -534,6 +536,46 @@ static void on_http_closed(void *arg)
     maybe_free(aws);
 }
 
+/* ---- probes: plain GETs through the same curl multi ---- */
+
+typedef struct probe {
+    bg_list_t link;
+    bg_aws_http_req_t *req;
+    bg_aws_probe_cb cb;
+    void *arg;
+} probe_t;
+
+static void on_probe(void *arg, bg_aws_http_req_t *req)
+{
+    probe_t *p = arg;
+
+    bg_list_remove(&p->link);
+    p->cb(p->arg, req->result == CURLE_OK ? req->status : 0, req->resp.data ? req->resp.data : "",
+          req->resp.len);
+    bg_aws_http_req_free(req);
+    free(p);
+}
+
+int bg_aws_probe(bg_aws_t *aws, const char *url, uint64_t timeout_ms, bg_aws_probe_cb cb,
+                 void *arg)
+{
+    probe_t *p;
+
+    if (aws->shutting)
+        return UV_ECANCELED;
+    p = BG_NEW(probe_t);
+    p->cb = cb;
+    p->arg = arg;
+    bg_list_insert_tail(&aws->probes, &p->link);
+    p->req = bg_aws_http_start(aws->http, "GET", url, NULL, NULL, 0, timeout_ms, on_probe, p);
+    if (p->req == NULL) {
+        bg_list_remove(&p->link);
+        free(p);
+        return BG_EINVAL;
+    }
+    return 0;
+}
+
 void bg_aws_close(bg_aws_t *aws, void (*cb)(void *arg), void *arg)
 {
     aws->close_cb = cb;
@@ -545,6 +587,13 @@ void bg_aws_close(bg_aws_t *aws, void (*cb)(void *arg), void *arg)
         c->req = NULL;
         uv_timer_stop(&c->timer);
         fail(c, UV_ECANCELED, "AWS client closed", NULL);
+    }
+    while (!bg_list_is_empty(&aws->probes)) {
+        probe_t *p = BG_CONTAINER_OF(aws->probes.next, probe_t, link);
+        bg_list_remove(&p->link);
+        bg_aws_http_req_free(p->req);
+        p->cb(p->arg, 0, "", 0);
+        free(p);
     }
     bg_aws_credsrc_free(aws->creds);
     aws->creds = NULL;

@@ -217,8 +217,13 @@ static void on_stopped_tasks(void *arg, const bg_aws_result_t *res)
         if (json_is_number(when))
             at = json_number_value(when);
         if (at >= best) {
+            const char *td = json_string_value(json_object_get(t, "taskDefinitionArn"));
+            const char *code = json_string_value(json_object_get(t, "stopCode"));
             best = at;
             snprintf(op->st.stopped_reason, sizeof(op->st.stopped_reason), "%s", reason);
+            snprintf(op->st.stopped_task_definition, sizeof(op->st.stopped_task_definition),
+                     "%s", td ? td : "");
+            snprintf(op->st.stop_code, sizeof(op->st.stop_code), "%s", code ? code : "");
         }
     }
     status_done(op, 0, NULL);

@@ -6,9 +6,14 @@
  * `api.requires` naming an API that no service of the config provides (nor is named so)
  * is a warning on stderr (a typo, or a provider outside this config). Both point at the
  * key in the file: the text is read again with config's YAML reader for positions.
+ *
+ * Then, for each service with driver: ecs (unless --no-aws), bg_aws_check on a loop of
+ * its own: the caller's identity, the cluster, the listener rules and the target groups,
+ * a line each; something missing or refused exits 1.
  */
 #include "cli/internal.h"
 
+#include "aws/aws.h"
 #include "base/base.h"
 #include "base/file.h"
 #include "compat/compat.h"
@@ -246,10 +251,97 @@ static bool tls_ok(bg_cli_t *cli, const bg_config_t *cfg)
     return false;
 }
 
+typedef struct aws_check_res {
+    bool done;
+    int status;
+    char *report;
+    char msg[512];
+} aws_check_res_t;
+
+static void on_aws_check(void *arg, int status, const char *report, const bg_err_t *err)
+{
+    aws_check_res_t *r = arg;
+
+    r->done = true;
+    r->status = status;
+    r->report = bg_strdup(report != NULL ? report : "");
+    snprintf(r->msg, sizeof(r->msg), "%s", err != NULL ? err->msg : "");
+}
+
+static void on_aws_closed(void *arg)
+{
+    *(bool *)arg = true;
+}
+
+/* One service's AWS side; 0, or BG_EXIT_FAILED after printing why. */
+static int aws_check_service(bg_cli_t *cli, const bg_service_config_t *svc)
+{
+    static const char *const ids[] = {"ecs", "elasticloadbalancing", "monitoring", "sts"};
+    const bg_ecs_config_t *e = &svc->ecs;
+    const char *rules[2] = {e->listener_rule_arn, e->test_listener_rule_arn};
+    bg_aws_check_spec_t spec = {.cluster = e->cluster,
+                                .rule_arns = rules,
+                                .n_rules = e->test_listener_rule_arn ? 2 : 1,
+                                .target_group_arns = (const char *const *)e->target_groups,
+                                .n_target_groups = 2};
+    bg_aws_options_t opts = {.region = e->region};
+    aws_check_res_t res = {0};
+    uv_loop_t loop;
+    bg_aws_t *aws;
+    bg_err_t err;
+    bool closed = false;
+    int rc = BG_EXIT_OK;
+
+    bg_err_clear(&err);
+    uv_loop_init(&loop);
+    aws = bg_aws_new(&loop, &opts, &err);
+    for (size_t i = 0; aws != NULL && i < BG_ARRAY_LEN(ids) && err.code == 0; i++)
+        bg_aws_set_endpoint(aws, ids[i], e->endpoint_url, NULL, &err);
+    if (aws == NULL || err.code != 0) {
+        rc = bg_cli_fail(cli, BG_EXIT_FAILED, "service %s: AWS: %s", svc->name, err.msg);
+    } else if (bg_aws_check(aws, &spec, on_aws_check, &res) != 0) {
+        rc = bg_cli_fail(cli, BG_EXIT_FAILED, "service %s: AWS check could not start", svc->name);
+    } else {
+        while (!res.done && uv_run(&loop, UV_RUN_ONCE) != 0)
+            ;
+        const char *line = res.report ? res.report : "";
+        while (*line) {
+            const char *nl = strchr(line, '\n');
+            size_t n = nl ? (size_t)(nl - line) : strlen(line);
+            if (n > 0)
+                fprintf(cli->out, "    aws %s: %.*s\n", svc->name, (int)n, line);
+            line += n + (nl ? 1 : 0);
+        }
+        if (res.status == BG_ENOTFOUND)
+            rc = bg_cli_fail(cli, BG_EXIT_FAILED,
+                             "service %s: something its ecs: block names is missing on AWS "
+                             "(see above)",
+                             svc->name);
+        else if (res.status != 0)
+            rc = bg_cli_fail(cli, BG_EXIT_FAILED, "service %s: AWS: %s", svc->name, res.msg);
+    }
+    free(res.report);
+    if (aws != NULL) {
+        bg_aws_close(aws, on_aws_closed, &closed);
+        while (!closed && uv_run(&loop, UV_RUN_ONCE) != 0)
+            ;
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return rc;
+}
+
 int bg_cli_check_config(bg_cli_t *cli, int argc, char **argv)
 {
     bg_config_t *cfg;
+    bool aws = true;
+    int rc = BG_EXIT_OK;
 
+    if (argc > 0 && strcmp(argv[0], "--no-aws") == 0) {
+        aws = false;
+        argc--;
+        argv++;
+    }
     if (argc > 0)
         return bg_cli_usage(cli, "check-config", "unexpected argument '%s'", argv[0]);
     cfg = bg_cli_config_load(cli);
@@ -262,8 +354,12 @@ int bg_cli_check_config(bg_cli_t *cli, int argc, char **argv)
     fprintf(cli->out, "ok: %s: %zu service%s, listen %s, admin %s\n", bg_cli_config_path(cli),
             cfg->n_services, cfg->n_services == 1 ? "" : "s", cfg->listen ? cfg->listen : "-",
             cfg->admin ? cfg->admin : "-");
-    for (size_t i = 0; i < cfg->n_services; i++)
+    for (size_t i = 0; i < cfg->n_services; i++) {
         print_service(cli, &cfg->services[i]);
+        if (aws && cfg->services[i].driver == BG_DRIVER_ECS &&
+            aws_check_service(cli, &cfg->services[i]) != BG_EXIT_OK)
+            rc = BG_EXIT_FAILED;
+    }
     bg_config_free(cfg);
-    return BG_EXIT_OK;
+    return rc;
 }

@@ -69,13 +69,17 @@ static const bg_cli_verb_t verbs[] = {
      "expiry, which is the default), the last certificate reload and its error if it failed,\n"
      "and, with --json, the handshake counters (GET /v1/tls).",
      BG_CLI_OPT_JSON, bg_cli_tls},
-    {"check-config", "[-c FILE]", "validate a config file and summarise its services",
+    {"check-config", "[-c FILE] [--no-aws]", "validate a config file and summarise its services",
      "Loads and validates the config file (default ./bluegreen.yaml) without starting\n"
      "anything. Prints `ok` and one line per service, or the error as\n"
      "file:line:column: key: message. An empty file and a driver this build lacks are\n"
      "errors; a requires naming an API no service here provides is a warning (stderr).\n"
-     "Exits 0 when valid (warnings included), 2 otherwise.",
-     0, bg_cli_check_config},
+     "For each service with driver: ecs it then asks AWS (sts:GetCallerIdentity, then\n"
+     "describes the cluster, the listener rules and the target groups) and prints a line\n"
+     "per item; --no-aws skips that. Exits 0 when valid (warnings included), 2 when the\n"
+     "file is not, 1 when something the ecs: block names is missing on AWS or AWS\n"
+     "refused the credentials.",
+     BG_CLI_OPT_ARGS, bg_cli_check_config},
     {"status", "[SERVICE] [--json] [--watch]",
      "show services: route, traffic split, versions, slots and targets",
      "For every service (or only SERVICE): its route, traffic split, live slot, a table of\n"

@@ -155,6 +155,30 @@ typedef struct bg_revision_config {
 
 void bg_revision_config_fini(bg_revision_config_t *rev);
 
+/* ecs: the AWS side of a service run by the ecs driver (docs/ecs.md). Strings NULL when
+ * not given. */
+typedef struct bg_ecs_config {
+    bool present;                 /* an ecs: mapping was given */
+    char *cluster;                /* required */
+    char *region;                 /* NULL: AWS_REGION, AWS_DEFAULT_REGION, the profile's */
+    char *endpoint_url;           /* NULL: AWS's regional endpoints (tests: the double) */
+    char *launch_type;            /* FARGATE (default), EC2 or EXTERNAL */
+    char **subnets;
+    size_t n_subnets;
+    char **security_groups;
+    size_t n_security_groups;
+    bool assign_public_ip;
+    char *execution_role_arn;
+    char *task_role_arn;
+    char *listener_rule_arn;      /* required: the production listener rule (weighted forward) */
+    char *test_listener_rule_arn; /* the test listener rule: the preview slot while testing */
+    char *target_groups[BG_SLOT_COUNT]; /* required: blue and green */
+    char *load_balancer_arn;      /* adds the LoadBalancer dimension to metric queries */
+    char *probe_url;              /* production listener URL probed after each switch */
+    char *test_url;               /* test listener URL (BLUEGREEN_TEST_URL for hooks.test) */
+    char *log_group;              /* awslogs group of the task definitions; NULL: none */
+} bg_ecs_config_t;
+
 typedef struct bg_service_config {
     char *name;
     char *host;             /* route.host; NULL = any host */
@@ -180,6 +204,7 @@ typedef struct bg_service_config {
     bool has_traffic;
     uint32_t traffic[BG_SLOT_COUNT]; /* traffic: {blue: 100, green: 0}; default blue 100 */
     bool keep_failed;
+    bg_ecs_config_t ecs;            /* driver ecs only */
 } bg_service_config_t;
 
 /* proxy: {workers, header_timeout, idle_timeout, connect_timeout, response_timeout,

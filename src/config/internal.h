@@ -67,6 +67,14 @@ int cfg_listen_prod(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
 int cfg_listen_test(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
 int cfg_listen_addr(cfg_ctx_t *ctx, yaml_node_t *val, char **out);
 
+/* ecs.c */
+
+/* services.<name>.ecs into <obj> (a bg_ecs_config_t). */
+int cfg_ecs(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
+/* ecs: present exactly when the driver is ecs (<svc_node>: the service mapping). */
+int cfg_ecs_check(cfg_ctx_t *ctx, yaml_node_t *svc_node, const bg_service_config_t *svc);
+void cfg_ecs_fini(bg_ecs_config_t *e);
+
 /* service.c */
 
 /* Reads services.<key> into <svc> (zeroed by the caller) with <driver> as the default. */

@@ -432,6 +432,7 @@ static const cfg_field_t service_fields[] = {
     {"traffic", svc_traffic, 0},
     {"keep_failed", svc_bool, SVC(keep_failed)},
     {"labels", cfg_rev_labels, REV},
+    {"ecs", cfg_ecs, SVC(ecs)},
 };
 
 static void service_defaults(bg_service_config_t *svc, bg_driver_kind_t driver)
@@ -473,6 +474,8 @@ static int service_check(cfg_ctx_t *ctx, yaml_node_t *val, bg_service_config_t *
                         "uses %s)",
                         bg_driver_kind_str(svc->driver));
     }
+    if (cfg_ecs_check(ctx, val, svc) != 0)
+        return BG_EINVAL;
     return cfg_rev_check_artifact(ctx, val, &svc->rev, svc->driver);
 }
 
@@ -548,5 +551,6 @@ void cfg_service_fini(bg_service_config_t *svc)
     cfg_strv_free(svc->hooks_check, svc->n_hooks_check);
     for (int s = 0; s < BG_SLOT_COUNT; s++)
         cfg_strv_free(svc->targets[s], svc->n_targets[s]);
+    cfg_ecs_fini(&svc->ecs);
     memset(svc, 0, sizeof(*svc));
 }

@@ -119,6 +119,9 @@ typedef struct bg_deploy_host {
     /* Bound port of the test listener (<test>) or the production listener; -1 if none.
      * May be NULL: the configured addresses are used as written. */
     int (*listen_port)(void *ctx, bool test);
+    /* Where <service>'s preview is reached when its platform routes it (ecs: the test
+     * listener's URL), used as BLUEGREEN_TEST_URL; NULL (or op NULL): our test listener. */
+    const char *(*test_url)(void *ctx, const char *service);
 } bg_deploy_host_t;
 
 typedef struct bg_deployer bg_deployer_t;

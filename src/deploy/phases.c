@@ -390,11 +390,18 @@ static char *test_base(dp_deployment_t *dep)
 
 static void hook_env(dp_deployment_t *dep, char *vars[4])
 {
-    char *base = test_base(dep);
+    const char *ext = dep->d->host.test_url != NULL
+                          ? dep->d->host.test_url(dep->d->host.ctx, dep->svc->cfg->name)
+                          : NULL;
 
-    vars[0] = bg_asprintf("BLUEGREEN_TEST_URL=%s%s", base,
-                          dep->svc->cfg->path_prefix ? dep->svc->cfg->path_prefix : "/");
-    free(base);
+    if (ext != NULL) {
+        vars[0] = bg_asprintf("BLUEGREEN_TEST_URL=%s", ext);
+    } else {
+        char *base = test_base(dep);
+        vars[0] = bg_asprintf("BLUEGREEN_TEST_URL=%s%s", base,
+                              dep->svc->cfg->path_prefix ? dep->svc->cfg->path_prefix : "/");
+        free(base);
+    }
     vars[1] = bg_asprintf("BLUEGREEN_SERVICE=%s", dep->svc->cfg->name);
     vars[2] = bg_asprintf("BLUEGREEN_HOST=%s", dep->svc->cfg->host ? dep->svc->cfg->host : "");
     vars[3] = bg_asprintf("BLUEGREEN_VERSION=%s", dep->rev.version ? dep->rev.version : "");

@@ -28,13 +28,14 @@ const char *bg_instance_state_str(bg_instance_state_t s)
 }
 
 bg_driver_t *bg_driver_new(bg_driver_kind_t kind, uv_loop_t *loop, const char *state_dir,
-                           const bg_driver_events_t *events, bg_err_t *err)
+                           const bg_config_t *cfg, const bg_driver_events_t *events,
+                           bg_err_t *err)
 {
     switch (kind) {
     case BG_DRIVER_PROCESS: return bg_process_driver_new(loop, state_dir, events, err);
     case BG_DRIVER_STATIC: return bg_static_driver_new(loop, err);
     case BG_DRIVER_DOCKER: return bg_docker_driver_new(loop, state_dir, events, err);
-    case BG_DRIVER_ECS: break;
+    case BG_DRIVER_ECS: return bg_ecs_driver_new(loop, cfg, events, err);
     }
     bg_err_set(err, BG_EINVAL, "driver %s is not in this build", bg_driver_kind_str(kind));
     return NULL;

@@ -27,6 +27,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "config/config.h"
+#include "route/route-t.h"
 
 typedef struct bg_driver bg_driver_t;
 typedef struct bg_instance bg_instance_t;
@@ -103,7 +104,25 @@ typedef enum bg_driver_caps {
      * slots' targets are given by the config or registered through the admin API, and
      * traffic moves by hand. */
     BG_DRIVER_CAP_STARTS = 1 << 0,
+    /* The platform routes the service's traffic, not our proxy (ecs: the ALB's listener
+     * rule with a weighted forward to the slots' target groups). The host moves traffic
+     * with set_weights() (verified by the driver), and reads the slots' health,
+     * traffic figures (for rollback_on) and evidence from slot_health()/slot_stats();
+     * instances are never targets of the proxy. */
+    BG_DRIVER_CAP_ROUTES = 1 << 1,
 } bg_driver_caps_t;
+
+/* A slot as a routing driver sees it (BG_DRIVER_CAP_ROUTES). */
+typedef struct bg_driver_slot_health {
+    uint32_t targets;         /* registered and not draining */
+    uint32_t healthy;
+    char detail[256];         /* the first non-healthy target's state and reason, "" if none */
+    char stopped_reason[512]; /* why the slot's latest task stopped, "" if none */
+} bg_driver_slot_health_t;
+
+/* A switch finished: <status> 0 once the platform shows the weights and the probe saw the
+ * intended version (<switch_ms> from the write to that), or negative with <msg>. */
+typedef void (*bg_driver_switch_cb)(void *arg, int status, double switch_ms, const char *msg);
 
 /* Progress of a resolve (an image pull): layers and bytes so far; totals may grow as the
  * registry tells more. */
@@ -161,6 +180,21 @@ typedef struct bg_driver_vtable {
     /* Appends up to the last <max_bytes> of the instance's output to <out> (from a file or
      * a buffer the driver keeps; never waits for I/O). */
     int (*logs)(bg_driver_t *d, bg_instance_t *inst, size_t max_bytes, bg_buf_t *out);
+    /* ---- BG_DRIVER_CAP_ROUTES only (NULL otherwise) ---- */
+    /* Routes <weight> (blue, green; sum 100) of <service> on the platform and verifies it;
+     * <cb> exactly once, never from inside. A newer call supersedes one not yet written
+     * (its <cb> gets the newer call's outcome). */
+    void (*set_weights)(bg_driver_t *d, const char *service, const uint32_t weight[2],
+                        bg_driver_switch_cb cb, void *arg);
+    /* The slot's last known health (polled on the loop while the slot holds instances). */
+    void (*slot_health)(bg_driver_t *d, const char *service, int slot,
+                        bg_driver_slot_health_t *out);
+    /* The slot's cumulative traffic counters as the platform measures them (ecs: from
+     * CloudWatch), kept up to date while they are being asked for. Borrowed, live. */
+    const bg_traffic_stats_t *(*slot_stats)(bg_driver_t *d, const char *service, int slot);
+    /* Where the preview slot is reached for hooks.test (the test listener's URL); NULL if
+     * none. Borrowed. */
+    const char *(*test_url)(bg_driver_t *d, const char *service);
     /* Releases an instance in state STOPPED. */
     void (*free_instance)(bg_driver_t *d, bg_instance_t *inst);
     /* Stops watching everything (instances keep running: re-adoption picks them up),
@@ -183,6 +217,10 @@ static inline unsigned bg_driver_caps(const bg_driver_t *d)
 static inline bool bg_driver_starts(const bg_driver_t *d)
 {
     return (d->vt->caps & BG_DRIVER_CAP_STARTS) != 0;
+}
+static inline bool bg_driver_routes(const bg_driver_t *d)
+{
+    return d != NULL && (d->vt->caps & BG_DRIVER_CAP_ROUTES) != 0;
 }
 /* 0 when the driver has no validate(). */
 static inline int bg_driver_validate(const bg_driver_t *d, const char *service,
@@ -244,10 +282,18 @@ static inline void bg_driver_close(bg_driver_t *d, void (*cb)(void *arg), void *
 }
 
 /* Opens the driver of <kind> on <loop> (borrowed; outlives it) with <state_dir> for its
- * files and <events> (copied). NULL with <err> when it cannot open (or the kind is not in
- * this build). Thread: control. */
+ * files and <events> (copied); <cfg> (borrowed, outlives the driver; may be NULL for the
+ * drivers that need none) gives the ecs driver its services' ecs: blocks. NULL with <err>
+ * when it cannot open (or the kind is not in this build). Thread: control. */
 bg_driver_t *bg_driver_new(bg_driver_kind_t kind, uv_loop_t *loop, const char *state_dir,
-                           const bg_driver_events_t *events, bg_err_t *err);
+                           const bg_config_t *cfg, const bg_driver_events_t *events,
+                           bg_err_t *err);
+
+/* The ecs driver (ecs.c): each slot of each ecs service is an ECS service
+ * `<name>-<slot>` on the slot's target group; traffic moves on the ALB listener rule.
+ * <cfg> borrowed (outlives the driver). Thread: control. */
+bg_driver_t *bg_ecs_driver_new(uv_loop_t *loop, const bg_config_t *cfg,
+                               const bg_driver_events_t *events, bg_err_t *err);
 
 /* The static driver: runs nothing (no BG_DRIVER_CAP_STARTS); a service's targets are listed
  * in the config or registered through the admin API. */

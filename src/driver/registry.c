@@ -11,7 +11,8 @@
 #include "base/compat.h"
 
 /* static runs nothing: its targets come from the config or the admin API (server/). */
-static const bg_driver_kind_t in_build[] = {BG_DRIVER_PROCESS, BG_DRIVER_STATIC, BG_DRIVER_DOCKER};
+static const bg_driver_kind_t in_build[] = {BG_DRIVER_PROCESS, BG_DRIVER_STATIC, BG_DRIVER_DOCKER,
+                                             BG_DRIVER_ECS};
 
 bool bg_driver_in_build(bg_driver_kind_t kind)
 {

@@ -153,6 +153,24 @@ static void publish_and_answer(bg_server_t *s, srv_service_t *switched, bg_admin
     srv_switch_wait(s, gen, t0, switched, on_verified, pa);
 }
 
+static void on_routed_answer(void *arg, int status, double switch_ms, const char *msg)
+{
+    pending_answer_t *pa = arg;
+
+    if (status != 0) {
+        bg_admin_respond_errorf(pa->req, status,
+                                "the split is stored and written to the load balancer, but not "
+                                "verified: %s",
+                                msg);
+    } else {
+        json_object_set_new(pa->body, "switch_ms", json_real(switch_ms));
+        bg_admin_respond_json(pa->req, pa->status, pa->body);
+        pa->body = NULL;
+    }
+    json_decref(pa->body);
+    free(pa);
+}
+
 static srv_service_t *find_or_404(bg_server_t *s, bg_admin_req_t *req, const char *name)
 {
     srv_service_t *svc = srv_service_find(s, name);
@@ -195,9 +213,12 @@ static void op_traffic(void *ctx, bg_admin_req_t *req, const char *name, uint32_
     bg_server_t *s = ctx;
     srv_service_t *svc = find_or_404(s, req, name);
 
+    bg_driver_t *drv;
+
     if (svc == NULL || refuse_when_stopping(s, req))
         return;
-    for (int sl = 0; sl < BG_SLOT_COUNT; sl++) {
+    drv = srv_driver_of(s, svc);
+    for (int sl = 0; sl < BG_SLOT_COUNT && !bg_driver_routes(drv); sl++) {
         if ((sl == BG_SLOT_BLUE ? blue : green) > 0 && svc->slot[sl].n == 0) {
             bg_admin_respond_errorf(req, BG_ECONFLICT,
                                     "slot %s of %s has no targets: it "
@@ -229,6 +250,19 @@ static void op_traffic(void *ctx, bg_admin_req_t *req, const char *name, uint32_
            name, blue, green, svc->weight[BG_SLOT_BLUE], svc->weight[BG_SLOT_GREEN]);
     svc->weight[BG_SLOT_BLUE] = blue;
     svc->weight[BG_SLOT_GREEN] = green;
+    if (bg_driver_routes(drv)) {
+        /* The platform routes this service: answered once its driver verified the split. */
+        uint32_t w[2] = {blue, green};
+        pending_answer_t *pa = BG_NEW(pending_answer_t);
+        srv_publish(s);
+        pa->req = req;
+        pa->status = 200;
+        pa->body = json_pack("{s:s,s:{s:i,s:i}}", "service", name, "traffic", "blue", (int)blue,
+                             "green", (int)green);
+        pa->report = true;
+        drv->vt->set_weights(drv, name, w, on_routed_answer, pa);
+        return;
+    }
     publish_and_answer(s, svc, req, 200,
                        json_pack("{s:s,s:{s:i,s:i}}", "service", name, "traffic", "blue", (int)blue,
                                  "green", (int)green),

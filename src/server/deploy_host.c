@@ -22,14 +22,37 @@ static srv_service_t *svc_of(bg_server_t *s, const char *name)
     return svc;
 }
 
+static bg_driver_t *routing_driver(bg_server_t *s, srv_service_t *svc)
+{
+    bg_driver_t *drv = srv_driver_of(s, svc);
+    return bg_driver_routes(drv) ? drv : NULL;
+}
+
+static void on_restored(void *arg, int status, double switch_ms, const char *msg)
+{
+    char *service = arg;
+
+    if (status == 0)
+        bg_log(BG_LOG_INFO, "route", "msg=\"stored weights routed\" service=%s switch_ms=%.1f",
+               service, switch_ms);
+    else
+        bg_log(BG_LOG_WARN, "route", "msg=\"stored weights not confirmed\" service=%s err=\"%s\"",
+               service, msg);
+    free(service);
+}
+
 static void h_restore_weights(void *ctx, const char *service, const uint32_t w[2])
 {
     bg_server_t *s = ctx;
     srv_service_t *svc = svc_of(s, service);
+    bg_driver_t *routes = routing_driver(s, svc);
 
     svc->weight[0] = w[0];
     svc->weight[1] = w[1];
     srv_publish(s);
+    /* The platform routes: it gets the stored split too (a restart reconciles it). */
+    if (routes != NULL)
+        routes->vt->set_weights(routes, service, w, on_restored, bg_strdup(service));
 }
 
 typedef struct switch_call {
@@ -48,20 +71,43 @@ static void on_switched(bg_server_t *s, void *arg, int status, uint64_t generati
     c.cb(c.arg, status, switch_ms);
 }
 
+static void on_routed(void *arg, int status, double switch_ms, const char *msg)
+{
+    switch_call_t c = *(switch_call_t *)arg;
+
+    free(arg);
+    if (status != 0)
+        bg_log(BG_LOG_WARN, "route", "msg=\"switch not verified\" err=\"%s\"", msg);
+    c.cb(c.arg, status, switch_ms);
+}
+
 static void h_set_weights(void *ctx, const char *service, const uint32_t w[2], bg_deploy_done_cb cb,
                           void *arg)
 {
     bg_server_t *s = ctx;
     srv_service_t *svc = svc_of(s, service);
     switch_call_t *c = BG_NEW(switch_call_t);
+    bg_driver_t *routes = routing_driver(s, svc);
     uint64_t t0, gen;
+
+    c->cb = cb;
+    c->arg = arg;
+    if (routes != NULL) {
+        /* The platform's load balancer is the data plane: the driver writes and verifies. */
+        bg_log(BG_LOG_INFO, "route",
+               "msg=\"traffic change\" service=%s blue=%u green=%u by=deploy via=%s", service,
+               w[0], w[1], routes->vt->name);
+        svc->weight[0] = w[0];
+        svc->weight[1] = w[1];
+        srv_publish(s);
+        routes->vt->set_weights(routes, service, w, on_routed, c);
+        return;
+    }
 
     bg_log(BG_LOG_INFO, "route", "msg=\"traffic change\" service=%s blue=%u green=%u by=deploy",
            service, w[0], w[1]);
     svc->weight[0] = w[0];
     svc->weight[1] = w[1];
-    c->cb = cb;
-    c->arg = arg;
     t0 = bg_now_us();
     gen = srv_publish(s);
     srv_switch_wait(s, gen, t0, svc, on_switched, c);
@@ -87,6 +133,18 @@ static int add_instance(bg_server_t *s, srv_service_t *svc, bg_instance_t *inst,
     snprintf(out->handle, sizeof(out->handle), "%s", inst->handle);
     bg_health_watch(s->health, t, &svc->cfg->health);
     srv_publish(s);
+    return 0;
+}
+
+static int add_routed_instance(bg_server_t *s, bg_instance_t *inst, bg_deploy_instance_t *out)
+{
+    srv_instance_t *rec = BG_NEW(srv_instance_t);
+
+    rec->inst = inst;
+    inst->data = rec;
+    bg_list_insert_tail(&s->instances, &rec->link);
+    snprintf(out->address, sizeof(out->address), "%s", inst->address);
+    snprintf(out->handle, sizeof(out->handle), "%s", inst->handle);
     return 0;
 }
 
@@ -138,8 +196,12 @@ static int h_start(void *ctx, const bg_instance_spec_t *spec, bg_deploy_started_
     }
     srv_metrics_slot_revision(svc, spec->slot, spec->revision, spec->rev->version);
     /* The address is known at once: the target is in its slot (unhealthy until checked)
-     * while an asynchronous driver is still starting it. */
-    add_instance(s, svc, inst, false, out, err);
+     * while an asynchronous driver is still starting it. A routing driver's instances are
+     * the platform's business: recorded, never proxy targets. */
+    if (bg_driver_routes(drv))
+        add_routed_instance(s, inst, out);
+    else
+        add_instance(s, svc, inst, false, out, err);
     if (inst->state == BG_INSTANCE_STARTING)
         return 1;
     free(c);
@@ -161,6 +223,8 @@ static int h_adopt(void *ctx, const bg_instance_spec_t *spec, const char *addres
     if ((rc = bg_driver_adopt(drv, spec, address, handle, &inst, err)) != 0)
         return rc;
     srv_metrics_slot_revision(svc, spec->slot, spec->revision, spec->rev->version);
+    if (bg_driver_routes(drv))
+        return add_routed_instance(s, inst, out);
     return add_instance(s, svc, inst, true, out, err);
 }
 
@@ -315,6 +379,25 @@ static void take_instances(bg_server_t *s, slot_stop_t *st)
     }
 }
 
+static void take_routed_instances(bg_server_t *s, slot_stop_t *st, const char *service, int slot)
+{
+    bg_list_t *pos, *tmp;
+    size_t n = 0;
+
+    bg_list_foreach(pos, &s->instances)
+    n++;
+    st->recs = bg_xcalloc(n ? n : 1, sizeof(*st->recs));
+    bg_list_foreach_safe(pos, tmp, &s->instances)
+    {
+        srv_instance_t *rec = BG_CONTAINER_OF(pos, srv_instance_t, link);
+        if (rec->target != NULL || rec->inst->slot != slot ||
+            strcmp(rec->inst->service, service) != 0)
+            continue;
+        bg_list_remove(&rec->link);
+        st->recs[st->n_recs++] = rec;
+    }
+}
+
 static void h_stop_slot(void *ctx, const char *service, int slot, bg_deploy_done_cb cb, void *arg)
 {
     bg_server_t *s = ctx;
@@ -325,6 +408,16 @@ static void h_stop_slot(void *ctx, const char *service, int slot, bg_deploy_done
     st->s = s;
     st->cb = cb;
     st->arg = arg;
+    if (routing_driver(s, svc) != NULL) {
+        /* Nothing of ours to drain: the driver drains on the platform (ecs: the target
+         * group's deregistration delay) before it reports the instances stopped. */
+        take_routed_instances(s, st, service, slot);
+        bg_list_insert_tail(&s->slot_stops, &st->link);
+        uv_timer_init(&s->loop, &st->timer);
+        st->timer.data = st;
+        stop_instances(st);
+        return;
+    }
     st->n = sl->n;
     st->targets = sl->targets; /* the model's refs move here */
     sl->targets = NULL;
@@ -361,11 +454,38 @@ void srv_deploy_host_shutdown(bg_server_t *s)
 
 /* ---- reading a slot ---- */
 
+/* Instances a routing driver runs in <slot> (recorded, not stopped). */
+static uint32_t slot_instances(bg_server_t *s, const char *service, int slot)
+{
+    bg_list_t *pos;
+    uint32_t n = 0;
+
+    bg_list_foreach(pos, &s->instances)
+    {
+        srv_instance_t *rec = BG_CONTAINER_OF(pos, srv_instance_t, link);
+        if (rec->target == NULL && rec->inst->slot == slot &&
+            strcmp(rec->inst->service, service) == 0)
+            n++;
+    }
+    return n;
+}
+
 static void h_slot_status(void *ctx, const char *service, int slot, bg_deploy_slot_status_t *out)
 {
     srv_service_t *svc = svc_of(ctx, service);
+    bg_driver_t *routes = routing_driver(ctx, svc);
 
     memset(out, 0, sizeof(*out));
+    if (routes != NULL) {
+        bg_driver_slot_health_t h;
+        routes->vt->slot_health(routes, service, slot, &h);
+        out->targets = h.targets > slot_instances(ctx, service, slot)
+                           ? h.targets
+                           : slot_instances(ctx, service, slot);
+        out->healthy = h.healthy;
+        out->unhealthy = out->targets > h.healthy ? out->targets - h.healthy : 0;
+        return;
+    }
     out->targets = (uint32_t)svc->slot[slot].n;
     for (size_t i = 0; i < svc->slot[slot].n; i++)
         if (bg_target_is_healthy(svc->slot[slot].targets[i]))
@@ -375,8 +495,15 @@ static void h_slot_status(void *ctx, const char *service, int slot, bg_deploy_sl
 
 static const bg_traffic_stats_t *h_slot_stats(void *ctx, const char *service, int slot)
 {
-    return &svc_of(ctx, service)->stats->slot[slot];
+    srv_service_t *svc = svc_of(ctx, service);
+    bg_driver_t *routes = routing_driver(ctx, svc);
+
+    if (routes != NULL)
+        return routes->vt->slot_stats(routes, service, slot);
+    return &svc->stats->slot[slot];
 }
+
+static void h_logs(void *ctx, const char *service, int slot, size_t bytes, bg_buf_t *out);
 
 static json_t *log_tail(bg_server_t *s, const bg_target_t *t, size_t bytes)
 {
@@ -398,7 +525,24 @@ static json_t *h_evidence(void *ctx, const char *service, int slot, bool failing
     bg_server_t *s = ctx;
     srv_service_t *svc = svc_of(s, service);
     json_t *arr = json_array();
+    bg_driver_t *routes = routing_driver(s, svc);
 
+    if (routes != NULL) {
+        /* The platform's words: its target health and why its last task stopped. */
+        bg_driver_slot_health_t h;
+        bg_buf_t b;
+        routes->vt->slot_health(routes, service, slot, &h);
+        bg_buf_init(&b);
+        h_logs(ctx, service, slot, EVIDENCE_LOG_BYTES, &b);
+        json_array_append_new(arr, json_pack("{s:s,s:i,s:i,s:s,s:s,s:s%}", "driver", routes->vt->name,
+                                             "targets", (int)h.targets, "healthy", (int)h.healthy,
+                                             "health", h.detail, "stopped_reason",
+                                             h.stopped_reason, "log_tail",
+                                             b.data ? b.data : "", b.len));
+        bg_buf_fini(&b);
+        (void)failing_only;
+        return arr;
+    }
     for (size_t i = 0; i < svc->slot[slot].n; i++) {
         bg_target_t *t = svc->slot[slot].targets[i];
         bg_health_info_t info;
@@ -421,6 +565,22 @@ static void h_logs(void *ctx, const char *service, int slot, size_t bytes, bg_bu
     bg_server_t *s = ctx;
     srv_service_t *svc = svc_of(s, service);
 
+    if (routing_driver(s, svc) != NULL) {
+        bg_list_t *pos;
+        bg_list_foreach(pos, &s->instances)
+        {
+            srv_instance_t *rec = BG_CONTAINER_OF(pos, srv_instance_t, link);
+            if (rec->target != NULL || rec->inst->slot != slot ||
+                strcmp(rec->inst->service, service) != 0)
+                continue;
+            bg_buf_printf(out, "==> %s (%s, rev %lld) <==\n", rec->inst->address,
+                          bg_slot_str((bg_slot_t)slot), (long long)rec->inst->revision);
+            bg_driver_logs(rec->inst->driver, rec->inst, bytes, out);
+            break; /* one service per slot: its instances share what the driver knows */
+        }
+        return;
+    }
+
     for (size_t i = 0; i < svc->slot[slot].n; i++) {
         bg_target_t *t = svc->slot[slot].targets[i];
         srv_instance_t *rec = srv_instance_of(s, t);
@@ -432,6 +592,15 @@ static void h_logs(void *ctx, const char *service, int slot, size_t bytes, bg_bu
         if (out->len > 0 && out->data[out->len - 1] != '\n')
             bg_buf_puts(out, "\n");
     }
+}
+
+static const char *h_test_url(void *ctx, const char *service)
+{
+    bg_server_t *s = ctx;
+    bg_driver_t *routes = routing_driver(s, svc_of(s, service));
+
+    return routes != NULL && routes->vt->test_url != NULL ? routes->vt->test_url(routes, service)
+                                                          : NULL;
 }
 
 static int h_listen_port(void *ctx, bool test)
@@ -457,5 +626,6 @@ void srv_deploy_host(bg_server_t *s, bg_deploy_host_t *out)
         .evidence = h_evidence,
         .logs = h_logs,
         .listen_port = h_listen_port,
+        .test_url = h_test_url,
     };
 }

@@ -41,7 +41,7 @@ int srv_instances_start(bg_server_t *s, bg_err_t *err)
         BG_ASSERT((unsigned)kind < SRV_DRIVER_KINDS);
         if (s->drivers[kind] != NULL)
             continue;
-        s->drivers[kind] = bg_driver_new(kind, &s->loop, dir, &events, err);
+        s->drivers[kind] = bg_driver_new(kind, &s->loop, dir, s->cfg, &events, err);
         if (s->drivers[kind] == NULL) {
             if (err != NULL)
                 snprintf(err->key, sizeof(err->key), "services.%s.driver",

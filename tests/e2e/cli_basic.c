@@ -743,8 +743,10 @@ Test(cli, check_config_warns_unknown_requires_and_refuses_missing_drivers)
                                  "    image: acme/orders:1\n");
     CLI_RUN(&r, "check-config", "-c", path2);
     cr_assert_eq(r.code, 2, "%s", r.err);
-    want = bg_asprintf("%s:4:13: services.orders.driver: service orders uses driver ecs, which "
-                       "this build lacks (it has: process, static, docker)",
+    /* Every driver is in this build now: an ecs service without its ecs: block is the
+     * error, at the service. */
+    want = bg_asprintf("%s:3:5: services.orders: the ecs driver needs an ecs: mapping (cluster, "
+                       "listener_rule_arn, target_groups: {blue, green}, ...)",
                        path2);
     cr_assert(starts_with(r.err, want), "want %s\ngot  %s", want, r.err);
     cr_assert_str_eq(r.out, "");

@@ -429,7 +429,7 @@ Test(config, aliases)
                "t.yaml:2:3: services.a.a: unknown key \"a\"; valid keys: route, driver, "
                "version, count, run, image, env, port, resources, health, strategy, bake, "
                "termination_wait, drain, stop_timeout, startup_timeout, rollback_on, api, "
-               "hooks, targets, traffic, keep_failed, labels");
+               "hooks, targets, traffic, keep_failed, labels, ecs");
     /* an alias reports the position of the node it names (libyaml's document API keeps
      * no mark for the alias itself) */
     assert_err("services:\n  a:\n" SVC_RUN "    hooks: {test: &h [*h]}\n",

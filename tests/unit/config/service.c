@@ -195,7 +195,7 @@ Test(service, unknown_and_duplicate_keys)
                "t.yaml:4:5: services.orders.helth: unknown key \"helth\"; valid keys: route, "
                "driver, version, count, run, image, env, port, resources, health, strategy, bake, "
                "termination_wait, drain, stop_timeout, startup_timeout, rollback_on, api, "
-               "hooks, targets, traffic, keep_failed, labels");
+               "hooks, targets, traffic, keep_failed, labels, ecs");
     assert_err("services:\n  orders:\n" SVC_RUN "    health: {intervall: 1s}\n",
                "t.yaml:4:14: services.orders.health.intervall: unknown key \"intervall\"; "
                "valid keys: type, path, format, interval, timeout, healthy_threshold, "

@@ -79,7 +79,7 @@ Test(docker, engine_down_fails_the_pull_with_its_reason)
     snprintf(host, sizeof(host), "unix://%s/no-engine.sock", dir);
     setenv("DOCKER_HOST", host, 1);
     cr_assert_eq(uv_loop_init(&loop), 0);
-    bg_driver_t *d = bg_driver_new(BG_DRIVER_DOCKER, &loop, dir, NULL, &err);
+    bg_driver_t *d = bg_driver_new(BG_DRIVER_DOCKER, &loop, dir, NULL, NULL, &err);
     cr_assert_not_null(d, "%s", err.msg);
     cr_expect(bg_driver_starts(d));
     cr_assert(bg_driver_resolve(d, "orders", &rev, NULL, on_resolved, NULL));
@@ -103,10 +103,10 @@ Test(docker, validates_images_and_docker_host)
 
     setenv("DOCKER_HOST", "tcp://127.0.0.1:2375", 1);
     cr_assert_eq(uv_loop_init(&loop), 0);
-    cr_expect_null(bg_driver_new(BG_DRIVER_DOCKER, &loop, dir, NULL, &err));
+    cr_expect_null(bg_driver_new(BG_DRIVER_DOCKER, &loop, dir, NULL, NULL, &err));
     cr_expect(strstr(err.msg, "Unix socket only") != NULL, "%s", err.msg);
     setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock", 1);
-    bg_driver_t *d = bg_driver_new(BG_DRIVER_DOCKER, &loop, dir, NULL, &err);
+    bg_driver_t *d = bg_driver_new(BG_DRIVER_DOCKER, &loop, dir, NULL, NULL, &err);
     cr_assert_not_null(d);
     cr_expect_eq(bg_driver_validate(d, "orders", &rev, &err), BG_EINVAL);
     cr_expect(strstr(err.msg, "\"Bad Image\" is not an image reference") != NULL, "%s", err.msg);

@@ -14,7 +14,7 @@ Test(static_driver, runs_nothing_and_says_so)
     bg_instance_t *inst = NULL;
 
     cr_assert_eq(uv_loop_init(&loop), 0);
-    bg_driver_t *d = bg_driver_new(BG_DRIVER_STATIC, &loop, "/tmp", NULL, &err);
+    bg_driver_t *d = bg_driver_new(BG_DRIVER_STATIC, &loop, "/tmp", NULL, NULL, &err);
     cr_assert_not_null(d);
     cr_expect_str_eq(d->vt->name, "static");
     cr_expect(!bg_driver_starts(d));
@@ -40,7 +40,7 @@ Test(static_driver, process_driver_starts_and_validates_its_command)
     cr_assert_eq(uv_loop_init(&loop), 0);
     char dir[] = "/tmp/bg-static-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
-    bg_driver_t *d = bg_driver_new(BG_DRIVER_PROCESS, &loop, dir, NULL, &err);
+    bg_driver_t *d = bg_driver_new(BG_DRIVER_PROCESS, &loop, dir, NULL, NULL, &err);
     cr_assert_not_null(d);
     cr_expect(bg_driver_starts(d));
     cr_expect_eq(bg_driver_validate(d, "orders", &rev, &err), BG_EINVAL);
