@@ -43,6 +43,8 @@ bg_kv_t *cfg_kv_dup(const bg_kv_t *kv, size_t n);
 int cfg_rev_version(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
 int cfg_rev_run(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
 int cfg_rev_image(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
+/* "arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY:REV": the ecs driver's pinned artifact. */
+bool cfg_is_task_definition_arn(const char *s);
 int cfg_rev_env(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
 int cfg_rev_count(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);
 int cfg_rev_port(cfg_ctx_t *ctx, yaml_node_t *val, void *obj);

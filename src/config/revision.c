@@ -77,6 +77,13 @@ int cfg_rev_run(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
     return rc;
 }
 
+bool cfg_is_task_definition_arn(const char *s)
+{
+    const char *td = s != NULL ? strstr(s, ":task-definition/") : NULL;
+    return td != NULL && strncmp(s, "arn:aws", 7) == 0 && strstr(s, ":ecs:") != NULL &&
+           td[17] != '\0' && strchr(td + 17, ':') != NULL && strpbrk(s, " \t\n") == NULL;
+}
+
 int cfg_rev_image(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
 {
     bg_revision_config_t *rev = obj;
@@ -85,6 +92,10 @@ int cfg_rev_image(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
     const char *why = NULL;
     int rc = cfg_set_str(ctx, val, "an image reference like registry/app:1.2.3", &rev->image);
 
+    /* The ecs driver pins a revision as its task definition (src/driver/ecs.c): stored
+     * revisions (and a rollback's) name it in place of the image. */
+    if (rc == 0 && cfg_is_task_definition_arn(rev->image))
+        return 0;
     if (rc == 0 && !bg_image_ref_parse(rev->image, &ref, &why))
         rc = cfg_fail(ctx, val,
                       "expected an image reference like registry/app:1.2.3 "
@@ -274,6 +285,9 @@ int cfg_rev_check_artifact(cfg_ctx_t *ctx, yaml_node_t *node, const bg_revision_
     case BG_DRIVER_ECS:
         if (rev->image == NULL)
             return cfg_fail(ctx, node, "the %s driver needs image", d);
+        if (driver == BG_DRIVER_DOCKER && cfg_is_task_definition_arn(rev->image))
+            return cfg_fail(ctx, image != NULL ? image : node,
+                            "an ECS task definition ARN is an image only for the ecs driver");
         if (run != NULL)
             return cfg_fail(ctx, run, "run is for the process driver; the %s driver runs image", d);
         break;

@@ -49,6 +49,13 @@
 #define PROBE_CALL_MS 5000
 #define SCALE_DOWN_LIMIT_MS 600000
 #define TD_PREFIX "arn:aws:ecs:"
+/* A write that failed on throttling, a 5xx or a timeout (after the client's own retries)
+ * is tried again every RETRY_EVERY_MS for up to RETRY_FOR_MS: a switch or a bring-up does
+ * not fail because AWS throttled a burst. */
+#define RETRY_EVERY_MS 1000
+#define RETRY_FOR_MS 180000
+
+enum { STEP_NONE = 0, STEP_REGISTER, STEP_APPLY, STEP_TEST_RULE };
 
 typedef struct ecs_driver ecs_driver_t;
 typedef struct ecs_svc ecs_svc_t;
@@ -72,7 +79,12 @@ struct ecs_slot {
     unsigned count; /* desired count of the bring-up */
     bg_list_t insts;
     unsigned gen; /* bumped by each bring-up: older poll answers are dropped */
-    bool bringing_up, scaling_down, scale_sent, was_healthy, fail_reported;
+    bool bringing_up, scaling_down, scale_inflight, was_healthy, fail_reported;
+    int scaled_to, scaling_to; /* desired count confirmed by UpdateService (-1: none) / sent */
+    bg_revision_config_t rev; /* of the bring-up (a failed step is retried with it) */
+    bool have_rev;
+    int retry_step;
+    uint64_t retry_at_ms, bringup_started_ms;
     uint64_t scale_deadline_ms;
     /* last poll */
     bool polling;
@@ -84,7 +96,7 @@ struct ecs_slot {
     /* figures for rollback_on */
     bg_traffic_stats_t stats;
     bool metrics_busy;
-    int64_t metrics_from_s;
+    int64_t metrics_from_s, metrics_to_s; /* the range in flight ends at metrics_to_s */
     uint64_t metrics_asked_ms, metrics_polled_ms;
 };
 
@@ -106,6 +118,7 @@ struct ecs_svc {
     uint32_t applied[2], want[2], sw_w[2];
     sw_waiter_t *waiting, *sw_waiters;
     uint64_t sw_t0, probe_deadline_ms;
+    bool sw_retrying;
     int probe_slot;
     char probe_seen[64];
     uv_timer_t probe_timer;
@@ -113,10 +126,14 @@ struct ecs_svc {
 
 typedef struct ecs_resolve {
     bg_list_t link;
+    ecs_svc_t *svc;
+    bg_revision_config_t rev; /* registered again after a passing failure */
+    uint64_t started_ms;
     bool detached; /* answered by close() or cancelled: the AWS answer is dropped */
     bg_driver_resolve_cb cb;
     void *arg;
     char *arn;        /* an image given as a task definition ARN: answered as it is */
+    int fail_rc;      /* the register call could not be queued: answered with this */
     uv_timer_t timer; /* ... from the loop, through this */
 } ecs_resolve_t;
 
@@ -153,6 +170,11 @@ static bool is_td_arn(const char *s)
 {
     return s != NULL && strncmp(s, TD_PREFIX, strlen(TD_PREFIX)) == 0 &&
            strstr(s, ":task-definition/") != NULL;
+}
+
+static bool retryable(int status)
+{
+    return status == BG_EUNAVAIL || status == BG_ETIMEDOUT;
 }
 
 static const char *errmsg(const bg_err_t *err, int status)
@@ -221,10 +243,31 @@ static int register_td(ecs_svc_t *svc, const bg_revision_config_t *rev, bg_aws_a
     return rc;
 }
 
+static void on_resolve_retry(uv_timer_t *t);
+
+static void resolve_free(ecs_resolve_t *r)
+{
+    bg_revision_config_fini(&r->rev);
+    free(r->arn);
+    free(r);
+}
+
+static void on_resolve_timer_closed(uv_handle_t *h)
+{
+    resolve_free(h->data);
+}
+
 static void on_resolved(void *arg, int status, const char *arn, const bg_err_t *err)
 {
     ecs_resolve_t *r = arg;
 
+    if (!r->detached && retryable(status) && !r->svc->drv->closing &&
+        bg_now_ms() - r->started_ms < RETRY_FOR_MS) {
+        bg_log(BG_LOG_WARN, "ecs", "msg=\"task definition not registered; retrying\" service=%s err=\"%s\"",
+               r->svc->cfg->name, errmsg(err, status));
+        uv_timer_start(&r->timer, on_resolve_retry, RETRY_EVERY_MS, 0);
+        return;
+    }
     if (!r->detached) {
         bg_list_remove(&r->link);
         if (status == 0)
@@ -232,16 +275,27 @@ static void on_resolved(void *arg, int status, const char *arn, const bg_err_t *
         else
             r->cb(r->arg, status, NULL, errmsg(err, status));
     }
-    free(r->arn);
-    free(r);
+    uv_close((uv_handle_t *)&r->timer, on_resolve_timer_closed);
 }
 
-static void on_pinned_closed(uv_handle_t *h)
+static void on_resolve_retry(uv_timer_t *t)
 {
-    ecs_resolve_t *r = h->data;
-    free(r->arn);
-    free(r);
+    ecs_resolve_t *r = t->data;
+    int rc;
+
+    if (r->detached || r->svc->drv->closing) {
+        uv_close((uv_handle_t *)&r->timer, on_resolve_timer_closed);
+        return;
+    }
+    rc = register_td(r->svc, &r->rev, on_resolved, r);
+    if (rc != 0) {
+        bg_list_remove(&r->link);
+        r->detached = true;
+        r->cb(r->arg, rc, NULL, "registering the task definition: the call could not be queued");
+        uv_close((uv_handle_t *)&r->timer, on_resolve_timer_closed);
+    }
 }
+
 
 static void on_pinned(uv_timer_t *t)
 {
@@ -250,9 +304,12 @@ static void on_pinned(uv_timer_t *t)
     if (!r->detached) {
         bg_list_remove(&r->link);
         r->detached = true;
-        r->cb(r->arg, 0, r->arn, NULL);
+        if (r->fail_rc != 0)
+            r->cb(r->arg, r->fail_rc, NULL, "registering the task definition: the call could not be queued");
+        else
+            r->cb(r->arg, 0, r->arn, NULL);
     }
-    uv_close((uv_handle_t *)&r->timer, on_pinned_closed);
+    uv_close((uv_handle_t *)&r->timer, on_resolve_timer_closed);
 }
 
 static void ecs_resolve(bg_driver_t *d, const char *service, const bg_revision_config_t *rev,
@@ -261,33 +318,30 @@ static void ecs_resolve(bg_driver_t *d, const char *service, const bg_revision_c
     ecs_driver_t *drv = drv_of(d);
     ecs_svc_t *svc = svc_find(drv, service);
     ecs_resolve_t *r = BG_NEW(ecs_resolve_t);
-    char msg[128];
     int rc;
 
     (void)progress;
+    BG_ASSERT(svc != NULL); /* validate() said so */
     r->cb = cb;
     r->arg = arg;
+    r->svc = svc;
+    r->started_ms = bg_now_ms();
+    bg_revision_config_copy(&r->rev, rev);
+    uv_timer_init(drv->base.loop, &r->timer);
+    r->timer.data = r;
     bg_list_insert_tail(&drv->resolves, &r->link);
-    BG_ASSERT(svc != NULL); /* validate() said so */
     if (is_td_arn(rev->image)) {
         /* Already pinned (a rollback's or a re-deployed revision): runs as it is (the
          * slot's UpdateService says so if it no longer exists). */
         r->arn = bg_strdup(rev->image);
-        uv_timer_init(drv->base.loop, &r->timer);
-        r->timer.data = r;
         uv_timer_start(&r->timer, on_pinned, 0, 0);
         return;
-    } else {
-        rc = register_td(svc, rev, on_resolved, r);
     }
+    rc = register_td(svc, rev, on_resolved, r);
     if (rc != 0) {
-        /* nothing queued: answer from the loop through a failed call of our own */
-        snprintf(msg, sizeof(msg), "registering the task definition: %s", bg_strerror(rc));
-        bg_list_remove(&r->link);
-        r->detached = true;
-        cb(arg, rc, NULL, msg);
-        free(r->arn);
-        free(r);
+        /* nothing queued: answered from the loop */
+        r->fail_rc = rc;
+        uv_timer_start(&r->timer, on_pinned, 0, 0);
     }
 }
 
@@ -309,6 +363,19 @@ static void ecs_cancel_resolve(bg_driver_t *d, void *arg)
 static void starting_done(ecs_slot_t *sl, int status, const char *msg);
 static void scale_down_maybe(ecs_slot_t *sl);
 
+/* True when step <step> failed on something passing (throttling, 5xx, a timeout) and is
+ * scheduled again (on_tick runs it). */
+static bool bringup_retry(ecs_slot_t *sl, int step, int status, const bg_err_t *err)
+{
+    if (!retryable(status) || bg_now_ms() - sl->bringup_started_ms >= RETRY_FOR_MS)
+        return false;
+    bg_log(BG_LOG_WARN, "ecs", "msg=\"bring-up step failed; retrying\" service=%s step=%d err=\"%s\"",
+           sl->name, step, errmsg(err, status));
+    sl->retry_step = step;
+    sl->retry_at_ms = bg_now_ms() + RETRY_EVERY_MS;
+    return true;
+}
+
 static void on_test_rule(void *arg, int status, uint64_t verify_ms, const bg_err_t *err)
 {
     ecs_slot_t *sl = arg;
@@ -321,6 +388,8 @@ static void on_test_rule(void *arg, int status, uint64_t verify_ms, const bg_err
         bg_log(BG_LOG_INFO, "ecs", "msg=\"test listener rule points at the preview\" service=%s slot=%s",
                sl->svc->cfg->name, bg_slot_str((bg_slot_t)sl->slot));
         starting_done(sl, 0, "");
+    } else if (bringup_retry(sl, STEP_TEST_RULE, status, err)) {
+        return;
     } else {
         snprintf(msg, sizeof(msg), "test listener rule: %.400s", errmsg(err, status));
         starting_done(sl, status, msg);
@@ -383,6 +452,8 @@ static void on_applied(void *arg, int status, const char *arn, const bg_err_t *e
     if (status == UV_ECANCELED || sl->svc->drv->closing)
         return;
     if (status != 0) {
+        if (bringup_retry(sl, STEP_APPLY, status, err))
+            return;
         snprintf(msg, sizeof(msg), "ecs service %s: %.300s", sl->name, errmsg(err, status));
         starting_done(sl, status, msg);
         scale_down_maybe(sl);
@@ -426,6 +497,8 @@ static void on_bringup_td(void *arg, int status, const char *arn, const bg_err_t
     if (status == UV_ECANCELED || sl->svc->drv->closing)
         return;
     if (status != 0) {
+        if (bringup_retry(sl, STEP_REGISTER, status, err))
+            return;
         snprintf(msg, sizeof(msg), "registering the task definition: %.400s", errmsg(err, status));
         starting_done(sl, status, msg);
         return;
@@ -440,6 +513,12 @@ static void bring_up(ecs_slot_t *sl, const bg_revision_config_t *rev)
     int rc;
 
     sl->bringing_up = true;
+    sl->bringup_started_ms = bg_now_ms();
+    sl->retry_step = STEP_NONE;
+    if (sl->have_rev)
+        bg_revision_config_fini(&sl->rev);
+    bg_revision_config_copy(&sl->rev, rev);
+    sl->have_rev = true;
     sl->gen++;
     sl->have_health = sl->have_status = sl->missing = false;
     sl->was_healthy = sl->fail_reported = false;
@@ -558,7 +637,8 @@ static void stopped_done(ecs_slot_t *sl)
 {
     bg_list_t *pos, *tmp;
 
-    sl->scaling_down = sl->scale_sent = false;
+    sl->scaling_down = false;
+    sl->scaled_to = -1;
     bg_list_foreach_safe(pos, tmp, &sl->insts)
     {
         ecs_inst_t *in = BG_CONTAINER_OF(pos, ecs_inst_t, link);
@@ -573,39 +653,47 @@ static void stopped_done(ecs_slot_t *sl)
     }
 }
 
+static void scale_down_maybe(ecs_slot_t *sl);
+
 static void on_scaled(void *arg, const bg_aws_result_t *res)
 {
     ecs_slot_t *sl = arg;
 
     if (res->status == UV_ECANCELED || sl->svc->drv->closing)
         return;
+    sl->scale_inflight = false;
     if (res->status == BG_ENOTFOUND || (res->aws_code && strstr(res->aws_code, "NotActive"))) {
         stopped_done(sl); /* nothing left to stop */
         return;
     }
     if (res->status != 0) {
+        /* the next tick sends it again */
         bg_log(BG_LOG_WARN, "ecs", "msg=\"scale-down failed; retrying\" service=%s err=\"%s\"",
                sl->name, res->err.msg);
-        sl->scale_sent = false; /* the next tick sends it again */
         return;
     }
+    sl->scaled_to = sl->scaling_to;
     sl->have_status = sl->have_health = false; /* wait for a fresh poll */
     sl->gen++;
+    scale_down_maybe(sl); /* more instances may have been stopped meanwhile */
 }
 
 static void send_scale(ecs_slot_t *sl, unsigned want)
 {
     const bg_ecs_config_t *e = &sl->svc->cfg->ecs;
 
-    sl->scale_sent = true;
+    sl->scale_inflight = true;
+    sl->scaling_to = (int)want;
     sl->count = want;
     if (bg_aws_call(sl->svc->aws, &bg_aws_ecs, "UpdateService",
                     json_pack("{s:s, s:s, s:i}", "cluster", e->cluster, "service", sl->name,
                               "desiredCount", (int)want),
                     on_scaled, sl) != 0)
-        sl->scale_sent = false;
+        sl->scale_inflight = false;
 }
 
+/* Instances are being stopped: the service goes down to the count still wanted (each stop
+ * may lower it again; one UpdateService at a time). */
 static void scale_down_maybe(ecs_slot_t *sl)
 {
     bool any;
@@ -617,7 +705,7 @@ static void scale_down_maybe(ecs_slot_t *sl)
         sl->scaling_down = true;
         sl->scale_deadline_ms = bg_now_ms() + SCALE_DOWN_LIMIT_MS;
     }
-    if (!sl->scale_sent)
+    if (!sl->scale_inflight && sl->scaled_to != (int)want)
         send_scale(sl, want);
 }
 
@@ -627,7 +715,7 @@ static void scale_down_check(ecs_slot_t *sl)
     bool any;
     unsigned want = wanted_tasks(sl, &any);
 
-    if (!sl->scaling_down || !sl->scale_sent)
+    if (!sl->scaling_down || sl->scale_inflight || sl->scaled_to != (int)want)
         return;
     if (sl->missing || (sl->have_status && sl->have_health &&
                         sl->status.running + sl->status.pending <= want &&
@@ -800,17 +888,19 @@ static void poll_slot(ecs_slot_t *sl)
 static void on_metrics(void *arg, int status, const bg_aws_tg_metrics_t *m, const bg_err_t *err)
 {
     ecs_slot_t *sl = arg;
-    int64_t to = sl->metrics_from_s;
 
     sl->metrics_busy = false;
     if (status == UV_ECANCELED || sl->svc->drv->closing)
         return;
     if (status != 0) {
+        /* the same range (and more) is asked again next time */
         bg_log(BG_LOG_DEBUG, "ecs", "msg=\"metrics not read\" service=%s err=\"%s\"", sl->name,
                errmsg(err, status));
         return;
     }
-    (void)to;
+    if (sl->metrics_from_s == 0)
+        return; /* counting was stopped meanwhile */
+    sl->metrics_from_s = sl->metrics_to_s;
     uint64_t req = (uint64_t)(m->requests + 0.5), err5 = (uint64_t)(m->target_5xx + 0.5);
     if (err5 > req)
         err5 = req;
@@ -842,7 +932,28 @@ static void poll_metrics(ecs_slot_t *sl, uint64_t now)
     if (bg_aws_alb_metrics_range(sl->svc->aws, e->target_groups[sl->slot], e->load_balancer_arn,
                                  sl->metrics_from_s, to, on_metrics, sl) == 0) {
         sl->metrics_busy = true;
-        sl->metrics_from_s = to;
+        sl->metrics_to_s = to;
+    }
+}
+
+static void run_step(ecs_slot_t *sl, int step)
+{
+    int rc;
+
+    switch (step) {
+    case STEP_REGISTER:
+        rc = register_td(sl->svc, &sl->rev, on_bringup_td, sl);
+        if (rc != 0)
+            starting_done(sl, rc, "registering the task definition: the call could not be queued");
+        break;
+    case STEP_APPLY:
+        apply_service(sl);
+        break;
+    case STEP_TEST_RULE:
+        point_test_rule(sl);
+        break;
+    default:
+        break;
     }
 }
 
@@ -860,10 +971,13 @@ static void on_tick(uv_timer_t *t)
             if (!bg_list_is_empty(&sl->insts) && !sl->polling &&
                 now - sl->polled_ms >= HEALTH_EVERY_MS)
                 poll_slot(sl);
-            if (sl->scaling_down && !sl->scale_sent && !sl->bringing_up) {
-                bool any;
-                send_scale(sl, wanted_tasks(sl, &any));
+            if (sl->retry_step != STEP_NONE && now >= sl->retry_at_ms && !drv->closing) {
+                int step = sl->retry_step;
+                sl->retry_step = STEP_NONE;
+                run_step(sl, step);
             }
+            if (sl->scaling_down && !sl->scale_inflight)
+                scale_down_maybe(sl);
             if (sl->metrics_asked_ms != 0 && now - sl->metrics_asked_ms < METRICS_IDLE_MS)
                 poll_metrics(sl, now);
             else
@@ -943,9 +1057,18 @@ static void probe_next(ecs_svc_t *svc)
         sw_done(svc, BG_EUNAVAIL, "probe could not be sent");
 }
 
+static void sw_write(ecs_svc_t *svc);
+
 static void on_probe_timer(uv_timer_t *t)
 {
-    probe_next(t->data);
+    ecs_svc_t *svc = t->data;
+
+    if (svc->sw_retrying) {
+        svc->sw_retrying = false;
+        sw_write(svc);
+        return;
+    }
+    probe_next(svc);
 }
 
 static void on_rule_written(void *arg, int status, uint64_t verify_ms, const bg_err_t *err)
@@ -959,6 +1082,13 @@ static void on_rule_written(void *arg, int status, uint64_t verify_ms, const bg_
         return;
     }
     if (status != 0) {
+        if (retryable(status) && (bg_now_us() - svc->sw_t0) / 1000 < RETRY_FOR_MS) {
+            bg_log(BG_LOG_WARN, "ecs", "msg=\"listener rule write failed; retrying\" service=%s err=\"%s\"",
+                   svc->cfg->name, errmsg(err, status));
+            svc->sw_retrying = true;
+            uv_timer_start(&svc->probe_timer, on_probe_timer, RETRY_EVERY_MS, 0);
+            return;
+        }
         sw_done(svc, status, errmsg(err, status));
         return;
     }
@@ -983,9 +1113,6 @@ static void on_rule_written(void *arg, int status, uint64_t verify_ms, const bg_
 
 static void sw_start(ecs_svc_t *svc)
 {
-    const bg_ecs_config_t *e = &svc->cfg->ecs;
-    int rc;
-
     svc->sw_busy = true;
     svc->want_pending = false;
     svc->sw_waiters = svc->waiting;
@@ -993,7 +1120,13 @@ static void sw_start(ecs_svc_t *svc)
     svc->sw_w[0] = svc->want[0];
     svc->sw_w[1] = svc->want[1];
     svc->sw_t0 = bg_now_us();
-    rc = bg_aws_alb_set_weights(svc->aws, e->listener_rule_arn, e->target_groups[0], svc->sw_w[0],
+    sw_write(svc);
+}
+
+static void sw_write(ecs_svc_t *svc)
+{
+    const bg_ecs_config_t *e = &svc->cfg->ecs;
+    int rc = bg_aws_alb_set_weights(svc->aws, e->listener_rule_arn, e->target_groups[0], svc->sw_w[0],
                                 e->target_groups[1], svc->sw_w[1], VERIFY_TIMEOUT_MS,
                                 on_rule_written, svc);
     if (rc != 0)
@@ -1092,8 +1225,11 @@ static void drv_free_maybe(ecs_driver_t *drv)
     while (!bg_list_is_empty(&drv->svcs)) {
         ecs_svc_t *svc = BG_CONTAINER_OF(drv->svcs.next, ecs_svc_t, link);
         bg_list_remove(&svc->link);
-        for (int s = 0; s < BG_SLOT_COUNT; s++)
+        for (int s = 0; s < BG_SLOT_COUNT; s++) {
             free(svc->slot[s].td);
+            if (svc->slot[s].have_rev)
+                bg_revision_config_fini(&svc->slot[s].rev);
+        }
         free(svc);
     }
     void (*cb)(void *) = drv->close_cb;
@@ -1201,6 +1337,7 @@ static int svc_open(ecs_driver_t *drv, const bg_service_config_t *cfg, bg_err_t 
     for (int s = 0; s < BG_SLOT_COUNT; s++) {
         svc->slot[s].svc = svc;
         svc->slot[s].slot = s;
+        svc->slot[s].scaled_to = -1;
         snprintf(svc->slot[s].name, sizeof(svc->slot[s].name), "%s-%s", cfg->name,
                  bg_slot_str((bg_slot_t)s));
         bg_list_init(&svc->slot[s].insts);

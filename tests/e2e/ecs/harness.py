@@ -89,17 +89,21 @@ class Double:
 
     def aws(self, *args):
         """Debian's AWS CLI against the double; retries throttled calls (faults)."""
+        r = None
         for attempt in range(20):
-            r = subprocess.run(["/usr/bin/aws", "--endpoint-url", self.ep, "--output", "json"]
-                               + list(args), env=self.env, capture_output=True, text=True,
-                               timeout=120)
+            try:
+                r = subprocess.run(["/usr/bin/aws", "--endpoint-url", self.ep, "--output", "json"]
+                                   + list(args), env=self.env, capture_output=True, text=True,
+                                   timeout=120)
+            except subprocess.TimeoutExpired:
+                continue  # a loaded machine: tried again (a create that did happen then fails loudly)
             if r.returncode == 0:
                 return json.loads(r.stdout) if r.stdout.strip() else {}
             if "Throttl" not in r.stderr and "ServiceUnavailable" not in r.stderr \
                     and "ServerException" not in r.stderr:
                 break
             time.sleep(0.2)
-        raise AssertionError("aws %s failed: %s" % (" ".join(args), r.stderr))
+        raise AssertionError("aws %s failed: %s" % (" ".join(args), r.stderr if r else "timeouts"))
 
     def get(self, path, body=None):
         req = urllib.request.Request(self.ep + path, data=body)
@@ -298,12 +302,20 @@ class Daemon:
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
+            # Every target stops with it (process-driver instances would outlive a SIGTERM).
+            try:
+                self.cli("shutdown", "--stop-targets", ok=None, timeout=180)
+                self.proc.wait(120)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(60)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if not self.log.closed:
             self.log.close()
 
 

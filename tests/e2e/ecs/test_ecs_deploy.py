@@ -1,13 +1,13 @@
 #!/usr/bin/python3
 """ctest e2e_ecs_deploy: `driver: ecs` deployments against the AWS test double, through its
-ALB listeners (tests/e2e/ecs/harness.py says how). Must-shows of issue 10: v1 -> v2 under
-steady load with 0 failed requests and the canary weights visible step by step in `aws
-elbv2 describe-rules`; an automatic rollback of a revision answering 500s, judged from the
-CloudWatch figures; a manual rollback; a task that cannot pull -> ROLLED_BACK with its
-stopped reason; kill -9 of bluegreen mid-shift -> the restart reconciles; check-config
-against AWS. Every test ends with the double's rejection count at 0.
+ALB listeners (tests/e2e/ecs/harness.py says how): v1 -> v2 under steady load with 0 failed
+requests and every linear step visible in `aws elbv2 describe-rules`; check-config asking
+AWS and naming what is missing; the compatibility gate, plan and release across a process
+service and an ecs service in one config. Every test ends with the double's rejection
+count at 0.
 """
 
+import json
 import os
 import sys
 import threading
@@ -15,52 +15,16 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Alb, EcsTestCase, Load, wait_for  # noqa: E402
+from ecs_service import EcsServiceCase, service_yaml  # noqa: E402
+from harness import BUILD, Alb, Load, wait_for  # noqa: E402
 
 
-def service_yaml(alb, strategy="all-at-once", extra=""):
-    return ("  %s:\n"
-            "    driver: ecs\n"
-            "    route: {path_prefix: /%s}\n"
-            "    image: repo/%s:1.0.0\n"
-            "    version: 1.0.0\n"
-            "    port: 8080\n"
-            "    count: 2\n"
-            "    strategy: %s\n"
-            "    startup_timeout: 120s\n"
-            "    termination_wait: 1h\n"
-            "%s%s" % (alb.name, alb.name, alb.name, strategy, extra, alb.ecs_yaml()))
-
-
-class EcsDeploy(EcsTestCase):
-    def boot(self, name, strategy="all-at-once", extra=""):
-        alb = Alb(self.dbl, name)
-        d = self.daemon(name, self.config(service_yaml(alb, strategy, extra)))
-        # first boot: revision 1 runs in blue, 100% there
-        wait_for(lambda: (alb.service("blue") or {}).get("runningCount") == 2, 120,
-                 "2 running blue tasks")
-        wait_for(lambda: self.version_or_none(alb) == "1.0.0", 120, "v1 through the listener")
-        return alb, d
-
-    @staticmethod
-    def version_or_none(alb, port=None):
-        try:
-            return alb.version(port)
-        except Exception:
-            return None
-
-    def deploy(self, d, name, version, *extra):
-        r = d.cli("deploy", name, "--version", version, "--image", "repo/%s:%s" % (name, version),
-                  "--json", *extra)
-        import json
-        return json.loads(r.stdout)["id"]
-
+class EcsDeploy(EcsServiceCase):
     def test_canary_under_load_zero_failures_weights_step_by_step(self):
-        alb, d = self.boot("canary", "{steps: [10, 50, 100], wait: 3s}".replace(
-            "{steps: [10, 50, 100], wait: 3s}", "{canary: {percent: 20, wait: 4s}}"))
+        alb, d = self.boot("canary", "{linear: {percent: 40, every: 8s}}")
         self.assertEqual(alb.weights(), (100, 0))
         load = Load(alb.port)
-        seen = []
+        seen = [(100, 0)]
         stop = threading.Event()
 
         def watch_rules():
@@ -82,7 +46,7 @@ class EcsDeploy(EcsTestCase):
         self.assertGreater(ok, 50)
         self.assertIn("2.0.0", load.versions)
         # every step seen in describe-rules, in order
-        self.assertEqual(seen, [(100, 0), (80, 20), (0, 100)], seen)
+        self.assertEqual(seen, [(100, 0), (60, 40), (20, 80), (0, 100)], seen)
         self.assertEqual(alb.version(), "2.0.0")
         # the artifact is pinned as the task definition, and the switch times recorded
         self.assertIn("task-definition/canary:", rec["artifact"].get("resolved", ""))
@@ -108,6 +72,46 @@ class EcsDeploy(EcsTestCase):
         self.assertIn("missing", r.stdout + r.stderr)
         r = d.cli("-c", d.cfg + ".bad", "check-config", "--no-aws", ok=None)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+
+    def test_gate_plan_release_across_a_process_and_an_ecs_service(self):
+        alb = Alb(self.dbl, "orders")
+        app = os.path.join(BUILD, "sample-app")
+        services = ("  payments:\n"
+                    "    route: {path_prefix: /payments}\n"
+                    "    version: 1.0.0\n"
+                    "    run: {command: [\"%s\", \"--service\", \"payments\", \"--version\", \"1.0.0\"]}\n"
+                    "    health: {path: /actuator/health, interval: 200ms}\n"
+                    "    termination_wait: 1h\n"
+                    "    api: {provides: {payments: 1.0.0}}\n" % app)
+        services += service_yaml(alb, extra="    api: {provides: {orders: 1.0.0}, requires: {payments: \"^1.0\"}}\n")
+        d = self.daemon("mixed", self.config(services))
+        wait_for(lambda: self.version_or_none(alb) == "1.0.0", 120, "orders v1 on the ALB")
+        # the gate: orders 2.0.0 needs payments ^2, live payments is 1.0.0
+        r = d.cli("deploy", "orders", "--version", "2.0.0", "--image", "repo/orders:2.0.0",
+                  "--requires", "payments=^2.0", "--wait", ok=None)
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("payments", r.stdout + r.stderr)
+        self.assertEqual(alb.weights(), (100, 0))
+        release = os.path.join(d.dir, "release.yaml")
+        with open(release, "w", encoding="utf-8") as f:
+            f.write("services:\n"
+                    "  orders:\n"
+                    "    version: 2.0.0\n"
+                    "    image: repo/orders:2.0.0\n"
+                    "    api: {provides: {orders: 2.0.0}, requires: {payments: \"^2.0\"}}\n"
+                    "  payments:\n"
+                    "    version: 2.0.0\n"
+                    "    run: {command: [\"%s\", \"--service\", \"payments\", \"--version\", \"2.0.0\"]}\n"
+                    "    api: {provides: {payments: [1.9.0, 2.0.0]}}\n" % app)
+        r = d.cli("plan", release)
+        self.assertLess(r.stdout.index("payments"), r.stdout.index("orders"), r.stdout)
+        r = d.cli("release", release, "--wait", timeout=900)
+        self.assertEqual(alb.weights(), (0, 100), r.stdout)
+        self.assertEqual(alb.version(), "2.0.0")
+        print("release across process + ecs:\n" + r.stdout)
+
+
 
 
 if __name__ == "__main__":

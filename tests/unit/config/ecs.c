@@ -114,3 +114,19 @@ Test(ecs, errors_are_positioned)
                "t.yaml:4:10: services.a.ecs: ecs is only for the ecs driver (this service uses "
                "process)");
 }
+
+Test(ecs, a_task_definition_arn_is_an_image_of_the_ecs_driver_only)
+{
+    bg_config_t *cfg = parse_ok("services:\n  web:\n    driver: ecs\n"
+                                "    image: arn:aws:ecs:us-east-1:123456789012:task-definition/web:7\n"
+                                "    ecs:\n      cluster: prod\n"
+                                "      listener_rule_arn: " RULE "\n"
+                                "      target_groups: {blue: " TGB ", green: " TGG "}\n");
+    cr_expect_str_eq(cfg->services[0].rev.image,
+                     "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7");
+    bg_config_free(cfg);
+    assert_err("services:\n  web:\n    driver: docker\n"
+               "    image: arn:aws:ecs:us-east-1:123456789012:task-definition/web:7\n",
+               "t.yaml:4:12: services.web: an ECS task definition ARN is an image only for the "
+               "ecs driver");
+}
