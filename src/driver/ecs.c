@@ -705,6 +705,10 @@ static void scale_down_maybe(ecs_slot_t *sl)
         sl->scaling_down = true;
         sl->scale_deadline_ms = bg_now_ms() + SCALE_DOWN_LIMIT_MS;
     }
+    /* Never while a switch is being written or waits: the rule may still send this slot
+     * traffic that the switch is about to take away (a rollback, a restart's reconcile). */
+    if (sl->svc->sw_busy || sl->svc->want_pending)
+        return;
     if (!sl->scale_inflight && sl->scaled_to != (int)want)
         send_scale(sl, want);
 }
@@ -1009,8 +1013,12 @@ static void sw_done(ecs_svc_t *svc, int status, const char *msg)
         free(w);
         w = next;
     }
-    if (svc->want_pending && !svc->drv->closing)
+    if (svc->want_pending && !svc->drv->closing) {
         sw_start(svc);
+        return;
+    }
+    for (int s = 0; s < BG_SLOT_COUNT && !svc->drv->closing; s++)
+        scale_down_maybe(&svc->slot[s]);
 }
 
 static void probe_next(ecs_svc_t *svc);
@@ -1049,9 +1057,28 @@ static void on_probe(void *arg, long http_status, const char *body, size_t len)
     uv_timer_start(&svc->probe_timer, on_probe_timer, PROBE_EVERY_MS, 0);
 }
 
+/* A newer split is wanted while this one is being probed: the rule is rewritten at once
+ * and this switch's callers wait for the newer one's outcome. */
+static bool superseded(ecs_svc_t *svc)
+{
+    sw_waiter_t **tail;
+
+    if (!svc->want_pending)
+        return false;
+    for (tail = &svc->sw_waiters; *tail != NULL; tail = &(*tail)->next)
+        ;
+    *tail = svc->waiting;
+    svc->waiting = svc->sw_waiters;
+    svc->sw_waiters = NULL;
+    bg_log(BG_LOG_INFO, "ecs", "msg=\"switch superseded while probing\" service=%s blue=%u green=%u",
+           svc->cfg->name, svc->sw_w[0], svc->sw_w[1]);
+    sw_start(svc);
+    return true;
+}
+
 static void probe_next(ecs_svc_t *svc)
 {
-    if (svc->drv->closing)
+    if (svc->drv->closing || superseded(svc))
         return;
     if (bg_aws_probe(svc->aws, svc->cfg->ecs.probe_url, PROBE_CALL_MS, on_probe, svc) != 0)
         sw_done(svc, BG_EUNAVAIL, "probe could not be sent");
@@ -1065,7 +1092,8 @@ static void on_probe_timer(uv_timer_t *t)
 
     if (svc->sw_retrying) {
         svc->sw_retrying = false;
-        sw_write(svc);
+        if (!superseded(svc))
+            sw_write(svc);
         return;
     }
     probe_next(svc);

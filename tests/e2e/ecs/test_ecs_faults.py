@@ -35,7 +35,13 @@ class EcsFaults(EcsServiceCase):
         self.assertEqual(result, "SUCCEEDED", rec.get("reason"))
         self.assertEqual(failed, [])
         self.assertEqual(alb.weights(), (0, 100))
-        print("throttled: stats before %s after %s" % (before.get("faults"), after.get("faults")))
+        throttled = after["injected"]["throttled"] - before["injected"]["throttled"]
+        calls = sum(after["calls"].values()) - sum(before["calls"].values())
+        # the fault was really there: about 30% of the calls meanwhile were refused
+        self.assertGreater(throttled, 10)
+        self.assertGreater(throttled, calls * 0.15)
+        print("throttled: %d of %d calls throttled, SUCCEEDED, %d requests, 0 failed" % (
+            throttled, calls, ok))
 
     def test_kill9_mid_shift_restart_reconciles(self):
         alb, d = self.boot("crash", "{canary: {percent: 30, wait: 10m}}")
