@@ -264,7 +264,7 @@ Test(docker, scan_without_an_engine_finds_nothing)
     snprintf(host, sizeof(host), "unix://%s/no-engine.sock", dir);
     setenv("DOCKER_HOST", host, 1);
     cr_assert_eq(uv_loop_init(&loop), 0);
-    bg_driver_t *d = bg_driver_new(BG_DRIVER_DOCKER, &loop, dir, NULL, &err);
+    bg_driver_t *d = bg_driver_new(BG_DRIVER_DOCKER, &loop, dir, NULL, NULL, &err);
     cr_assert_not_null(d, "%s", err.msg);
     cr_expect_eq(bg_driver_scan(d, count_found, &found), 0, "the boot goes on");
     cr_expect_eq(found, 0);
