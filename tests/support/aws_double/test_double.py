@@ -322,7 +322,7 @@ class DoubleTest(unittest.TestCase):
 
     def test_6_draining_and_crash_replacement(self):
         self.aws("elbv2", "modify-target-group-attributes", "--target-group-arn",
-                 self.tg["blue"], "--attributes", "Key=deregistration_delay.timeout_seconds,Value=200")
+                 self.tg["blue"], "--attributes", "Key=deregistration_delay.timeout_seconds,Value=1000")
         self.aws("ecs", "update-service", "--cluster", "prod", "--service", "web-blue",
                  "--desired-count", "1")
 
@@ -330,9 +330,11 @@ class DoubleTest(unittest.TestCase):
             d = self.aws("elbv2", "describe-target-health", "--target-group-arn", self.tg["blue"])
             return [x for x in d["TargetHealthDescriptions"]
                     if x["TargetHealth"]["State"] == "draining"]
-        drained = wait_for(draining, 10, "a draining target")
+        # 1000 s x 0.05 = 50 s of draining: long enough to be seen by an aws CLI call that
+        # takes several seconds on a loaded machine.
+        drained = wait_for(draining, 40, "a draining target")
         self.assertEqual(drained[0]["TargetHealth"]["Reason"], "Target.DeregistrationInProgress")
-        wait_for(lambda: not draining(), 30, "the delay (200 s x 0.05) to pass")
+        wait_for(lambda: not draining(), 120, "the delay (1000 s x 0.05) to pass")
         # Kill the remaining task's process: ECS records the exit and starts a replacement.
         arns = self.aws("ecs", "list-tasks", "--cluster", "prod", "--service-name",
                         "web-blue")["taskArns"]
