@@ -12,20 +12,49 @@
 #include "metrics/metrics.h"
 #include "base/compat.h"
 
+/* The Actuator components of a health answer <body> as {name: status} (what the dashboard
+ * shows per target), or null when the body is not an Actuator JSON document with
+ * components (a plain status check, a body cut at the first 2 KiB). */
+static json_t *components_json(const char *body)
+{
+    json_t *doc = body[0] == '{' ? json_loads(body, 0, NULL) : NULL;
+    json_t *comps = json_object_get(doc, "components"), *out, *v;
+    const char *name;
+
+    if (!json_is_object(comps)) {
+        json_decref(doc);
+        return json_null();
+    }
+    out = json_object();
+    json_object_foreach(comps, name, v)
+    {
+        const char *status = json_string_value(json_object_get(v, "status"));
+        json_object_set_new(out, name, json_string(status != NULL ? status : "UNKNOWN"));
+    }
+    json_decref(doc);
+    return out;
+}
+
 static json_t *health_json(bg_server_t *s, const bg_target_t *t)
 {
     bg_health_info_t info;
     char ts[40];
+    json_t *j, *lb;
 
     bg_health_info(s->health, t, &info);
     if (!info.watched)
         return json_null();
-    return json_pack("{s:s,s:i,s:o,s:I,s:I}", "reason", info.reason, "last_status",
-                     info.last_status, "last_check",
-                     info.last_check_ms ? json_string(bg_wall_format(info.last_check_ms, ts))
-                                        : json_null(),
-                     "consecutive_ok", (json_int_t)info.consecutive_ok, "consecutive_fail",
-                     (json_int_t)info.consecutive_fail);
+    j = json_pack("{s:s,s:i,s:o,s:I,s:I}", "reason", info.reason, "last_status", info.last_status,
+                  "last_check",
+                  info.last_check_ms ? json_string(bg_wall_format(info.last_check_ms, ts))
+                                     : json_null(),
+                  "consecutive_ok", (json_int_t)info.consecutive_ok, "consecutive_fail",
+                  (json_int_t)info.consecutive_fail);
+    /* A body is not always UTF-8: json_string() refuses what is not, and then it is left out. */
+    lb = json_string(info.last_body);
+    json_object_set_new(j, "last_body", lb != NULL ? lb : json_null());
+    json_object_set_new(j, "components", components_json(info.last_body));
+    return j;
 }
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)

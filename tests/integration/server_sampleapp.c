@@ -150,6 +150,15 @@ Test(server_sampleapp, actuator_down_target_gets_no_traffic_until_it_recovers, .
         strstr(json_string_value(json_object_get(json_object_get(t, "health"), "reason")),
                "db: DOWN"),
         "%s", json_string_value(json_object_get(json_object_get(t, "health"), "reason")));
+    /* The Actuator components as the dashboard shows them, and the body they came from. */
+    {
+        json_t *comps = json_object_get(json_object_get(t, "health"), "components");
+        cr_assert(json_is_object(comps), "no components in the target's health");
+        cr_assert_str_eq(json_string_value(json_object_get(comps, "db")), "DOWN");
+        cr_assert_not_null(strstr(json_string_value(json_object_get(json_object_get(t, "health"),
+                                                                    "last_body")),
+                                  "\"components\""));
+    }
     json_decref(svc);
     for (int i = 0; i < 30; i++)
         cr_assert_str_eq(version_via_proxy(v, sizeof(v)), "2.0.0");
