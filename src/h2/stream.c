@@ -343,6 +343,8 @@ static bool is_hop(const bg_http_header_t *hd, const bg_http_head_t *rsp)
 
 #define NV(n, v, nl, vl)                                                                        \
     ((nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), (nl), (vl), NGHTTP2_NV_FLAG_NONE})
+#define NV_NO_INDEX(n, v, nl, vl)                                                               \
+    ((nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), (nl), (vl), NGHTTP2_NV_FLAG_NO_INDEX})
 
 static const nghttp2_data_provider provider = {.read_callback = bg_h2_stream_read};
 
@@ -376,8 +378,11 @@ void bg_h2_response_head(bg_exchange_t *ex, bool interim)
         nva[n++] = NV(p, hd->value.ptr, hd->name.len, hd->value.len);
     }
     if (!interim) {
+        /* A new value per response: indexed, it would fill the HPACK table with entries
+         * never used again, evict the useful ones, and make every lookup of the name walk
+         * them all (RFC 7541 §6.2.3: never indexed). */
         if (ex->request_id_len)
-            nva[n++] = NV("x-request-id", ex->request_id, 12, ex->request_id_len);
+            nva[n++] = NV_NO_INDEX("x-request-id", ex->request_id, 12, ex->request_id_len);
         if (ex->set_cookie[0])
             nva[n++] = NV("set-cookie", ex->set_cookie, 10, strlen(ex->set_cookie));
     }
@@ -409,7 +414,7 @@ void bg_h2_local_response(bg_exchange_t *ex, int status, const char *body, size_
     nva[n++] = NV("content-type", "application/json", 12, 16);
     nva[n++] = NV("content-length", cl, 14, strlen(cl));
     if (ex->request_id_len)
-        nva[n++] = NV("x-request-id", ex->request_id, 12, ex->request_id_len);
+        nva[n++] = NV_NO_INDEX("x-request-id", ex->request_id, 12, ex->request_id_len);
     bg_buf_reset(&st->local);
     bg_buf_append(&st->local, body, len);
     st->local_off = 0;
