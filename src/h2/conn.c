@@ -525,6 +525,7 @@ static void conn_freed(uv_handle_t *hd)
     bg_h2_conn_t *h = hd->data;
 
     bg_buf_fini(&h->out);
+    bg_buf_fini(&h->names);
     free(h);
 }
 
@@ -544,6 +545,7 @@ void bg_h2_start(bg_client_t *c)
     bg_list_init(&h->streams);
     bg_list_init(&h->ready);
     bg_buf_init(&h->out);
+    bg_buf_init(&h->names);
     uv_idle_init(&c->w->loop, &h->idle);
     h->idle.data = h;
     nghttp2_session_server_new2(&h->s, callbacks, h, options);
@@ -600,6 +602,7 @@ static void conn_teardown(bg_h2_conn_t *h)
         nghttp2_session_set_stream_user_data(h->s, st->id, NULL);
         bg_h2_stream_free(st);
     }
+    bg_h2_stream_free_spares(h);
     nghttp2_session_del(h->s);
     h->s = NULL;
     c->h2 = NULL;

@@ -59,6 +59,9 @@ struct bg_h2_conn {
     unsigned continuations;     /* CONTINUATION frames of the header block being read */
     int32_t cont_stream;
     bg_h2_stream_t *flushing;   /* in bg_h2_flush() */
+    bg_h2_stream_t *spare;      /* closed streams kept with their buffers (next: spare_next) */
+    unsigned n_spare;
+    bg_buf_t names;             /* response field names lowercased (bg_h2_response_head) */
     bg_h2_bucket_t flood[BG_H2_FLOODS];
 };
 
@@ -89,6 +92,7 @@ struct bg_h2_stream {
     size_t local_off;
     bool local_body;
     unsigned out_i;             /* ex->to_client: first iovec not fully taken */
+    bg_h2_stream_t *spare_next; /* conn->spare */
 };
 
 /* conn.c */
@@ -104,8 +108,11 @@ void bg_h2_conn_update_timer(bg_h2_conn_t *h);
 
 /* stream.c */
 bg_h2_stream_t *bg_h2_stream_new(bg_h2_conn_t *h, int32_t id);
-/* nghttp2 closed the stream (or the session ends): aborts its exchange, frees it. */
+/* nghttp2 closed the stream (or the session ends): aborts its exchange, frees it (or,
+ * while the connection lives, keeps it with its buffers for the next stream). */
 void bg_h2_stream_free(bg_h2_stream_t *st);
+/* Frees the kept streams (connection teardown). */
+void bg_h2_stream_free_spares(bg_h2_conn_t *h);
 /* One field of the request head; false when the field list passes all reason (the
  * connection ends: ENHANCE_YOUR_CALM). */
 bool bg_h2_stream_header(bg_h2_stream_t *st, const uint8_t *name, size_t nlen,

@@ -18,22 +18,48 @@ static const bg_str_t pseudo_names[4] = {
     BG_STR_LIT(":method"), BG_STR_LIT(":path"), BG_STR_LIT(":authority"), BG_STR_LIT(":scheme"),
 };
 
+/* Streams kept per connection once closed, and the largest buffer a kept one keeps: a
+ * connection's streams come and go all the time, and their buffers are the same size
+ * from one to the next (no malloc/free per stream). */
+#define MAX_SPARE 32
+#define SPARE_BUF_MAX (16 * 1024)
+
+#define STREAM_BUFS(X) X(pseudo) X(hdrs) X(cookie) X(head) X(body_in) X(body_out) X(local)
+
+/* A kept stream's buffer: emptied, or freed when a large body made it grow. */
+static void spare_buf(bg_buf_t *b)
+{
+    if (b->cap > SPARE_BUF_MAX)
+        bg_buf_fini(b);
+    else
+        bg_buf_reset(b);
+}
+
 bg_h2_stream_t *bg_h2_stream_new(bg_h2_conn_t *h, int32_t id)
 {
-    bg_h2_stream_t *st = BG_NEW(bg_h2_stream_t);
+    bg_h2_stream_t *st = h->spare;
 
+    if (st) {
+#define SAVE(b) bg_buf_t kept_##b = st->b;
+        STREAM_BUFS(SAVE)
+#undef SAVE
+        h->spare = st->spare_next;
+        h->n_spare--;
+        memset(st, 0, sizeof(*st));
+#define KEEP(b) st->b = kept_##b;
+        STREAM_BUFS(KEEP)
+#undef KEEP
+    } else {
+        st = BG_NEW(bg_h2_stream_t);
+#define INIT(b) bg_buf_init(&st->b);
+        STREAM_BUFS(INIT)
+#undef INIT
+    }
     st->id = id;
     st->conn = h;
     bg_list_init(&st->ready_link);
     bg_list_insert_tail(&h->streams, &st->link);
     h->n_streams++;
-    bg_buf_init(&st->pseudo);
-    bg_buf_init(&st->hdrs);
-    bg_buf_init(&st->cookie);
-    bg_buf_init(&st->head);
-    bg_buf_init(&st->body_in);
-    bg_buf_init(&st->body_out);
-    bg_buf_init(&st->local);
     return st;
 }
 
@@ -78,16 +104,34 @@ void bg_h2_stream_free(bg_h2_stream_t *st)
     bg_list_remove(&st->ready_link);
     bg_list_remove(&st->link);
     h->n_streams--;
-    bg_buf_fini(&st->pseudo);
-    bg_buf_fini(&st->hdrs);
-    bg_buf_fini(&st->cookie);
-    bg_buf_fini(&st->head);
-    bg_buf_fini(&st->body_in);
-    bg_buf_fini(&st->body_out);
-    bg_buf_fini(&st->local);
-    free(st);
+    if (h->closed || h->n_spare >= MAX_SPARE) {
+#define FINI(b) bg_buf_fini(&st->b);
+        STREAM_BUFS(FINI)
+#undef FINI
+        free(st);
+    } else {
+#define RESET(b) spare_buf(&st->b);
+        STREAM_BUFS(RESET)
+#undef RESET
+        st->spare_next = h->spare;
+        h->spare = st;
+        h->n_spare++;
+    }
     if (!h->closed)
         bg_h2_conn_update_timer(h);
+}
+
+void bg_h2_stream_free_spares(bg_h2_conn_t *h)
+{
+    while (h->spare) {
+        bg_h2_stream_t *st = h->spare;
+        h->spare = st->spare_next;
+#define FINI(b) bg_buf_fini(&st->b);
+        STREAM_BUFS(FINI)
+#undef FINI
+        free(st);
+    }
+    h->n_spare = 0;
 }
 
 /* ---- request head ---- */
@@ -355,18 +399,18 @@ void bg_h2_response_head(bg_exchange_t *ex, bool interim)
     nghttp2_nv nva[BG_HTTP_MAX_HEADERS + 5];
     size_t n = 0, names = 0;
     char status[8];
-    bg_buf_t lower;
+    bg_buf_t *lower = &st->conn->names;
     nghttp2_data_provider prov = provider;
 
     snprintf(status, sizeof(status), "%03d", (rsp->status % 1000 + 1000) % 1000);
     nva[n++] = NV(":status", status, 7, 3);
     for (size_t i = 0; i < rsp->n_headers; i++)
         names += rsp->headers[i].name.len;
-    bg_buf_init(&lower);
-    bg_buf_reserve(&lower, names + 1); /* no reallocation below: nva points into it */
+    bg_buf_reset(lower); /* nghttp2 copies the fields: the scratch is free again */
+    bg_buf_reserve(lower, names + 1); /* no reallocation below: nva points into it */
     for (size_t i = 0; i < rsp->n_headers; i++) {
         const bg_http_header_t *hd = &rsp->headers[i];
-        char *p = lower.data + lower.len;
+        char *p = lower->data + lower->len;
         if (is_hop(hd, rsp) || (hd->kind == BG_HDR_REQUEST_ID && ex->request_id_len) ||
             (hd->kind == BG_HDR_CONTENT_LENGTH && (rsp->status < 200 || rsp->status == 204)))
             continue;
@@ -374,7 +418,7 @@ void bg_h2_response_head(bg_exchange_t *ex, bool interim)
             char ch = hd->name.ptr[k];
             p[k] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
         }
-        lower.len += hd->name.len;
+        lower->len += hd->name.len;
         nva[n++] = NV(p, hd->value.ptr, hd->name.len, hd->value.len);
     }
     if (!interim) {
@@ -395,7 +439,6 @@ void bg_h2_response_head(bg_exchange_t *ex, bool interim)
         nghttp2_submit_response(st->conn->s, st->id, nva, n,
                                 rsp->framing != BG_BODY_NONE ? &prov : NULL);
     }
-    bg_buf_fini(&lower);
 }
 
 void bg_h2_local_response(bg_exchange_t *ex, int status, const char *body, size_t len)
