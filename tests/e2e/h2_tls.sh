@@ -9,6 +9,7 @@
 # Run from the repo root; binaries from $BG_BUILD_DIR or build/. A missing tool fails.
 set -euo pipefail
 NAME=h2_tls
+# shellcheck source=tests/e2e/tls_lib.sh
 source "$(dirname "$0")/tls_lib.sh"
 for tool in nghttp h2load; do
     command -v $tool >/dev/null || fail "missing tool $tool (nghttp2-client)"
@@ -42,27 +43,15 @@ say "ok: nghttp 20 streams over TLS"
 H2LOAD=(h2load -c 4 -m 10 -t 1)
 "${H2LOAD[@]}" -n 5000 "https://127.0.0.1:$PORT/" >"$TMP/calibrate.log" 2>&1 || fail "h2load calibration failed"
 grep -q "Application protocol: h2" "$TMP/calibrate.log" || fail "h2load did not use h2: $(cat "$TMP/calibrate.log")"
-rps=$(awk '/^finished in/ {gsub(",", "", $4); printf "%d", $4}' "$TMP/calibrate.log")
-[ "${rps:-0}" -gt 0 ] || fail "calibration served no requests"
-total=$((rps * 12))
+h2load_rps "$TMP/calibrate.log"
+total=$((RPS * 12))
 [ $total -ge "$MIN_REQUESTS" ] || total=$MIN_REQUESTS
-secs=$(((total + rps - 1) / rps))
-say "calibrated at $rps req/s: h2load -c 4 -m 10 -n $total (~${secs}s) with 10 switches"
-"${H2LOAD[@]}" -n "$total" "https://127.0.0.1:$PORT/" >"$TMP/h2load.log" 2>&1 &
-LOAD=$!
-PIDS+=("$LOAD")
-gap=$(awk -v d="$secs" 'BEGIN {printf "%.3f", d / 12}')
-slot=blue
-for i in $(seq 10); do
-    sleep "$gap" # paces the load pattern; nothing synchronises on it
-    if [ $slot = blue ]; then slot=green; w="blue=0 green=100"; else slot=blue; w="blue=100 green=0"; fi
-    bgcli traffic app $w >>"$TMP/traffic.log" 2>&1 || fail "switch $i: $(tail -n 3 "$TMP/traffic.log")"
-done
-wait $LOAD || fail "h2load failed: $(cat "$TMP/h2load.log")"
-req=$(grep '^requests:' "$TMP/h2load.log") || fail "no requests line: $(cat "$TMP/h2load.log")"
-codes=$(grep '^status codes:' "$TMP/h2load.log")
-say "$req / $codes"
-[[ "$req" == *" $total succeeded, 0 failed, 0 errored, 0 timeout"* ]] || fail "failed requests: $req"
-[[ "$codes" == *" 0 3xx, 0 4xx, 0 5xx"* ]] || fail "non-2xx answers: $codes"
+secs=$(((total + RPS - 1) / RPS))
+say "calibrated at $RPS req/s: h2load -c 4 -m 10 -n $total (~${secs}s) with 10 switches"
+start h2load "${H2LOAD[@]}" -n "$total" "https://127.0.0.1:$PORT/"
+LOAD_PID=${PIDS[-1]}
+switch_slots 10 "$secs"
+wait $LOAD_PID || fail "h2load failed: $(cat "$TMP/h2load.log")"
+h2load_check "$TMP/h2load.log" "$total" # all succeeded, 0 failed / errored / timeout, only 2xx
 kill -0 "$SERVE_PID" 2>/dev/null || fail "bluegreen serve exited"
 say "PASS"

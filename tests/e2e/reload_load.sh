@@ -18,76 +18,22 @@
 #      refused with a clear reason and the daemon stays the same.
 # Asserts: 0 non-2xx, 0 socket errors, every previous daemon exited, the instances kept
 # their pids, the admin socket answered after each step. A missing binary or tool is a
-# failure, never a skip. Registered in tests/e2e/CMakeLists.txt.
+# failure, never a skip. Registered in tests/e2e/CMakeLists.txt. The processes and wrk
+# helpers: tests/support/stack_lib.sh.
 set -euo pipefail
-
-BUILD=${BG_BUILD_DIR:-build}
-BG=$(cd "$(dirname "$BUILD/bluegreen")" && pwd)/bluegreen
-SA=$(cd "$(dirname "$BUILD/sample-app")" && pwd)/sample-app
-HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/support/stack_lib.sh
+source "$(dirname "$0")/../support/stack_lib.sh"
+# shellcheck disable=SC2034 # read by stack_cleanup
+STACK_LOG_TAIL=40
+stack_init reload_load wrk curl python3
 LOAD_SECONDS=240 # upper bound: wrk is stopped (SIGINT: it still reports) after the steps
 
-fail() {
-    echo "reload_load: FAIL: $*" >&2
-    exit 1
-}
-say() { echo "reload_load: $*"; }
-
-for bin in "$BG" "$SA"; do
-    [ -x "$bin" ] || fail "missing binary $bin (build it; BG_BUILD_DIR=${BG_BUILD_DIR:-unset})"
-done
-for tool in wrk curl python3; do
-    command -v $tool >/dev/null || fail "missing tool $tool"
-done
-
-TMP=$(mktemp -d /tmp/bg-reload-load.XXXXXX)
-PIDS=()
-cleanup() {
-    local rc=$? p i
-    # The daemon in charge now, with its targets (shutdown --stop-targets), then the rest.
+# At exit, first the daemon in charge now, with its targets, then the rest (by PID).
+stack_on_exit() {
     if [ -S "$TMP/bg.sock" ]; then
         timeout 30 "$BG" --admin "unix:$TMP/bg.sock" shutdown --stop-targets >/dev/null 2>&1 || true
     fi
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-        p=${PIDS[$i]}
-        kill -TERM "$p" 2>/dev/null || continue
-        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
-        kill -KILL "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    if [ $rc -ne 0 ]; then
-        for f in "$TMP"/*.log; do
-            echo "---- $f (tail)" >&2
-            tail -n 40 "$f" >&2 || true
-        done
-        echo "reload_load: logs kept in $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-start() { # start NAME CMD...: background process, log in $TMP/NAME.log
-    local name=$1
-    shift
-    "$@" >"$TMP/$name.log" 2>&1 </dev/null &
-    PIDS+=("$!")
-}
-# wait_get URL PATTERN SECS: until GET URL answers 2xx with a body matching PATTERN.
-wait_get() {
-    local deadline=$((SECONDS + $3)) body
-    while :; do
-        body=$(curl -sf --max-time 2 "$1" 2>/dev/null || true)
-        if [ -n "$body" ] && [[ "$body" =~ $2 ]]; then return 0; fi
-        [ $SECONDS -lt $deadline ] || return 1
-        sleep 0.1
-    done
-}
-bgc() { "$BG" --admin "unix:$TMP/bg.sock" "$@"; }
 # daemon_pid: the pid the admin socket answers from (GET /v1/health).
 daemon_pid() {
     curl -sf --max-time 5 --unix-socket "$TMP/bg.sock" http://localhost/v1/health |
@@ -112,7 +58,7 @@ wait_gone() {
     done
 }
 instance_pids() { # the handles (pids) of app's instances, sorted, one line
-    bgc status app --json | python3 -c '
+    bgcli status app --json | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 svc = d["services"][0] if "services" in d else d
@@ -164,10 +110,7 @@ INST=$(instance_pids)
 [ -n "$INST" ] || fail "no instances of app in status"
 say "serving on 127.0.0.1:$PROXY_PORT, daemon pid $PID, app instances $INST"
 
-wrk -t1 -c32 -d"${LOAD_SECONDS}s" --timeout 5s -s "$HERE/../../bench/count.lua" \
-    "http://127.0.0.1:$PROXY_PORT/" >"$TMP/wrk.log" 2>&1 &
-WRK_PID=$!
-PIDS+=("$WRK_PID")
+wrk_load wrk 32 "$LOAD_SECONDS" "http://127.0.0.1:$PROXY_PORT/"
 sleep 2 # load before the first step (pacing only)
 
 # 1. restart: serve --takeover
@@ -192,7 +135,7 @@ sleep 1
 
 # 3. reload: add `other`, change app's health interval
 write_config 2s yes
-bgc reload >"$TMP/reload3.out" 2>&1 || fail "step 3: reload failed: $(cat "$TMP/reload3.out")"
+bgcli reload >"$TMP/reload3.out" 2>&1 || fail "step 3: reload failed: $(cat "$TMP/reload3.out")"
 grep -q "added=1 removed=0" "$TMP/reload3.out" || fail "step 3: unexpected answer: $(cat "$TMP/reload3.out")"
 NEW=$(daemon_pid)
 [ "$NEW" != "$PID" ] || fail "step 3: the same daemon answers after the reload"
@@ -207,7 +150,7 @@ sleep 1
 cp "$TMP/bg.yaml" "$TMP/bg.good"
 printf 'listen: 127.0.0.1:%s\nworkers: lots\n' "$PROXY_PORT" >"$TMP/bg.yaml"
 set +e
-bgc reload >"$TMP/reload4.out" 2>&1
+bgcli reload >"$TMP/reload4.out" 2>&1
 rc=$?
 set -e
 [ $rc -eq 2 ] || fail "step 4: a bad config reload exited $rc, not 2: $(cat "$TMP/reload4.out")"
@@ -231,30 +174,18 @@ curl -sf --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" >"$TMP/metrics.ou
 PID=$NEW
 
 sleep 1 # load after the last step (pacing only)
-kill -0 "$WRK_PID" 2>/dev/null || fail "the steps took longer than the load (${LOAD_SECONDS}s)"
-kill -INT "$WRK_PID"
-wait $WRK_PID || fail "wrk failed: $(cat "$TMP/wrk.log")"
+kill -0 "$LOAD_PID" 2>/dev/null || fail "the steps took longer than the load (${LOAD_SECONDS}s)"
+kill -INT "$LOAD_PID"
+wait $LOAD_PID || fail "wrk failed: $(cat "$TMP/wrk.log")"
 cat "$TMP/wrk.log"
-line=$(grep '^COUNTS ' "$TMP/wrk.log") || fail "no COUNTS line from the wrk script"
-count() { # count KEY: the number after KEY= on the COUNTS line; fails if absent
-    local v
-    v=$(echo "$line" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k && $2 ~ /^[0-9]+$/ {print $2}')
-    [ -n "$v" ] || fail "COUNTS line lacks $1: $line"
-    echo "$v"
-}
-c_requests=$(count requests)
-c_non2xx=$(count non2xx)
-c_status=$(count status)
-errors=$(($(count connect) + $(count read) + $(count write) + $(count timeout)))
-say "requests=$c_requests non2xx=$c_non2xx socket_errors=$errors over 2 takeovers and 3 reloads"
-[ "$c_non2xx" -eq 0 ] && [ "$c_status" -eq 0 ] || fail "$c_non2xx non-2xx responses"
-[ $errors -eq 0 ] || fail "socket errors: $line"
-[ "$c_requests" -ge 1000 ] || fail "only $c_requests requests"
+wrk_check "$TMP/wrk.log" >/dev/null # 0 non-2xx, 0 socket errors
+say "requests=$REQUESTS, 0 non-2xx, 0 socket errors over 2 takeovers and 3 reloads"
+[ "$REQUESTS" -ge 1000 ] || fail "only $REQUESTS requests"
 # 6. while a deployment runs, reload, SIGHUP and serve --takeover are refused; nothing changes
-bgc deploy app --version 2.0.0 --cmd "$SA --service app --version 2.0.0" \
+bgcli deploy app --version 2.0.0 --cmd "$SA --service app --version 2.0.0" \
     --strategy canary:10%:5m >"$TMP/deploy.out" 2>&1 || fail "step 6: deploy failed: $(cat "$TMP/deploy.out")"
 set +e
-bgc reload >"$TMP/reload6.out" 2>&1
+bgcli reload >"$TMP/reload6.out" 2>&1
 rc=$?
 set -e
 [ $rc -eq 1 ] || fail "step 6: reload during a deployment exited $rc, not 1: $(cat "$TMP/reload6.out")"
@@ -269,6 +200,6 @@ grep -q "takeover refused" "$TMP/serve-refused.log" || fail "step 6: unclear ref
 [ "$(daemon_pid)" = "$PID" ] || fail "step 6: the daemon changed during a deployment"
 grep -q 'reload refused.*trigger="SIGHUP".*is running' "$TMP"/serve*.log ||
     fail "step 6: no log line for the refused SIGHUP reload"
-bgc abort app >"$TMP/abort.out" 2>&1 || fail "step 6: abort failed: $(cat "$TMP/abort.out")"
+bgcli abort app >"$TMP/abort.out" 2>&1 || fail "step 6: abort failed: $(cat "$TMP/abort.out")"
 say "6. during a deployment: reload exit 1 ($(head -n 1 "$TMP/reload6.out")), SIGHUP and --takeover refused, same pid"
 say "PASS"

@@ -9,6 +9,7 @@
 # tests/e2e/CMakeLists.txt.
 set -euo pipefail
 NAME=tls_load
+# shellcheck source=tests/e2e/tls_lib.sh
 source "$(dirname "$0")/tls_lib.sh"
 MIN_REQUESTS=${TLS_LOAD_MIN_REQUESTS:-30000}
 MAX_SECONDS=90
@@ -19,29 +20,16 @@ say "serving HTTPS on 127.0.0.1:$PORT"
 URL="https://127.0.0.1:$PORT/"
 
 # ---- 1. switches under keep-alive HTTPS load -------------------------------------------
-wrk -t1 -c32 -d2s "$URL" >"$TMP/calibrate.log" 2>&1 || fail "wrk calibration run failed"
-rps=$(awk '/^Requests\/sec:/ {printf "%d", $2}' "$TMP/calibrate.log")
-[ "${rps:-0}" -gt 0 ] || fail "calibration served no requests: $(cat "$TMP/calibrate.log")"
-secs=$(((MIN_REQUESTS * 14 / 10 + rps - 1) / rps))
-[ $secs -ge 8 ] || secs=8
-[ $secs -le $MAX_SECONDS ] || fail "only $rps req/s: $MIN_REQUESTS requests would need more than ${MAX_SECONDS}s"
-say "calibrated at $rps req/s: wrk -t1 -c32 for ${secs}s with 10 switches"
-wrk -t1 -c32 -d"${secs}s" --timeout 5s -s "$HERE/../../bench/count.lua" "$URL" >"$TMP/wrk1.log" 2>&1 &
-WRK=$!
-PIDS+=("$WRK")
-gap=$(awk -v d="$secs" 'BEGIN {printf "%.3f", d / 12}')
-slot=blue
-for i in $(seq 10); do
-    sleep "$gap" # paces the load pattern; nothing synchronises on it
-    if [ $slot = blue ]; then slot=green; w="blue=0 green=100"; else slot=blue; w="blue=100 green=0"; fi
-    bgcli traffic app $w >>"$TMP/traffic.log" 2>&1 || fail "switch $i: $(tail -n 3 "$TMP/traffic.log")"
-done
-wait $WRK || fail "wrk failed: $(cat "$TMP/wrk1.log")"
-n=$(wrk_check "$TMP/wrk1.log")
-line=$(grep '^COUNTS ' "$TMP/wrk1.log")
-[[ "$line" =~ blue=[1-9] ]] && [[ "$line" =~ green=[1-9] ]] || fail "not both slots answered: $line"
-[ "$n" -ge "$MIN_REQUESTS" ] || fail "only $n requests (< $MIN_REQUESTS)"
-say "ok: $n HTTPS requests across 10 switches, 0 failed ($line)"
+wrk_calibrate "$URL"
+load_seconds "$RPS" "$MIN_REQUESTS" 8 $MAX_SECONDS
+say "calibrated at $RPS req/s: wrk -t1 -c32 for ${LOAD_SECS}s with 10 switches"
+wrk_load wrk1 32 "$LOAD_SECS" "$URL"
+switch_slots 10 "$LOAD_SECS"
+wait $LOAD_PID || fail "wrk failed: $(cat "$TMP/wrk1.log")"
+wrk_check "$TMP/wrk1.log" >/dev/null
+[ "$(count blue)" -gt 0 ] && [ "$(count green)" -gt 0 ] || fail "not both slots answered: $COUNTS"
+[ "$REQUESTS" -ge "$MIN_REQUESTS" ] || fail "only $REQUESTS requests (< $MIN_REQUESTS)"
+say "ok: $REQUESTS HTTPS requests across 10 switches, 0 failed ($COUNTS)"
 
 # ---- 2. certificate reloads under full-handshake load -----------------------------------
 cp "$CERTS/a.pem" "$CERTS/a1.pem"; cp "$CERTS/a.key" "$CERTS/a1.key"
@@ -50,10 +38,7 @@ serial() { openssl s_client -connect "127.0.0.1:$PORT" -servername a.test </dev/
     openssl x509 -noout -serial; }
 s1=$(openssl x509 -noout -serial -in "$CERTS/a1.pem")
 s2=$(openssl x509 -noout -serial -in "$CERTS/a2.pem")
-wrk -t1 -c16 -d10s --timeout 5s -H 'Connection: close' -s "$HERE/../../bench/count.lua" "$URL" \
-    >"$TMP/wrk2.log" 2>&1 &
-WRK=$!
-PIDS+=("$WRK")
+wrk_load wrk2 16 10 "$URL" -H 'Connection: close'
 for i in $(seq 5); do
     sleep 1.5 # paces the reloads inside the run
     if [ $((i % 2)) = 1 ]; then k=2; want=$s2; else k=1; want=$s1; fi
@@ -63,9 +48,9 @@ for i in $(seq 5); do
     got=$(serial)
     [ "$got" = "$want" ] || fail "reload $i: new connections get $got, want $want"
 done
-wait $WRK || fail "wrk failed: $(cat "$TMP/wrk2.log")"
-n=$(wrk_check "$TMP/wrk2.log")
-[ "$n" -ge 200 ] || fail "only $n full-handshake requests"
-say "ok: $n full-handshake HTTPS requests across 5 certificate reloads, 0 failed"
+wait $LOAD_PID || fail "wrk failed: $(cat "$TMP/wrk2.log")"
+wrk_check "$TMP/wrk2.log" >/dev/null
+[ "$REQUESTS" -ge 200 ] || fail "only $REQUESTS full-handshake requests"
+say "ok: $REQUESTS full-handshake HTTPS requests across 5 certificate reloads, 0 failed"
 kill -0 "$SERVE_PID" 2>/dev/null || fail "bluegreen serve exited"
 say "PASS"
