@@ -23,6 +23,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#define BENCH_PROG "bench-backend"
+#include "helpers.h"
+
 enum { IN_CAP = 8192, MAX_EVENTS = 256 };
 
 typedef struct conn {
@@ -58,36 +61,6 @@ static void build_responses(const char *service, const char *version, const char
                                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                        "Content-Length: %zu\r\n\r\n%s",
                                        strlen(hb), hb);
-}
-
-static long parse_long(const char *s, long lo, long hi)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "bench-backend: bad number '%s'\n", s);
-        exit(2);
-    }
-    return v;
-}
-
-/* Case-insensitive search for header <name> in head [p, end); returns the value start. */
-static const char *find_header(const char *p, const char *end, const char *name)
-{
-    size_t nl = strlen(name);
-    for (;;) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol)
-            return NULL;
-        p = eol + 1;
-        if ((size_t)(end - p) > nl + 1 && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
-            p += nl + 1;
-            while (p < end && (*p == ' ' || *p == '\t'))
-                p++;
-            return p;
-        }
-    }
 }
 
 /* Consumes complete requests from c->in; queues one response per request. Returns false

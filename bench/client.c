@@ -26,22 +26,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#define BENCH_PROG "bench-client"
+#include "helpers.h"
+
 enum { BUF_CAP = 65536, WINDOW = 64, TIMEOUT_MS = 10000 };
 
 static char request[512];
 static size_t request_len;
-
-static long parse_long(const char *s, long lo, long hi)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "bench-client: bad number '%s'\n", s);
-        exit(2);
-    }
-    return v;
-}
 
 static double now_ms(void)
 {
@@ -64,24 +55,6 @@ static int connect_to(int port)
         return -1;
     }
     return fd;
-}
-
-/* Case-insensitive header lookup inside head [p, end). */
-static const char *find_header(const char *p, const char *end, const char *name)
-{
-    size_t nl = strlen(name);
-    for (;;) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol)
-            return NULL;
-        p = eol + 1;
-        if ((size_t)(end - p) > nl + 1 && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
-            p += nl + 1;
-            while (p < end && (*p == ' ' || *p == '\t'))
-                p++;
-            return p;
-        }
-    }
 }
 
 /* Length of the chunked body starting at <p> (through the last CRLF), 0 if incomplete,
