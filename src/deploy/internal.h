@@ -194,6 +194,14 @@ json_t *dp_record_view(dp_deployment_t *dep);
 /* Writes the record to the store. */
 void dp_record_store(dp_deployment_t *dep);
 json_t *dp_rev_to_json(const bg_revision_config_t *rev);
+/* Stores <rev> as a new revision of <service> named <version> (in the write batch,
+ * dp_tx); sets *number to the number the store gave it. Borrows everything. */
+int dp_rev_add(bg_deployer_t *d, const char *service, const char *version,
+               const bg_revision_config_t *rev, int64_t *number, bg_err_t *err);
+/* Replaces the stored spec of revision <number> of <service> with <rev>'s (in the write
+ * batch, dp_tx). Borrows everything; <err> may be NULL. */
+int dp_rev_set_spec(bg_deployer_t *d, const char *service, int64_t number,
+                    const bg_revision_config_t *rev, bg_err_t *err);
 int dp_rev_from_json(const json_t *j, const bg_service_config_t *svc, bg_revision_config_t *out,
                      bg_err_t *err);
 /* REVISION_REQUEST -> revision + strategy (service's when not given). */

@@ -96,8 +96,6 @@ static void on_progress(void *arg, const bg_driver_progress_t *p)
 static int pin_artifact(dp_deployment_t *dep, const char *artifact, bg_err_t *err)
 {
     json_t *a = json_object_get(dep->record, "artifact");
-    json_t *spec;
-    char *text;
     int rc;
 
     if (dep->rev.image == NULL || strcmp(dep->rev.image, artifact) == 0)
@@ -107,12 +105,7 @@ static int pin_artifact(dp_deployment_t *dep, const char *artifact, bg_err_t *er
         json_object_set_new(a, "digest", json_string(strstr(artifact, "@sha256:") + 1));
     free(dep->rev.image);
     dep->rev.image = bg_strdup(artifact);
-    spec = dp_rev_to_json(&dep->rev);
-    text = json_dumps(spec, JSON_COMPACT);
-    json_decref(spec);
-    dp_tx(dep->d);
-    rc = bg_store_revision_set_spec(dep->d->store, dep->svc->cfg->name, dep->to_rev, text, err);
-    free(text);
+    rc = dp_rev_set_spec(dep->d, dep->svc->cfg->name, dep->to_rev, &dep->rev, err);
     dp_record_store(dep);
     return rc;
 }

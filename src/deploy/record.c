@@ -76,6 +76,39 @@ json_t *dp_rev_to_json(const bg_revision_config_t *rev)
     return j;
 }
 
+int dp_rev_add(bg_deployer_t *d, const char *service, const char *version,
+               const bg_revision_config_t *rev, int64_t *number, bg_err_t *err)
+{
+    bg_store_revision_t row = {0};
+    json_t *spec = dp_rev_to_json(rev);
+    int rc;
+
+    snprintf(row.service, sizeof(row.service), "%s", service);
+    snprintf(row.version, sizeof(row.version), "%s", version);
+    row.spec_json = json_dumps(spec, JSON_COMPACT);
+    json_decref(spec);
+    dp_tx(d);
+    rc = bg_store_revision_add(d->store, &row, err);
+    free(row.spec_json);
+    if (rc == 0)
+        *number = row.number;
+    return rc;
+}
+
+int dp_rev_set_spec(bg_deployer_t *d, const char *service, int64_t number,
+                    const bg_revision_config_t *rev, bg_err_t *err)
+{
+    json_t *spec = dp_rev_to_json(rev);
+    char *text = json_dumps(spec, JSON_COMPACT);
+    int rc;
+
+    json_decref(spec);
+    dp_tx(d);
+    rc = bg_store_revision_set_spec(d->store, service, number, text, err);
+    free(text);
+    return rc;
+}
+
 int dp_rev_from_json(const json_t *j, const bg_service_config_t *svc, bg_revision_config_t *out,
                      bg_err_t *err)
 {

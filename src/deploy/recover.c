@@ -123,8 +123,6 @@ static void on_boot_resolved(void *arg, int status, const char *artifact, const 
     boot_start_t *b = arg;
     dp_slot_t *sl = &b->svc->slot[b->slot];
     bg_err_t err;
-    json_t *spec;
-    char *text;
 
     bg_list_remove(&b->link);
     if (b->d->closing || sl->revno != b->revno)
@@ -136,12 +134,7 @@ static void on_boot_resolved(void *arg, int status, const char *artifact, const 
     }
     free(sl->rev.image);
     sl->rev.image = bg_strdup(artifact);
-    spec = dp_rev_to_json(&sl->rev);
-    text = json_dumps(spec, JSON_COMPACT);
-    json_decref(spec);
-    dp_tx(b->d);
-    bg_store_revision_set_spec(b->d->store, b->svc->cfg->name, b->revno, text, NULL);
-    free(text);
+    dp_rev_set_spec(b->d, b->svc->cfg->name, b->revno, &sl->rev, NULL);
     dp_event(b->d, b->svc->cfg->name, 0, "deploy.artifact", NULL, "recovery",
              "revision %" PRId64 ": artifact %s", b->revno, artifact);
     bg_err_clear(&err);
@@ -186,18 +179,12 @@ void dp_boot_resolves_cancel(bg_deployer_t *d)
 static int first_boot(bg_deployer_t *d, dp_service_t *svc, bg_err_t *err)
 {
     const bg_service_config_t *c = svc->cfg;
-    bg_store_revision_t rev = {0};
-    json_t *spec = dp_rev_to_json(&c->rev);
+    const char *version = c->rev.version ? c->rev.version : "0.0.0";
     int live = c->has_traffic && c->traffic[1] > c->traffic[0] ? BG_SLOT_GREEN : BG_SLOT_BLUE;
+    int64_t number = 0;
     int rc;
 
-    snprintf(rev.service, sizeof(rev.service), "%s", c->name);
-    snprintf(rev.version, sizeof(rev.version), "%s", c->rev.version ? c->rev.version : "0.0.0");
-    rev.spec_json = json_dumps(spec, JSON_COMPACT);
-    json_decref(spec);
-    dp_tx(d);
-    rc = bg_store_revision_add(d->store, &rev, err);
-    free(rev.spec_json);
+    rc = dp_rev_add(d, c->name, version, &c->rev, &number, err);
     if (rc != 0)
         return rc;
     svc->live = live;
@@ -205,10 +192,10 @@ static int first_boot(bg_deployer_t *d, dp_service_t *svc, bg_err_t *err)
         svc->weight[0] = c->traffic[0];
         svc->weight[1] = c->traffic[1];
     }
-    dp_slot_set_rev(svc, live, rev.number, &c->rev);
+    dp_slot_set_rev(svc, live, number, &c->rev);
     /* Targets something else runs may serve both slots from the start (`traffic:`). */
     if (!dp_starts(d, svc) && svc->weight[1 - live] > 0)
-        dp_slot_set_rev(svc, 1 - live, rev.number, &c->rev);
+        dp_slot_set_rev(svc, 1 - live, number, &c->rev);
     if ((rc = dp_service_store(d, svc, err)) != 0)
         return rc;
     if (dp_starts(d, svc) && !boot_resolve(d, svc, live) &&
@@ -216,7 +203,7 @@ static int first_boot(bg_deployer_t *d, dp_service_t *svc, bg_err_t *err)
         return rc;
     d->host.restore_weights(d->host.ctx, c->name, svc->weight);
     dp_event(d, c->name, 0, "boot", NULL, NULL, "first boot: revision %" PRId64 " (%s) in %s",
-             rev.number, rev.version, bg_slot_str((bg_slot_t)live));
+             number, version, bg_slot_str((bg_slot_t)live));
     return 0;
 }
 

@@ -67,21 +67,13 @@ static dp_deployment_t *running_anywhere(bg_deployer_t *d)
 static int create(bg_deployer_t *d, dp_deployment_t *dep, const json_t *body, const char *actor,
                   const char *origin, bg_err_t *err)
 {
-    bg_store_revision_t rev = {0};
     bg_store_deployment_t row = {0};
-    json_t *spec = dp_rev_to_json(&dep->rev);
     int rc;
 
-    snprintf(rev.service, sizeof(rev.service), "%s", dep->svc->cfg->name);
-    snprintf(rev.version, sizeof(rev.version), "%s", dep->rev.version ? dep->rev.version : "");
-    rev.spec_json = json_dumps(spec, JSON_COMPACT);
-    json_decref(spec);
-    dp_tx(d);
-    rc = bg_store_revision_add(d->store, &rev, err);
-    free(rev.spec_json);
+    rc = dp_rev_add(d, dep->svc->cfg->name, dep->rev.version ? dep->rev.version : "", &dep->rev,
+                    &dep->to_rev, err);
     if (rc != 0)
         return rc;
-    dep->to_rev = rev.number;
     snprintf(row.service, sizeof(row.service), "%s", dep->svc->cfg->name);
     row.from_revision = dep->from_rev;
     row.to_revision = dep->to_rev;
