@@ -64,10 +64,14 @@ static const bg_cli_verb_t verbs[] = {
      "certificates of that listener and is reported with its config position (exit 2).\n"
      "SIGHUP and `bluegreen reload` load them too, with the whole config (docs/tls.md).",
      BG_CLI_OPT_JSON, bg_cli_reload_certs},
-    {"tls", "[--json]", "show the TLS listeners: certificates, names, expiry, reloads",
+    {"tls", "[renew] [--json]", "show the TLS listeners: certificates, names, expiry, reloads",
      "For each TLS listener: its policy, session tickets, certificates (file, SAN names,\n"
      "expiry, which is the default), the last certificate reload and its error if it failed,\n"
-     "and, with --json, the handshake counters (GET /v1/tls).",
+     "the ACME state (directory, hosts, account, last and next renewal, error) and, with\n"
+     "--json, the handshake counters (GET /v1/tls).\n"
+     "`bluegreen tls renew` orders new ACME certificates for every listener with tls.acme\n"
+     "now and returns once they are in use (POST /v1/tls/renew); a failed order keeps the\n"
+     "old certificate and exits non-zero with the ACME error (docs/tls.md).",
      BG_CLI_OPT_JSON, bg_cli_tls},
     {"check-config", "[-c FILE] [--no-aws]", "validate a config file and summarise its services",
      "Loads and validates the config file (default ./bluegreen.yaml) without starting\n"

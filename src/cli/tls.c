@@ -1,11 +1,41 @@
 /* `bluegreen tls` (the TLS state of the listeners: certificates, names, expiry, reloads,
- * handshakes; GET /v1/tls) and `bluegreen reload-certs` (reads the certificate and key
+ * ACME state, handshakes; GET /v1/tls), `bluegreen tls renew` (forced ACME renewal, POST
+ * /v1/tls/renew, answered once the new certificate is in use) and `bluegreen reload-certs` (reads the certificate and key
  * files again without dropping a connection; POST /v1/tls/reload). A bad file keeps the
  * old certificates and the daemon's answer says why (exit 2).
  */
 #include "cli/internal.h"
 
+#include <string.h>
+
 #include "base/base.h"
+
+static void print_acme(bg_cli_t *cli, json_t *a)
+{
+    json_t *last = json_object_get(a, "last_renewal"), *h;
+    size_t i;
+
+    if (a == NULL)
+        return;
+    fprintf(cli->out, "  acme=%s serving=%s serial=%s account=%s next_renewal=%s%s hosts=",
+            json_string_value(json_object_get(a, "directory")),
+            json_string_value(json_object_get(a, "serving")) ?: "-",
+            json_string_value(json_object_get(a, "serial")) ?: "-",
+            json_string_value(json_object_get(a, "account")) ?: "-",
+            json_string_value(json_object_get(a, "next_renewal_at")) ?: "-",
+            json_is_true(json_object_get(a, "running")) ? " (order running)" : "");
+    json_array_foreach(json_object_get(a, "hosts"), i, h)
+        fprintf(cli->out, "%s%s", i ? "," : "", json_string_value(h));
+    fputc('\n', cli->out);
+    if (json_string_value(json_object_get(last, "at")) != NULL)
+        fprintf(cli->out, "  acme_last_renewal=%s last_renewal_ok=%s why=%s\n",
+                json_string_value(json_object_get(last, "at")),
+                json_is_true(json_object_get(last, "ok")) ? "yes" : "no",
+                json_string_value(json_object_get(last, "why")) ?: "-");
+    if (json_string_value(json_object_get(last, "error")) != NULL)
+        fprintf(cli->out, "  acme_error=\"%s\"\n",
+                json_string_value(json_object_get(last, "error")));
+}
 
 static void print_listener(bg_cli_t *cli, json_t *l)
 {
@@ -35,6 +65,7 @@ static void print_listener(bg_cli_t *cli, json_t *l)
             fprintf(cli->out, "%s%s", j ? "," : "", json_string_value(n));
         fputc('\n', cli->out);
     }
+    print_acme(cli, json_object_get(l, "acme"));
 }
 
 static int show(bg_cli_t *cli, const char *method, const char *path)
@@ -56,6 +87,11 @@ static int show(bg_cli_t *cli, const char *method, const char *path)
 
 int bg_cli_tls(bg_cli_t *cli, int argc, char **argv)
 {
+    if (argc > 0 && strcmp(argv[0], "renew") == 0) {
+        if (argc > 1)
+            return bg_cli_usage(cli, "tls", "unexpected argument '%s'", argv[1]);
+        return show(cli, "POST", "/v1/tls/renew");
+    }
     if (argc > 0)
         return bg_cli_usage(cli, "tls", "unexpected argument '%s'", argv[0]);
     return show(cli, "GET", "/v1/tls");

@@ -241,12 +241,31 @@ typedef struct bg_config_pos {
 typedef struct bg_tls_cert_config {
     char *cert, *key;
     bg_config_pos_t cert_pos, key_pos;
+    /* In-memory PEM (chain, key) used instead of the files when set (never from the config
+     * file: the ACME bootstrap self-signed certificate); <cert> then only names it. */
+    char *cert_pem, *key_pem;
 } bg_tls_cert_config_t;
 
+/* Automatic certificates for a TLS listener (docs/tls.md "Automatic certificates (ACME)"):
+ * acme: {directory: URL, email, hosts: [names], ca_file, renew_at} */
+typedef struct bg_acme_config {
+    char *directory;                /* the ACME directory URL (http:// or https://) */
+    char *email;                    /* account contact; NULL = none */
+    char **hosts;                   /* DNS names of the certificate (no wildcards: HTTP-01) */
+    size_t n_hosts;                 /* at least one */
+    char *ca_file;                  /* PEM CA bundle to trust the ACME server; NULL = system */
+    double renew_at;                /* fraction of the lifetime at which to renew; default
+                                     * 2/3 */
+    bg_config_pos_t pos;            /* the acme mapping itself */
+} bg_acme_config_t;
+
 /* The TLS block of a listener (docs/tls.md):
- * tls: {certificates: [{cert, key}, ...], default: N, policy, tickets, ticket_rotation} */
+ * tls: {certificates: [{cert, key}, ...], default: N, policy, tickets, ticket_rotation,
+ *       acme: {...}} */
 typedef struct bg_tls_config {
-    bg_tls_cert_config_t *certs;    /* at least one */
+    bg_tls_cert_config_t *certs;    /* at least one unless acme is set; the server appends
+                                     * the ACME certificate (or an in-memory self-signed one
+                                     * until there is one) as cert_pem/key_pem or files */
     size_t n_certs;
     uint32_t default_cert;          /* index of the certificate for clients without a
                                      * matching SNI name; default 0 */
@@ -255,6 +274,7 @@ typedef struct bg_tls_config {
     bool tickets;                   /* session tickets; default true */
     uint32_t ticket_rotation_ms;    /* ticket key lifetime as the encrypting key; default 1h */
     bg_config_pos_t pos;            /* the tls mapping itself */
+    bg_acme_config_t *acme;         /* NULL = no automatic certificates */
 } bg_tls_config_t;
 
 /* redirect_https: {status: 301|308, port: 443} on a plain listener (ALB redirect action). */
@@ -306,6 +326,10 @@ bool bg_tls_policy_known(const char *name);
 
 /* Frees a TLS block (NULL is a no-op). */
 void bg_tls_config_free(bg_tls_config_t *tls);
+/* Frees an acme block (NULL is a no-op). */
+void bg_acme_config_free(bg_acme_config_t *acme);
+/* A deep copy of <in> (NULL gives NULL). */
+bg_acme_config_t *bg_acme_config_dup(const bg_acme_config_t *in);
 
 /* Finds a service by name; NULL if absent. Borrowed. */
 const bg_service_config_t *bg_config_service(const bg_config_t *cfg, const char *name);

@@ -135,7 +135,141 @@ static int t_rotation(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
     return rc;
 }
 
+/* ---- tls.acme: {...} ---- */
+
+static int a_directory(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    bg_acme_config_t *a = obj;
+    int rc = cfg_set_str(ctx, val, "the ACME directory URL", &a->directory);
+
+    if (rc == 0 && strncmp(a->directory, "https://", 8) != 0 &&
+        strncmp(a->directory, "http://", 7) != 0)
+        return cfg_fail(ctx, val, "expected an http:// or https:// URL of an ACME directory, "
+                                  "got \"%.64s\"", a->directory);
+    return rc;
+}
+
+static int a_email(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    bg_acme_config_t *a = obj;
+    int rc = cfg_set_str(ctx, val, "an e-mail address", &a->email);
+
+    if (rc == 0 && (strchr(a->email, '@') == NULL || strpbrk(a->email, " \t<>,") != NULL))
+        return cfg_fail(ctx, val, "expected an e-mail address like ops@example.com, got "
+                                  "\"%.64s\"", a->email);
+    return rc;
+}
+
+/* A DNS name HTTP-01 can validate: letters, digits, '-' and dots, labels of 1..63, no
+ * wildcard (RFC 8555 §8.3: a wildcard needs DNS-01). */
+static bool host_ok(const char *h)
+{
+    size_t label = 0, len = strlen(h);
+
+    if (len == 0 || len > 253 || h[0] == '.' || h[len - 1] == '.')
+        return false;
+    for (const char *p = h; *p; p++) {
+        if (*p == '.') {
+            if (label == 0)
+                return false;
+            label = 0;
+            continue;
+        }
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-') || ++label > 63)
+            return false;
+    }
+    return true;
+}
+
+static int a_hosts(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    bg_acme_config_t *a = obj;
+    int rc;
+
+    cfg_strv_free(a->hosts, a->n_hosts);
+    a->hosts = NULL;
+    a->n_hosts = 0;
+    rc = cfg_str_list(ctx, val, true, &a->hosts, &a->n_hosts);
+    if (rc != 0)
+        return rc;
+    if (a->n_hosts == 0 || a->n_hosts > 100)
+        return cfg_fail(ctx, val, "expected 1 to 100 host names");
+    for (size_t i = 0; i < a->n_hosts; i++) {
+        if (host_ok(a->hosts[i]))
+            continue;
+        if (val->type == YAML_SEQUENCE_NODE) {
+            val = cfg_node(ctx, val->data.sequence.items.start[i]);
+            cfg_path_push_index(ctx, i);
+        }
+        return cfg_fail(ctx, val, "\"%.64s\" is not a DNS name HTTP-01 can validate (letters, "
+                                  "digits, '-', dots; no wildcard)", a->hosts[i]);
+    }
+    return 0;
+}
+
+static int a_ca_file(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    bg_acme_config_t *a = obj;
+    return cfg_set_str(ctx, val, "a PEM file path", &a->ca_file);
+}
+
+static int a_renew_at(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    bg_acme_config_t *a = obj;
+    char *s = NULL, *end = NULL;
+    double v;
+    int rc = cfg_str(ctx, val, "a fraction like 0.66", &s);
+
+    if (rc != 0)
+        return rc;
+    v = strtod(s, &end);
+    if (end == s || *end != '\0' || !(v >= 0.05 && v <= 0.95)) {
+        rc = cfg_fail(ctx, val, "expected a fraction of the certificate's lifetime from 0.05 to "
+                                "0.95, got \"%.32s\"", s);
+        free(s);
+        return rc;
+    }
+    free(s);
+    a->renew_at = v;
+    return 0;
+}
+
+static const cfg_field_t acme_fields[] = {
+    {"directory", a_directory, 0},
+    {"email", a_email, 0},
+    {"hosts", a_hosts, 0},
+    {"ca_file", a_ca_file, 0},
+    {"renew_at", a_renew_at, 0},
+};
+
+static int t_acme(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
+{
+    bg_tls_config_t *tls = obj;
+    bg_acme_config_t *a;
+    char got[96];
+    int rc;
+
+    if (val->type != YAML_MAPPING_NODE)
+        return cfg_fail(ctx, val, "expected a mapping {directory: URL, hosts: [NAME]}, got %s",
+                        cfg_describe(val, got, sizeof(got)));
+    bg_acme_config_free(tls->acme);
+    a = tls->acme = BG_NEW(bg_acme_config_t);
+    a->renew_at = 2.0 / 3.0;
+    pos_set(ctx, val, &a->pos);
+    rc = cfg_walk(ctx, val, acme_fields, BG_ARRAY_LEN(acme_fields), a, NULL);
+    if (rc != 0)
+        return rc;
+    if (a->directory == NULL)
+        return cfg_fail(ctx, val, "acme needs directory: URL (e.g. Let's Encrypt's "
+                                  "https://acme-v02.api.letsencrypt.org/directory)");
+    if (a->n_hosts == 0)
+        return cfg_fail(ctx, val, "acme needs hosts: [NAME, ...]");
+    return 0;
+}
+
 static const cfg_field_t tls_fields[] = {
+    {"acme", t_acme, 0},
     {"certificates", t_certificates, 0},
     {"default", t_default, offsetof(bg_tls_config_t, default_cert)},
     {"policy", t_policy, offsetof(bg_tls_config_t, policy)},
@@ -160,9 +294,10 @@ static int l_tls(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
     rc = cfg_walk(ctx, val, tls_fields, BG_ARRAY_LEN(tls_fields), tls, NULL);
     if (rc != 0)
         return rc;
-    if (tls->n_certs == 0)
-        return cfg_fail(ctx, val, "a tls block needs certificates: [{cert: FILE, key: FILE}]");
-    if (tls->default_cert >= tls->n_certs) {
+    if (tls->n_certs == 0 && tls->acme == NULL)
+        return cfg_fail(ctx, val, "a tls block needs certificates: [{cert: FILE, key: FILE}] "
+                                  "or acme: {directory: URL, hosts: [NAME]}");
+    if (tls->default_cert >= tls->n_certs && tls->n_certs > 0) {
         yaml_node_t *d = cfg_find(ctx, val, "default");
 
         cfg_path_push_key(ctx, "default");
@@ -267,11 +402,47 @@ void bg_tls_config_free(bg_tls_config_t *tls)
         free(tls->certs[i].key);
         pos_fini(&tls->certs[i].cert_pos);
         pos_fini(&tls->certs[i].key_pos);
+        free(tls->certs[i].cert_pem);
+        free(tls->certs[i].key_pem);
     }
     free(tls->certs);
     free(tls->policy);
     pos_fini(&tls->pos);
+    bg_acme_config_free(tls->acme);
     free(tls);
+}
+
+void bg_acme_config_free(bg_acme_config_t *acme)
+{
+    if (acme == NULL)
+        return;
+    free(acme->directory);
+    free(acme->email);
+    cfg_strv_free(acme->hosts, acme->n_hosts);
+    free(acme->ca_file);
+    pos_fini(&acme->pos);
+    free(acme);
+}
+
+bg_acme_config_t *bg_acme_config_dup(const bg_acme_config_t *in)
+{
+    bg_acme_config_t *a;
+
+    if (in == NULL)
+        return NULL;
+    a = BG_NEW(bg_acme_config_t);
+    a->directory = bg_strdup(in->directory);
+    a->email = in->email ? bg_strdup(in->email) : NULL;
+    a->ca_file = in->ca_file ? bg_strdup(in->ca_file) : NULL;
+    a->hosts = bg_xcalloc(in->n_hosts + 1, sizeof(char *));
+    for (size_t i = 0; i < in->n_hosts; i++)
+        a->hosts[i] = bg_strdup(in->hosts[i]);
+    a->n_hosts = in->n_hosts;
+    a->renew_at = in->renew_at;
+    a->pos.line = in->pos.line;
+    a->pos.column = in->pos.column;
+    a->pos.key = in->pos.key ? bg_strdup(in->pos.key) : NULL;
+    return a;
 }
 
 static const char *const policies[] = {BG_TLS_POLICIES};

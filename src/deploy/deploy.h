@@ -160,6 +160,10 @@ bool bg_deployer_route(bg_deployer_t *d, bg_admin_req_t *req, const bg_admin_htt
  * address) or gone for good. Recorded in the store and the audit trail. */
 void bg_deployer_instance_replaced(bg_deployer_t *d, const bg_instance_t *inst);
 void bg_deployer_instance_exited(bg_deployer_t *d, const bg_instance_t *inst);
+/* An event of the daemon itself (no service), e.g. kind "acme" for certificate orders
+ * (src/server/acme.c): stored in the audit trail and sent to the event streams. */
+void bg_deployer_event(bg_deployer_t *d, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* A health transition of a target of <service>/<slot> (audit trail). */
 void bg_deployer_health_event(bg_deployer_t *d, const char *service, int slot, const char *address,
                               bool healthy, const char *reason);

@@ -333,6 +333,17 @@ void bg_deployer_instance_exited(bg_deployer_t *d, const bg_instance_t *inst)
                     inst->error);
 }
 
+void bg_deployer_event(bg_deployer_t *d, const char *kind, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    dp_event(d, NULL, 0, kind, "bluegreen", kind, "%s", msg);
+}
+
 void bg_deployer_health_event(bg_deployer_t *d, const char *service, int slot, const char *address,
                               bool healthy, const char *reason)
 {

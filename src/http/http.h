@@ -205,5 +205,9 @@ void bg_http_write_local(bg_buf_t *out, int status, const char *body, size_t bod
 /* The same with a Location field (<location> not empty): redirects. */
 void bg_http_write_local_at(bg_buf_t *out, int status, const char *body, size_t body_len,
                             bool close, bg_str_t request_id, bg_str_t location);
+/* Same with <content_type> instead of application/json (ACME HTTP-01 answers: text/plain). */
+void bg_http_write_local_ct(bg_buf_t *out, int status, const char *content_type,
+                            const char *body, size_t body_len, bool close, bg_str_t request_id,
+                            bg_str_t location);
 
 #endif

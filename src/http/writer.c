@@ -208,10 +208,18 @@ void bg_http_write_local(bg_buf_t *out, int status, const char *body, size_t bod
 void bg_http_write_local_at(bg_buf_t *out, int status, const char *body, size_t body_len,
                             bool close, bg_str_t request_id, bg_str_t location)
 {
+    bg_http_write_local_ct(out, status, "application/json", body, body_len, close, request_id,
+                           location);
+}
+
+void bg_http_write_local_ct(bg_buf_t *out, int status, const char *content_type,
+                            const char *body, size_t body_len, bool close, bg_str_t request_id,
+                            bg_str_t location)
+{
     bg_buf_printf(out,
-                  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                   "%s",
-                  status, bg_http_reason(status), body_len,
+                  status, bg_http_reason(status), content_type, body_len,
                   close ? "Connection: close\r\n" : "");
     if (location.len) {
         PUTS(out, "Location: ");

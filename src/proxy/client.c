@@ -279,23 +279,28 @@ static void local_write_cb(uv_write_t *req, int status)
 }
 
 static void local_send(bg_client_t *c, int status, const char *body, size_t len, bool close,
-                       bg_str_t location);
+                       bg_str_t location, const char *content_type);
 
 void bg_client_local_response(bg_client_t *c, int status, const char *body, size_t len,
                               bool close)
 {
-    local_send(c, status, body, len, close, (bg_str_t){NULL, 0});
+    local_send(c, status, body, len, close, (bg_str_t){NULL, 0}, "application/json");
+}
+
+void bg_client_local_text(bg_client_t *c, int status, const char *body, size_t len)
+{
+    local_send(c, status, body, len, false, (bg_str_t){NULL, 0}, "text/plain");
 }
 
 void bg_client_redirect(bg_client_t *c, int status, bg_str_t location)
 {
     static const char body[] = "{\"error\":\"use https\"}";
 
-    local_send(c, status, body, sizeof(body) - 1, false, location);
+    local_send(c, status, body, sizeof(body) - 1, false, location, "application/json");
 }
 
 static void local_send(bg_client_t *c, int status, const char *body, size_t len, bool close,
-                       bg_str_t location)
+                       bg_str_t location, const char *content_type)
 {
     bg_exchange_t *ex;
     uv_buf_t b;
@@ -321,7 +326,7 @@ static void local_send(bg_client_t *c, int status, const char *body, size_t len,
     ex->close_client = close;
     ex->status = status;
     bg_buf_reset(&ex->rsp_out);
-    bg_http_write_local_at(&ex->rsp_out, status, body, len, close,
+    bg_http_write_local_ct(&ex->rsp_out, status, content_type, body, len, close,
                            (bg_str_t){ex->request_id, ex->request_id_len}, location);
     c->writing_local = true;
     c->state = BG_CLIENT_BUSY;

@@ -453,6 +453,31 @@ static bool method_is_idempotent(bg_str_t m)
     return false;
 }
 
+/* ACME HTTP-01 (RFC 8555 §8.3) on a plain listener: GET
+ * /.well-known/acme-challenge/<token> of a pending challenge answers its key authorization
+ * as text/plain, before the redirect and the routes. An unknown token goes on as any
+ * request (the routes behind may have their own ACME client). */
+static bool acme_challenge(bg_exchange_t *ex)
+{
+    static const char acme[] = "/.well-known/acme-challenge/";
+    bg_tls_challenges_t *tab = ex->w->proxy->opts.challenges;
+    bg_http_head_t *req = &ex->req;
+    bg_str_t path = path_only(req->path);
+    char keyauth[512];
+    size_t n;
+
+    if (tab == NULL || ex->c->tls != NULL || path.len <= sizeof(acme) - 1 ||
+        memcmp(path.ptr, acme, sizeof(acme) - 1) != 0 ||
+        !bg_str_eq(req->method, bg_str("GET")))
+        return false;
+    n = bg_tls_challenges_get(tab, path.ptr + sizeof(acme) - 1, path.len - (sizeof(acme) - 1),
+                              keyauth, sizeof(keyauth));
+    if (n == 0)
+        return false;
+    bg_client_local_text(ex->c, 200, keyauth, n);
+    return true;
+}
+
 /* redirect_https (an ALB redirect action): Location https://HOST[:PORT]<target>, the
  * ACME HTTP-01 path (RFC 8555 §8.3) exempt so certificates can still be validated. */
 static bool redirect_https(bg_exchange_t *ex)
@@ -510,7 +535,7 @@ void bg_exchange_dispatch(bg_exchange_t *ex)
     ex->req_http10 = req->minor == 0;
     ex->req_expect = req->expect_continue;
     ex->req_upgrade = req->upgrade;
-    if (redirect_https(ex))
+    if (acme_challenge(ex) || redirect_https(ex))
         return;
     if (!w->cur || !(ex->svc = bg_route_match(w->cur->snap, req->host, path))) {
         answer_no_route(ex, req->host, path);

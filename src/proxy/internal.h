@@ -344,6 +344,9 @@ void bg_client_update_reading(bg_client_t *c);
 /* Sends a response made by the proxy and closes when <close> (always after errors). */
 void bg_client_local_response(bg_client_t *c, int status, const char *body, size_t len,
                               bool close);
+/* Sends <body> (copied at once) as text/plain, keeping the connection when it may
+ * (ACME HTTP-01 answers). */
+void bg_client_local_text(bg_client_t *c, int status, const char *body, size_t len);
 /* Answers <status> (301/308) with Location: <location> (copied at once). */
 void bg_client_redirect(bg_client_t *c, int status, bg_str_t location);
 void bg_client_process(bg_client_t *c);

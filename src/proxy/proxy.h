@@ -44,6 +44,10 @@ typedef struct bg_proxy_options {
     /* redirect_https of the production / test listener (status 0: none): every request
      * but /.well-known/acme-challenge/... gets <status> to https://HOST[:port]/target. */
     bg_redirect_config_t redirect, test_redirect;
+    /* Borrowed; NULL = none. Pending ACME HTTP-01 tokens (src/tls/challenge.c): a plain
+     * listener answers GET /.well-known/acme-challenge/<token> with its key authorization
+     * (text/plain) before the redirect and the routes; it must outlive the proxy. */
+    bg_tls_challenges_t *challenges;
 } bg_proxy_options_t;
 
 /* Validates options and copies them. NULL + <err> on bad input. Thread: control. */

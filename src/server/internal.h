@@ -94,6 +94,9 @@ struct bg_server {
     bool metrics_stopped;
     bg_alog_t *alog;     /* access_log, or NULL; freed after the proxy (observe.c) */
     bg_tls_t *tls[BG_SRV_TLS]; /* listen, test_listen; NULL = plain (tls.c) */
+    struct srv_acme *acme[BG_SRV_TLS]; /* tls.acme of each listener, or NULL (acme.c) */
+    bg_tls_challenges_t *challenges;   /* HTTP-01 answers the proxy gives; NULL = no acme */
+    bg_list_t acme_waiters;            /* POST /v1/tls/renew waiting for orders (acme.c) */
     uv_signal_t sig_usr1; /* reopens the access log */
     srv_service_t *services; /* cfg->n_services, same order */
     size_t n_services;
@@ -270,7 +273,31 @@ void srv_reopen_logs(bg_server_t *s, bg_admin_req_t *req);
 void srv_sig_usr1(uv_signal_t *h, int signum);
 json_t *srv_target_json(bg_server_t *s, const bg_target_t *t);
 
+/* acme.c: automatic certificates (docs/tls.md "Automatic certificates (ACME)") */
+typedef struct srv_acme srv_acme_t;
+/* Makes listener <k>'s ACME state (<block> has acme) and the TLS config to start with:
+ * *<eff> (caller frees) is <block> plus the stored certificate, or a temporary self-signed
+ * one made in memory. 0 or an error (state_dir/acme not writable). */
+int srv_acme_prepare(bg_server_t *s, int k, const char *name, const bg_tls_config_t *block,
+                     bg_tls_config_t **eff, bg_err_t *err);
+/* Schedules the first orders (at once without a stored certificate, else at renew_at). */
+void srv_acme_start(bg_server_t *s);
+/* POST /v1/tls/renew: orders new certificates for every acme listener now and answers
+ * <req> once they are in use (200, GET /v1/tls's body) or with the first error. */
+void srv_acme_renew(bg_server_t *s, bg_admin_req_t *req);
+/* Cancels a running order (joins its thread), answers waiting requests 503, closes the
+ * handles. */
+void srv_acme_shutdown(bg_server_t *s);
+/* Frees the state (after the loop is drained). */
+void srv_acme_free(bg_server_t *s);
+/* Listener <k>'s "acme" object for GET /v1/tls (new reference), NULL without acme. */
+json_t *srv_acme_json(bg_server_t *s, int k);
+/* bluegreen_acme_renewals_total and bluegreen_acme_next_renewal_timestamp_seconds. */
+void srv_acme_metrics(bg_server_t *s, bg_buf_t *out);
+
 /* tls.c: TLS listeners, certificate reload, GET /v1/tls, POST /v1/tls/reload */
+/* The TLS block of listener <k> (0 listen, 1 test_listen) of <cfg>, or NULL. */
+const bg_tls_config_t *srv_tls_block(const bg_config_t *cfg, int k);
 int srv_tls_new(bg_server_t *s, bg_err_t *err);
 void srv_tls_free(bg_server_t *s);
 json_t *srv_tls_json(bg_server_t *s);

@@ -73,6 +73,7 @@ static int make_proxy(bg_server_t *s, bg_err_t *err)
         .test_tls = s->tls[1],
         .redirect = s->cfg->listen_redirect,
         .test_redirect = s->cfg->test_listen_redirect,
+        .challenges = s->challenges,
     };
 
     s->proxy = bg_proxy_new(&po, err);
@@ -120,6 +121,7 @@ static bg_server_t *server_new(bg_config_t *cfg, bool takeover, bg_err_t *err)
     bg_list_init(&s->waiters);
     bg_list_init(&s->instances);
     bg_list_init(&s->slot_stops);
+    bg_list_init(&s->acme_waiters);
     BG_ASSERT(uv_loop_init(&s->loop) == 0);
     uv_signal_init(&s->loop, &s->sig_int);
     uv_signal_init(&s->loop, &s->sig_term);
@@ -231,6 +233,7 @@ int bg_server_start(bg_server_t *s, bg_err_t *err)
     if ((rc = watch_all(s, err)) != 0)
         return rc;
     srv_live_start(s);
+    srv_acme_start(s); /* after the proxy: its plain listeners answer the challenges */
     s->started = true;
     srv_takeover_ready(s);
     bg_log(BG_LOG_INFO, "server",
@@ -324,6 +327,7 @@ void srv_shutdown(bg_server_t *s, const char *why, bool stop_targets, bg_admin_r
     bg_log(BG_LOG_INFO, "server", "msg=stopping reason=\"%s\" grace_ms=%u targets=%s", why,
            s->grace_ms, stop_targets ? "stop" : "keep running");
     srv_waiters_fail(s, BG_EUNAVAIL);
+    srv_acme_shutdown(s);
     srv_handover_close(s);
     srv_deployer_close(s);
     if (stop_targets)
@@ -417,6 +421,8 @@ void bg_server_free(bg_server_t *s)
     bg_proxy_free(s->proxy);
     bg_alog_free(s->alog); /* after the workers: they hand it their last lines */
     srv_tls_free(s);       /* after the workers: their connections hold certificate sets */
+    srv_acme_free(s);
+    bg_tls_challenges_free(s->challenges); /* after the workers: they read it */
     bg_admin_free(s->admin);
     bg_admin_free(s->metrics);
     bg_deployer_free(s->deployer);

@@ -1,6 +1,7 @@
 /* The daemon's TLS listeners (docs/tls.md): one bg_tls_t per listener with a tls block,
  * made before the proxy (which borrows them) and freed after it; the in-place certificate
- * reload (`bluegreen reload-certs`, POST /v1/tls/reload); the TLS state for GET /v1/tls
+ * reload (`bluegreen reload-certs`, POST /v1/tls/reload); forced ACME renewals (POST
+ * /v1/tls/renew, acme.c); the TLS state for GET /v1/tls
  * and the metrics. A full reload (SIGHUP, `bluegreen reload`) starts a new process that
  * loads the certificates again; srv_tls_check() refuses it first when a file is bad.
  * Thread: control.
@@ -14,9 +15,14 @@
 
 static const char *const names[BG_SRV_TLS] = {"listen", "test_listen"};
 
-static const bg_tls_config_t *block(const bg_config_t *cfg, int k)
+const bg_tls_config_t *srv_tls_block(const bg_config_t *cfg, int k)
 {
     return k == 0 ? cfg->listen_tls : cfg->test_listen_tls;
+}
+
+static const bg_tls_config_t *block(const bg_config_t *cfg, int k)
+{
+    return srv_tls_block(cfg, k);
 }
 
 int srv_tls_new(bg_server_t *s, bg_err_t *err)
@@ -31,7 +37,16 @@ int srv_tls_new(bg_server_t *s, bg_err_t *err)
 
         if (block(s->cfg, k) == NULL || (k == 1 && s->cfg->test_listen == NULL))
             continue;
-        s->tls[k] = bg_tls_new(block(s->cfg, k), s->cfg->path, &o, err);
+        if (block(s->cfg, k)->acme != NULL) {
+            bg_tls_config_t *eff = NULL;
+            int rc = srv_acme_prepare(s, k, names[k], block(s->cfg, k), &eff, err);
+            if (rc != 0)
+                return rc;
+            s->tls[k] = bg_tls_new(eff, s->cfg->path, &o, err);
+            bg_tls_config_free(eff);
+        } else {
+            s->tls[k] = bg_tls_new(block(s->cfg, k), s->cfg->path, &o, err);
+        }
         if (s->tls[k] == NULL)
             return err != NULL && err->code != 0 ? err->code : BG_EINVAL;
     }
@@ -50,9 +65,15 @@ json_t *srv_tls_json(bg_server_t *s)
 {
     json_t *list = json_array();
 
-    for (int k = 0; k < BG_SRV_TLS; k++)
-        if (s->tls[k] != NULL)
-            json_array_append_new(list, bg_tls_to_json(s->tls[k]));
+    for (int k = 0; k < BG_SRV_TLS; k++) {
+        json_t *l, *acme;
+        if (s->tls[k] == NULL)
+            continue;
+        l = bg_tls_to_json(s->tls[k]);
+        if ((acme = srv_acme_json(s, k)) != NULL)
+            json_object_set_new(l, "acme", acme);
+        json_array_append_new(list, l);
+    }
     return json_pack("{s:o}", "listeners", list);
 }
 
@@ -79,6 +100,7 @@ void srv_tls_metrics(bg_server_t *s, bg_buf_t *out)
     for (int k = 0; k < BG_SRV_TLS; k++)
         if (s->tls[k] != NULL)
             bg_tls_metrics(s->tls[k], out);
+    srv_acme_metrics(s, out);
 }
 
 /* Reads every listener's certificate files again. All or nothing per listener: a bad file
@@ -122,6 +144,10 @@ void srv_op_tls(bg_server_t *s, bg_admin_req_t *req, const bg_admin_http_t *http
             return;
         }
         bg_admin_respond_json(req, 200, srv_tls_json(s));
+        return;
+    }
+    if (strcmp(http->path, "/v1/tls/renew") == 0 && strcmp(http->method, "POST") == 0) {
+        srv_acme_renew(s, req); /* answers when the new certificates are in use */
         return;
     }
     bg_admin_respond_errorf(req, BG_EINVAL, "%s is not allowed on %s", http->method, http->path);

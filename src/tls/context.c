@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "base/base.h"
@@ -40,9 +41,32 @@ static bg_tls_config_t *config_dup(const bg_tls_config_t *in)
         c->certs[i].key = bg_strdup(in->certs[i].key);
         pos_copy(&c->certs[i].cert_pos, &in->certs[i].cert_pos);
         pos_copy(&c->certs[i].key_pos, &in->certs[i].key_pos);
+        c->certs[i].cert_pem = in->certs[i].cert_pem ? bg_strdup(in->certs[i].cert_pem) : NULL;
+        c->certs[i].key_pem = in->certs[i].key_pem ? bg_strdup(in->certs[i].key_pem) : NULL;
     }
     c->policy = bg_strdup(in->policy ? in->policy : "recommended");
     pos_copy(&c->pos, &in->pos);
+    c->acme = NULL; /* the server's business (src/server/acme.c), not the contexts' */
+    return c;
+}
+
+bg_tls_config_t *bg_tls_config_with(const bg_tls_config_t *cfg, const char *cert, const char *key,
+                                    const char *cert_pem, const char *key_pem)
+{
+    bg_tls_config_t *c = config_dup(cfg);
+    bg_tls_cert_config_t *e;
+
+    c->certs = bg_xrealloc(c->certs, (c->n_certs + 1) * sizeof(*c->certs));
+    e = &c->certs[c->n_certs++];
+    memset(e, 0, sizeof(*e));
+    e->cert = bg_strdup(cert);
+    e->key = bg_strdup(key);
+    e->cert_pem = cert_pem ? bg_strdup(cert_pem) : NULL;
+    e->key_pem = key_pem ? bg_strdup(key_pem) : NULL;
+    pos_copy(&e->cert_pos, &cfg->pos);
+    pos_copy(&e->key_pos, &cfg->pos);
+    if (cfg->n_certs == 0)
+        c->default_cert = 0;
     return c;
 }
 
@@ -203,6 +227,30 @@ static int ctx_setup(bg_tls_t *t, bg_tls_certset_t *set, SSL_CTX *ctx, bg_err_t 
     return 0;
 }
 
+/* A chain (leaf first) and key from memory (the ACME bootstrap certificate). */
+static int mem_load(SSL_CTX *ctx, const char *cert_pem, const char *key_pem)
+{
+    BIO *b = BIO_new_mem_buf(cert_pem, -1);
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *k = NULL;
+    int ok = x != NULL && SSL_CTX_use_certificate(ctx, x) == 1;
+
+    X509_free(x);
+    while (ok && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+        if (SSL_CTX_add0_chain_cert(ctx, x) != 1) {
+            X509_free(x);
+            ok = 0;
+        }
+    ERR_clear_error(); /* the end of the chain */
+    BIO_free(b);
+    b = ok ? BIO_new_mem_buf(key_pem, -1) : NULL;
+    k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+    ok = ok && k != NULL && SSL_CTX_use_PrivateKey(ctx, k) == 1;
+    EVP_PKEY_free(k);
+    BIO_free(b);
+    return ok ? 0 : -1;
+}
+
 static int cert_load(bg_tls_t *t, bg_tls_certset_t *set, const bg_tls_cert_config_t *cc,
                      tls_cert_t *c, bg_err_t *err)
 {
@@ -216,12 +264,16 @@ static int cert_load(bg_tls_t *t, bg_tls_certset_t *set, const bg_tls_cert_confi
     if (rc != 0)
         return rc;
     ERR_clear_error();
-    if ((rc = unreadable(err, t->file, &cc->cert_pos, cc->cert)) != 0 ||
+    if (cc->cert_pem != NULL) {
+        if (mem_load(c->ctx, cc->cert_pem, cc->key_pem ? cc->key_pem : "") != 0)
+            return fail_at(err, t->file, &cc->cert_pos, "cannot load the in-memory certificate",
+                           cc->cert);
+    } else if ((rc = unreadable(err, t->file, &cc->cert_pos, cc->cert)) != 0 ||
         (rc = unreadable(err, t->file, &cc->key_pos, cc->key)) != 0)
         return rc;
-    if (SSL_CTX_use_certificate_chain_file(c->ctx, cc->cert) != 1)
+    else if (SSL_CTX_use_certificate_chain_file(c->ctx, cc->cert) != 1)
         return fail_at(err, t->file, &cc->cert_pos, "cannot load the certificate chain", cc->cert);
-    if (SSL_CTX_use_PrivateKey_file(c->ctx, cc->key, SSL_FILETYPE_PEM) != 1)
+    else if (SSL_CTX_use_PrivateKey_file(c->ctx, cc->key, SSL_FILETYPE_PEM) != 1)
         return fail_at(err, t->file, &cc->key_pos, "cannot load the private key", cc->key);
     if (SSL_CTX_check_private_key(c->ctx) != 1) {
         ERR_clear_error();
@@ -408,7 +460,7 @@ int bg_tls_check_config(const bg_config_t *cfg, bg_err_t *err)
         bg_tls_options_t o = {.name = names[k]};
         bg_tls_t *t;
 
-        if (blocks[k] == NULL)
+        if (blocks[k] == NULL || blocks[k]->n_certs == 0) /* acme only: nothing to load yet */
             continue;
         if ((t = bg_tls_new(blocks[k], cfg->path, &o, err)) == NULL)
             return err != NULL && err->code != 0 ? err->code : BG_EINVAL;

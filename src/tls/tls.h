@@ -78,6 +78,31 @@ bg_tls_t *bg_tls_new(const bg_tls_config_t *cfg, const char *file, const bg_tls_
 int bg_tls_reload(bg_tls_t *t, const bg_tls_config_t *cfg, const char *file, const char *why,
                   bg_err_t *err);
 
+/* A new copy of <cfg> with one more certificate appended: the files <cert>/<key>, or the
+ * in-memory PEM <cert_pem>/<key_pem> when not NULL (then <cert> only names it). When <cfg>
+ * has no certificate the new one is the default. The acme block is not copied. Caller frees
+ * with bg_tls_config_free(). Thread: any. */
+bg_tls_config_t *bg_tls_config_with(const bg_tls_config_t *cfg, const char *cert, const char *key,
+                                    const char *cert_pem, const char *key_pem);
+
+/* ---- HTTP-01 challenge answers (RFC 8555 §8.3; challenge.c) ----
+ * Token -> key authorization, set by the ACME client while a challenge is pending and
+ * read by the proxy's workers for GET /.well-known/acme-challenge/<token> on plain
+ * listeners. A small mutex-protected table (a handful of entries at a time). */
+typedef struct bg_tls_challenges bg_tls_challenges_t;
+bg_tls_challenges_t *bg_tls_challenges_new(void);
+/* Frees <c> (NULL is a no-op); no worker may read it any more. */
+void bg_tls_challenges_free(bg_tls_challenges_t *c);
+/* Adds or replaces <token> (copied) answering <keyauth> (copied). Thread: any. */
+void bg_tls_challenges_set(bg_tls_challenges_t *c, const char *token, const char *keyauth);
+/* Removes <token> if present. Thread: any. */
+void bg_tls_challenges_remove(bg_tls_challenges_t *c, const char *token);
+/* Copies the key authorization of the <len> bytes at <token> into <out> (<size> bytes,
+ * NUL-terminated): its length, or 0 when the token is unknown or does not fit. Thread: any
+ * (workers). */
+size_t bg_tls_challenges_get(bg_tls_challenges_t *c, const char *token, size_t len, char *out,
+                             size_t size);
+
 /* Loads every TLS block of <cfg> (listen, test_listen) and lets it go: 0, or the first
  * error with its config position (check-config, and a reload refused before it starts).
  * Thread: control. */

@@ -102,3 +102,78 @@ Test(listen, errors_are_positioned)
                "t.yaml:1:32: listen.tsl: unknown key \"tsl\"; valid keys: address, tls, "
                "redirect_https");
 }
+
+Test(listen, acme_block)
+{
+    bg_config_t *cfg = parse_ok("listen:\n"
+                                "  address: 127.0.0.1:8443\n"
+                                "  tls:\n"
+                                "    acme:\n"
+                                "      directory: https://acme.test/dir\n"
+                                "      email: ops@shop.test\n"
+                                "      hosts: [shop.test, www.shop.test]\n"
+                                "      ca_file: ca.pem\n"
+                                "      renew_at: 0.5\n"
+                                "services: {}\n");
+    const bg_tls_config_t *t = cfg->listen_tls;
+
+    cr_assert_not_null(t);
+    cr_assert_eq(t->n_certs, 0);
+    cr_assert_not_null(t->acme);
+    cr_assert_str_eq(t->acme->directory, "https://acme.test/dir");
+    cr_assert_str_eq(t->acme->email, "ops@shop.test");
+    cr_assert_eq(t->acme->n_hosts, 2);
+    cr_assert_str_eq(t->acme->hosts[1], "www.shop.test");
+    cr_assert_str_eq(t->acme->ca_file, "ca.pem");
+    cr_assert_float_eq(t->acme->renew_at, 0.5, 1e-9);
+    cr_assert_eq(t->acme->pos.line, 5);
+    bg_config_free(cfg);
+
+    /* beside certificates; renew_at defaults to 2/3; one host as a string */
+    cfg = parse_ok("listen: {address: 127.0.0.1:1, tls: {certificates: [{cert: a, key: b}],\n"
+                   "         acme: {directory: 'http://127.0.0.1:14000/dir', hosts: a.test}}}\n"
+                   "services: {}\n");
+    t = cfg->listen_tls;
+    cr_assert_eq(t->n_certs, 1);
+    cr_assert_eq(t->acme->n_hosts, 1);
+    cr_assert_null(t->acme->email);
+    cr_assert_float_eq(t->acme->renew_at, 2.0 / 3.0, 1e-9);
+    bg_acme_config_t *d = bg_acme_config_dup(t->acme);
+    cr_assert_str_eq(d->hosts[0], "a.test");
+    cr_assert_str_eq(d->directory, "http://127.0.0.1:14000/dir");
+    bg_acme_config_free(d);
+    bg_config_free(cfg);
+}
+
+Test(listen, acme_errors_are_positioned)
+{
+    assert_err("listen: {address: 127.0.0.1:1, tls: {}}\nservices: {}\n",
+               "t.yaml:1:37: listen.tls: a tls block needs certificates: [{cert: FILE, key: "
+               "FILE}] or acme: {directory: URL, hosts: [NAME]}");
+    assert_err("listen: {address: 127.0.0.1:1, tls: {acme: {hosts: [a.test]}}}\nservices: {}\n",
+               "t.yaml:1:44: listen.tls.acme: acme needs directory: URL (e.g. Let's Encrypt's "
+               "https://acme-v02.api.letsencrypt.org/directory)");
+    assert_err("listen: {address: 127.0.0.1:1, tls: {acme: {directory: ftp://x}}}\n"
+               "services: {}\n",
+               "t.yaml:1:56: listen.tls.acme.directory: expected an http:// or https:// URL of "
+               "an ACME directory, got \"ftp://x\"");
+    assert_err("listen: {address: 127.0.0.1:1, tls: {acme: {directory: 'https://x/d'}}}\n"
+               "services: {}\n",
+               "t.yaml:1:44: listen.tls.acme: acme needs hosts: [NAME, ...]");
+    assert_err("listen: {address: 127.0.0.1:1, tls: {acme: {directory: 'https://x/d',\n"
+               "  hosts: [a.test, '*.b.test']}}}\nservices: {}\n",
+               "t.yaml:2:19: listen.tls.acme.hosts[1]: \"*.b.test\" is not a DNS name HTTP-01 "
+               "can validate (letters, digits, '-', dots; no wildcard)");
+    assert_err("listen: {address: 127.0.0.1:1, tls: {acme: {directory: 'https://x/d',\n"
+               "  hosts: [a.test], renew_at: 1.5}}}\nservices: {}\n",
+               "t.yaml:2:30: listen.tls.acme.renew_at: expected a fraction of the certificate's "
+               "lifetime from 0.05 to 0.95, got \"1.5\"");
+    assert_err("listen: {address: 127.0.0.1:1, tls: {acme: {directory: 'https://x/d',\n"
+               "  hosts: [a.test], email: nobody}}}\nservices: {}\n",
+               "t.yaml:2:27: listen.tls.acme.email: expected an e-mail address like "
+               "ops@example.com, got \"nobody\"");
+    assert_err("listen: {address: 127.0.0.1:1, tls: {acme: {directory: 'https://x/d',\n"
+               "  hosts: [a.test], hsts: 1}}}\nservices: {}\n",
+               "t.yaml:2:20: listen.tls.acme.hsts: unknown key \"hsts\"; valid keys: directory, "
+               "email, hosts, ca_file, renew_at");
+}
