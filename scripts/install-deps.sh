@@ -23,6 +23,7 @@ PACKAGES=(
   systemd man-db zsh                                     # package test: systemd-analyze, man, zsh completion
   clang clang-tidy                                       # clang build and static analysis (ctest clang_*)
   testssl.sh                                             # TLS listener audit (tests/e2e/tls_testssl.sh)
+  pebble                                                 # ACME test server + challtestsrv DNS (tests/e2e/acme.sh)
   chromium                                               # dashboard browser tests (tests/dashboard, headless)
 )
 
