@@ -38,6 +38,14 @@ die() {
 }
 note() { echo "[$(date +%T)] $*" >&2; }
 result() { echo "RESULT $1 $2 $3"; }
+# count LINE KEY: the number after KEY= in the COUNTS line bench/count.lua makes wrk print
+# (stale.sh, switch.sh); dies when it is absent.
+count() {
+    local v
+    v=$(echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k && $2 ~ /^[0-9]+$/ {print $2}')
+    [ -n "$v" ] || die "COUNTS line lacks $2: $1"
+    echo "$v"
+}
 
 # All descendants of <pid> (children first-level and below), one per line.
 descendants() {

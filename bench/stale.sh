@@ -13,14 +13,6 @@ require_bins
 command -v wrk >/dev/null || die "wrk not installed"
 D=${BENCH_STALE_SECONDS:-5}
 
-# count LINE KEY: the number after KEY= in wrk's COUNTS line.
-count() {
-    local v
-    v=$(echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k && $2 ~ /^[0-9]+$/ {print $2}')
-    [ -n "$v" ] || die "COUNTS line lacks $2: $1"
-    echo "$v"
-}
-
 BLUE_PORT=$(free_port)
 GREEN_PORT=$BLUE_PORT # green (weight 0) is the same stale target: one backend for all
 spawn backend-stale "$BENCH_BUILD/bench/bench-backend" --port "$BLUE_PORT" --stale 1

@@ -15,14 +15,6 @@ command -v wrk >/dev/null || die "wrk not installed"
 D=${BENCH_SWITCH_SECONDS:-$(quick 6 12)}
 SWITCHES=${BENCH_SWITCHES:-10}
 
-# count LINE KEY: the number after KEY= in wrk's COUNTS line.
-count() {
-    local v
-    v=$(echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k && $2 ~ /^[0-9]+$/ {print $2}')
-    [ -n "$v" ] || die "COUNTS line lacks $2: $1"
-    echo "$v"
-}
-
 backends_start
 for peer in $BENCH_PEERS; do
     peer_start "$peer"
