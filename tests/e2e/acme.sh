@@ -13,7 +13,9 @@
 #      challenge) keeps the old certificate, and shows the error in `bluegreen tls`, an
 #      event, bluegreen_acme_renewals_total{result="error"} and a backoff retry ~60s on;
 #   d. a restart of serve reuses the stored certificate (no order) and the stored account
-#      key (the next order has the same account URL).
+#      key (the next order has the same account URL);
+#   e. `bluegreen reload` (the process hand-over) serves the stored certificate from the
+#      new process at once, without an order.
 # Run from the repo root; binaries from $BG_BUILD_DIR or build/. Helpers: tls_lib.sh and
 # tests/support/stack_lib.sh. Registered in tests/e2e/CMakeLists.txt.
 set -euo pipefail
@@ -23,6 +25,16 @@ for tool in pebble pebble-challtestsrv jq; do
     command -v $tool >/dev/null || fail "missing tool $tool (scripts/install-deps.sh installs pebble)"
 done
 HOST=shop.acme.test
+# a daemon that took over by `bluegreen reload` (e) is not in PIDS: asked to stop first
+stack_on_exit() {
+    if [ -S "$TMP/bg.sock" ]; then
+        timeout 30 "$BG" --admin "unix:$TMP/bg.sock" shutdown >/dev/null 2>&1 || true
+    fi
+}
+daemon_pid() {
+    curl -sf --max-time 5 --unix-socket "$TMP/bg.sock" http://localhost/v1/health |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])'
+}
 
 # ---- pebble: its own TLS certificate for the ACME endpoint (our test CA) ----------------
 leaf pebble "IP:127.0.0.1,DNS:localhost"
@@ -157,6 +169,10 @@ say "c: ok: failed order kept serial $SERIAL2; error recorded, event, metric, re
 kill -TERM "$SERVE_PID"
 for _ in $(seq 200); do kill -0 "$SERVE_PID" 2>/dev/null || break; sleep 0.05; done
 kill -0 "$SERVE_PID" 2>/dev/null && fail "serve did not stop"
+rc=0
+wait "$SERVE_PID" || rc=$?
+[ $rc = 0 ] || fail "serve exited with $rc after SIGTERM: $(tail -n 20 "$TMP/serve.log")"
+! grep -q "Sanitizer" "$TMP/serve.log" || fail "sanitizer report: $(grep -A 20 Sanitizer "$TMP/serve.log" | head -40)"
 curl -sf -X POST -d "{\"host\":\"$HOST.\"}" "http://127.0.0.1:$DNS_MGMT/clear-a" >/dev/null ||
     fail "challtestsrv clear-a"
 start_serve serve2
@@ -175,4 +191,17 @@ bgcli tls renew >"$TMP/renew3.log" 2>&1 || fail "tls renew after restart: $(cat 
 [ "$(sha256sum <"$TMP/state/acme/account.key")" = "$ACCOUNT_SHA" ] || fail "the account key changed"
 say "d: ok: restart served stored serial $SERIAL2 without an order; same account $ACCOUNT"
 kill -0 "$SERVE_PID" 2>/dev/null || fail "bluegreen serve exited"
+
+# ---- e. the process hand-over keeps serving the stored certificate ----------------------
+SERIAL3=$(served_serial)
+[ "$SERIAL3" != "$SERIAL2" ] || fail "the renewal after the restart kept serial $SERIAL2"
+OLD=$(daemon_pid)
+bgcli reload >"$TMP/reload.out" 2>&1 || fail "reload: $(cat "$TMP/reload.out")"
+NEW=$(daemon_pid)
+[ -n "$NEW" ] && [ "$NEW" != "$OLD" ] || fail "the same daemon ($OLD) answers after the reload"
+[ "$(served_serial)" = "$SERIAL3" ] || fail "after the hand-over $(served_serial) is served, not $SERIAL3"
+[ "$(acme_field serving)" = acme ] || fail "the new process does not serve the stored certificate"
+[ "$(acme_field last_renewal.at)" = null ] || fail "the new process ran an order: $(tls_json)"
+pebble_https / >/dev/null || fail "HTTPS after the hand-over"
+say "e: ok: reload hand-over $OLD -> $NEW serves stored serial $SERIAL3 without an order"
 say "PASS"
