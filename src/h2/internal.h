@@ -18,6 +18,7 @@
 
 #include "base/base.h"
 #include "h2/h2.h"
+#include "http/http.h"
 
 /* Flood defences (docs/http2.md): a token bucket per connection and kind. */
 typedef struct bg_h2_bucket {
@@ -75,6 +76,7 @@ struct bg_h2_stream {
     uint32_t p_off[4], p_len[4];
     bool p_set[4];
     bg_buf_t hdrs;              /* regular fields as HTTP/1.1 lines */
+    uint32_t n_fields;          /* lines of hdrs (f_off: where each starts) */
     bg_buf_t cookie;            /* cookie crumbs joined by "; " (RFC 9113 §8.2.3) */
     bg_buf_t head;              /* the whole HTTP/1.1 head the parser reads */
     uint32_t hdr_bytes;         /* RFC 9113 §6.5.2 size of the field list so far */
@@ -93,6 +95,9 @@ struct bg_h2_stream {
     bool local_body;
     unsigned out_i;             /* ex->to_client: first iovec not fully taken */
     bg_h2_stream_t *spare_next; /* conn->spare */
+    /* where each line of hdrs starts and its name's length (n_fields of them) */
+    uint32_t f_off[BG_HTTP_MAX_HEADERS];
+    uint32_t f_nlen[BG_HTTP_MAX_HEADERS];
 };
 
 /* conn.c */

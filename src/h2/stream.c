@@ -136,9 +136,13 @@ void bg_h2_stream_free_spares(bg_h2_conn_t *h)
 
 /* ---- request head ---- */
 
-static bool name_is(const uint8_t *name, size_t nlen, const char *lit)
+/* Which pseudo-header <name> is (P_*), or -1. */
+static int pseudo_index(const uint8_t *name, size_t nlen)
 {
-    return strlen(lit) == nlen && memcmp(name, lit, nlen) == 0;
+    for (int i = 0; i < 4; i++)
+        if (pseudo_names[i].len == nlen && memcmp(pseudo_names[i].ptr, name, nlen) == 0)
+            return i;
+    return -1;
 }
 
 bool bg_h2_stream_header(bg_h2_stream_t *st, const uint8_t *name, size_t nlen,
@@ -146,6 +150,8 @@ bool bg_h2_stream_header(bg_h2_stream_t *st, const uint8_t *name, size_t nlen,
 {
     uint32_t limit = st->conn->c->w->cfg->max_header_bytes;
     uint64_t size = (uint64_t)st->hdr_bytes + nlen + vlen + 32; /* RFC 9113 §6.5.2 */
+    bg_buf_t *b = &st->hdrs;
+    char *p;
 
     st->hdr_bytes = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
     if (st->hdr_bytes > limit) {
@@ -154,28 +160,40 @@ bool bg_h2_stream_header(bg_h2_stream_t *st, const uint8_t *name, size_t nlen,
         return (uint64_t)st->hdr_bytes <= 4ull * limit;
     }
     if (nlen > 0 && name[0] == ':') {
-        for (int i = 0; i < 4; i++) {
-            if (pseudo_names[i].len == nlen && memcmp(pseudo_names[i].ptr, name, nlen) == 0) {
-                st->p_off[i] = (uint32_t)st->pseudo.len;
-                st->p_len[i] = (uint32_t)vlen;
-                st->p_set[i] = true;
-                bg_buf_append(&st->pseudo, value, vlen);
-            }
+        int i = pseudo_index(name, nlen);
+        if (i >= 0) {
+            st->p_off[i] = (uint32_t)st->pseudo.len;
+            st->p_len[i] = (uint32_t)vlen;
+            st->p_set[i] = true;
+            bg_buf_append(&st->pseudo, value, vlen);
         }
         return true;
     }
-    if (name_is(name, nlen, "host") && st->p_set[P_AUTHORITY])
+    if (nlen == 4 && memcmp(name, "host", 4) == 0 && st->p_set[P_AUTHORITY])
         return true; /* RFC 9113 §8.3.1: :authority wins */
-    if (name_is(name, nlen, "cookie")) {
+    if (nlen == 6 && memcmp(name, "cookie", 6) == 0) {
         if (st->cookie.len)
             bg_buf_append(&st->cookie, "; ", 2);
         bg_buf_append(&st->cookie, value, vlen);
         return true;
     }
-    bg_buf_append(&st->hdrs, name, nlen);
-    bg_buf_append(&st->hdrs, ": ", 2);
-    bg_buf_append(&st->hdrs, value, vlen);
-    bg_buf_append(&st->hdrs, "\r\n", 2);
+    /* "name: value\r\n", and where it starts for the fields view (stream_request) */
+    if (st->n_fields < BG_HTTP_MAX_HEADERS) {
+        st->f_off[st->n_fields] = (uint32_t)b->len;
+        st->f_nlen[st->n_fields] = (uint32_t)nlen;
+    }
+    st->n_fields++;
+    bg_buf_reserve(b, nlen + vlen + 4);
+    p = b->data + b->len;
+    memcpy(p, name, nlen);
+    p[nlen] = ':';
+    p[nlen + 1] = ' ';
+    if (vlen)
+        memcpy(p + nlen + 2, value, vlen);
+    p[nlen + 2 + vlen] = '\r';
+    p[nlen + 3 + vlen] = '\n';
+    b->len += nlen + vlen + 4;
+    b->data[b->len] = '\0';
     return true;
 }
 
@@ -237,6 +255,39 @@ static void answer_error(bg_exchange_t *ex, int status, const char *reason)
     bg_h2_local_response(ex, status, body, (size_t)n);
 }
 
+/* The common request (no body, usual method, origin-form path, plain fields) goes to
+ * the exchange as a head built from views of the fields, checked by
+ * bg_http_request_from_fields() as the parser would check its HTTP/1.1 text; any other
+ * request, and any that fails a check there, is written as text and parsed (false). */
+static bool fields_head(bg_h2_stream_t *st, bg_exchange_t *ex)
+{
+    bg_http_head_t *h = &ex->req;
+    bg_str_t m = pseudo(st, P_METHOD), path = pseudo(st, P_PATH);
+    size_t n = 0, bytes = m.len + 1 + path.len + 11 + st->hdrs.len + 2;
+    const char *d = st->hdrs.data;
+
+    if (!st->req_end || !st->p_set[P_PATH] || st->n_fields + 2 > BG_HTTP_MAX_HEADERS)
+        return false;
+    if (st->p_set[P_AUTHORITY]) {
+        h->headers[n++] = (bg_http_header_t){BG_STR_LIT("host"), pseudo(st, P_AUTHORITY), 0,
+                                             false};
+        bytes += 8 + st->p_len[P_AUTHORITY];
+    }
+    for (uint32_t i = 0; i < st->n_fields; i++) {
+        uint32_t off = st->f_off[i], nlen = st->f_nlen[i];
+        uint32_t end = i + 1 < st->n_fields ? st->f_off[i + 1] : (uint32_t)st->hdrs.len;
+        h->headers[n++] = (bg_http_header_t){{d + off, nlen}, {d + off + nlen + 2,
+                                             end - off - nlen - 4}, 0, false};
+    }
+    if (st->cookie.len) {
+        h->headers[n++] = (bg_http_header_t){BG_STR_LIT("cookie"),
+                                             {st->cookie.data, st->cookie.len}, 0, false};
+        bytes += 10 + st->cookie.len;
+    }
+    st->chunked = false;
+    return bg_http_request_from_fields(&ex->rp, m, path, n, bytes);
+}
+
 void bg_h2_stream_request(bg_h2_stream_t *st, bool end_stream)
 {
     bg_h2_conn_t *h = st->conn;
@@ -255,6 +306,10 @@ void bg_h2_stream_request(bg_h2_stream_t *st, bool end_stream)
     }
     if (!st->p_set[P_METHOD]) {
         answer_error(ex, 400, "no :method");
+        return;
+    }
+    if (fields_head(st, ex)) {
+        bg_exchange_dispatch(ex);
         return;
     }
     compose_head(st, end_stream);

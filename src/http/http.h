@@ -146,6 +146,24 @@ void bg_http_parser_init(bg_http_parser_t *p, bool response, bg_http_head_t *hea
 bg_http_result_t bg_http_parser_execute(bg_http_parser_t *p, const char *data, size_t len,
                                         size_t *used);
 
+/* A request whose head arrived as separate fields (HTTP/2): <p> (initialised for a
+ * request, nothing fed yet) gets in its head what bg_http_parser_execute() would give
+ * for the HTTP/1.1 text "<method> <target> HTTP/1.1\r\n" followed by one
+ * "<name>: <value>\r\n" line per field of <p>->head->headers[0..n) (which the caller
+ * filled with name and value views; they must outlive the head), then "\r\n", without
+ * writing or scanning that text: <head_bytes> is its length. Only for the common shape:
+ * a method among GET HEAD POST PUT DELETE OPTIONS PATCH, an origin-form target, no body,
+ * and no field that frames a body or needs more than a character check (Content-Length,
+ * Transfer-Encoding, TE, Expect, Connection and the other hop-by-hop fields). Every check
+ * the text path would apply to such a request applies here (field name and value
+ * characters, one Host and its characters, the request-target's characters, field count,
+ * head size). Returns true with the head complete (as after BG_HTTP_HEAD_DONE, framing
+ * BG_BODY_NONE); false, with the head reset and <p> untouched, when the request is of
+ * another shape or fails a check: the caller then writes the text and parses it, which
+ * gives the verdict and its status. Thread: owner. */
+bool bg_http_request_from_fields(bg_http_parser_t *p, bg_str_t method, bg_str_t target,
+                                 size_t n, size_t head_bytes);
+
 /* The peer closed: completes an EOF-delimited body. Returns BG_HTTP_DONE or
  * BG_HTTP_ERROR. */
 bg_http_result_t bg_http_parser_finish(bg_http_parser_t *p);

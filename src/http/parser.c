@@ -583,3 +583,94 @@ bg_http_result_t bg_http_parser_finish(bg_http_parser_t *p)
     }
     return BG_HTTP_ERROR;
 }
+
+/* ---- requests that arrive as fields (HTTP/2) ---- */
+
+static bool common_method(bg_str_t m)
+{
+    switch (m.len) {
+    case 3:
+        return bg_str_eq(m, BG_STR_LIT("GET")) || bg_str_eq(m, BG_STR_LIT("PUT"));
+    case 4:
+        return bg_str_eq(m, BG_STR_LIT("HEAD")) || bg_str_eq(m, BG_STR_LIT("POST"));
+    case 5:
+        return bg_str_eq(m, BG_STR_LIT("PATCH"));
+    case 6:
+        return bg_str_eq(m, BG_STR_LIT("DELETE"));
+    case 7:
+        return bg_str_eq(m, BG_STR_LIT("OPTIONS"));
+    default:
+        return false;
+    }
+}
+
+static void fields_reset(bg_http_head_t *h)
+{
+    memset(h, 0, offsetof(bg_http_head_t, headers));
+    h->n_headers = 0;
+    h->n_conn_tokens = 0;
+}
+
+bool bg_http_request_from_fields(bg_http_parser_t *p, bg_str_t method, bg_str_t target,
+                                 size_t n, size_t head_bytes)
+{
+    bg_http_head_t *h = p->head;
+
+    if (p->response || p->consumed != 0 || n > BG_HTTP_MAX_HEADERS ||
+        (p->max_header_bytes && head_bytes > p->max_header_bytes) || !common_method(method))
+        goto other;
+    memset(h, 0, offsetof(bg_http_head_t, headers));
+    h->n_conn_tokens = 0;
+    for (size_t i = 0; i < n; i++) {
+        bg_http_header_t *hd = &h->headers[i];
+        if (hd->name.len == 0)
+            goto other;
+        for (size_t k = 0; k < hd->name.len; k++)
+            if (!is_tchar((unsigned char)hd->name.ptr[k]))
+                goto other;
+        hd->value = bg_str_trim(hd->value);
+        if (!is_ctl_free(hd->value))
+            goto other;
+        hd->kind = (uint8_t)bg_http_hdr_classify(hd->name);
+        hd->hop = false;
+        switch (hd->kind) {
+        case BG_HDR_HOST:
+            if (++h->n_host > 1)
+                goto other;
+            h->host = hd->value;
+            break;
+        case BG_HDR_OTHER:
+        case BG_HDR_XFF:
+        case BG_HDR_XFP:
+        case BG_HDR_XFH:
+        case BG_HDR_REQUEST_ID:
+        case BG_HDR_BG_SLOT:
+        case BG_HDR_COOKIE:
+        case BG_HDR_VIA:
+            break;
+        default:
+            goto other; /* framing, hop-by-hop, Expect: the text path decides */
+        }
+    }
+    h->n_headers = n;
+    if (h->n_host != 1 || !host_ok(h->host) || target.len == 0 || target.ptr[0] != '/')
+        goto other;
+    for (size_t i = 0; i < target.len; i++)
+        if (!target_char_ok((unsigned char)target.ptr[i]))
+            goto other;
+    h->method = method;
+    h->target = target;
+    h->path = target;
+    h->form = BG_TARGET_ORIGIN;
+    h->is_head = bg_str_eq(method, BG_STR_LIT("HEAD"));
+    h->major = 1;
+    h->minor = 1;
+    h->framing = BG_BODY_NONE;
+    h->keep_alive = true;
+    h->head_bytes = head_bytes;
+    p->consumed = head_bytes;
+    return true;
+other:
+    fields_reset(h);
+    return false;
+}

@@ -334,7 +334,63 @@ def graceful(port, _n):
     return {"goaways": goaways, "status": status, "done": done}
 
 
+def heads(port, _n):
+    """Request heads of every kind on one connection: the common one (forwarded from its
+    fields), others parsed as HTTP/1.1 text, and malformed ones. Each: its status, or the
+    negated RST_STREAM code. The client sends the fields as given (no validation)."""
+    g = Good(port)
+    g.conn.config.validate_outbound_headers = False
+    g.conn.config.normalize_outbound_headers = False
+    base = [(":method", "GET"), (":path", "/hello"), (":scheme", "http"), (":authority", HOST)]
+    cases = {
+        "plain": base + [("user-agent", "probe"), ("accept", "*/*")],
+        "cookies": base + [("cookie", "a=1"), ("cookie", "b=2")],
+        "query_method": [(":method", "QUERY")] + base[1:],
+        "te_trailers": base + [("te", "trailers")],
+        "expect_bad": base + [("expect", "200-ok")],
+        "host_field_only": base[:3] + [("host", HOST)],
+        "two_host_fields": base[:3] + [("host", HOST), ("host", "other.test")],
+        "no_host": base[:3],
+        "fragment": [base[0], (":path", "/a#b")] + base[2:],
+        "asterisk_get": [base[0], (":path", "*")] + base[2:],
+        "ctl_in_value": base + [("x-a", "a\x01b")],
+        "del_in_path": [base[0], (":path", "/a\x7fb")] + base[2:],
+        "bad_authority": base[:3] + [(":authority", "app.test/x")],
+        "space_in_authority": base[:3] + [(":authority", "app test")],
+    }
+    out, bodies = {}, {}
+    for name, hdrs in cases.items():
+        sid = g.conn.get_next_available_stream_id()
+        g.conn.send_headers(sid, hdrs, end_stream=True)
+        g.sock.sendall(g.conn.data_to_send())
+        status, body, done = None, b"", False
+        deadline = time.time() + TIMEOUT
+        while not done and time.time() < deadline:
+            chunk = g.sock.recv(65536)
+            if not chunk:
+                status, done = -1000, True
+                break
+            for ev in g.conn.receive_data(chunk):
+                if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == sid:
+                    status = int(dict(ev.headers)[b":status"])
+                elif isinstance(ev, h2.events.DataReceived):
+                    if ev.stream_id == sid:
+                        body += ev.data
+                    g.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id == sid:
+                    done = True
+                elif isinstance(ev, h2.events.StreamReset) and ev.stream_id == sid:
+                    status, done = (status if status else -int(ev.error_code)), True
+            g.sock.sendall(g.conn.data_to_send())
+        out[name] = status
+        bodies[name] = body.decode("utf-8", "replace")
+        if status == -1000:
+            break
+    return {"heads": out, "bodies": bodies}
+
+
 SCENARIOS = {
+    "heads": heads,
     "rapid_reset": rapid_reset,
     "continuation": continuation_flood,
     "ping_flood": ping_flood,

@@ -50,10 +50,13 @@ static char *app_handler(void *arg, const bgt_backend_req_t *req)
     if (strcmp(req->path, "/slow") == 0)
         usleep(1500 * 1000);
     n = snprintf(body, sizeof(body),
-                 "{\"len\":%zu,\"sum\":%u,\"chunked\":%s,\"via2\":%s,\"method\":\"%s\"}",
+                 "{\"len\":%zu,\"sum\":%u,\"chunked\":%s,\"via2\":%s,\"method\":\"%s\","
+                 "\"cookie_joined\":%s,\"host_app\":%s}",
                  req->body_len, fnv(req->body, req->body_len),
                  strcasestr(req->head, "transfer-encoding: chunked") ? "true" : "false",
-                 via && strncmp(via + 6, " 2 bluegreen", 12) == 0 ? "true" : "false", req->method);
+                 via && strncmp(via + 6, " 2 bluegreen", 12) == 0 ? "true" : "false", req->method,
+                 strstr(req->head, "\r\ncookie: a=1; b=2\r\n") ? "true" : "false",
+                 strstr(req->head, "\r\nHost: app.test\r\n") ? "true" : "false");
     out = bg_xmalloc((size_t)n + 128);
     snprintf(out, (size_t)n + 128,
              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
@@ -302,6 +305,36 @@ Test(proxy_h2, unknown_route_is_404_on_the_stream)
     cr_assert(strstr(out, "HTTP/2 404"), "%s", out);
     cr_assert(strstr(out, "\"error\":\"no route\""), "%s", out);
     free(out);
+}
+
+/* Request heads: the common one goes to the target from its fields, the others as parsed
+ * HTTP/1.1 text, and each check of docs/design.md §7 answers the same as over HTTP/1.1
+ * (nghttp2's own RFC 9113 §8.2/§8.3 checks reset some first: PROTOCOL_ERROR, -1). */
+Test(proxy_h2, request_heads_checked_as_over_http1)
+{
+    json_t *j = probe("heads", 0);
+    json_t *h = json_object_get(j, "heads"), *b = json_object_get(j, "bodies");
+    static const struct {
+        const char *name;
+        int status;
+    } want[] = {
+        {"plain", 200}, {"cookies", 200}, {"query_method", 200}, {"te_trailers", 200},
+        {"host_field_only", 200}, {"expect_bad", 417}, {"fragment", 400},
+        /* nghttp2 (RFC 9113 §8.3.1) */
+        {"two_host_fields", -1}, {"no_host", -1}, {"asterisk_get", -1}, {"ctl_in_value", -1},
+        {"del_in_path", -1}, {"bad_authority", -1}, {"space_in_authority", -1},
+    };
+
+    for (size_t i = 0; i < BG_ARRAY_LEN(want); i++)
+        cr_expect_eq(jint(h, want[i].name), want[i].status, "%s: %s", want[i].name,
+                     json_dumps(j, 0));
+    others_fine(j);
+    const char *plain = json_string_value(json_object_get(b, "plain"));
+    const char *cookies = json_string_value(json_object_get(b, "cookies"));
+    cr_assert(plain && strstr(plain, "\"method\":\"GET\"") && strstr(plain, "\"host_app\":true") &&
+              strstr(plain, "\"via2\":true"), "%s", plain ? plain : "?");
+    cr_assert(cookies && strstr(cookies, "\"cookie_joined\":true"), "%s", cookies ? cookies : "?");
+    json_decref(j);
 }
 
 /* ---- limits and defences (RFC 9113 §10.5; codes of §7) ---- */

@@ -256,3 +256,245 @@ Test(http_parser, response_framing)
         bg_buf_fini(&s.body);
     }
 }
+
+/* ---- requests that arrive as fields (HTTP/2): bg_http_request_from_fields() ----
+ * Differential: each request is also written as the HTTP/1.1 text the h2 module would
+ * otherwise compose and parsed by the strict text path; whenever the fields path takes a
+ * request, the text path must accept it too and give the same head. Where the fields path
+ * declines, the h2 module parses the text, so its verdict is the text path's by
+ * construction. */
+
+#define MAX_F (BG_HTTP_MAX_HEADERS + 2)
+
+typedef struct freq {
+    bg_str_t method, target;
+    size_t n;
+    bg_str_t name[MAX_F], value[MAX_F];
+} freq_t;
+
+static bg_http_head_t head2;
+
+static void freq_add(freq_t *r, bg_str_t name, bg_str_t value)
+{
+    r->name[r->n] = name;
+    r->value[r->n] = value;
+    r->n++;
+}
+
+static freq_t freq_basic(void)
+{
+    freq_t r = {.method = BG_STR_LIT("GET"), .target = BG_STR_LIT("/a/b?c=d&e=%20f")};
+
+    freq_add(&r, BG_STR_LIT("host"), BG_STR_LIT("app.test:8080"));
+    freq_add(&r, BG_STR_LIT("user-agent"), BG_STR_LIT("h2load nghttp2/1.52.0"));
+    freq_add(&r, BG_STR_LIT("accept-encoding"), BG_STR_LIT("gzip, deflate"));
+    freq_add(&r, BG_STR_LIT("x-bluegreen-slot"), BG_STR_LIT("green"));
+    freq_add(&r, BG_STR_LIT("cookie"), BG_STR_LIT("a=b; bg_slot=blue"));
+    return r;
+}
+
+static bool same_str(bg_str_t a, bg_str_t b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+/* Runs both paths on <r>; returns whether the fields path took it (1), or declined (0);
+ * <text_ok> gets whether the text path accepted it. Fails the test on any disagreement
+ * in what the fields path accepted. */
+static int compare(const freq_t *r, bool *text_ok, const char *what)
+{
+    bg_buf_t t;
+    bg_http_parser_t p, p2;
+    sink_t s;
+    bg_http_result_t res;
+    bool ok;
+
+    bg_buf_init(&t);
+    bg_buf_append(&t, r->method.ptr, r->method.len);
+    bg_buf_append(&t, " ", 1);
+    bg_buf_append(&t, r->target.ptr, r->target.len);
+    bg_buf_append(&t, " HTTP/1.1\r\n", 11);
+    for (size_t i = 0; i < r->n; i++) {
+        bg_buf_append(&t, r->name[i].ptr, r->name[i].len);
+        bg_buf_append(&t, ": ", 2);
+        bg_buf_append(&t, r->value[i].ptr, r->value[i].len);
+        bg_buf_append(&t, "\r\n", 2);
+    }
+    bg_buf_append(&t, "\r\n", 2);
+    res = run(t.data, t.len, t.len, false, &p, &s);
+    *text_ok = res == BG_HTTP_HEAD_DONE && head.framing == BG_BODY_NONE;
+
+    memset(&p2, 0, sizeof(p2));
+    p2.max_header_bytes = 8192;
+    p2.max_body_bytes = 1 << 20;
+    bg_http_parser_init(&p2, false, &head2, NULL, NULL);
+    for (size_t i = 0; i < r->n && i < BG_HTTP_MAX_HEADERS; i++)
+        head2.headers[i] = (bg_http_header_t){r->name[i], r->value[i], 0, false};
+    ok = bg_http_request_from_fields(&p2, r->method, r->target, r->n, t.len);
+    if (!ok) {
+        cr_assert(head2.n_headers == 0 && head2.method.ptr == NULL && head2.host.len == 0,
+                  "%s: a declined request leaves the head reset", what);
+    } else {
+        cr_assert(*text_ok, "%s: the fields path took what the text path refuses (%d, %d %s)",
+                  what, res, p.status, p.reason ? p.reason : "");
+        cr_assert(same_str(head.method, head2.method), "%s: method", what);
+        cr_assert(same_str(head.target, head2.target), "%s: target", what);
+        cr_assert(same_str(head.path, head2.path), "%s: path", what);
+        cr_assert(same_str(head.host, head2.host), "%s: host", what);
+        cr_assert_eq(head.form, head2.form, "%s: form", what);
+        cr_assert_eq(head.is_head, head2.is_head, "%s: is_head", what);
+        cr_assert_eq(head.major, head2.major, "%s", what);
+        cr_assert_eq(head.minor, head2.minor, "%s", what);
+        cr_assert_eq(head.framing, head2.framing, "%s", what);
+        cr_assert_eq(head.content_length, head2.content_length, "%s", what);
+        cr_assert_eq(head.keep_alive, head2.keep_alive, "%s", what);
+        cr_assert_eq(head.expect_continue, head2.expect_continue, "%s", what);
+        cr_assert_eq(head.upgrade, head2.upgrade, "%s", what);
+        cr_assert_eq(head.head_bytes, head2.head_bytes, "%s: head_bytes", what);
+        cr_assert_eq(head.n_host, head2.n_host, "%s", what);
+        cr_assert_eq(head.n_conn_tokens, head2.n_conn_tokens, "%s", what);
+        cr_assert_eq(head.n_headers, head2.n_headers, "%s: n_headers", what);
+        for (size_t i = 0; i < head.n_headers; i++) {
+            cr_assert(same_str(head.headers[i].name, head2.headers[i].name), "%s: name %zu",
+                      what, i);
+            cr_assert(same_str(head.headers[i].value, head2.headers[i].value),
+                      "%s: value %zu", what, i);
+            cr_assert_eq(head.headers[i].kind, head2.headers[i].kind, "%s: kind %zu", what, i);
+            cr_assert_eq(head.headers[i].hop, head2.headers[i].hop, "%s: hop %zu", what, i);
+        }
+        cr_assert_eq(p2.consumed, t.len, "%s", what);
+    }
+    bg_buf_fini(&t);
+    bg_buf_fini(&s.body);
+    return ok;
+}
+
+Test(http_parser, fields_common_request_same_head_as_text)
+{
+    bool text_ok;
+    freq_t r = freq_basic();
+
+    cr_assert_eq(compare(&r, &text_ok, "basic"), 1, "the common request takes the fields path");
+    static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS",
+                                          "PATCH"};
+    for (size_t i = 0; i < BG_ARRAY_LEN(methods); i++) {
+        r.method = (bg_str_t){methods[i], strlen(methods[i])};
+        cr_assert_eq(compare(&r, &text_ok, methods[i]), 1, "%s", methods[i]);
+    }
+    /* spaces around a value are trimmed alike; an empty value is a value */
+    r = freq_basic();
+    freq_add(&r, BG_STR_LIT("x-pad"), BG_STR_LIT(" \t padded\t "));
+    freq_add(&r, BG_STR_LIT("x-empty"), BG_STR_LIT(""));
+    cr_assert_eq(compare(&r, &text_ok, "trim"), 1);
+    /* BG_HTTP_MAX_HEADERS fields is the most the text path takes */
+    r = freq_basic();
+    while (r.n < BG_HTTP_MAX_HEADERS)
+        freq_add(&r, BG_STR_LIT("x-n"), BG_STR_LIT("v"));
+    cr_assert_eq(compare(&r, &text_ok, "max fields"), 1);
+}
+
+/* Requests of another shape are declined (the text path gives the verdict), whatever it
+ * is: the fields path never takes them. */
+Test(http_parser, fields_other_shapes_declined)
+{
+    static const char *const methods[] = {"CONNECT", "QUERY", "TRACE", "PRI", "get", "GETT",
+                                          "", "G T"};
+    static const char *const targets[] = {"", "*", "http://app.test/", "app.test:443", "x",
+                                          "/#f", "/a b", "/\x7f"};
+    static const char *const kinds[] = {"content-length", "transfer-encoding", "te",
+                                        "connection", "keep-alive", "proxy-connection",
+                                        "upgrade", "expect", "trailer", "host"};
+    bool text_ok;
+    freq_t r;
+
+    for (size_t i = 0; i < BG_ARRAY_LEN(methods); i++) {
+        r = freq_basic();
+        r.method = (bg_str_t){methods[i], strlen(methods[i])};
+        cr_assert_eq(compare(&r, &text_ok, methods[i]), 0, "method '%s'", methods[i]);
+    }
+    for (size_t i = 0; i < BG_ARRAY_LEN(targets); i++) {
+        r = freq_basic();
+        r.target = (bg_str_t){targets[i], strlen(targets[i])};
+        cr_assert_eq(compare(&r, &text_ok, targets[i]), 0, "target '%s'", targets[i]);
+    }
+    for (size_t i = 0; i < BG_ARRAY_LEN(kinds); i++) {
+        r = freq_basic();
+        freq_add(&r, (bg_str_t){kinds[i], strlen(kinds[i])}, BG_STR_LIT("0"));
+        cr_assert_eq(compare(&r, &text_ok, kinds[i]), 0, "field %s", kinds[i]);
+    }
+    r = freq_basic();
+    r.n = 0; /* no Host */
+    cr_assert_eq(compare(&r, &text_ok, "no host"), 0);
+    cr_assert(!text_ok);
+    r = freq_basic();
+    while (r.n < BG_HTTP_MAX_HEADERS + 1)
+        freq_add(&r, BG_STR_LIT("x-n"), BG_STR_LIT("v"));
+    cr_assert_eq(compare(&r, &text_ok, "too many fields"), 0);
+    cr_assert(!text_ok);
+    r = freq_basic();
+    char big[9000];
+    memset(big, 'b', sizeof(big));
+    freq_add(&r, BG_STR_LIT("x-big"), (bg_str_t){big, sizeof(big)});
+    cr_assert_eq(compare(&r, &text_ok, "head too large"), 0);
+    cr_assert(!text_ok);
+}
+
+/* Every byte value in every place a field request has bytes: the fields path takes a
+ * byte exactly where the text path does (and then gives the same head, see compare()). */
+Test(http_parser, fields_every_byte_everywhere_as_text)
+{
+    unsigned taken = 0;
+
+    for (unsigned b = 0; b < 256; b++) {
+        char tgt[8] = "/x?y=Az", host[9] = "app.test", name[4] = "x-y", value[21];
+        bool text_ok;
+        int ok;
+        freq_t r;
+        char what[64];
+
+        /* request-target: inside, and last (where the text path reads a space as the
+         * end of the target and accepts what is left: the fields path declines, and the
+         * text path gives its verdict) */
+        r = freq_basic();
+        tgt[4] = (char)b;
+        r.target = (bg_str_t){tgt, 7};
+        snprintf(what, sizeof(what), "target byte 0x%02x", b);
+        ok = compare(&r, &text_ok, what);
+        cr_assert_eq(ok, text_ok, "%s: fields %d, text %d", what, ok, text_ok);
+        taken += (unsigned)ok;
+        memcpy(tgt, "/x?y=Az", 8);
+        tgt[6] = (char)b;
+        snprintf(what, sizeof(what), "last target byte 0x%02x", b);
+        ok = compare(&r, &text_ok, what);
+        cr_assert(ok == text_ok || (b == ' ' && !ok), "%s: fields %d, text %d", what, ok,
+                  text_ok);
+        /* Host (from :authority) */
+        r = freq_basic();
+        host[3] = (char)b;
+        r.value[0] = (bg_str_t){host, 8};
+        snprintf(what, sizeof(what), "host byte 0x%02x", b);
+        ok = compare(&r, &text_ok, what);
+        cr_assert_eq(ok, text_ok, "%s: fields %d, text %d", what, ok, text_ok);
+        /* field name */
+        r = freq_basic();
+        name[1] = (char)b;
+        freq_add(&r, (bg_str_t){name, 3}, BG_STR_LIT("v"));
+        snprintf(what, sizeof(what), "name byte 0x%02x", b);
+        ok = compare(&r, &text_ok, what);
+        /* "x:y: v" is, as text, a field "x" of value "y: v": the fields path declines */
+        cr_assert(ok == text_ok || (b == ':' && !ok), "%s: fields %d, text %d", what, ok,
+                  text_ok);
+        /* field value, at the start, inside and after an 8-byte word, and at the end */
+        static const size_t at[] = {0, 3, 7, 8, 12, 16, 19};
+        for (size_t k = 0; k < BG_ARRAY_LEN(at); k++) {
+            memcpy(value, "abcdefghijklmnopqrst", 21);
+            value[at[k]] = (char)b;
+            r = freq_basic();
+            freq_add(&r, BG_STR_LIT("x-v"), (bg_str_t){value, 20});
+            snprintf(what, sizeof(what), "value byte 0x%02x at %zu", b, at[k]);
+            ok = compare(&r, &text_ok, what);
+            cr_assert_eq(ok, text_ok, "%s: fields %d, text %d", what, ok, text_ok);
+        }
+    }
+    cr_assert_gt(taken, 60, "the fields path takes ordinary bytes (%u)", taken);
+}
