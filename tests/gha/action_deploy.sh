@@ -10,23 +10,9 @@
 # Env: BG_DOCKER_ENV, BG_BUILD_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# shellcheck source=tests/support/docker_env_lib.sh
-. tests/support/docker_env_lib.sh
-docker_env_load
-TMP=$(mktemp -d)
 # shellcheck source=tests/gha/serve_lib.sh
 . tests/gha/serve_lib.sh
-fail() { echo "action_deploy: FAIL: $*" >&2; exit 1; }
-cleanup() {
-  local rc=$?
-  serve_stop
-  if [ $rc -ne 0 ] && [ -f "$TMP/serve.log" ]; then
-    echo "---- serve.log (tail)" >&2
-    tail -n 40 "$TMP/serve.log" >&2
-  fi
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
+serve_test_init action_deploy
 
 serve_start
 sha=$(printf 'action %s' "$RANDOM" | sha1sum | cut -c1-40)

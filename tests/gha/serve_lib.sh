@@ -2,11 +2,14 @@
 # Sourced by the GitHub Actions tests that deploy for real: a `bluegreen serve` whose
 # service `orders` runs on the docker driver of the ctest 'docker' fixture, with an http
 # admin endpoint and a token (as a workflow would reach it). Needs docker_env_load first
-# and $TMP (a scratch directory the caller removes).
+# and $TMP (a scratch directory the caller removes), or serve_test_init.
 #   serve_start          starts it (orders = $BG_IMAGE_AUTH:v1, 1.0.0), waits until the
 #                        load balancer answers 1.0.0; sets LB, ADMIN, TOKEN, BG
 #   serve_stop           `shutdown --stop-targets`, then by PID if it must
 #   lb_version           the version the load balancer's answer names
+#   serve_test_init NAME for a test script (instead of the two lines above): loads the
+#                        fixture's env, makes $TMP, defines fail ("NAME: FAIL: ...") and
+#                        the EXIT trap (serve_stop, serve.log's tail on failure, rm $TMP)
 BG=${BG_BUILD_DIR:?}/bluegreen
 SERVE_PID=
 
@@ -74,4 +77,28 @@ serve_stop() {
   fi
   wait "$SERVE_PID" 2>/dev/null || true
   SERVE_PID=
+}
+
+# serve_test_init NAME: the set-up every test of this kind starts with (the working
+# directory is the repository root): docker_env_load (exit 77 when the fixture found no
+# engine), TMP=$(mktemp -d), fail MESSAGE (prints "NAME: FAIL: MESSAGE", exit 1), and an
+# EXIT trap that stops the daemon (serve_stop), shows serve.log's tail when the test failed
+# and removes $TMP.
+serve_test_init() {
+  SERVE_TEST_NAME=$1
+  # shellcheck source=tests/support/docker_env_lib.sh
+  . tests/support/docker_env_lib.sh
+  docker_env_load
+  TMP=$(mktemp -d)
+  trap serve_test_cleanup EXIT
+}
+fail() { echo "$SERVE_TEST_NAME: FAIL: $*" >&2; exit 1; }
+serve_test_cleanup() {
+  local rc=$?
+  serve_stop
+  if [ $rc -ne 0 ] && [ -f "$TMP/serve.log" ]; then
+    echo "---- serve.log (tail)" >&2
+    tail -n 40 "$TMP/serve.log" >&2
+  fi
+  rm -rf "$TMP"
 }
