@@ -176,6 +176,23 @@ int sfx_get(sfx_t *f, const char *path, int *status)
     return who;
 }
 
+const char *sfx_version(sfx_t *f, char *out, size_t size)
+{
+    bgt_resp_t r;
+    json_t *j;
+
+    memset(&r, 0, sizeof(r));
+    out[0] = '\0';
+    if (bgt_http_get(f->proxy_port, "orders.local", "/", &r, 5000) && r.status == 200) {
+        j = json_loads(r.body, 0, NULL);
+        if (j != NULL && json_string_value(json_object_get(j, "version")) != NULL)
+            snprintf(out, size, "%s", json_string_value(json_object_get(j, "version")));
+        json_decref(j);
+    }
+    bgt_resp_fini(&r);
+    return out;
+}
+
 void *sfx_service_json(sfx_t *f)
 {
     cresp_t r;

@@ -74,6 +74,9 @@ bool sfx_admin(sfx_t *f, const char *method, const char *path, const char *body,
 /* One GET through the proxy to orders.local<path>: returns the answering backend's index,
  * -1 if no backend answered; *status gets the HTTP status (may be NULL). */
 int sfx_get(sfx_t *f, const char *path, int *status);
+/* The `version` field of the JSON answer to GET orders.local/ through the proxy, written
+ * into <out> (<size> bytes) and returned; "" when no 200 JSON answer names one. */
+const char *sfx_version(sfx_t *f, char *out, size_t size);
 /* JSON of GET /v1/services/orders (new reference). */
 void *sfx_service_json(sfx_t *f);
 /* Polls GET /v1/services/orders until target <addr> has healthy == <healthy>. */

@@ -79,23 +79,6 @@ static bool wait_all_healthy(size_t want, int timeout_ms)
     return false;
 }
 
-static const char *version_via_proxy(char *out, size_t size)
-{
-    bgt_resp_t r;
-    json_t *j;
-
-    memset(&r, 0, sizeof(r));
-    out[0] = '\0';
-    if (bgt_http_get(f.proxy_port, "orders.local", "/", &r, 5000) && r.status == 200) {
-        j = json_loads(r.body, 0, NULL);
-        if (j != NULL && json_string_value(json_object_get(j, "version")) != NULL)
-            snprintf(out, size, "%s", json_string_value(json_object_get(j, "version")));
-        json_decref(j);
-    }
-    bgt_resp_fini(&r);
-    return out;
-}
-
 Test(server_process, serve_runs_the_configured_revision, .timeout = 120)
 {
     char *services = process_services();
@@ -116,7 +99,7 @@ Test(server_process, serve_runs_the_configured_revision, .timeout = 120)
 
     cr_assert(wait_all_healthy(2, 20000), "instances never became healthy");
     for (int i = 0; i < 10; i++)
-        cr_assert_str_eq(version_via_proxy(v, sizeof(v)), "1.4.0");
+        cr_assert_str_eq(sfx_version(&f, v, sizeof(v)), "1.4.0");
 
     /* A crash: the driver replaces it on the same address; health brings it back. */
     cr_assert_eq(kill(pids[0], SIGKILL), 0);
@@ -134,7 +117,7 @@ Test(server_process, serve_runs_the_configured_revision, .timeout = 120)
         cr_assert(replaced, "the crashed instance was not replaced");
     }
     for (int i = 0; i < 10; i++)
-        cr_assert_str_eq(version_via_proxy(v, sizeof(v)), "1.4.0");
+        cr_assert_str_eq(sfx_version(&f, v, sizeof(v)), "1.4.0");
 
     sfx_stop(&f);
     /* Stopped with the daemon (stop_targets): no instance left running. */
@@ -172,7 +155,7 @@ static size_t start_and_pids(const char *dir, const char *services, pid_t *pids)
     svc = sfx_service_json(&f);
     n = instance_pids(svc, pids, 4);
     json_decref(svc);
-    cr_assert_str_eq(version_via_proxy(v, sizeof(v)), "1.4.0");
+    cr_assert_str_eq(sfx_version(&f, v, sizeof(v)), "1.4.0");
     return n;
 }
 

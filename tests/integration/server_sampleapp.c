@@ -55,24 +55,6 @@ static void stop_apps(void)
             bgt_stop(apps[i], 5000);
 }
 
-/* Version answering GET / through the proxy ("" if none). */
-static const char *version_via_proxy(char *out, size_t size)
-{
-    bgt_resp_t r;
-    json_t *j;
-
-    memset(&r, 0, sizeof(r));
-    out[0] = '\0';
-    if (bgt_http_get(f.proxy_port, "orders.local", "/", &r, 5000) && r.status == 200) {
-        j = json_loads(r.body, 0, NULL);
-        if (j != NULL && json_string_value(json_object_get(j, "version")) != NULL)
-            snprintf(out, size, "%s", json_string_value(json_object_get(j, "version")));
-        json_decref(j);
-    }
-    bgt_resp_fini(&r);
-    return out;
-}
-
 static void start_all(void)
 {
     start_app(0, "1.0.0", "blue", false);
@@ -91,13 +73,13 @@ Test(server_sampleapp, switch_moves_every_request_to_the_new_version, .timeout =
 
     start_all();
     for (int i = 0; i < 20; i++)
-        cr_assert_str_eq(version_via_proxy(v, sizeof(v)), "1.0.0");
+        cr_assert_str_eq(sfx_version(&f, v, sizeof(v)), "1.0.0");
     cr_assert(
         sfx_admin(&f, "PUT", "/v1/services/orders/traffic", "{\"blue\":0,\"green\":100}", &r));
     cr_assert_eq(r.status, 200, "%s", r.body);
     cresp_fini(&r);
     for (int i = 0; i < 20; i++)
-        cr_assert_str_eq(version_via_proxy(v, sizeof(v)), "2.0.0", "request %d after switch", i);
+        cr_assert_str_eq(sfx_version(&f, v, sizeof(v)), "2.0.0", "request %d after switch", i);
 
     cr_assert(sfx_admin(&f, "GET", "/metrics", NULL, &r));
     cr_assert(prom_parse(r.body, &p), "%s", p.err);
@@ -161,7 +143,7 @@ Test(server_sampleapp, actuator_down_target_gets_no_traffic_until_it_recovers, .
     }
     json_decref(svc);
     for (int i = 0; i < 30; i++)
-        cr_assert_str_eq(version_via_proxy(v, sizeof(v)), "2.0.0");
+        cr_assert_str_eq(sfx_version(&f, v, sizeof(v)), "2.0.0");
 
     /* It recovers: healthy after healthy_threshold passes, then it serves. */
     memset(&rr, 0, sizeof(rr));
@@ -173,7 +155,7 @@ Test(server_sampleapp, actuator_down_target_gets_no_traffic_until_it_recovers, .
     bgt_resp_fini(&rr);
     cr_assert(sfx_wait_healthy(&f, app_addr[2], true, 10000));
     for (int i = 0; i < 200 && !saw3; i++)
-        saw3 = strcmp(version_via_proxy(v, sizeof(v)), "3.0.0") == 0;
+        saw3 = strcmp(sfx_version(&f, v, sizeof(v)), "3.0.0") == 0;
     cr_assert(saw3, "the recovered target got no traffic");
     sfx_stop(&f);
     stop_apps();
