@@ -254,6 +254,7 @@ typedef struct bg_acme_config {
     char **hosts;                   /* DNS names of the certificate (no wildcards: HTTP-01) */
     size_t n_hosts;                 /* at least one */
     char *ca_file;                  /* PEM CA bundle to trust the ACME server; NULL = system */
+    bg_config_pos_t ca_file_pos;
     double renew_at;                /* fraction of the lifetime at which to renew; default
                                      * 2/3 */
     bg_config_pos_t pos;            /* the acme mapping itself */

@@ -211,7 +211,11 @@ static int a_hosts(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
 static int a_ca_file(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
 {
     bg_acme_config_t *a = obj;
-    return cfg_set_str(ctx, val, "a PEM file path", &a->ca_file);
+    int rc = cfg_set_str(ctx, val, "a PEM file path", &a->ca_file);
+
+    if (rc == 0)
+        pos_set(ctx, val, &a->ca_file_pos);
+    return rc;
 }
 
 static int a_renew_at(cfg_ctx_t *ctx, yaml_node_t *val, void *obj)
@@ -420,6 +424,7 @@ void bg_acme_config_free(bg_acme_config_t *acme)
     free(acme->email);
     cfg_strv_free(acme->hosts, acme->n_hosts);
     free(acme->ca_file);
+    pos_fini(&acme->ca_file_pos);
     pos_fini(&acme->pos);
     free(acme);
 }
@@ -442,6 +447,9 @@ bg_acme_config_t *bg_acme_config_dup(const bg_acme_config_t *in)
     a->pos.line = in->pos.line;
     a->pos.column = in->pos.column;
     a->pos.key = in->pos.key ? bg_strdup(in->pos.key) : NULL;
+    a->ca_file_pos.line = in->ca_file_pos.line;
+    a->ca_file_pos.column = in->ca_file_pos.column;
+    a->ca_file_pos.key = in->ca_file_pos.key ? bg_strdup(in->ca_file_pos.key) : NULL;
     return a;
 }
 

@@ -116,6 +116,28 @@ static uint64_t renew_time_ms(const srv_acme_t *a, const bg_acme_cert_info_t *in
     return at > 0 ? (uint64_t)(at * 1000.0) : 0;
 }
 
+/* *<eff>: <block> plus a temporary self-signed certificate for the hosts, in memory; an
+ * order at once. */
+static int self_signed(srv_acme_t *a, const bg_tls_config_t *block, bg_tls_config_t **eff,
+                       bg_err_t *err)
+{
+    char *cpem = NULL, *kpem = NULL;
+
+    if (bg_acme_self_signed((const char *const *)a->cfg->hosts, a->cfg->n_hosts, &cpem, &kpem) !=
+        0)
+        return bg_err_set(err, BG_EIO, "acme: cannot make the temporary self-signed certificate");
+    *eff = bg_tls_config_with(block, "(temporary self-signed, in memory)",
+                              "(temporary self-signed, in memory)", cpem, kpem);
+    OPENSSL_cleanse(kpem, strlen(kpem));
+    free(cpem);
+    free(kpem);
+    a->source = "self-signed";
+    a->next_ms = 1; /* at once */
+    bg_log(BG_LOG_INFO, "acme", "msg=\"no usable stored certificate; serving a temporary "
+           "self-signed one until the first is issued\" listener=%s", a->name);
+    return 0;
+}
+
 int srv_acme_prepare(bg_server_t *s, int k, const char *name, const bg_tls_config_t *block,
                      bg_tls_config_t **eff, bg_err_t *err)
 {
@@ -123,7 +145,7 @@ int srv_acme_prepare(bg_server_t *s, int k, const char *name, const bg_tls_confi
     srv_acme_t *a;
     bg_acme_cert_info_t info;
     bg_err_t e;
-    char *dir, *cpem = NULL, *kpem = NULL;
+    char *dir;
     int rc;
 
     dir = bg_asprintf("%s/acme", s->cfg->state_dir);
@@ -150,18 +172,22 @@ int srv_acme_prepare(bg_server_t *s, int k, const char *name, const bg_tls_confi
                info.covers ? "yes" : "no");
         return 0;
     }
-    if (bg_acme_self_signed((const char *const *)cfg->hosts, cfg->n_hosts, &cpem, &kpem) != 0)
-        return bg_err_set(err, BG_EIO, "acme: cannot make the temporary self-signed certificate");
-    *eff = bg_tls_config_with(block, "(temporary self-signed, in memory)",
-                              "(temporary self-signed, in memory)", cpem, kpem);
-    OPENSSL_cleanse(kpem, strlen(kpem));
-    free(cpem);
-    free(kpem);
-    a->source = "self-signed";
-    a->next_ms = 1; /* at once */
-    bg_log(BG_LOG_INFO, "acme", "msg=\"no stored certificate; serving a temporary self-signed "
-           "one until the first is issued\" listener=%s", name);
-    return 0;
+    return self_signed(a, block, eff, err);
+}
+
+int srv_acme_fallback(bg_server_t *s, int k, const bg_tls_config_t *block, bg_tls_config_t **eff,
+                      bg_err_t *err)
+{
+    srv_acme_t *a = s->acme[k];
+    char line[BG_ERR_MSG_MAX + 2 * BG_ERR_PATH_MAX + 32];
+
+    if (a == NULL || a->source == NULL || strcmp(a->source, "acme") != 0)
+        return BG_EINVAL;
+    bg_log(BG_LOG_WARN, "acme", "msg=\"the stored certificate does not load; ordering a new "
+           "one\" listener=%s error=\"%s\"", a->name, bg_err_format(err, line, sizeof(line)));
+    a->serial[0] = '\0';
+    bg_err_clear(err);
+    return self_signed(a, block, eff, err);
 }
 
 /* ---- the order thread ---- */

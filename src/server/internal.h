@@ -280,6 +280,11 @@ typedef struct srv_acme srv_acme_t;
  * one made in memory. 0 or an error (state_dir/acme not writable). */
 int srv_acme_prepare(bg_server_t *s, int k, const char *name, const bg_tls_config_t *block,
                      bg_tls_config_t **eff, bg_err_t *err);
+/* When the stored files of srv_acme_prepare() do not load with the listener (<err> says
+ * why): *<eff> is <block> plus a temporary self-signed certificate and an order runs at
+ * once. 0, or BG_EINVAL when there were no stored files to blame (<err> kept). */
+int srv_acme_fallback(bg_server_t *s, int k, const bg_tls_config_t *block, bg_tls_config_t **eff,
+                      bg_err_t *err);
 /* Schedules the first orders (at once without a stored certificate, else at renew_at). */
 void srv_acme_start(bg_server_t *s);
 /* POST /v1/tls/renew: orders new certificates for every acme listener now and answers

@@ -44,6 +44,12 @@ int srv_tls_new(bg_server_t *s, bg_err_t *err)
                 return rc;
             s->tls[k] = bg_tls_new(eff, s->cfg->path, &o, err);
             bg_tls_config_free(eff);
+            /* stored files that do not load (a key without its certificate after a crash
+             * between the two renames): start self-signed and order at once */
+            if (s->tls[k] == NULL && srv_acme_fallback(s, k, block(s->cfg, k), &eff, err) == 0) {
+                s->tls[k] = bg_tls_new(eff, s->cfg->path, &o, err);
+                bg_tls_config_free(eff);
+            }
         } else {
             s->tls[k] = bg_tls_new(block(s->cfg, k), s->cfg->path, &o, err);
         }

@@ -460,7 +460,13 @@ int bg_tls_check_config(const bg_config_t *cfg, bg_err_t *err)
         bg_tls_options_t o = {.name = names[k]};
         bg_tls_t *t;
 
-        if (blocks[k] == NULL || blocks[k]->n_certs == 0) /* acme only: nothing to load yet */
+        if (blocks[k] == NULL)
+            continue;
+        if (blocks[k]->acme != NULL && blocks[k]->acme->ca_file != NULL &&
+            unreadable(err, cfg->path, &blocks[k]->acme->ca_file_pos, blocks[k]->acme->ca_file) !=
+                0)
+            return err != NULL && err->code != 0 ? err->code : BG_EINVAL;
+        if (blocks[k]->n_certs == 0) /* acme only: nothing to load before the first order */
             continue;
         if ((t = bg_tls_new(blocks[k], cfg->path, &o, err)) == NULL)
             return err != NULL && err->code != 0 ? err->code : BG_EINVAL;

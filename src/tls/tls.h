@@ -103,8 +103,9 @@ void bg_tls_challenges_remove(bg_tls_challenges_t *c, const char *token);
 size_t bg_tls_challenges_get(bg_tls_challenges_t *c, const char *token, size_t len, char *out,
                              size_t size);
 
-/* Loads every TLS block of <cfg> (listen, test_listen) and lets it go: 0, or the first
- * error with its config position (check-config, and a reload refused before it starts).
+/* Loads every TLS block of <cfg> (listen, test_listen) and lets it go, and checks that an
+ * acme block's ca_file is readable: 0, or the first error with its config position
+ * (check-config, and a reload refused before it starts).
  * Thread: control. */
 int bg_tls_check_config(const bg_config_t *cfg, bg_err_t *err);
 

@@ -15,7 +15,10 @@
 #   d. a restart of serve reuses the stored certificate (no order) and the stored account
 #      key (the next order has the same account URL);
 #   e. `bluegreen reload` (the process hand-over) serves the stored certificate from the
-#      new process at once, without an order.
+#      new process at once, without an order;
+#   f. stored files that do not load (a key that is not the certificate's) do not stop
+#      serve: it starts self-signed and orders a new certificate at once.
+# Also: check-config names an unreadable ca_file at its position.
 # Run from the repo root; binaries from $BG_BUILD_DIR or build/. Helpers: tls_lib.sh and
 # tests/support/stack_lib.sh. Registered in tests/e2e/CMakeLists.txt.
 set -euo pipefail
@@ -79,6 +82,12 @@ test_listen:
   address: 127.0.0.1:$HTTP_PORT
   redirect_https: {status: 308, port: $PORT}"
 "$BG" check-config -c "$TMP/bg.yaml" >"$TMP/check.log" 2>&1 || fail "check-config: $(cat "$TMP/check.log")"
+sed "s|ca_file: .*|ca_file: $TMP/missing.pem|" "$TMP/bg.yaml" >"$TMP/bad.yaml"
+if "$BG" check-config -c "$TMP/bad.yaml" >"$TMP/check-bad.log" 2>&1; then
+    fail "check-config accepted a missing ca_file"
+fi
+grep -q "bad.yaml:8:16: listen.tls.acme.ca_file: cannot read $TMP/missing.pem" "$TMP/check-bad.log" ||
+    fail "check-config error for ca_file: $(cat "$TMP/check-bad.log")"
 start_serve
 
 pebble_https() { # PATH [CURL ARGS...]: HTTPS to bluegreen as $HOST, verified against pebble's root
@@ -204,4 +213,18 @@ NEW=$(daemon_pid)
 [ "$(acme_field last_renewal.at)" = null ] || fail "the new process ran an order: $(tls_json)"
 pebble_https / >/dev/null || fail "HTTPS after the hand-over"
 say "e: ok: reload hand-over $OLD -> $NEW serves stored serial $SERIAL3 without an order"
+
+# ---- f. stored files that do not load -------------------------------------------------
+bgcli shutdown >"$TMP/shutdown.out" 2>&1 || fail "shutdown: $(cat "$TMP/shutdown.out")"
+for _ in $(seq 200); do kill -0 "$NEW" 2>/dev/null || break; sleep 0.05; done
+kill -0 "$NEW" 2>/dev/null && fail "the daemon $NEW did not stop"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TMP/state/acme/listen.key" \
+    2>>"$TMP/openssl.log" || fail "openssl genpkey"
+start_serve serve3
+wait_get "https://$HOST:$PORT/" '"slot"' 60 --cacert "$TMP/pebble-root.pem" \
+    --resolve "$HOST:$PORT:127.0.0.1" || fail "no new certificate after a broken stored key"
+grep -q "the stored certificate does not load" "$TMP/serve3.log" || fail "serve3 did not say why"
+SERIAL4=$(served_serial)
+[ "$SERIAL4" != "$SERIAL3" ] || fail "still serial $SERIAL3"
+say "f: ok: a mismatched stored key: started self-signed, ordered serial $SERIAL4"
 say "PASS"
