@@ -95,7 +95,7 @@ struct bg_h2_stream {
     bool local_body;
     unsigned out_i;             /* ex->to_client: first iovec not fully taken */
     bg_h2_stream_t *spare_next; /* conn->spare */
-    /* where each line of hdrs starts and its name's length (n_fields of them) */
+    /* last: not cleared when a kept stream is reused (n_fields says what is valid) */
     uint32_t f_off[BG_HTTP_MAX_HEADERS];
     uint32_t f_nlen[BG_HTTP_MAX_HEADERS];
 };

@@ -45,7 +45,7 @@ bg_h2_stream_t *bg_h2_stream_new(bg_h2_conn_t *h, int32_t id)
 #undef SAVE
         h->spare = st->spare_next;
         h->n_spare--;
-        memset(st, 0, sizeof(*st));
+        memset(st, 0, offsetof(bg_h2_stream_t, f_off));
 #define KEEP(b) st->b = kept_##b;
         STREAM_BUFS(KEEP)
 #undef KEEP
@@ -139,10 +139,21 @@ void bg_h2_stream_free_spares(bg_h2_conn_t *h)
 /* Which pseudo-header <name> is (P_*), or -1. */
 static int pseudo_index(const uint8_t *name, size_t nlen)
 {
-    for (int i = 0; i < 4; i++)
-        if (pseudo_names[i].len == nlen && memcmp(pseudo_names[i].ptr, name, nlen) == 0)
-            return i;
-    return -1;
+    int i = nlen == 5 ? P_PATH : nlen == 10 ? P_AUTHORITY
+          : nlen == 7 ? (name[1] == 'm' ? P_METHOD : P_SCHEME) : -1;
+
+    return i >= 0 && memcmp(pseudo_names[i].ptr, name, nlen) == 0 ? i : -1;
+}
+
+/* <status> as three digits (RFC 9113 §8.3.2) into <out>. */
+static void status_digits(char out[4], int status)
+{
+    unsigned v = (unsigned)((status % 1000 + 1000) % 1000);
+
+    out[0] = (char)('0' + v / 100);
+    out[1] = (char)('0' + v / 10 % 10);
+    out[2] = (char)('0' + v % 10);
+    out[3] = '\0';
 }
 
 bool bg_h2_stream_header(bg_h2_stream_t *st, const uint8_t *name, size_t nlen,
@@ -165,7 +176,11 @@ bool bg_h2_stream_header(bg_h2_stream_t *st, const uint8_t *name, size_t nlen,
             st->p_off[i] = (uint32_t)st->pseudo.len;
             st->p_len[i] = (uint32_t)vlen;
             st->p_set[i] = true;
-            bg_buf_append(&st->pseudo, value, vlen);
+            bg_buf_reserve(&st->pseudo, vlen);
+            if (vlen)
+                memcpy(st->pseudo.data + st->pseudo.len, value, vlen);
+            st->pseudo.len += vlen;
+            st->pseudo.data[st->pseudo.len] = '\0';
         }
         return true;
     }
@@ -457,7 +472,7 @@ void bg_h2_response_head(bg_exchange_t *ex, bool interim)
     bg_buf_t *lower = &st->conn->names;
     nghttp2_data_provider prov = provider;
 
-    snprintf(status, sizeof(status), "%03d", (rsp->status % 1000 + 1000) % 1000);
+    status_digits(status, rsp->status);
     nva[n++] = NV(":status", status, 7, 3);
     for (size_t i = 0; i < rsp->n_headers; i++)
         names += rsp->headers[i].name.len;
@@ -506,7 +521,7 @@ void bg_h2_local_response(bg_exchange_t *ex, int status, const char *body, size_
     nghttp2_data_provider prov = provider;
 
     ex->status = status;
-    snprintf(st_txt, sizeof(st_txt), "%03d", (status % 1000 + 1000) % 1000);
+    status_digits(st_txt, status);
     snprintf(cl, sizeof(cl), "%zu", len);
     nva[n++] = NV(":status", st_txt, 7, 3);
     nva[n++] = NV("content-type", "application/json", 12, 16);
