@@ -68,11 +68,19 @@ static void print_listener(bg_cli_t *cli, json_t *l)
     print_acme(cli, json_object_get(l, "acme"));
 }
 
-static int show(bg_cli_t *cli, const char *method, const char *path)
+/* <wait>: no client deadline (a renewal answers when its order ended; the daemon bounds an
+ * order to 5 minutes), else the usual 2 minutes. */
+static int show(bg_cli_t *cli, const char *method, const char *path, bool wait)
 {
     json_t *doc = NULL, *l;
     size_t i;
-    int rc = bg_cli_api(cli, method, path, NULL, &doc);
+    bg_cli_client_t c;
+    int rc = bg_cli_client_init(&c, cli);
+
+    c.no_timeout = wait;
+    if (rc == BG_EXIT_OK)
+        rc = bg_cli_client_call(&c, method, path, NULL, &doc);
+    bg_cli_client_fini(&c);
 
     if (rc != BG_EXIT_OK)
         return rc;
@@ -90,16 +98,16 @@ int bg_cli_tls(bg_cli_t *cli, int argc, char **argv)
     if (argc > 0 && strcmp(argv[0], "renew") == 0) {
         if (argc > 1)
             return bg_cli_usage(cli, "tls", "unexpected argument '%s'", argv[1]);
-        return show(cli, "POST", "/v1/tls/renew");
+        return show(cli, "POST", "/v1/tls/renew", true);
     }
     if (argc > 0)
         return bg_cli_usage(cli, "tls", "unexpected argument '%s'", argv[0]);
-    return show(cli, "GET", "/v1/tls");
+    return show(cli, "GET", "/v1/tls", false);
 }
 
 int bg_cli_reload_certs(bg_cli_t *cli, int argc, char **argv)
 {
     if (argc > 0)
         return bg_cli_usage(cli, "reload-certs", "unexpected argument '%s'", argv[0]);
-    return show(cli, "POST", "/v1/tls/reload");
+    return show(cli, "POST", "/v1/tls/reload", false);
 }

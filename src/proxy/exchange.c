@@ -456,7 +456,8 @@ static bool method_is_idempotent(bg_str_t m)
 /* ACME HTTP-01 (RFC 8555 §8.3) on a plain listener: GET
  * /.well-known/acme-challenge/<token> of a pending challenge answers its key authorization
  * as text/plain, before the redirect and the routes. An unknown token goes on as any
- * request (the routes behind may have their own ACME client). */
+ * request (the routes behind may have their own ACME client). HTTP/1.x only: CAs validate
+ * over HTTP/1.1, and the answer is written as an HTTP/1.1 response. */
 static bool acme_challenge(bg_exchange_t *ex)
 {
     static const char acme[] = "/.well-known/acme-challenge/";
@@ -466,7 +467,7 @@ static bool acme_challenge(bg_exchange_t *ex)
     char keyauth[512];
     size_t n;
 
-    if (tab == NULL || ex->c->tls != NULL || path.len <= sizeof(acme) - 1 ||
+    if (tab == NULL || ex->c->tls != NULL || ex->is_h2 || path.len <= sizeof(acme) - 1 ||
         memcmp(path.ptr, acme, sizeof(acme) - 1) != 0 ||
         !bg_str_eq(req->method, bg_str("GET")))
         return false;
