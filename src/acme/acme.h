@@ -33,7 +33,8 @@ char *bg_acme_b64url(const unsigned char *p, size_t n);
 EVP_PKEY *bg_acme_key_new(void);
 /* Reads the PEM private key at <path>; when the file does not exist and <create>, makes a
  * new P-256 key and stores it there (0600, atomically) and sets *created. NULL + <err>
- * otherwise. Caller frees. Thread: any but a worker (file I/O). */
+ * otherwise. Serialised within the process. Caller frees. Thread: any but a worker (file
+ * I/O). */
 EVP_PKEY *bg_acme_key_load(const char *path, bool create, bool *created, bg_err_t *err);
 /* The key's private PEM. New string (caller frees), NULL on failure. */
 char *bg_acme_key_pem(EVP_PKEY *key);
@@ -65,8 +66,9 @@ char *bg_acme_csr(EVP_PKEY *key, const char *const *hosts, size_t n_hosts);
 int bg_acme_self_signed(const char *const *hosts, size_t n_hosts, char **cert_pem,
                         char **key_pem);
 
-/* Writes <len> bytes to <path> as mode 0600 through <path>.tmp + fsync + rename, so a
- * reader sees the old file or the new one. 0 or BG_EIO + <err>. */
+/* Writes <len> bytes to <path> as mode 0600 through <path>.tmp.<pid>.<n> + fsync + rename,
+ * so a reader sees the old file or the new one, also with several writers. 0 or BG_EIO +
+ * <err>. */
 int bg_acme_write_file(const char *path, const char *data, size_t len, bg_err_t *err);
 
 /* What the leaf (first) certificate of a PEM chain says. */

@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,11 +108,15 @@ char *bg_acme_key_pem(EVP_PKEY *key)
 
 int bg_acme_write_file(const char *path, const char *data, size_t len, bg_err_t *err)
 {
-    char tmp[BG_ERR_PATH_MAX + 8];
+    static _Atomic unsigned seq;
+    char tmp[BG_ERR_PATH_MAX + 40];
     int fd, rc = 0;
     size_t off = 0;
 
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+    /* a name of its own: two writers (two listeners' orders, or the old and the new process
+     * of a hand-over) never share a temporary file; the last rename wins whole */
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%u", path, (long)getpid(),
+                 atomic_fetch_add(&seq, 1)) >= (int)sizeof(tmp))
         return bg_err_set(err, BG_EIO, "%s: path too long", path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -136,7 +142,23 @@ int bg_acme_write_file(const char *path, const char *data, size_t len, bg_err_t 
     return rc;
 }
 
+/* Serialises bg_acme_key_load(): two listeners' orders starting together make one account
+ * key, not two. */
+static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static EVP_PKEY *key_load(const char *path, bool create, bool *created, bg_err_t *err);
+
 EVP_PKEY *bg_acme_key_load(const char *path, bool create, bool *created, bg_err_t *err)
+{
+    EVP_PKEY *k;
+
+    pthread_mutex_lock(&key_lock);
+    k = key_load(path, create, created, err);
+    pthread_mutex_unlock(&key_lock);
+    return k;
+}
+
+static EVP_PKEY *key_load(const char *path, bool create, bool *created, bg_err_t *err)
 {
     FILE *f = fopen(path, "r");
     EVP_PKEY *k;

@@ -115,6 +115,8 @@ for f in account.key listen.crt listen.key; do
     m=$(stat -c %a "$TMP/state/acme/$f")
     [ "$m" = 600 ] || fail "state_dir/acme/$f has mode $m, not 600"
 done
+left=$(find "$TMP/state/acme" -name '*.tmp*')
+[ -z "$left" ] || fail "temporary files left in state_dir/acme: $left"
 SERIAL1=$(served_serial)
 ACCOUNT=$(acme_field account)
 [[ "$ACCOUNT" == https://127.0.0.1:$ACME_PORT/* ]] || fail "no account URL: $ACCOUNT"

@@ -211,7 +211,7 @@ Test(acme, self_signed_and_cert_info)
 
 Test(acme, files_are_0600_and_the_account_key_is_reused)
 {
-    char dir[] = "/tmp/bg-acme-unit.XXXXXX", path[128], tmp[140];
+    char dir[] = "/tmp/bg-acme-unit.XXXXXX", path[128], tmp[200];
     struct stat st;
     bool created = false;
     bg_err_t err;
@@ -224,7 +224,7 @@ Test(acme, files_are_0600_and_the_account_key_is_reused)
     cr_assert_eq(stat(path, &st), 0);
     cr_assert_eq(st.st_mode & 0777, 0600);
     cr_assert_eq(st.st_size, 3);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.0", path, (long)getpid());
     cr_assert_neq(access(tmp, F_OK), 0); /* renamed away */
 
     snprintf(path, sizeof(path), "%s/account.key", dir);
