@@ -168,6 +168,71 @@ int bg_aws_alb_set_weights(bg_aws_t *aws, const char *rule_arn, const char *tg_b
     return rc;
 }
 
+/* ---- reading a rule's weights ---- */
+
+typedef struct weights_op {
+    char *tg[2];
+    bg_aws_rule_weights_cb cb;
+    void *arg;
+} weights_op_t;
+
+static void on_rule_read(void *arg, const bg_aws_result_t *res)
+{
+    weights_op_t *op = arg;
+    int64_t got[2] = {-1, -1};
+    bool fwd = false;
+    size_t i, k;
+    json_t *a, *t;
+
+    if (res->status == 0) {
+        json_t *rule = json_array_get(json_object_get(res->body, "Rules"), 0);
+        json_array_foreach(json_object_get(rule, "Actions"), i, a)
+        {
+            const char *type = json_string_value(json_object_get(a, "Type"));
+            if (fwd || type == NULL || strcmp(type, "forward") != 0)
+                continue;
+            fwd = true;
+            json_array_foreach(json_object_get(json_object_get(a, "ForwardConfig"), "TargetGroups"),
+                               k, t)
+            {
+                const char *tg = json_string_value(json_object_get(t, "TargetGroupArn"));
+                int64_t w = 1;
+                bg_aws_json_int(t, "Weight", &w);
+                for (int s = 0; s < 2; s++)
+                    if (tg != NULL && strcmp(tg, op->tg[s]) == 0)
+                        got[s] = w;
+            }
+        }
+    }
+    op->cb(op->arg, res->status, (int)got[0], (int)got[1], res->status == 0 ? NULL : &res->err);
+    free(op->tg[0]);
+    free(op->tg[1]);
+    free(op);
+}
+
+int bg_aws_alb_rule_weights(bg_aws_t *aws, const char *rule_arn, const char *tg_blue,
+                            const char *tg_green, bg_aws_rule_weights_cb cb, void *arg)
+{
+    weights_op_t *op;
+    int rc;
+
+    if (rule_arn == NULL || tg_blue == NULL || tg_green == NULL)
+        return BG_EINVAL;
+    op = BG_NEW(weights_op_t);
+    op->tg[0] = bg_strdup(tg_blue);
+    op->tg[1] = bg_strdup(tg_green);
+    op->cb = cb;
+    op->arg = arg;
+    rc = bg_aws_call(aws, &bg_aws_elbv2, "DescribeRules", json_pack("{s:[s]}", "RuleArns", rule_arn),
+                     on_rule_read, op);
+    if (rc != 0) {
+        free(op->tg[0]);
+        free(op->tg[1]);
+        free(op);
+    }
+    return rc;
+}
+
 /* ---- target health ---- */
 
 typedef struct health_op {
@@ -197,17 +262,22 @@ static void on_health(void *arg, const bg_aws_result_t *res)
                 h.draining++;
             else
                 h.other++;
-            if (strcmp(state, "healthy") != 0 && h.detail[0] == '\0') {
-                json_t *t = json_object_get(d, "Target");
-                int64_t port = 0;
-                bg_aws_json_int(t, "Port", &port);
-                const char *reason = json_string_value(json_object_get(th, "Reason"));
-                const char *desc = json_string_value(json_object_get(th, "Description"));
-                snprintf(h.detail, sizeof(h.detail), "%s:%lld %s %s: %s",
-                         json_string_value(json_object_get(t, "Id"))
-                             ? json_string_value(json_object_get(t, "Id"))
-                             : "?",
+            json_t *t = json_object_get(d, "Target");
+            const char *id = json_string_value(json_object_get(t, "Id"));
+            const char *reason = json_string_value(json_object_get(th, "Reason"));
+            const char *desc = json_string_value(json_object_get(th, "Description"));
+            int64_t port = 0;
+            bg_aws_json_int(t, "Port", &port);
+            if (strcmp(state, "healthy") != 0 && h.detail[0] == '\0')
+                snprintf(h.detail, sizeof(h.detail), "%s:%lld %s %s: %s", id ? id : "?",
                          (long long)port, state, reason ? reason : "-", desc ? desc : "-");
+            if (h.n_targets < BG_AWS_TG_TARGETS_MAX) {
+                bg_aws_target_t *o = &h.targets[h.n_targets++];
+                snprintf(o->id, sizeof(o->id), "%s", id ? id : "?");
+                o->port = port > 0 && port < 65536 ? (unsigned)port : 0;
+                snprintf(o->state, sizeof(o->state), "%s", state);
+                snprintf(o->reason, sizeof(o->reason), "%s", reason ? reason : "");
+                snprintf(o->description, sizeof(o->description), "%s", desc ? desc : "");
             }
         }
     }

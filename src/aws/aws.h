@@ -194,11 +194,33 @@ int bg_aws_alb_set_weights(bg_aws_t *aws, const char *rule_arn, const char *tg_b
                            unsigned w_blue, const char *tg_green, unsigned w_green,
                            uint64_t verify_timeout_ms, bg_aws_weights_cb cb, void *arg);
 
+/* The forward weights of listener rule <rule_arn> to the two target groups as one
+ * DescribeRules reads them: <cb>(arg, 0, w_blue, w_green, NULL), a weight -1 when that
+ * group is not in the rule's forward action (or it has none); or (arg, code, -1, -1, err).
+ * Strings are copied. */
+typedef void (*bg_aws_rule_weights_cb)(void *arg, int status, int w_blue, int w_green,
+                                       const bg_err_t *err);
+int bg_aws_alb_rule_weights(bg_aws_t *aws, const char *rule_arn, const char *tg_blue,
+                            const char *tg_green, bg_aws_rule_weights_cb cb, void *arg);
+
+/* One registered target as DescribeTargetHealth describes it. */
+#define BG_AWS_TG_TARGETS_MAX 16
+typedef struct bg_aws_target {
+    char id[64];          /* IP address or instance id */
+    unsigned port;        /* 0 if not given */
+    char state[24];       /* initial, healthy, unhealthy, draining, unused, ... */
+    char reason[64];      /* "Target.FailedHealthChecks", "" when healthy */
+    char description[160];
+} bg_aws_target_t;
+
 /* Target health of one target group, summed by state (DescribeTargetHealth). <detail> holds
- * the first non-healthy target's "ip:port state reason: description". */
+ * the first non-healthy target's "ip:port state reason: description"; <targets> the first
+ * BG_AWS_TG_TARGETS_MAX targets one by one (<n_targets>). */
 typedef struct bg_aws_tg_health {
     unsigned healthy, unhealthy, initial, draining, other;
     char detail[256];
+    bg_aws_target_t targets[BG_AWS_TG_TARGETS_MAX];
+    size_t n_targets;
 } bg_aws_tg_health_t;
 typedef void (*bg_aws_health_cb)(void *arg, int status, const bg_aws_tg_health_t *h,
                                  const bg_err_t *err);
@@ -290,6 +312,21 @@ int bg_aws_ecs_status(bg_aws_t *aws, const char *cluster, const char *service, b
 typedef void (*bg_aws_probe_cb)(void *arg, long http_status, const char *body, size_t len);
 int bg_aws_probe(bg_aws_t *aws, const char *url, uint64_t timeout_ms, bg_aws_probe_cb cb,
                  void *arg);
+
+/* The same GET with an Accept header (<accept> may be NULL) and the answer's Content-Type:
+ * what the ecs driver reads an Actuator body through the test listener with. Everything in
+ * <f> is borrowed for the call; f->status 0 and f->error set when no response came
+ * (transport error, timeout, or bg_aws_close: "cancelled ..."). */
+typedef struct bg_aws_fetched {
+    long status;
+    const char *content_type; /* "" if none */
+    const char *body;
+    size_t len;
+    const char *error; /* "" when a response came */
+} bg_aws_fetched_t;
+typedef void (*bg_aws_fetch_cb)(void *arg, const bg_aws_fetched_t *f);
+int bg_aws_fetch(bg_aws_t *aws, const char *url, const char *accept, uint64_t timeout_ms,
+                 bg_aws_fetch_cb cb, void *arg);
 
 /* ---- Access check for `check-config` (check.c; thread: control) ----------------------- */
 

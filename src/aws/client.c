@@ -541,19 +541,67 @@ static void on_http_closed(void *arg)
 typedef struct probe {
     bg_list_t link;
     bg_aws_http_req_t *req;
-    bg_aws_probe_cb cb;
+    bg_aws_probe_cb cb;     /* bg_aws_probe() */
+    bg_aws_fetch_cb fetch;  /* or bg_aws_fetch() */
     void *arg;
 } probe_t;
+
+/* Answers <p> (unlinked by the caller) with <req>'s outcome, or a cancellation (NULL). */
+static void probe_answer(probe_t *p, const bg_aws_http_req_t *req)
+{
+    char ct[128] = "";
+    bg_aws_fetched_t f = {.error = "cancelled (the AWS client closed)", .content_type = "",
+                          .body = ""};
+
+    if (req != NULL) {
+        f.status = req->result == CURLE_OK ? req->status : 0;
+        f.body = req->resp.data ? req->resp.data : "";
+        f.len = req->resp.len;
+        f.error = req->result == CURLE_OK ? "" : req->errbuf[0] ? req->errbuf
+                                                                : curl_easy_strerror(req->result);
+        if (bg_aws_http_header(req, "Content-Type", ct, sizeof(ct)))
+            f.content_type = ct;
+    }
+    if (p->fetch != NULL)
+        p->fetch(p->arg, &f);
+    else
+        p->cb(p->arg, f.status, f.body, f.len);
+}
 
 static void on_probe(void *arg, bg_aws_http_req_t *req)
 {
     probe_t *p = arg;
 
     bg_list_remove(&p->link);
-    p->cb(p->arg, req->result == CURLE_OK ? req->status : 0, req->resp.data ? req->resp.data : "",
-          req->resp.len);
+    probe_answer(p, req);
     bg_aws_http_req_free(req);
     free(p);
+}
+
+int bg_aws_fetch(bg_aws_t *aws, const char *url, const char *accept, uint64_t timeout_ms,
+                 bg_aws_fetch_cb cb, void *arg)
+{
+    struct curl_slist *h = NULL;
+    probe_t *p;
+
+    if (aws->shutting)
+        return UV_ECANCELED;
+    if (accept != NULL) {
+        char *line = bg_asprintf("Accept: %s", accept);
+        h = curl_slist_append(NULL, line);
+        free(line);
+    }
+    p = BG_NEW(probe_t);
+    p->fetch = cb;
+    p->arg = arg;
+    bg_list_insert_tail(&aws->probes, &p->link);
+    p->req = bg_aws_http_start(aws->http, "GET", url, h, NULL, 0, timeout_ms, on_probe, p);
+    if (p->req == NULL) {
+        bg_list_remove(&p->link);
+        free(p);
+        return BG_EINVAL;
+    }
+    return 0;
 }
 
 int bg_aws_probe(bg_aws_t *aws, const char *url, uint64_t timeout_ms, bg_aws_probe_cb cb,
@@ -592,7 +640,7 @@ void bg_aws_close(bg_aws_t *aws, void (*cb)(void *arg), void *arg)
         probe_t *p = BG_CONTAINER_OF(aws->probes.next, probe_t, link);
         bg_list_remove(&p->link);
         bg_aws_http_req_free(p->req);
-        p->cb(p->arg, 0, "", 0);
+        probe_answer(p, NULL);
         free(p);
     }
     bg_aws_credsrc_free(aws->creds);

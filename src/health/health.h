@@ -40,6 +40,12 @@ typedef enum bg_actuator_verdict {
 bg_actuator_verdict_t bg_actuator_judge(int http_status, const char *body, size_t len,
                                         char *reason, size_t reason_size);
 
+/* True if <content_type> is one an Actuator endpoint produces: application/json or
+ * application/vnd.spring-boot.actuator.v2/v3+json (any parameters). NULL/"" false. A 2xx
+ * "UP" answer of another type is not Actuator (the checker and the ecs driver's check
+ * through the test listener both apply it). Thread: any. */
+bool bg_actuator_content_type_ok(const char *content_type);
+
 /* Creates a checker on <loop> (borrowed; control thread). <cb>/<ctx> may be NULL. */
 bg_health_t *bg_health_new(uv_loop_t *loop, bg_health_cb cb, void *ctx);
 

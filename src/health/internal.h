@@ -58,8 +58,4 @@ void bg_check_abort(bg_check_t *c);
 /* True if <status> is in one of the ranges (n == 0: default 200-399). */
 bool bg_matcher_match(const bg_status_range_t *ranges, size_t n, int status);
 
-/* True if <content_type> is one an Actuator endpoint produces: application/json or
- * application/vnd.spring-boot.actuator.v2/v3+json (any parameters). NULL/"" false. */
-bool bg_actuator_content_type_ok(const char *content_type);
-
 #endif
