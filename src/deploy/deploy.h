@@ -69,6 +69,8 @@ typedef struct bg_deploy_slot_status {
     uint32_t targets; /* targets in the slot */
     uint32_t healthy;
     uint32_t unhealthy; /* targets - healthy */
+    char detail[256];   /* why not all are healthy, in the platform's words ("" if unknown):
+                           a routing driver's first unhealthy target or Actuator answer */
 } bg_deploy_slot_status_t;
 
 /* What the server lends the controller. Every op runs on the control thread; strings are

@@ -340,8 +340,9 @@ static void ph_post_scale_up(dp_deployment_t *dep)
         dp_enter(dep, BG_PHASE_TEST_TRAFFIC);
     } else if (waited >= limit) {
         dp_rollback(dep, BG_RESULT_ROLLED_BACK, BG_METRICS_RB_STARTUP_TIMEOUT, true,
-                    "startup timeout: %u of %u targets healthy after %s", st.healthy,
-                    dep->rev.count, bg_duration_format(limit, dur, sizeof(dur)));
+                    "startup timeout: %u of %u targets healthy after %s%s%s", st.healthy,
+                    dep->rev.count, bg_duration_format(limit, dur, sizeof(dur)),
+                    st.detail[0] ? "; " : "", st.detail);
     } else {
         dp_timer(dep, POLL_HEALTH_MS, NULL);
     }

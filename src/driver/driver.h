@@ -112,12 +112,24 @@ typedef enum bg_driver_caps {
     BG_DRIVER_CAP_ROUTES = 1 << 1,
 } bg_driver_caps_t;
 
+/* One target of a routing driver's slot as the platform describes it (ecs: an entry of
+ * DescribeTargetHealth). */
+#define BG_DRIVER_SLOT_TARGETS_MAX 16
+typedef struct bg_driver_slot_target {
+    char address[80]; /* "10.0.1.7:8080" */
+    char state[24];   /* the platform's word: initial, healthy, unhealthy, draining, ... */
+    char reason[224]; /* "Target.FailedHealthChecks: Health checks failed ...", "" if none */
+} bg_driver_slot_target_t;
+
 /* A slot as a routing driver sees it (BG_DRIVER_CAP_ROUTES). */
 typedef struct bg_driver_slot_health {
     uint32_t targets;         /* registered and not draining */
     uint32_t healthy;
-    char detail[256];         /* the first non-healthy target's state and reason, "" if none */
+    char detail[256];         /* the first non-healthy target's state and reason, or why the
+                                 slot is not healthy (its Actuator answer), "" if none */
     char stopped_reason[512]; /* why the slot's latest task stopped, "" if none */
+    bg_driver_slot_target_t target[BG_DRIVER_SLOT_TARGETS_MAX]; /* as last described */
+    size_t n_target;
 } bg_driver_slot_health_t;
 
 /* A switch finished: <status> 0 once the platform shows the weights and the probe saw the

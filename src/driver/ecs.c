@@ -27,6 +27,7 @@
 #include "driver/driver.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 
 #include "aws/aws.h"
 #include "base/base.h"
+#include "health/health.h"
 #include "base/list.h"
 #include "route/route.h"
 #include "base/compat.h"
@@ -56,6 +58,10 @@
 #define RETRY_FOR_MS 180000
 
 enum { STEP_NONE = 0, STEP_REGISTER, STEP_APPLY, STEP_TEST_RULE };
+/* Where the Actuator body is read (as src/health does for a target: readiness group first,
+ * /actuator/health for good once the readiness group answered 404). */
+enum { ACT_PATH_CONFIGURED = 0, ACT_PATH_TRY_READINESS, ACT_PATH_READINESS, ACT_PATH_ACTUATOR };
+#define ACT_ACCEPT "application/vnd.spring-boot.actuator.v3+json, application/json"
 
 typedef struct ecs_driver ecs_driver_t;
 typedef struct ecs_svc ecs_svc_t;
@@ -98,6 +104,15 @@ struct ecs_slot {
     bool metrics_busy;
     int64_t metrics_from_s, metrics_to_s; /* the range in flight ends at metrics_to_s */
     uint64_t metrics_asked_ms, metrics_polled_ms;
+    /* The Actuator judgement of the body read through the test listener while the test
+     * rule points at this slot (health.format actuator, test_url, test_listener_rule_arn):
+     * ANDed with the target group's health. Thresholds as for a proxied target. */
+    bool act_on, act_ok, act_busy;
+    unsigned act_gen; /* bumped when the test rule moves: older answers are dropped */
+    uint32_t act_pass, act_fail;
+    uint64_t act_at_ms;
+    int act_path;
+    char act_reason[256];
 };
 
 typedef struct sw_waiter {
@@ -120,6 +135,8 @@ struct ecs_svc {
     uint64_t sw_t0, probe_deadline_ms;
     bool sw_retrying;
     int probe_slot;
+    int test_slot; /* the slot the test listener rule was last pointed at (-1: unknown) */
+    int boot_w[2]; /* the production rule's weights as the boot's scan read them (-1: not read) */
     char probe_seen[64];
     uv_timer_t probe_timer;
 };
@@ -362,6 +379,7 @@ static void ecs_cancel_resolve(bg_driver_t *d, void *arg)
 
 static void starting_done(ecs_slot_t *sl, int status, const char *msg);
 static void scale_down_maybe(ecs_slot_t *sl);
+static void act_begin(ecs_slot_t *sl, bool serving);
 
 /* True when step <step> failed on something passing (throttling, 5xx, a timeout) and is
  * scheduled again (on_tick runs it). */
@@ -387,6 +405,7 @@ static void on_test_rule(void *arg, int status, uint64_t verify_ms, const bg_err
     if (status == 0) {
         bg_log(BG_LOG_INFO, "ecs", "msg=\"test listener rule points at the preview\" service=%s slot=%s",
                sl->svc->cfg->name, bg_slot_str((bg_slot_t)sl->slot));
+        act_begin(sl, false);
         starting_done(sl, 0, "");
     } else if (bringup_retry(sl, STEP_TEST_RULE, status, err)) {
         return;
@@ -395,6 +414,139 @@ static void on_test_rule(void *arg, int status, uint64_t verify_ms, const bg_err
         starting_done(sl, status, msg);
     }
     scale_down_maybe(sl);
+}
+
+/* ---- Actuator health through the test listener ---- */
+
+static bool act_enabled(const ecs_svc_t *svc)
+{
+    const bg_ecs_config_t *e = &svc->cfg->ecs;
+    return svc->cfg->health.format == BG_HEALTH_FORMAT_ACTUATOR && e->test_url != NULL &&
+           e->test_listener_rule_arn != NULL;
+}
+
+/* The test rule now points at <sl>: its Actuator body is what the test listener answers,
+ * judged from scratch: unhealthy until healthy_threshold passes, or, for a slot found
+ * <serving> at boot, healthy until unhealthy_threshold failures (as an adopted target). */
+static void act_begin(ecs_slot_t *sl, bool serving)
+{
+    ecs_svc_t *svc = sl->svc;
+
+    svc->test_slot = sl->slot;
+    for (int s = 0; s < BG_SLOT_COUNT; s++) {
+        svc->slot[s].act_on = false;
+        svc->slot[s].act_gen++;
+    }
+    if (!act_enabled(svc))
+        return;
+    sl->act_on = true;
+    sl->act_ok = serving;
+    sl->act_pass = sl->act_fail = 0;
+    sl->act_at_ms = 0;
+    sl->act_path = svc->cfg->health.path != NULL ? ACT_PATH_CONFIGURED : ACT_PATH_TRY_READINESS;
+    snprintf(sl->act_reason, sizeof(sl->act_reason), serving ? "UP (before the restart)" : "no answer yet");
+}
+
+/* The test listener's origin (scheme://host:port of test_url) and the health path. */
+static char *act_url(const ecs_slot_t *sl)
+{
+    const bg_service_config_t *c = sl->svc->cfg;
+    const char *u = c->ecs.test_url, *sep = strstr(u, "://");
+    size_t origin = sep != NULL ? (size_t)(sep + 3 - u) + strcspn(sep + 3, "/?#") : strlen(u);
+    const char *path = c->health.path != NULL              ? c->health.path
+                       : sl->act_path == ACT_PATH_ACTUATOR ? "/actuator/health"
+                                                           : "/actuator/health/readiness";
+
+    return bg_asprintf("%.*s%s", (int)origin, u, path);
+}
+
+static void act_verdict(ecs_slot_t *sl, bool pass, const char *reason)
+{
+    const bg_health_config_t *h = &sl->svc->cfg->health;
+    uint32_t up = h->healthy_threshold ? h->healthy_threshold : 1;
+    uint32_t down = h->unhealthy_threshold ? h->unhealthy_threshold : 1;
+    bool was = sl->act_ok;
+
+    snprintf(sl->act_reason, sizeof(sl->act_reason), "%s", reason);
+    if (pass) {
+        sl->act_pass++;
+        sl->act_fail = 0;
+        if (!sl->act_ok && sl->act_pass >= up)
+            sl->act_ok = true;
+    } else {
+        sl->act_fail++;
+        sl->act_pass = 0;
+        if (sl->act_ok && sl->act_fail >= down)
+            sl->act_ok = false;
+    }
+    if (was != sl->act_ok || (!pass && sl->act_fail == 1))
+        bg_log(pass ? BG_LOG_INFO : BG_LOG_WARN, "ecs",
+               "msg=\"actuator through the test listener\" service=%s healthy=%s reason=\"%s\"",
+               sl->name, sl->act_ok ? "true" : "false", reason);
+}
+
+typedef struct act_ctx {
+    ecs_slot_t *sl;
+    unsigned gen;
+} act_ctx_t;
+
+static void on_act(void *arg, const bg_aws_fetched_t *f)
+{
+    act_ctx_t c = *(act_ctx_t *)arg;
+    ecs_slot_t *sl = c.sl;
+    char reason[256];
+    bool pass;
+
+    free(arg);
+    if (sl->svc->drv->closing)
+        return;
+    sl->act_busy = false;
+    if (c.gen != sl->act_gen || !sl->act_on)
+        return;
+    if (f->status == 404 && sl->act_path == ACT_PATH_TRY_READINESS) {
+        /* No readiness group: the whole-system health, for good, checked again at once. */
+        bg_log(BG_LOG_INFO, "ecs", "msg=\"readiness group 404 through the test listener; "
+                                   "using /actuator/health\" service=%s", sl->name);
+        sl->act_path = ACT_PATH_ACTUATOR;
+        sl->act_at_ms = 0;
+        return;
+    }
+    if (f->status != 0 && sl->act_path == ACT_PATH_TRY_READINESS)
+        sl->act_path = ACT_PATH_READINESS;
+    if (f->status == 0) {
+        pass = false;
+        snprintf(reason, sizeof(reason), "no answer: %.200s", f->error);
+    } else {
+        /* src/health's judge: "DOWN (db: DOWN)" names the failing components. */
+        pass = bg_actuator_judge((int)f->status, f->body, f->len, reason, sizeof(reason)) ==
+               BG_ACTUATOR_HEALTHY;
+        if (pass && !bg_actuator_content_type_ok(f->content_type)) {
+            pass = false;
+            snprintf(reason, sizeof(reason), "HTTP %ld, Content-Type \"%.100s\" is not Actuator JSON",
+                     f->status, f->content_type);
+        }
+    }
+    act_verdict(sl, pass, reason);
+}
+
+static void act_fetch(ecs_slot_t *sl, uint64_t now)
+{
+    const bg_health_config_t *h = &sl->svc->cfg->health;
+    act_ctx_t *c = BG_NEW(act_ctx_t);
+    char *url = act_url(sl);
+    int rc;
+
+    c->sl = sl;
+    c->gen = sl->act_gen;
+    sl->act_busy = true;
+    sl->act_at_ms = now + (h->interval_ms ? h->interval_ms : 5000);
+    rc = bg_aws_fetch(sl->svc->aws, url, ACT_ACCEPT, h->timeout_ms ? h->timeout_ms : 2000, on_act,
+                      c);
+    free(url);
+    if (rc != 0) {
+        sl->act_busy = false;
+        free(c);
+    }
 }
 
 /* The slot runs: the test listener rule (if any) points at it before its instances are
@@ -461,6 +613,10 @@ static void on_applied(void *arg, int status, const char *arn, const bg_err_t *e
     }
     bg_log(BG_LOG_INFO, "ecs", "msg=\"slot service applied\" service=%s arn=%s tasks=%u td=%s",
            sl->name, arn, sl->count, sl->td);
+    /* Test builds: the daemon dies with the service created (its tasks starting) but no
+     * instance row committed; the next boot's scan must find it and scale it to 0. */
+    if (bg_fault("ecs.crash_after_apply"))
+        raise(SIGKILL);
     point_test_rule(sl);
 }
 
@@ -982,6 +1138,9 @@ static void on_tick(uv_timer_t *t)
             }
             if (sl->scaling_down && !sl->scale_inflight)
                 scale_down_maybe(sl);
+            if (sl->act_on && !sl->act_busy && !sl->bringing_up && !sl->scaling_down &&
+                !bg_list_is_empty(&sl->insts) && now >= sl->act_at_ms && !drv->closing)
+                act_fetch(sl, now);
             if (sl->metrics_asked_ms != 0 && now - sl->metrics_asked_ms < METRICS_IDLE_MS)
                 poll_metrics(sl, now);
             else
@@ -1127,6 +1286,8 @@ static void on_rule_written(void *arg, int status, uint64_t verify_ms, const bg_
     svc->have_applied = true;
     /* Probe for the slot that gained weight (the one that must now answer). */
     svc->probe_slot = -1;
+    svc->test_slot = -1;
+    svc->boot_w[0] = svc->boot_w[1] = -1;
     for (int s = 0; s < BG_SLOT_COUNT; s++)
         if (svc->sw_w[s] > 0 && (!had || svc->sw_w[s] > was[s]) && svc->slot[s].version[0])
             svc->probe_slot = s;
@@ -1173,6 +1334,16 @@ static void ecs_set_weights(bg_driver_t *d, const char *service, const uint32_t 
     for (tail = &svc->waiting; *tail != NULL; tail = &(*tail)->next)
         ;
     *tail = w;
+    if (svc->boot_w[0] != -1 || svc->boot_w[1] != -1) {
+        /* The first split after a boot (the stored one): what AWS routed meanwhile. */
+        bool same = svc->boot_w[0] == (int)weight[0] && svc->boot_w[1] == (int)weight[1];
+        bg_log(same ? BG_LOG_INFO : BG_LOG_WARN, "ecs",
+               "msg=\"listener rule at boot %s the stored split; writing it\" service=%s "
+               "rule_blue=%d rule_green=%d blue=%u green=%u",
+               same ? "matches" : "differs from", service, svc->boot_w[0], svc->boot_w[1],
+               weight[0], weight[1]);
+        svc->boot_w[0] = svc->boot_w[1] = -1;
+    }
     svc->want[0] = weight[0];
     svc->want[1] = weight[1];
     svc->want_pending = true;
@@ -1195,6 +1366,20 @@ static void ecs_slot_health(bg_driver_t *d, const char *service, int slot,
         out->targets = sl->health.healthy + sl->health.unhealthy + sl->health.initial +
                        sl->health.other;
         snprintf(out->detail, sizeof(out->detail), "%s", sl->health.detail);
+        for (size_t i = 0; i < sl->health.n_targets && i < BG_DRIVER_SLOT_TARGETS_MAX; i++) {
+            const bg_aws_target_t *t = &sl->health.targets[i];
+            bg_driver_slot_target_t *o = &out->target[out->n_target++];
+            snprintf(o->address, sizeof(o->address), "%.60s:%u", t->id, t->port);
+            snprintf(o->state, sizeof(o->state), "%s", t->state);
+            snprintf(o->reason, sizeof(o->reason), "%s%s%s", t->reason,
+                     t->reason[0] && t->description[0] ? ": " : "", t->description);
+        }
+    }
+    if (sl->act_on && !sl->act_ok) {
+        /* The target group may pass (a liveness path) while the app says it cannot serve. */
+        out->healthy = 0;
+        snprintf(out->detail, sizeof(out->detail), "actuator through the test listener: %.200s",
+                 sl->act_reason);
     }
     if (sl->have_status)
         snprintf(out->stopped_reason, sizeof(out->stopped_reason), "%s", sl->status.stopped_reason);
@@ -1242,6 +1427,176 @@ static void ecs_free_instance(bg_driver_t *d, bg_instance_t *inst)
         bg_list_remove(&in->link);
     free(in->pub.service);
     free(in);
+}
+
+/* ---- scan: what runs on AWS whatever the store says (boot only) ---- */
+
+typedef struct scan_svc scan_svc_t;
+typedef struct scan_arg {
+    scan_svc_t *ss;
+    int what; /* 0, 1: the slot services; 2: the production rule; 3: the test rule */
+} scan_arg_t;
+
+struct scan_svc {
+    ecs_svc_t *svc;
+    bg_aws_t *aws;
+    unsigned *pending;
+    scan_arg_t args[4];
+    int st_status[BG_SLOT_COUNT];
+    bg_aws_service_status_t st[BG_SLOT_COUNT];
+    int rule_w[2][2]; /* [production, test][blue, green]; -1: not read */
+};
+
+static void on_scan_status(void *arg, int status, const bg_aws_service_status_t *st,
+                           const bg_err_t *err)
+{
+    scan_arg_t *a = arg;
+    scan_svc_t *ss = a->ss;
+
+    ss->st_status[a->what] = status;
+    if (status == 0)
+        ss->st[a->what] = *st;
+    else if (status != BG_ENOTFOUND)
+        bg_log(BG_LOG_WARN, "ecs", "msg=\"scan: service not described\" service=%s err=\"%s\"",
+               ss->svc->slot[a->what].name, errmsg(err, status));
+    (*ss->pending)--;
+}
+
+static void on_scan_rule(void *arg, int status, int w_blue, int w_green, const bg_err_t *err)
+{
+    scan_arg_t *a = arg;
+    scan_svc_t *ss = a->ss;
+
+    if (status == 0) {
+        ss->rule_w[a->what - 2][0] = w_blue;
+        ss->rule_w[a->what - 2][1] = w_green;
+    } else {
+        bg_log(BG_LOG_WARN, "ecs", "msg=\"scan: listener rule not read\" service=%s err=\"%s\"",
+               ss->svc->cfg->name, errmsg(err, status));
+    }
+    (*ss->pending)--;
+}
+
+static void on_scan_closed(void *arg)
+{
+    (*(unsigned *)arg)--;
+}
+
+/* Queues the describes of one service on the scan's own client. */
+static void scan_start(scan_svc_t *ss, uv_loop_t *loop)
+{
+    static const char *const ids[] = {"ecs", "elasticloadbalancing"};
+    const bg_ecs_config_t *e = &ss->svc->cfg->ecs;
+    bg_aws_options_t opts = {.region = e->region};
+    const char *rules[2] = {e->listener_rule_arn, e->test_listener_rule_arn};
+    bg_err_t err;
+
+    bg_err_clear(&err);
+    for (int i = 0; i < 4; i++)
+        ss->args[i] = (scan_arg_t){.ss = ss, .what = i};
+    for (int s = 0; s < BG_SLOT_COUNT; s++)
+        ss->st_status[s] = BG_EUNAVAIL;
+    memset(ss->rule_w, 0xff, sizeof(ss->rule_w)); /* -1 */
+    ss->aws = bg_aws_new(loop, &opts, &err);
+    if (ss->aws == NULL) {
+        bg_log(BG_LOG_WARN, "ecs", "msg=\"scan: no AWS client\" service=%s err=\"%s\"",
+               ss->svc->cfg->name, err.msg);
+        return;
+    }
+    for (size_t i = 0; i < BG_ARRAY_LEN(ids); i++)
+        bg_aws_set_endpoint(ss->aws, ids[i], e->endpoint_url, NULL, &err);
+    for (int s = 0; s < BG_SLOT_COUNT; s++)
+        if (bg_aws_ecs_status(ss->aws, e->cluster, ss->svc->slot[s].name, on_scan_status,
+                              &ss->args[s]) == 0)
+            (*ss->pending)++;
+    for (int r = 0; r < 2; r++)
+        if (rules[r] != NULL &&
+            bg_aws_alb_rule_weights(ss->aws, rules[r], e->target_groups[0], e->target_groups[1],
+                                    on_scan_rule, &ss->args[2 + r]) == 0)
+            (*ss->pending)++;
+}
+
+/* What the describes found: every task a slot service is asked to run is reported (handle
+ * "ecs:CLUSTER/NAME#i" for i < desiredCount, as start() and adopt() name them), so the
+ * recovery reaps those no stored instance claims (a service created just before a crash,
+ * before its rows were committed): adopted only to be stopped, it is scaled to 0. The
+ * rules tell where the test rule points (the Actuator check resumes there) and what the
+ * production rule routes before the stored split is written again. */
+static int scan_report(scan_svc_t *ss, bg_driver_found_cb cb, void *arg)
+{
+    ecs_svc_t *svc = ss->svc;
+    const int *tw = ss->rule_w[1];
+    int rc = 0;
+
+    svc->boot_w[0] = ss->rule_w[0][0];
+    svc->boot_w[1] = ss->rule_w[0][1];
+    if (tw[0] >= 0 && tw[1] >= 0 && (tw[0] == 0) != (tw[1] == 0)) {
+        act_begin(&svc->slot[tw[0] > 0 ? 0 : 1], true);
+    }
+    for (int s = 0; s < BG_SLOT_COUNT && rc == 0; s++) {
+        const bg_aws_service_status_t *st = &ss->st[s];
+        const ecs_slot_t *sl = &svc->slot[s];
+        if (ss->st_status[s] != 0 || !st->active)
+            continue;
+        bg_log(BG_LOG_INFO, "ecs", "msg=\"scan\" service=%s desired=%u running=%u pending=%u",
+               sl->name, st->desired, st->running, st->pending);
+        for (unsigned i = 0; i < st->desired && i < 64 && rc == 0; i++) {
+            bg_driver_found_t f;
+            memset(&f, 0, sizeof(f));
+            f.driver = &svc->drv->base;
+            f.slot = s;
+            snprintf(f.service, sizeof(f.service), "%s", svc->cfg->name);
+            snprintf(f.handle, sizeof(f.handle), "ecs:%.60s/%.50s#%u", svc->cfg->ecs.cluster,
+                     sl->name, i);
+            snprintf(f.address, sizeof(f.address), "ecs:%.60s#%u", sl->name, i);
+            rc = cb(arg, &f);
+        }
+    }
+    return rc;
+}
+
+static int ecs_scan(bg_driver_t *d, bg_driver_found_cb cb, void *arg)
+{
+    ecs_driver_t *drv = drv_of(d);
+    size_t n = 0, k = 0;
+    unsigned pending = 0, open = 0;
+    scan_svc_t *v;
+    uv_loop_t loop;
+    bg_list_t *pos;
+    int rc = 0;
+
+    bg_list_foreach(pos, &drv->svcs)
+        n++;
+    if (n == 0 || uv_loop_init(&loop) != 0)
+        return 0;
+    /* A private loop and clients: boot only, before the control loop serves anything, and
+     * nothing of the driver's own client is disturbed. Each call is bounded by the client's
+     * timeouts and retries. */
+    v = bg_xcalloc(n, sizeof(*v));
+    bg_list_foreach(pos, &drv->svcs)
+    {
+        v[k].svc = BG_CONTAINER_OF(pos, ecs_svc_t, link);
+        v[k].pending = &pending;
+        scan_start(&v[k], &loop);
+        k++;
+    }
+    while (pending > 0 && uv_run(&loop, UV_RUN_ONCE) != 0)
+        ;
+    if (pending > 0)
+        bg_log(BG_LOG_WARN, "ecs", "msg=\"scan: %u describe(s) unanswered\"", pending);
+    for (size_t i = 0; i < n; i++)
+        if (v[i].aws != NULL) {
+            open++;
+            bg_aws_close(v[i].aws, on_scan_closed, &open);
+        }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&loop) != 0)
+        bg_log(BG_LOG_WARN, "ecs", "msg=\"scan: loop not closed\" open=%u", open);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (v[i].aws != NULL)
+            rc = scan_report(&v[i], cb, arg);
+    free(v);
+    return rc;
 }
 
 /* ---- close ---- */
@@ -1343,7 +1698,7 @@ static const bg_driver_vtable_t ecs_vt = {
     .start = ecs_start,
     .stop = ecs_stop,
     .adopt = ecs_adopt,
-    .scan = NULL,
+    .scan = ecs_scan,
     .logs = ecs_logs,
     .set_weights = ecs_set_weights,
     .slot_health = ecs_slot_health,
@@ -1362,6 +1717,8 @@ static int svc_open(ecs_driver_t *drv, const bg_service_config_t *cfg, bg_err_t 
     svc->drv = drv;
     svc->cfg = cfg;
     svc->probe_slot = -1;
+    svc->test_slot = -1;
+    svc->boot_w[0] = svc->boot_w[1] = -1;
     for (int s = 0; s < BG_SLOT_COUNT; s++) {
         svc->slot[s].svc = svc;
         svc->slot[s].slot = s;

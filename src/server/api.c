@@ -107,16 +107,47 @@ static json_t *last_switch_json(const srv_service_t *svc)
                      bg_wall_format(svc->last_switch_wall_ms, ts));
 }
 
+/* A routing driver's slot: its targets as the platform describes them (ecs: the target
+ * group's DescribeTargetHealth), in the shape of the proxy's targets (no id, no counts:
+ * the platform serves them), the platform's state and words as health. */
+static size_t routed_targets(bg_driver_t *routes, const char *service, int slot, json_t *arr)
+{
+    bg_driver_slot_health_t h;
+
+    routes->vt->slot_health(routes, service, slot, &h);
+    for (size_t i = 0; i < h.n_target; i++) {
+        const bg_driver_slot_target_t *t = &h.target[i];
+        bool healthy = strcmp(t->state, "healthy") == 0;
+        json_array_append_new(
+            arr, json_pack("{s:i,s:s,s:s,s:b,s:b,s:{s:s,s:s,s:i},s:n}", "id", 0, "slot",
+                           bg_slot_str((bg_slot_t)slot), "address", t->address, "healthy",
+                           healthy && h.healthy > 0, "draining", strcmp(t->state, "draining") == 0,
+                           "health", "reason",
+                           healthy && h.healthy == 0 && h.detail[0] ? h.detail
+                           : t->reason[0]                          ? t->reason
+                                                                   : t->state,
+                           "state", t->state, "last_status", 0, "instance"));
+    }
+    return h.n_target;
+}
+
 static json_t *service_json(bg_server_t *s, const srv_service_t *svc)
 {
     const bg_service_config_t *c = svc->cfg;
+    bg_driver_t *routes = srv_driver_of(s, svc);
     int live = live_slot(svc), other = 1 - live;
     json_t *slots = json_object();
+    size_t routed[BG_SLOT_COUNT] = {0};
+
+    if (!bg_driver_routes(routes))
+        routes = NULL;
 
     for (int sl = 0; sl < BG_SLOT_COUNT; sl++) {
         json_t *arr = json_array();
         for (size_t k = 0; k < svc->slot[sl].n; k++)
             json_array_append_new(arr, srv_target_json(s, svc->slot[sl].targets[k]));
+        if (routes != NULL)
+            routed[sl] = routed_targets(routes, c->name, sl, arr);
         const char *version = NULL;
         int64_t rev =
             s->deployer ? bg_deployer_slot_revision(s->deployer, c->name, sl, &version) : 0;
@@ -129,7 +160,9 @@ static json_t *service_json(bg_server_t *s, const srv_service_t *svc)
         "host", c->host, "path_prefix", c->path_prefix ? c->path_prefix : "/", "driver",
         bg_driver_kind_str(c->driver), "traffic", "blue", (int)svc->weight[BG_SLOT_BLUE], "green",
         (int)svc->weight[BG_SLOT_GREEN], "live_slot", bg_slot_str((bg_slot_t)live), "preview_slot",
-        svc->slot[other].n > 0 ? json_string(bg_slot_str((bg_slot_t)other)) : json_null(), "slots",
+        svc->slot[other].n > 0 || routed[other] > 0 ? json_string(bg_slot_str((bg_slot_t)other))
+                                                    : json_null(),
+        "slots",
         slots, "health", "type", bg_health_type_str(c->health.type), "path", c->health.path,
         "format", c->health.format == BG_HEALTH_FORMAT_ACTUATOR ? "actuator" : "status",
         "interval_ms", (json_int_t)c->health.interval_ms, "last_switch", last_switch_json(svc));

@@ -484,6 +484,7 @@ static void h_slot_status(void *ctx, const char *service, int slot, bg_deploy_sl
                            : slot_instances(ctx, service, slot);
         out->healthy = h.healthy;
         out->unhealthy = out->targets > h.healthy ? out->targets - h.healthy : 0;
+        snprintf(out->detail, sizeof(out->detail), "%s", h.detail);
         return;
     }
     out->targets = (uint32_t)svc->slot[slot].n;

@@ -5,7 +5,7 @@ import json
 from harness import Alb, EcsTestCase, wait_for
 
 
-def service_yaml(alb, strategy="all-at-once", extra=""):
+def service_yaml(alb, strategy="all-at-once", extra="", startup_timeout="120s"):
     return ("  %s:\n"
             "    driver: ecs\n"
             "    route: {path_prefix: /%s}\n"
@@ -14,16 +14,19 @@ def service_yaml(alb, strategy="all-at-once", extra=""):
             "    port: 8080\n"
             "    count: 2\n"
             "    strategy: %s\n"
-            "    startup_timeout: 120s\n"
+            "    startup_timeout: %s\n"
             "    termination_wait: 1h\n"
-            "%s%s" % (alb.name, alb.name, alb.name, strategy, extra, alb.ecs_yaml()))
+            "%s%s" % (alb.name, alb.name, alb.name, strategy, startup_timeout, extra,
+                      alb.ecs_yaml()))
 
 
 class EcsServiceCase(EcsTestCase):
 
-    def boot(self, name, strategy="all-at-once", extra=""):
-        alb = Alb(self.dbl, name)
-        d = self.daemon(name, self.config(service_yaml(alb, strategy, extra)))
+    def boot(self, name, strategy="all-at-once", extra="", hc_path="/actuator/health",
+             startup_timeout="120s", env=None):
+        alb = Alb(self.dbl, name, hc_path)
+        d = self.daemon(name, self.config(service_yaml(alb, strategy, extra, startup_timeout)),
+                        env)
         # first boot: revision 1 runs in blue, 100% there
         wait_for(lambda: (alb.service("blue") or {}).get("runningCount") == 2, 120,
                  "2 running blue tasks")

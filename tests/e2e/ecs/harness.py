@@ -120,7 +120,7 @@ class Double:
 class Alb:
     """One service's AWS side: target groups, production and test listeners and rules."""
 
-    def __init__(self, dbl, name):
+    def __init__(self, dbl, name, hc_path="/actuator/health"):
         self.dbl = dbl
         self.name = name
         dbl.aws("ecs", "create-cluster", "--cluster-name", "prod")
@@ -131,7 +131,7 @@ class Alb:
             self.tg[slot] = dbl.aws(
                 "elbv2", "create-target-group", "--name", "%s-%s" % (name, slot), "--protocol",
                 "HTTP", "--port", "8080", "--vpc-id", "vpc-1", "--target-type", "ip",
-                "--health-check-path", "/actuator/health", "--health-check-interval-seconds", "5",
+                "--health-check-path", hc_path, "--health-check-interval-seconds", "5",
                 "--healthy-threshold-count", "2")["TargetGroups"][0]["TargetGroupArn"]
             # 20 s x time_scale 0.05 = 1 s of draining
             dbl.aws("elbv2", "modify-target-group-attributes", "--target-group-arn",
@@ -343,8 +343,8 @@ class EcsTestCase(unittest.TestCase):
         rej = self.dbl.rejections()
         self.assertEqual(rej["count"], 0, "the double rejected requests: %r" % rej.get("recent"))
 
-    def daemon(self, name, text):
-        d = Daemon(os.path.join(self.workdir, name), text, self.dbl.env)
+    def daemon(self, name, text, env=None):
+        d = Daemon(os.path.join(self.workdir, name), text, dict(self.dbl.env, **(env or {})))
         self.daemons.append(d)
         return d
 

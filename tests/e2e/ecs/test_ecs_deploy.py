@@ -50,7 +50,24 @@ class EcsDeploy(EcsServiceCase):
         self.assertEqual(alb.version(), "2.0.0")
         # the artifact is pinned as the task definition, and the switch times recorded
         self.assertIn("task-definition/canary:", rec["artifact"].get("resolved", ""))
-        print("canary: %d requests, 0 failed; steps %s" % (ok, seen))
+        # status shows each slot's targets as the target group describes them
+        def green_targets():
+            _, svc = d.api("GET", "/v1/services/canary")
+            ts = svc["slots"]["green"]["targets"]
+            return ts if len(ts) == 2 and all(t["healthy"] for t in ts) else None
+        targets = wait_for(green_targets, 60, "2 healthy green targets in GET /v1/services")
+        health = self.dbl.aws("elbv2", "describe-target-health", "--target-group-arn",
+                              alb.tg["green"])["TargetHealthDescriptions"]
+        want = sorted("%s:%d" % (h["Target"]["Id"], h["Target"]["Port"]) for h in health)
+        self.assertEqual(sorted(t["address"] for t in targets), want)
+        self.assertEqual({t["health"]["state"] for t in targets}, {"healthy"})
+        r = d.cli("status", "canary")
+        for addr in want:
+            self.assertIn(addr, r.stdout)
+        self.assertEqual(len([ln for ln in r.stdout.splitlines() if "health=healthy" in ln
+                              and "slot=green" in ln and any(a in ln for a in want)]), 2,
+                         r.stdout)
+        print("canary: %d requests, 0 failed; steps %s; status:\n%s" % (ok, seen, r.stdout))
 
     def test_check_config_asks_aws_and_names_what_is_missing(self):
         alb = Alb(self.dbl, "check")

@@ -3,7 +3,8 @@
 calls throttled -> the deployment still SUCCEEDS with 0 failed requests; kill -9 of
 bluegreen in the middle of a traffic shift -> the restart reconciles from its store and
 the ALB (the rule back to the old slot, the new service scaled to 0) with 0 failed requests,
-and deploys again. Rejections 0.
+and deploys again; kill -9 right after the green service is created, before its rows are
+committed -> the restart's scan scales the orphan service to 0. Rejections 0.
 """
 
 import json
@@ -71,6 +72,43 @@ class EcsFaults(EcsServiceCase):
         self.assertEqual(alb.version(), "3.0.0")
         print("kill -9: %s; %d requests, 0 failed" % (rec["reason"], ok))
 
+
+    def test_kill9_after_the_green_service_is_created_reaps_it(self):
+        # The daemon dies right after CreateService of the green slot (fault point
+        # ecs.crash_after_apply, 2nd hit: the 1st is blue's at the first boot), before any
+        # instance row of it is committed. The restart's scan describes both slot services
+        # and the rules: green runs tasks no stored target claims -> scaled to 0; the rule is
+        # written back to the stored 100/0.
+        alb, d = self.boot("orphan", env={"BLUEGREEN_FAULTS": "ecs.crash_after_apply:2"})
+        load = Load(alb.port)
+        d.cli("deploy", "orphan", "--version", "2.0.0", "--image", "repo/orphan:2.0.0",
+              "--json", ok=None)
+        wait_for(lambda: d.proc.poll() is not None, 180, "the daemon to die at the fault point")
+        d.log.close()
+        green = alb.service("green")
+        self.assertIsNotNone(green, "the green service was created before the crash")
+        self.assertEqual(green["desiredCount"], 2)
+        self.assertEqual(alb.weights(), (100, 0))
+        d.env.pop("BLUEGREEN_FAULTS")
+        d.start()
+        wait_for(lambda: (alb.service("green") or {}).get("desiredCount") == 0, 120,
+                 "the orphan green service scaled to 0")
+        self.assertEqual(alb.weights(), (100, 0))
+        wait_for(lambda: (alb.service("green") or {}).get("runningCount") == 0, 120,
+                 "the orphan's tasks stopped")
+        time.sleep(1)
+        ok, failed = load.finish()
+        self.assertEqual(failed, [], "failed requests across kill -9 and the restart")
+        self.assertEqual(set(load.versions), {"1.0.0"})
+        self.assertEqual(alb.service("blue")["desiredCount"], 2)
+        log = d.serve_log()
+        self.assertIn("no stored target claims it", log)
+        # the daemon works on: a new deployment succeeds
+        dep2 = self.deploy(d, "orphan", "3.0.0")
+        self.assertEqual(d.wait_result(dep2), "SUCCEEDED", d.deployment(dep2).get("reason"))
+        self.assertEqual(alb.weights(), (0, 100))
+        self.assertEqual(alb.version(), "3.0.0")
+        print("orphan reaped: green scaled to 0, rule 100/0; %d requests, 0 failed" % ok)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 """ctest e2e_ecs_rollback: rollbacks of `driver: ecs` deployments on the AWS test double:
 automatic, of a revision answering 500s, judged from the CloudWatch figures; manual, back
 to the old slot under load with 0 failed requests; a task that cannot pull its image ->
-ROLLED_BACK with ECS's stopped reason in the reason and the evidence. Rejections 0.
+ROLLED_BACK with ECS's stopped reason in the reason and the evidence; a revision whose
+Actuator body through the test listener says DOWN (db: DOWN) -> ROLLED_BACK before any
+production traffic, the component named in the reason. Rejections 0.
 """
 
 import json
@@ -53,6 +55,28 @@ class EcsRollback(EcsServiceCase):
         wait_for(lambda: (alb.service("green") or {}).get("desiredCount") == 0, 120,
                  "the green service scaled to 0 after the rollback")
         print("manual rollback: %s" % r.stdout.strip().replace("\n", " | "))
+
+    def test_actuator_down_through_the_test_listener_rolls_back(self):
+        # The target groups check a liveness path ("/": 200) and pass; the Actuator body
+        # read through the test listener (the test rule points at the preview) says
+        # DOWN (db: DOWN): the slot is not healthy, and no production traffic reaches it.
+        alb, d = self.boot("act", extra="    health: {format: actuator, interval: 500ms}\n",
+                           hc_path="/", startup_timeout="15s")
+        load = Load(alb.port)
+        dep = self.deploy(d, "act", "2.0.0", "--env", "SAMPLE_APP_ARGS=--fail-health")
+        result = d.wait_result(dep)
+        rec = d.deployment(dep)
+        ok, failed = load.finish()
+        self.assertEqual(result, "ROLLED_BACK", rec.get("reason"))
+        self.assertIn("startup timeout", rec["reason"])
+        self.assertIn("actuator through the test listener: DOWN (db: DOWN)", rec["reason"])
+        self.assertIn("db: DOWN", json.dumps(rec.get("evidence", rec)))
+        self.assertEqual(failed, [])
+        self.assertEqual(set(load.versions), {"1.0.0"}, "production traffic reached 2.0.0")
+        self.assertEqual(alb.weights(), (100, 0))
+        wait_for(lambda: (alb.service("green") or {}).get("desiredCount") == 0, 120,
+                 "the green service scaled to 0")
+        print("actuator DOWN: %s; %d requests, all 1.0.0" % (rec["reason"], ok))
 
     def test_task_that_cannot_pull_rolls_back_with_the_stopped_reason(self):
         alb, d = self.boot("pull")
