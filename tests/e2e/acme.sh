@@ -17,7 +17,9 @@
 #   e. `bluegreen reload` (the process hand-over) serves the stored certificate from the
 #      new process at once, without an order;
 #   f. stored files that do not load (a key that is not the certificate's) do not stop
-#      serve: it starts self-signed and orders a new certificate at once.
+#      serve: it starts self-signed and orders a new certificate at once;
+#   g. SIGTERM while an order hangs (an ACME server that never answers) stops serve at once
+#      (the order is cancelled), exit 0.
 # Also: check-config names an unreadable ca_file at its position.
 # Run from the repo root; binaries from $BG_BUILD_DIR or build/. Helpers: tls_lib.sh and
 # tests/support/stack_lib.sh. Registered in tests/e2e/CMakeLists.txt.
@@ -229,4 +231,38 @@ grep -q "the stored certificate does not load" "$TMP/serve3.log" || fail "serve3
 SERIAL4=$(served_serial)
 [ "$SERIAL4" != "$SERIAL3" ] || fail "still serial $SERIAL3"
 say "f: ok: a mismatched stored key: started self-signed, ordered serial $SERIAL4"
+
+# ---- g. shutdown cancels a hanging order --------------------------------------------------
+SERVE3=$SERVE_PID
+kill -TERM "$SERVE3"
+for _ in $(seq 200); do kill -0 "$SERVE3" 2>/dev/null || break; sleep 0.05; done
+kill -0 "$SERVE3" 2>/dev/null && fail "serve3 did not stop"
+HANG_PORT=$(free_port)
+# accepts connections and never answers: the order's first request hangs
+start hang python3 -c 'import socket,sys,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16); c=[]
+while True: c.append(s.accept()[0])' "$HANG_PORT"
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$HANG_PORT") 2>/dev/null && break; sleep 0.1; done
+sed -i "s|directory: .*|directory: http://127.0.0.1:$HANG_PORT/dir|" "$TMP/bg.yaml"
+rm -f "$TMP/state/acme/listen.crt" "$TMP/state/acme/listen.key"
+start_serve serve4
+deadline=$((SECONDS + 20))
+until [ "$(acme_field running 2>/dev/null)" = true ]; do
+    [ $SECONDS -lt $deadline ] || fail "no order running against the silent server: $(tls_json 2>&1 | head -c 1000)"
+    sleep 0.1
+done
+[ "$(acme_field serving)" = self-signed ] || fail "not serving the temporary self-signed certificate"
+issuer=$(openssl s_client -connect "127.0.0.1:$PORT" -servername "$HOST" </dev/null 2>/dev/null |
+    openssl x509 -noout -issuer)
+[[ "$issuer" == *"bluegreen temporary self-signed"* ]] || fail "served issuer is $issuer"
+t0=$(date +%s%N)
+kill -TERM "$SERVE_PID"
+rc=0
+wait "$SERVE_PID" || rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ $rc = 0 ] || fail "serve exited with $rc: $(tail -n 20 "$TMP/serve4.log")"
+[ $ms -lt 5000 ] || fail "stopping with a hanging order took ${ms}ms"
+! grep -q "Sanitizer" "$TMP/serve4.log" || fail "sanitizer report in serve4.log"
+say "g: ok: self-signed while the order hangs; SIGTERM cancelled it and serve stopped in ${ms}ms"
 say "PASS"
