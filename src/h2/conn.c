@@ -1,8 +1,10 @@
 /* The HTTP/2 session of one client connection: nghttp2 server session, reading and
- * writing the socket (one write in flight; reading pauses while it is pending, so a peer
- * that does not read cannot make us queue), the flood defences, GOAWAY at stop, idle
- * timeout and fatal errors. Never blocks; never calls into an exchange from inside an
- * nghttp2 callback of mem_send (continuations run from the idle handle).
+ * writing the socket (the frames every stream produced in one loop turn go out in one
+ * write from the flush handle, after the turn's I/O callbacks; one write in flight;
+ * reading pauses while it is pending, so a peer that does not read cannot make us
+ * queue), the flood defences, GOAWAY at stop, idle timeout and fatal errors. Never
+ * blocks; never calls into an exchange from inside an nghttp2 callback of mem_send
+ * (continuations run from the idle handle).
  */
 #include "h2/h2.h"
 
@@ -44,7 +46,8 @@ static nghttp2_option *options;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void conn_teardown(bg_h2_conn_t *h);
-static void conn_freed(uv_handle_t *hd);
+static void conn_close_handles(bg_h2_conn_t *h);
+static int write_out(bg_h2_conn_t *h);
 static void defer_end(bg_h2_conn_t *h, int rv);
 static void conn_fatal(bg_h2_conn_t *h, int rv);
 
@@ -344,6 +347,8 @@ static void conn_fatal(bg_h2_conn_t *h, int rv)
     atomic_fetch_add_explicit(&c->w->h2.conn_errors, 1, memory_order_relaxed);
     bg_log(BG_LOG_WARN, "h2", "connection error client=%.*s code=%u why=\"%s\" last_stream=%d",
            c->ip_len, c->ip, code, h->calm_why ? h->calm_why : nghttp2_strerror(rv), last);
+    if (!h->writing && h->out.len)
+        write_out(h); /* frames gathered this turn go before the GOAWAY */
     g->b[2] = 8;            /* length */
     g->b[3] = NGHTTP2_GOAWAY;
     for (int i = 0; i < 4; i++) {
@@ -362,7 +367,7 @@ static void write_done(uv_write_t *req, int status)
     h->writing = false;
     bg_buf_reset(&h->out);
     if (h->closed) {
-        uv_close((uv_handle_t *)&h->idle, conn_freed); /* deferred by conn_teardown() */
+        conn_close_handles(h); /* deferred by conn_teardown() */
         return;
     }
     bg_client_write_done(h->c);
@@ -429,7 +434,25 @@ static void patch_settings(bg_h2_conn_t *h)
     }
 }
 
-void bg_h2_conn_send(bg_h2_conn_t *h)
+static void idle_on(bg_h2_conn_t *h);
+
+static void flush_cb(uv_check_t *ck);
+
+/* Writes h->out at the end of this loop turn. The idle handle keeps the loop from
+ * waiting in poll before its check phase when this is called outside the I/O callbacks
+ * (timers, idle). */
+static void flush_later(bg_h2_conn_t *h)
+{
+    if (!h->flush_on) {
+        uv_check_start(&h->flush, flush_cb);
+        h->flush_on = true;
+    }
+    idle_on(h);
+}
+
+/* Takes frames from nghttp2 into h->out and writes them: at once when <now> or when
+ * OUT_MAX are gathered, else from the flush handle. */
+static void conn_pull(bg_h2_conn_t *h, bool now)
 {
     if (h->closed || h->broken || h->in_recv || h->in_send || h->writing)
         return;
@@ -452,11 +475,33 @@ void bg_h2_conn_send(bg_h2_conn_t *h)
         }
         if (h->out.len == 0)
             break;
+        if (!now && h->out.len < OUT_MAX) {
+            flush_later(h);
+            return;
+        }
         if (write_out(h) != 1)
             return;
     }
     if (!nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s))
         conn_end(h); /* GOAWAY sent and no stream left */
+}
+
+void bg_h2_conn_send(bg_h2_conn_t *h)
+{
+    conn_pull(h, false);
+}
+
+static void flush_cb(uv_check_t *ck)
+{
+    bg_h2_conn_t *h = ck->data;
+
+    uv_check_stop(ck);
+    h->flush_on = false;
+    if (h->idle_on && bg_list_is_empty(&h->ready) && !h->broken) {
+        uv_idle_stop(&h->idle);
+        h->idle_on = false;
+    }
+    conn_pull(h, true);
 }
 
 static void ready_cb(uv_idle_t *idle)
@@ -487,7 +532,7 @@ static void ready_cb(uv_idle_t *idle)
     }
     if (!h->closed)
         bg_h2_conn_send(h);
-    if (h->closed || (bg_list_is_empty(&h->ready) && !h->broken)) {
+    if (h->closed || (bg_list_is_empty(&h->ready) && !h->broken && !h->flush_on)) {
         uv_idle_stop(idle);
         h->idle_on = false;
     }
@@ -520,13 +565,22 @@ static void defer_end(bg_h2_conn_t *h, int rv)
 
 /* ---- lifecycle ---- */
 
-static void conn_freed(uv_handle_t *hd)
+static void handle_closed(uv_handle_t *hd)
 {
     bg_h2_conn_t *h = hd->data;
 
+    if (--h->handles > 0)
+        return;
     bg_buf_fini(&h->out);
     bg_buf_fini(&h->names);
     free(h);
+}
+
+/* The conn's memory goes when both its handles closed. */
+static void conn_close_handles(bg_h2_conn_t *h)
+{
+    uv_close((uv_handle_t *)&h->idle, handle_closed);
+    uv_close((uv_handle_t *)&h->flush, handle_closed);
 }
 
 void bg_h2_start(bg_client_t *c)
@@ -548,6 +602,9 @@ void bg_h2_start(bg_client_t *c)
     bg_buf_init(&h->names);
     uv_idle_init(&c->w->loop, &h->idle);
     h->idle.data = h;
+    uv_check_init(&c->w->loop, &h->flush);
+    h->flush.data = h;
+    h->handles = 2;
     nghttp2_session_server_new2(&h->s, callbacks, h, options);
     nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, BG_ARRAY_LEN(iv));
     nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW);
@@ -588,8 +645,9 @@ void bg_h2_client_read(bg_client_t *c, ssize_t nread)
     bg_h2_conn_send(h);
 }
 
-/* Aborts every stream and frees the session; the conn's memory goes when its idle
- * handle closed (and its write, if one is pending, finished). */
+/* Aborts every stream and frees the session; the conn's memory goes when its idle and
+ * flush handles closed (and its write, if one is pending, finished). Frames gathered
+ * and not written yet are dropped (the callers end the connection). */
 static void conn_teardown(bg_h2_conn_t *h)
 {
     bg_client_t *c = h->c;
@@ -611,9 +669,13 @@ static void conn_teardown(bg_h2_conn_t *h)
         uv_idle_stop(&h->idle);
         h->idle_on = false;
     }
-    /* h->out may be under a pending write: write_done() closes the handle then */
+    if (h->flush_on) {
+        uv_check_stop(&h->flush);
+        h->flush_on = false;
+    }
+    /* h->out may be under a pending write: write_done() closes the handles then */
     if (!h->writing)
-        uv_close((uv_handle_t *)&h->idle, conn_freed);
+        conn_close_handles(h);
 }
 
 void bg_h2_client_close(bg_client_t *c)

@@ -6,11 +6,12 @@
  * log and draining as an HTTP/1.1 request; the target still speaks HTTP/1.1 from the
  * worker's keep-alive pool.
  *
- * The request head of a stream is rewritten as an HTTP/1.1 head and parsed by the same
- * strict parser (src/http/parser.c), so every check of docs/design.md §7 applies; its
- * body goes to the target as it arrives, and the stream's flow-control window is opened
- * (nghttp2_session_consume) only once the target took the bytes: a stream never buffers
- * more than its window. Response bodies are read by nghttp2's data source straight from
+ * The request head of a stream gets every check of docs/design.md §7 from the strict
+ * parser's code (src/http/parser.c): the common request's head is built from views of
+ * its fields (bg_http_request_from_fields), any other is rewritten as an HTTP/1.1 head
+ * and parsed. Its body goes to the target as it arrives, and the stream's flow-control
+ * window is opened (nghttp2_session_consume) only once the target took the bytes: a
+ * stream never buffers more than its window. Response bodies are read by nghttp2's data source straight from
  * the exchange's output queue, so the target's connection is read no faster than the
  * client's windows let the bytes go.
  *

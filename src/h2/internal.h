@@ -3,7 +3,7 @@
  * rewritten for the exchange, the request body under flow control, the response).
  *
  * Ownership: a bg_h2_conn_t belongs to its client (c->h2) until bg_h2_client_close();
- * its memory is freed when its idle handle has closed. A stream belongs to its
+ * its memory is freed when its idle and flush handles have closed. A stream belongs to its
  * connection from the first HEADERS until nghttp2 closes it; it borrows at most one
  * exchange (st->ex, ex->h2), which the exchange's release detaches.
  */
@@ -46,7 +46,10 @@ struct bg_h2_conn {
     bg_list_t ready;            /* streams whose queued body was taken (idle handle) */
     uv_idle_t idle;
     bool idle_on;
-    bg_buf_t out;               /* frames being written (one write at a time) */
+    uv_check_t flush;           /* writes h->out once per loop turn, after the I/O callbacks */
+    bool flush_on;
+    unsigned handles;           /* of idle and flush, not closed yet */
+    bg_buf_t out;               /* frames gathered, then being written (one write at a time) */
     uv_write_t wreq;
     bool writing;
     bool in_recv, in_send;      /* inside nghttp2_session_mem_recv / _mem_send */
@@ -101,7 +104,10 @@ struct bg_h2_stream {
 };
 
 /* conn.c */
-/* Writes what nghttp2 has to send (unless inside a callback: the caller's return does). */
+/* Takes what nghttp2 has to send into the connection's output (unless inside a callback:
+ * the caller's return does); it is written at the end of the loop turn (one write for
+ * the frames of every stream that produced some in that turn), or at once when 64 KiB
+ * are gathered. */
 void bg_h2_conn_send(bg_h2_conn_t *h);
 /* The stream's queued response body was taken by nghttp2 outside bg_h2_flush(): its
  * exchange continues from the idle handle. */

@@ -1,8 +1,9 @@
-/* One HTTP/2 stream as an exchange: the request's fields become an HTTP/1.1 head parsed
- * by the proxy's strict parser (so routing, slots and every check see what an HTTP/1.1
- * request would give them), the body goes to the target as DATA arrives with its window
- * given back only once the target took the bytes, and the target's response goes back
- * as HEADERS and DATA read from the exchange's output queue.
+/* One HTTP/2 stream as an exchange: the request's fields become the head an HTTP/1.1
+ * request would give (built from views of the fields for the common request, else
+ * written as HTTP/1.1 text and parsed; either way with the strict parser's checks), so
+ * routing, slots and every check see the same; the body goes to the target as DATA
+ * arrives with its window given back only once the target took the bytes, and the
+ * target's response goes back as HEADERS and DATA read from the exchange's output queue.
  */
 #include "h2/h2.h"
 
