@@ -5,8 +5,10 @@
  * with the AWS client (src/aws); then the driver's own ops: resolve (what the task
  * definition it registers holds), start (the slot's service on the right target group,
  * the test rule pointed at it), set_weights (read back and probed through the listener),
- * slot_health (target states mapped, per-target list, a target turned unhealthy), and the
- * error path of a failing call (AWS's error code in the instance's error). Every test ends
+ * slot_health (target states mapped, per-target list, a target turned unhealthy; with
+ * health.format actuator, the Actuator body through the test listener naming "db: DOWN"),
+ * scan (the running slot service found by a new driver, reaped to 0 by adopt + stop), and
+ * the error path of a failing call (AWS's error code in the instance's error). Every test ends
  * with the double's rejection count at 0 and the driver closed without a leak.
  */
 #include <criterion/criterion.h>
@@ -177,7 +179,9 @@ TestSuite(ecs_driver, .init = setup, .fini = teardown, .timeout = 280);
 
 /* ---- the driver under test ---- */
 
-static bg_config_t *config_of(const char *cluster)
+static int collect_found(void *arg, const bg_driver_found_t *f);
+
+static bg_config_t *config_of_health(const char *cluster, const char *health)
 {
     char *text = bg_asprintf(
         "listen: 127.0.0.1:0\n"
@@ -188,6 +192,7 @@ static bg_config_t *config_of(const char *cluster)
         "    image: repo/web:1.0.0\n"
         "    version: 1.0.0\n"
         "    port: 8080\n"
+        "%s"
         "    ecs:\n"
         "      cluster: %s\n"
         "      region: us-east-1\n"
@@ -202,7 +207,7 @@ static bg_config_t *config_of(const char *cluster)
         "      probe_url: http://127.0.0.1:%d/\n"
         "      test_url: http://127.0.0.1:%d/\n"
         "      log_group: /ecs/web\n",
-        tmp, cluster, double_port, alb.rule, alb.test_rule, alb.lb, alb.tg[0], alb.tg[1], alb.port,
+        tmp, health, cluster, double_port, alb.rule, alb.test_rule, alb.lb, alb.tg[0], alb.tg[1], alb.port,
         alb.test_port);
     bg_err_t err;
     bg_err_clear(&err);
@@ -210,6 +215,11 @@ static bg_config_t *config_of(const char *cluster)
     cr_assert(cfg, "config: %s", err.msg);
     free(text);
     return cfg;
+}
+
+static bg_config_t *config_of(const char *cluster)
+{
+    return config_of_health(cluster, "");
 }
 
 static bg_driver_t *open_driver(const bg_config_t *cfg)
@@ -506,6 +516,103 @@ Test(ecs_driver, a_failing_call_names_the_aws_error_code)
     bg_revision_config_t none = revision("3.0.0", NULL);
     cr_expect_eq(bg_driver_validate(d, "web", &none, &err), BG_EINVAL);
     cr_expect(strstr(err.msg, "image") != NULL, "%s", err.msg);
+    close_driver(d);
+    bg_config_free(cfg);
+}
+
+typedef struct found_list {
+    bg_driver_found_t v[8];
+    size_t n;
+} found_list_t;
+
+static int collect_found(void *arg, const bg_driver_found_t *f)
+{
+    found_list_t *l = arg;
+    cr_assert(l->n < BG_ARRAY_LEN(l->v));
+    l->v[l->n++] = *f;
+    return 0;
+}
+
+typedef struct detail_wait {
+    bg_driver_t *d;
+    const char *want;
+    bg_driver_slot_health_t h;
+} detail_wait_t;
+
+static bool detail_has(void *arg)
+{
+    detail_wait_t *w = arg;
+    w->d->vt->slot_health(w->d, "web", BG_SLOT_GREEN, &w->h);
+    return strstr(w->h.detail, w->want) != NULL;
+}
+
+Test(ecs_driver, actuator_through_the_test_listener_and_the_boot_scan)
+{
+    bg_config_t *cfg = config_of_health("prod", "    health: {format: actuator, interval: 200ms}\n");
+    bg_driver_t *d = open_driver(cfg);
+    bg_revision_config_t rev = revision("2.0.0", "repo/web:2.0.0");
+    bg_instance_spec_t spec = {.service = "web", .slot = BG_SLOT_GREEN, .revision = 2, .index = 0,
+                               .rev = &rev};
+    bg_instance_t *inst = NULL;
+    started_t st = {0};
+    found_list_t found = {0};
+    bg_err_t err;
+
+    /* nothing runs yet: the scan finds nothing */
+    cr_assert_eq(bg_driver_scan(d, collect_found, &found), 0);
+    cr_expect_eq(found.n, 0);
+
+    bg_err_clear(&err);
+    cr_assert_eq(bg_driver_start(d, &spec, on_started, &st, &inst, &err), 0, "%s", err.msg);
+    cr_assert(run_until(flag_set, &st.done, 60000), "start not answered");
+    cr_assert_eq(st.status, 0, "%s", inst->error);
+    /* healthy once the target group is and the Actuator body through the test listener is UP */
+    health_wait_t hw = {.d = d, .slot = BG_SLOT_GREEN, .healthy = 1, .targets = 1};
+    cr_assert(run_until(health_is, &hw, 60000), "green never healthy: %u/%u %s", hw.h.healthy,
+              hw.h.targets, hw.h.detail);
+
+    /* the task's Actuator says DOWN: the slot's detail names the component */
+    bgt_resp_t resp = {0};
+    int task_port = atoi(strchr(hw.h.target[0].address, ':') + 1);
+    const char *fail = "POST /admin/fail-health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                       "Connection: close\r\n\r\n";
+    cr_assert(bgt_http_raw(task_port, fail, strlen(fail), &resp, 10000));
+    bgt_resp_fini(&resp);
+    detail_wait_t dw = {.d = d, .want = "actuator through the test listener: DOWN (db: DOWN)"};
+    cr_assert(run_until(detail_has, &dw, 30000), "detail: %s", dw.h.detail);
+    cr_expect_eq(dw.h.healthy, 0);
+
+    /* the service keeps running after the driver closes; a new driver's scan reports its
+     * task with the handle start() gave it, and nothing of blue (never created) */
+    bg_instance_free(inst);
+    close_driver(d);
+    d = open_driver(cfg);
+    cr_assert_eq(bg_driver_scan(d, collect_found, &found), 0);
+    cr_assert_eq(found.n, 1);
+    cr_expect_str_eq(found.v[0].handle, "ecs:prod/web-green#0");
+    cr_expect_str_eq(found.v[0].service, "web");
+    cr_expect_eq(found.v[0].slot, BG_SLOT_GREEN);
+    cr_expect_eq(found.v[0].driver, d);
+    cr_expect_str_eq(found.v[0].store_id, "");
+    /* reaped as the recovery does it: adopted, then stopped -> the service scaled to 0 */
+    bg_revision_config_t none = {0};
+    bg_instance_spec_t rs = {.service = "web", .slot = BG_SLOT_GREEN, .rev = &none};
+    bg_instance_t *orphan = NULL;
+    cr_assert_eq(bg_driver_adopt(d, &rs, found.v[0].address, found.v[0].handle, &orphan, &err), 0,
+                 "%s", err.msg);
+    started_t stopped = {0};
+    bg_driver_stop(d, orphan, on_started, &stopped);
+    cr_assert(run_until(flag_set, &stopped.done, 60000), "the orphan never stopped");
+    json_t *r = call(&bg_aws_ecs, "DescribeServices",
+                     json_pack("{s:s, s:[s]}", "cluster", "prod", "services", "web-green"));
+    cr_expect_eq(json_integer_value(json_object_get(
+                     json_array_get(json_object_get(r, "services"), 0), "desiredCount")),
+                 0);
+    cr_expect_eq(json_integer_value(json_object_get(
+                     json_array_get(json_object_get(r, "services"), 0), "runningCount")),
+                 0);
+    json_decref(r);
+    bg_instance_free(orphan);
     close_driver(d);
     bg_config_free(cfg);
 }
