@@ -480,20 +480,27 @@ void srv_acme_metrics(bg_server_t *s, bg_buf_t *out)
         any = any || s->acme[k] != NULL;
     if (!any)
         return;
+    /* each family's samples together (the text format groups a family's lines) */
     bg_buf_puts(out, "# HELP bluegreen_acme_renewals_total ACME orders finished, by result.\n"
-                     "# TYPE bluegreen_acme_renewals_total counter\n"
-                     "# HELP bluegreen_acme_next_renewal_timestamp_seconds When the next ACME "
+                     "# TYPE bluegreen_acme_renewals_total counter\n");
+    for (int k = 0; k < BG_SRV_TLS; k++) {
+        srv_acme_t *a = s->acme[k];
+        if (a != NULL)
+            bg_buf_printf(out,
+                          "bluegreen_acme_renewals_total{listener=\"%s\",result=\"ok\"} %llu\n"
+                          "bluegreen_acme_renewals_total{listener=\"%s\",result=\"error\"} "
+                          "%llu\n",
+                          a->name, (unsigned long long)a->ok_count, a->name,
+                          (unsigned long long)a->error_count);
+    }
+    bg_buf_puts(out, "# HELP bluegreen_acme_next_renewal_timestamp_seconds When the next ACME "
                      "order runs (Unix time; 0 while one runs).\n"
                      "# TYPE bluegreen_acme_next_renewal_timestamp_seconds gauge\n");
     for (int k = 0; k < BG_SRV_TLS; k++) {
         srv_acme_t *a = s->acme[k];
-        if (a == NULL)
-            continue;
-        bg_buf_printf(out, "bluegreen_acme_renewals_total{listener=\"%s\",result=\"ok\"} %llu\n"
-                           "bluegreen_acme_renewals_total{listener=\"%s\",result=\"error\"} %llu\n"
-                           "bluegreen_acme_next_renewal_timestamp_seconds{listener=\"%s\"} %llu\n",
-                      a->name, (unsigned long long)a->ok_count, a->name,
-                      (unsigned long long)a->error_count, a->name,
-                      (unsigned long long)(a->next_ms / 1000));
+        if (a != NULL)
+            bg_buf_printf(out, "bluegreen_acme_next_renewal_timestamp_seconds{listener=\"%s\"} "
+                               "%llu\n",
+                          a->name, (unsigned long long)(a->next_ms / 1000));
     }
 }

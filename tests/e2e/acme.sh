@@ -26,7 +26,7 @@
 set -euo pipefail
 NAME=acme
 source "$(dirname "$0")/tls_lib.sh"
-for tool in pebble pebble-challtestsrv jq; do
+for tool in pebble pebble-challtestsrv jq promtool; do
     command -v $tool >/dev/null || fail "missing tool $tool (scripts/install-deps.sh installs pebble)"
 done
 HOST=shop.acme.test
@@ -176,6 +176,8 @@ echo "$metrics" | grep -q 'bluegreen_acme_renewals_total{listener="listen",resul
     fail "metric result=ok not 2: $(echo "$metrics" | grep acme)"
 echo "$metrics" | grep -q "bluegreen_acme_next_renewal_timestamp_seconds{listener=\"listen\"} $next_s" ||
     fail "next renewal metric: $(echo "$metrics" | grep acme)"
+echo "$metrics" | promtool check metrics >"$TMP/promtool.log" 2>&1 ||
+    fail "promtool check metrics: $(cat "$TMP/promtool.log")"
 say "c: ok: failed order kept serial $SERIAL2; error recorded, event, metric, retry in ${delta}s"
 
 # ---- d. restart: the stored certificate and account are reused ------------------------
