@@ -149,6 +149,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
     st = bg_h2_stream_new(h, frame->hd.stream_id);
+    h->receiving = st;
     atomic_fetch_add_explicit(&h->c->w->h2.streams, 1, memory_order_relaxed);
     nghttp2_session_set_stream_user_data(s, frame->hd.stream_id, st);
     bg_h2_conn_update_timer(h);
@@ -159,11 +160,15 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
                      size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *user)
 {
     bg_h2_conn_t *h = user;
-    bg_h2_stream_t *st = stream_of(s, frame->hd.stream_id);
+    bg_h2_stream_t *st;
 
     (void)flags;
-    if (!st || frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0; /* trailers: dropped, as the HTTP/1.1 side drops them */
+    st = h->receiving && h->receiving->id == frame->hd.stream_id
+             ? h->receiving : stream_of(s, frame->hd.stream_id);
+    if (!st)
+        return 0;
     if (!bg_h2_stream_header(st, name, nlen, value, vlen)) {
         h->calm_code = NGHTTP2_ENHANCE_YOUR_CALM;
         h->calm_why = "header list far over max_header_size";

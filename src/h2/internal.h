@@ -63,6 +63,7 @@ struct bg_h2_conn {
     unsigned continuations;     /* CONTINUATION frames of the header block being read */
     int32_t cont_stream;
     bg_h2_stream_t *flushing;   /* in bg_h2_flush() */
+    bg_h2_stream_t *receiving;  /* the stream whose request header block is being read */
     bg_h2_stream_t *spare;      /* closed streams kept with their buffers (next: spare_next) */
     unsigned n_spare;
     bg_buf_t names;             /* response field names lowercased (bg_h2_response_head) */

@@ -100,6 +100,8 @@ void bg_h2_stream_free(bg_h2_stream_t *st)
     bg_h2_conn_t *h = st->conn;
 
     st->ended = true; /* closing: no RST from bg_h2_detach() */
+    if (h->receiving == st)
+        h->receiving = NULL;
     if (st->ex)
         bg_exchange_abort(st->ex); /* its release detaches it */
     bg_list_remove(&st->ready_link);
