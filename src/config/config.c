@@ -26,6 +26,32 @@ static bool port_is_zero(const char *addr)
 }
 
 /* Top-level nodes kept for checks that run after the whole mapping is read. */
+
+/* tls.acme validates by HTTP-01 (docs/tls.md): the CA fetches the token over plain HTTP, so
+ * one listener must be plain (the other, or test_listen when listen has tls). */
+static int check_acme_plain(cfg_ctx_t *ctx, yaml_node_t *root, const bg_config_t *cfg)
+{
+    const char *key = cfg->listen_tls && cfg->listen_tls->acme ? "listen"
+                      : cfg->test_listen_tls && cfg->test_listen_tls->acme ? "test_listen"
+                                                                            : NULL;
+    yaml_node_t *node;
+    size_t saved;
+    int rc;
+
+    if (key == NULL || cfg->listen_tls == NULL || (cfg->test_listen && !cfg->test_listen_tls))
+        return 0;
+    saved = cfg_path_push_key(ctx, key);
+    cfg_path_push_key(ctx, "tls");
+    cfg_path_push_key(ctx, "acme");
+    node = cfg_find(ctx, cfg_find(ctx, cfg_find(ctx, root, key), "tls"), "acme");
+    rc = cfg_fail(ctx, node, "acme validates over plain HTTP (HTTP-01): %s",
+                  cfg->test_listen ? "listen and test_listen both have tls; leave one plain "
+                                     "(port 80 in production)"
+                                   : "add a plain test_listen (port 80 in production)");
+    cfg_path_pop(ctx, saved);
+    return rc;
+}
+
 /* Two listeners on one address would fail at bind time with a less helpful message. */
 static int check_listeners(cfg_ctx_t *ctx, yaml_node_t *root, const bg_config_t *cfg)
 {
@@ -46,7 +72,7 @@ static int check_listeners(cfg_ctx_t *ctx, yaml_node_t *root, const bg_config_t 
               (admin_addr != NULL && strcmp(cfg->metrics_listen, admin_addr) == 0)))
         key = "metrics_listen";
     if (key == NULL)
-        return 0;
+        return check_acme_plain(ctx, root, cfg);
     saved = cfg_path_push_key(ctx, key);
     rc = cfg_fail(ctx, cfg_find(ctx, root, key),
                   "%s uses the same address as another listener (listen %s%s%s)", key, cfg->listen,

@@ -114,6 +114,7 @@ Test(listen, acme_block)
                                 "      hosts: [shop.test, www.shop.test]\n"
                                 "      ca_file: ca.pem\n"
                                 "      renew_at: 0.5\n"
+                                "test_listen: 127.0.0.1:8080\n"
                                 "services: {}\n");
     const bg_tls_config_t *t = cfg->listen_tls;
 
@@ -132,6 +133,7 @@ Test(listen, acme_block)
     /* beside certificates; renew_at defaults to 2/3; one host as a string */
     cfg = parse_ok("listen: {address: 127.0.0.1:1, tls: {certificates: [{cert: a, key: b}],\n"
                    "         acme: {directory: 'http://127.0.0.1:14000/dir', hosts: a.test}}}\n"
+                   "test_listen: 127.0.0.1:2\n"
                    "services: {}\n");
     t = cfg->listen_tls;
     cr_assert_eq(t->n_certs, 1);
@@ -172,6 +174,16 @@ Test(listen, acme_errors_are_positioned)
                "  hosts: [a.test], email: nobody}}}\nservices: {}\n",
                "t.yaml:2:27: listen.tls.acme.email: expected an e-mail address like "
                "ops@example.com, got \"nobody\"");
+    assert_err("listen: {address: 127.0.0.1:1, tls: {acme: {directory: 'https://x/d',\n"
+               "  hosts: [a.test]}}}\nservices: {}\n",
+               "t.yaml:1:44: listen.tls.acme: acme validates over plain HTTP (HTTP-01): add a "
+               "plain test_listen (port 80 in production)");
+    assert_err("test_listen: {address: 127.0.0.1:2, tls: {acme: {directory: 'https://x/d',\n"
+               "  hosts: [a.test]}}}\n"
+               "listen: {address: 127.0.0.1:1, tls: {certificates: [{cert: a, key: b}]}}\n"
+               "services: {}\n",
+               "t.yaml:1:49: test_listen.tls.acme: acme validates over plain HTTP (HTTP-01): "
+               "listen and test_listen both have tls; leave one plain (port 80 in production)");
     assert_err("listen: {address: 127.0.0.1:1, tls: {acme: {directory: 'https://x/d',\n"
                "  hosts: [a.test], hsts: 1}}}\nservices: {}\n",
                "t.yaml:2:20: listen.tls.acme.hsts: unknown key \"hsts\"; valid keys: directory, "
