@@ -50,6 +50,7 @@
 #define PROBE_EVERY_MS 100
 #define PROBE_CALL_MS 5000
 #define SCALE_DOWN_LIMIT_MS 600000
+#define SCAN_CALL_MS 10000
 #define TD_PREFIX "arn:aws:ecs:"
 /* A write that failed on throttling, a 5xx or a timeout (after the client's own retries)
  * is tried again every RETRY_EVERY_MS for up to RETRY_FOR_MS: a switch or a bring-up does
@@ -1487,7 +1488,8 @@ static void scan_start(scan_svc_t *ss, uv_loop_t *loop)
 {
     static const char *const ids[] = {"ecs", "elasticloadbalancing"};
     const bg_ecs_config_t *e = &ss->svc->cfg->ecs;
-    bg_aws_options_t opts = {.region = e->region};
+    /* 10 s per attempt (3 attempts): an unreachable AWS delays the boot by ~35 s at most. */
+    bg_aws_options_t opts = {.region = e->region, .timeout_ms = SCAN_CALL_MS};
     const char *rules[2] = {e->listener_rule_arn, e->test_listener_rule_arn};
     bg_err_t err;
 

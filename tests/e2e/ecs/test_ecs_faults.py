@@ -4,7 +4,8 @@ calls throttled -> the deployment still SUCCEEDS with 0 failed requests; kill -9
 bluegreen in the middle of a traffic shift -> the restart reconciles from its store and
 the ALB (the rule back to the old slot, the new service scaled to 0) with 0 failed requests,
 and deploys again; kill -9 right after the green service is created, before its rows are
-committed -> the restart's scan scales the orphan service to 0. Rejections 0.
+committed, and the rule split 50/50 by hand meanwhile -> the restart writes the stored
+100/0 back and its scan scales the orphan service to 0. Rejections 0.
 """
 
 import json
@@ -89,8 +90,20 @@ class EcsFaults(EcsServiceCase):
         self.assertIsNotNone(green, "the green service was created before the crash")
         self.assertEqual(green["desiredCount"], 2)
         self.assertEqual(alb.weights(), (100, 0))
+        # While bluegreen is down, someone splits the rule 50/50 onto the orphan's tasks
+        # (once they are healthy): the restart must write the stored 100/0 back before it
+        # scales the orphan down.
+        def green_healthy():
+            h = self.dbl.aws("elbv2", "describe-target-health", "--target-group-arn",
+                             alb.tg["green"])["TargetHealthDescriptions"]
+            return len([t for t in h if t["TargetHealth"]["State"] == "healthy"]) == 2
+        wait_for(green_healthy, 120, "the orphan's 2 tasks healthy in the green target group")
+        self.dbl.aws("elbv2", "modify-rule", "--rule-arn", alb.rule, "--actions",
+                     alb.forward(50, 50))
+        wait_for(lambda: load.versions.get("2.0.0", 0) > 0, 60, "2.0.0 answering at 50/50")
         d.env.pop("BLUEGREEN_FAULTS")
         d.start()
+        wait_for(lambda: alb.weights() == (100, 0), 120, "the stored 100/0 written back")
         wait_for(lambda: (alb.service("green") or {}).get("desiredCount") == 0, 120,
                  "the orphan green service scaled to 0")
         self.assertEqual(alb.weights(), (100, 0))
@@ -99,16 +112,20 @@ class EcsFaults(EcsServiceCase):
         time.sleep(1)
         ok, failed = load.finish()
         self.assertEqual(failed, [], "failed requests across kill -9 and the restart")
-        self.assertEqual(set(load.versions), {"1.0.0"})
+        for _ in range(10):
+            self.assertEqual(alb.version(), "1.0.0")
         self.assertEqual(alb.service("blue")["desiredCount"], 2)
         log = d.serve_log()
         self.assertIn("no stored target claims it", log)
+        self.assertIn("listener rule at boot differs from the stored split", log)
+        self.assertIn("rule_blue=50 rule_green=50 blue=100 green=0", log)
         # the daemon works on: a new deployment succeeds
         dep2 = self.deploy(d, "orphan", "3.0.0")
         self.assertEqual(d.wait_result(dep2), "SUCCEEDED", d.deployment(dep2).get("reason"))
         self.assertEqual(alb.weights(), (0, 100))
         self.assertEqual(alb.version(), "3.0.0")
-        print("orphan reaped: green scaled to 0, rule 100/0; %d requests, 0 failed" % ok)
+        print("orphan reaped: rule 50/50 -> 100/0, green scaled to 0; %d requests (%r), 0 failed"
+              % (ok, load.versions))
 
 
 if __name__ == "__main__":
