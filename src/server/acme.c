@@ -77,6 +77,7 @@ struct srv_acme {
 
 static void on_done(uv_async_t *h);
 static void schedule(srv_acme_t *a);
+static void answer_waiters(bg_server_t *s, int k, const char *error);
 
 /* ---- files and the first certificate ---- */
 
@@ -250,6 +251,7 @@ static void start_order(srv_acme_t *a, const char *why)
         bg_log(BG_LOG_ERROR, "acme", "msg=\"cannot start the order thread\" listener=%s", a->name);
         a->next_ms = bg_wall_ms() + a->backoff_ms;
         schedule(a);
+        answer_waiters(a->s, a->k, "cannot start the order thread");
         return;
     }
     a->running = true;
