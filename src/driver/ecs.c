@@ -1416,6 +1416,9 @@ static int ecs_logs(bg_driver_t *d, bg_instance_t *inst, size_t max_bytes, bg_bu
                   sl->status.stopped_reason[0] ? sl->status.stopped_reason : "none");
     if (sl->health.detail[0])
         bg_buf_printf(out, "target health: %s\n", sl->health.detail);
+    if (sl->act_on)
+        bg_buf_printf(out, "actuator through the test listener: %s (%s)\n", sl->act_reason,
+                      sl->act_ok ? "healthy" : "not healthy");
     return 0;
 }
 

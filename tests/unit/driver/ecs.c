@@ -581,6 +581,14 @@ Test(ecs_driver, actuator_through_the_test_listener_and_the_boot_scan)
     detail_wait_t dw = {.d = d, .want = "actuator through the test listener: DOWN (db: DOWN)"};
     cr_assert(run_until(detail_has, &dw, 30000), "detail: %s", dw.h.detail);
     cr_expect_eq(dw.h.healthy, 0);
+    bg_buf_t logs;
+    bg_buf_init(&logs);
+    cr_assert_eq(bg_driver_logs(d, inst, 4096, &logs), 0);
+    cr_expect(logs.data != NULL &&
+                  strstr(logs.data, "actuator through the test listener: DOWN (db: DOWN) (not "
+                                    "healthy)") != NULL,
+              "%s", logs.data ? logs.data : "");
+    bg_buf_fini(&logs);
 
     /* the service keeps running after the driver closes; a new driver's scan reports its
      * task with the handle start() gave it, and nothing of blue (never created) */
