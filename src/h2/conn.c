@@ -493,6 +493,12 @@ static void conn_pull(bg_h2_conn_t *h, bool now)
 
 void bg_h2_conn_send(bg_h2_conn_t *h)
 {
+    if (!h->closed && !h->broken)
+        flush_later(h);
+}
+
+void bg_h2_conn_take(bg_h2_conn_t *h)
+{
     conn_pull(h, false);
 }
 

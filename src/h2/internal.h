@@ -105,11 +105,15 @@ struct bg_h2_stream {
 };
 
 /* conn.c */
-/* Takes what nghttp2 has to send into the connection's output (unless inside a callback:
- * the caller's return does); it is written at the end of the loop turn (one write for
- * the frames of every stream that produced some in that turn), or at once when 64 KiB
- * are gathered. */
+/* nghttp2 has frames to send (or may have): they are taken and written at the end of
+ * the loop turn, from the flush handle (one write for the frames of every stream that
+ * produced some in that turn). */
 void bg_h2_conn_send(bg_h2_conn_t *h);
+/* Takes what nghttp2 has to send into the connection's output now (unless inside a
+ * callback or while a write is pending), so a stream's data source takes its exchange's
+ * queued bytes (bg_h2_flush); written at the end of the loop turn, or at once when 64 KiB
+ * are gathered. */
+void bg_h2_conn_take(bg_h2_conn_t *h);
 /* The stream's queued response body was taken by nghttp2 outside bg_h2_flush(): its
  * exchange continues from the idle handle. */
 void bg_h2_conn_ready(bg_h2_conn_t *h, bg_h2_stream_t *st);

@@ -579,7 +579,7 @@ int bg_h2_flush(bg_exchange_t *ex)
     ex->cl_writing = true;
     nghttp2_session_resume_data(h->s, st->id);
     h->flushing = st;
-    bg_h2_conn_send(h);
+    bg_h2_conn_take(h);
     h->flushing = NULL;
     if (q->n == 0) {
         ex->cl_writing = false;
