@@ -7,6 +7,12 @@
  * Invariants: a rejected request yields a status in 400..505; an accepted head has a
  * method, a target and a framing that is NONE, LENGTH or CHUNKED (never EOF for a request),
  * never both Content-Length and chunked; consumed counts never exceed what was fed.
+ *
+ * The same input, read as an HTTP/2 request's fields (method up to the first space, target
+ * up to the next, then one field per line split at its first ':', a CR before the LF
+ * dropped), goes through bg_http_request_from_fields() and, written as the HTTP/1.1 text
+ * src/h2/stream.c would write, through the text path: whenever the fields path takes it,
+ * the text path accepts it with the same head.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -95,6 +101,89 @@ static bg_http_result_t feed(bg_http_parser_t *p, const char *buf, size_t avail,
     return r;
 }
 
+#define MAX_FIELDS (BG_HTTP_MAX_HEADERS + 2)
+
+static bool same(bg_str_t a, bg_str_t b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+static void check_fields(const uint8_t *data, size_t size)
+{
+    const char *d = (const char *)data, *end = d + size, *sp, *sp2;
+    bg_str_t method, target, name[MAX_FIELDS], value[MAX_FIELDS];
+    size_t n = 0, used = 0;
+    bg_http_parser_t tp, fp;
+    bg_http_head_t th, fh;
+    bg_buf_t t;
+    bg_http_result_t r;
+    bool ok;
+
+    if (!(sp = memchr(d, ' ', size)) || !(sp2 = memchr(sp + 1, ' ', (size_t)(end - sp - 1))))
+        return;
+    method = (bg_str_t){d, (size_t)(sp - d)};
+    target = (bg_str_t){sp + 1, (size_t)(sp2 - sp - 1)};
+    for (const char *l = sp2 + 1; l < end && n < MAX_FIELDS;) {
+        const char *nl = memchr(l, '\n', (size_t)(end - l));
+        const char *le = nl ? nl : end, *colon;
+        if (le > l && le[-1] == '\r')
+            le--;
+        colon = memchr(l, ':', (size_t)(le - l));
+        if (colon) {
+            name[n] = (bg_str_t){l, (size_t)(colon - l)};
+            value[n] = (bg_str_t){colon + 1, (size_t)(le - colon - 1)};
+            n++;
+        }
+        l = nl ? nl + 1 : end;
+    }
+    bg_buf_init(&t);
+    bg_buf_append(&t, method.ptr, method.len);
+    bg_buf_append(&t, " ", 1);
+    bg_buf_append(&t, target.ptr, target.len);
+    bg_buf_append(&t, " HTTP/1.1\r\n", 11);
+    for (size_t i = 0; i < n; i++) {
+        bg_buf_append(&t, name[i].ptr, name[i].len);
+        bg_buf_append(&t, ": ", 2);
+        bg_buf_append(&t, value[i].ptr, value[i].len);
+        bg_buf_append(&t, "\r\n", 2);
+    }
+    bg_buf_append(&t, "\r\n", 2);
+
+    memset(&fp, 0, sizeof(fp));
+    fp.max_header_bytes = 16 * 1024;
+    bg_http_parser_init(&fp, false, &fh, NULL, NULL);
+    for (size_t i = 0; i < n && i < BG_HTTP_MAX_HEADERS; i++)
+        fh.headers[i] = (bg_http_header_t){name[i], value[i], 0, false};
+    ok = bg_http_request_from_fields(&fp, method, target, n, t.len);
+    if (!ok) {
+        BG_FUZZ_CHECK(fh.n_headers == 0 && fh.method.ptr == NULL, "declined head not reset");
+        bg_buf_fini(&t);
+        return;
+    }
+    memset(&tp, 0, sizeof(tp));
+    tp.max_header_bytes = 16 * 1024;
+    bg_http_parser_init(&tp, false, &th, NULL, NULL);
+    r = bg_http_parser_execute(&tp, t.data, t.len, &used);
+    BG_FUZZ_CHECK(r == BG_HTTP_HEAD_DONE && th.framing == BG_BODY_NONE,
+                  "fields path took what the text path refuses (%d, %d %s)", (int)r, tp.status,
+                  tp.reason ? tp.reason : "");
+    BG_FUZZ_CHECK(same(th.method, fh.method) && same(th.target, fh.target) &&
+                      same(th.path, fh.path) && same(th.host, fh.host),
+                  "request line or host differ");
+    BG_FUZZ_CHECK(th.form == fh.form && th.is_head == fh.is_head && th.major == fh.major &&
+                      th.minor == fh.minor && th.keep_alive == fh.keep_alive &&
+                      th.expect_continue == fh.expect_continue && th.upgrade == fh.upgrade &&
+                      th.n_host == fh.n_host && th.n_conn_tokens == fh.n_conn_tokens &&
+                      th.head_bytes == fh.head_bytes && th.n_headers == fh.n_headers,
+                  "heads differ");
+    for (size_t i = 0; i < th.n_headers; i++)
+        BG_FUZZ_CHECK(same(th.headers[i].name, fh.headers[i].name) &&
+                          same(th.headers[i].value, fh.headers[i].value) &&
+                          th.headers[i].kind == fh.headers[i].kind,
+                      "field %zu differs", i);
+    bg_buf_fini(&t);
+}
+
 int bg_fuzz_http_request(const uint8_t *data, size_t size)
 {
     bg_http_parser_t p;
@@ -106,6 +195,7 @@ int bg_fuzz_http_request(const uint8_t *data, size_t size)
 
     if (!buf)
         return 0;
+    check_fields(data, size);
     memcpy(buf, data, size);
     /* read boundaries derived from the input: byte sum and the last byte */
     if (size > 0) {
