@@ -9,8 +9,11 @@
 #   h2_instr_per_req: each peer alone under callgrind; a baseline run (start, readiness
 #           probe, stop) is subtracted from a run that also serves N requests with
 #           `h2load -c 1 -m 10 -n N`: (Ir_measured - Ir_baseline) / N.
-# BENCH_H2_ONLY="rps" or "instr" runs one of the two. Needs h2load (nghttp2-client), curl,
-# valgrind.
+#   h2_syscalls_per_req: each peer alone, warmed up, strace -f -c attached (lib.sh traced)
+#           while `h2load -c 10 -m 10 -n N` runs: total calls / N. Under strace every call
+#           is slow, so batching differs from a free run; the figure compares shapes.
+# BENCH_H2_ONLY picks some of "rps instr syscalls" (default: rps instr). Needs h2load
+# (nghttp2-client), curl, valgrind; strace for syscalls.
 set -euo pipefail
 export PEER_H2=1
 . "$(dirname "$0")/lib.sh"
@@ -86,5 +89,23 @@ measure_instr() {
     done
 }
 
+measure_syscalls() {
+    local peer calls out
+    command -v strace >/dev/null || die "strace not installed"
+    for peer in $BENCH_PEERS; do
+        peer_start "$peer"
+        h2load -c 10 -m 10 -t 1 -n 1000 "http://127.0.0.1:$PEER_PORT/" >/dev/null 2>&1 ||
+            die "$peer: h2 warm-up failed"
+        note "h2 syscalls: $peer: $N requests"
+        out="$BENCH_TMP/h2strace.$peer"
+        calls=$(traced "$out" h2load -c 10 -m 10 -t 1 -n "$N" "http://127.0.0.1:$PEER_PORT/")
+        grep -q " $N succeeded, 0 failed" "$out.load" ||
+            die "$peer: not all requests succeeded: $(grep '^requests:' "$out.load")"
+        result h2_syscalls_per_req "$peer" "$(awk -v c="$calls" -v n="$N" 'BEGIN {printf "%.2f", c / n}')"
+        peer_stop
+    done
+}
+
 if [[ " $ONLY_H2 " == *" rps "* ]]; then measure_rps; fi
 if [[ " $ONLY_H2 " == *" instr "* ]]; then measure_instr; fi
+if [[ " $ONLY_H2 " == *" syscalls "* ]]; then measure_syscalls; fi

@@ -18,41 +18,6 @@ command -v wrk >/dev/null || die "wrk not installed"
 N=${BENCH_SYSCALL_REQUESTS:-$(quick 5000 20000)}
 D=${BENCH_SYSCALL_SECONDS:-$(quick 3 5)}
 
-# True once every thread of every pid in $@ has a tracer.
-all_traced() {
-    local p t tp
-    for p in "$@"; do
-        for t in /proc/"$p"/task/*; do
-            tp=$(awk '/^TracerPid:/ {print $2}' "$t/status" 2>/dev/null || echo 0)
-            [ "${tp:-0}" != 0 ] || return 1
-        done
-    done
-}
-
-# traced OUT CMD...: runs CMD while strace counts the peer's syscalls into OUT; prints the
-# total number of calls.
-traced() {
-    local out=$1 pids p spid deadline
-    shift
-    pids=$(peer_pids)
-    local args=()
-    for p in $pids; do args+=(-p "$p"); done
-    strace -f -c -o "$out" "${args[@]}" 2>"$out.err" &
-    spid=$!
-    BENCH_PIDS+=("$spid")
-    deadline=$((SECONDS + 20))
-    until all_traced $pids; do
-        [ $SECONDS -lt $deadline ] || die "strace did not attach to $pids"
-        sleep 0.05
-    done
-    "$@" >"$out.load" 2>&1 || die "load failed: $(cat "$out.load")"
-    kill -INT "$spid"
-    wait "$spid" || true
-    # Summary's last line: "100.00 <seconds> <usecs/call> <calls> [<errors>] total".
-    note "  top: $(awk '$NF != "total" && $4 ~ /^[0-9]+$/ {print $4, $NF}' "$out" | sort -nr | head -7 | awk '{printf "%s=%s ", $2, $1}')"
-    awk '$NF == "total" {print $4}' "$out"
-}
-
 backends_start
 for peer in $BENCH_PEERS; do
     peer_start "$peer"

@@ -284,7 +284,7 @@ static void config_defaults(bg_config_t *cfg)
     p->max_header_bytes = 16 * 1024;
     p->max_body_bytes = 100ull * 1024 * 1024;
     p->retries = 2;
-    p->pool_idle_per_target = 64;
+    p->pool_idle_per_target = 256;
     p->pool_idle_timeout_ms = 30000;
     p->max_connections = 100000;
     p->write_timeout_ms = 60000;

@@ -219,7 +219,7 @@ typedef struct bg_proxy_config {
     uint32_t max_header_bytes;      /* 431 beyond; default 16 KiB */
     uint64_t max_body_bytes;        /* 413 beyond; default 100 MiB; 0 = unlimited */
     uint32_t retries;               /* other targets to try before any byte was sent; default 2 */
-    uint32_t pool_idle_per_target;  /* idle keep-alive conns kept per target per worker; default 64 */
+    uint32_t pool_idle_per_target;  /* idle keep-alive conns kept per target per worker; default 256 */
     uint32_t pool_idle_timeout_ms;  /* default 30s */
     uint32_t max_connections;       /* client conns per worker; default 100000, and never more
                                      * than the fd limit allows (proxy.c: fd budget) */

@@ -75,7 +75,7 @@ void bg_pool_put(bg_upstream_t *up)
     if (!pool || pool->draining || w->stopping || up->len != up->off ||
         atomic_load_explicit(&w->proxy->n_upstreams, memory_order_relaxed) >
             w->proxy->upstream_max ||
-        pool->n_idle >= (w->cfg->pool_idle_per_target ? w->cfg->pool_idle_per_target : 64)) {
+        pool->n_idle >= (w->cfg->pool_idle_per_target ? w->cfg->pool_idle_per_target : 256)) {
         bg_upstream_close(up);
         return;
     }

@@ -117,7 +117,7 @@ Test(config, minimal_file_gives_all_defaults)
     cr_assert_eq(cfg->proxy.max_header_bytes, 16384);
     cr_assert_eq(cfg->proxy.max_body_bytes, 100ull << 20);
     cr_assert_eq(cfg->proxy.retries, 2);
-    cr_assert_eq(cfg->proxy.pool_idle_per_target, 64);
+    cr_assert_eq(cfg->proxy.pool_idle_per_target, 256);
     cr_assert_eq(cfg->proxy.pool_idle_timeout_ms, 30000);
     cr_assert_eq(cfg->proxy.max_connections, 100000);
     bg_config_free(cfg);
