@@ -26,6 +26,18 @@ static inline bool bg_str_eq(bg_str_t a, bg_str_t b)
     return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
 }
 
+/* The value of one hex digit (either case), or -1 when <c> is not one. */
+static inline int bg_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* ASCII case-insensitive equality (header names, tokens). */
 bool bg_str_case_eq(bg_str_t a, bg_str_t b);
 /* Removes leading and trailing spaces and tabs (RFC 9110 OWS). */

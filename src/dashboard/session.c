@@ -233,17 +233,6 @@ bool bg_dash_cookie(const char *header, const char *name, char *out, size_t size
     return false;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes <len> bytes of <in> (%XX and '+') into <out>; false if malformed or too long. */
 static bool form_decode(const char *in, size_t len, char *out, size_t size)
 {
@@ -255,8 +244,8 @@ static bool form_decode(const char *in, size_t len, char *out, size_t size)
             int hi, lo;
             if (i + 2 >= len)
                 return false;
-            hi = hexval(in[i + 1]);
-            lo = hexval(in[i + 2]);
+            hi = bg_hex_digit(in[i + 1]);
+            lo = bg_hex_digit(in[i + 2]);
             if (hi < 0 || lo < 0)
                 return false;
             c = (char)(hi * 16 + lo);

@@ -28,17 +28,6 @@ enum ch_state {
     CH_DONE = 12,
 };
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bg_http_result_t bad(bg_http_parser_t *p, const char *why, size_t i, size_t *used)
 {
     *used = i;
@@ -63,7 +52,7 @@ bg_http_result_t bg_http_chunked_execute(bg_http_parser_t *p, const char *data, 
         int v;
         switch (p->ch_state) {
         case CH_SIZE:
-            if ((v = hexval(c)) < 0)
+            if ((v = bg_hex_digit(c)) < 0)
                 return bad(p, "invalid chunk size", i, used);
             p->ch_size = (uint64_t)v;
             p->ch_digits = 1;
@@ -71,7 +60,7 @@ bg_http_result_t bg_http_chunked_execute(bg_http_parser_t *p, const char *data, 
             i++;
             break;
         case CH_SIZE_MORE:
-            if ((v = hexval(c)) >= 0) {
+            if ((v = bg_hex_digit(c)) >= 0) {
                 if (++p->ch_digits > MAX_SIZE_DIGITS)
                     return bad(p, "chunk size too long", i, used);
                 p->ch_size = (p->ch_size << 4) | (uint64_t)v;
